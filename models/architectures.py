@@ -1,0 +1,68 @@
+"""Network builders for every recogniser, with named layers.
+
+Each builder returns a *serving* model: uint8 pixels in, class probabilities out. Pixel scaling
+lives inside the model (a ``Rescaling`` layer) so no caller can forget it or apply it twice.
+Augmentation and losses belong to training code and never appear here.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+GLYPH_SHAPE = (28, 28, 1)
+
+
+def _conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "valid"):
+    """Conv2D + BatchNorm + ReLU, the repeated unit of the glyph CNNs."""
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def build_seed_cnn(num_classes: int, name: str = "seed_cnn") -> keras.Model:
+    """The original design's CNN, kept for comparison (see README)."""
+    inp = keras.Input(GLYPH_SHAPE, dtype="uint8", name="pixels")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
+    x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(name="pool1")(x)
+    x = layers.Conv2D(32, 3, activation="relu", name="conv2")(x)
+    x = layers.BatchNormalization(name="conv2_bn")(x)
+    x = layers.Conv2D(32, 5, strides=2, padding="same", activation="relu", name="conv3")(x)
+    x = layers.BatchNormalization(name="conv3_bn")(x)
+    x = layers.Dropout(0.4, name="drop1")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv4")(x)
+    x = layers.BatchNormalization(name="conv4_bn")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv5", padding="same")(x)
+    x = layers.BatchNormalization(name="conv5_bn")(x)
+    x = layers.Conv2D(64, 5, strides=2, padding="same", activation="relu", name="conv6")(x)
+    x = layers.BatchNormalization(name="conv6_bn")(x)
+    x = layers.Dropout(0.4, name="drop2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(0.4, name="drop3")(x)
+    out = layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def build_glyph_cnn(num_classes: int, width: int = 32, name: str = "glyph_cnn") -> keras.Model:
+    """The shipped glyph CNN: the seed design without the early pooling, BN on every conv,
+    and a final 4x4 conv head. ``width`` scales every block (32 for digits, more for 62 classes)."""
+    w = width
+    inp = keras.Input(GLYPH_SHAPE, dtype="uint8", name="pixels")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
+    x = _conv_bn(x, w, 3, "b1_conv1")
+    x = _conv_bn(x, w, 3, "b1_conv2")
+    x = _conv_bn(x, w, 5, "b1_down", strides=2, padding="same")
+    x = layers.Dropout(0.4, name="b1_drop")(x)
+    x = _conv_bn(x, 2 * w, 3, "b2_conv1")
+    x = _conv_bn(x, 2 * w, 3, "b2_conv2")
+    x = _conv_bn(x, 2 * w, 5, "b2_down", strides=2, padding="same")
+    x = layers.Dropout(0.4, name="b2_drop")(x)
+    x = _conv_bn(x, 4 * w, 4, "head_conv")
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(0.4, name="head_drop")(x)
+    out = layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name=name)
+
+
+BUILDERS = {"seed_cnn": build_seed_cnn, "glyph_cnn": build_glyph_cnn}

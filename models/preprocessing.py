@@ -1,0 +1,308 @@
+"""The one preprocessing implementation: image bytes or arrays -> model input.
+
+Canvas, upload, CLI, training, evaluation and feedback all call these functions, so a model
+always sees input prepared exactly the way its training data was. The glyph path mirrors how
+MNIST was made: ink cropped, longer side fitted into 20 px with the aspect kept, padded to 28x28
+and centred by centre of mass. Before that, photos are cleaned: ink polarity is detected, uneven
+lighting divided out, paper texture removed by a threshold that adapts to the image, and stroke
+width brought into the range the models were trained on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+# Bump whenever the output of any function below changes: weights record the version they were
+# trained with, and the registry refuses to serve weights made for another version.
+PREPROCESSING_VERSION = "2"
+
+GLYPH_SIZE = 28  # model input side, as MNIST
+GLYPH_BOX = 20  # the longer side of the ink is fitted into this, as MNIST
+WORK_SIDE = 640  # photos are reduced to this longer side before cleaning: a 20 px glyph needs no more
+DEFAULT_MAX_PIXELS = 40_000_000  # decoded pixels allowed; beyond this an upload is a decompression bomb
+MIN_CONTRAST = 0.2  # ink must be at least 20% darker than the paper around it, or there is nothing to read
+STROKE_RANGE = (1.6, 3.6)  # stroke width in output pixels that MNIST digits mostly have
+MIN_INK_PIXELS = 9  # fewer clearly inked pixels than this (a 3x3 dot) is no writing at all
+SPECK_FRACTION = 0.02  # components with less ink than this share of the largest are noise
+
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]*)(?:;[\w=.-]+)*?(?P<b64>;base64)?,", re.I)
+
+
+class PreprocessError(ValueError):
+    """An input that cannot be read; ``code`` is the stable identifier the API returns."""
+
+    code = "bad_image"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotAnImage(PreprocessError):
+    code = "not_an_image"
+
+
+class TruncatedImage(PreprocessError):
+    code = "truncated_image"
+
+
+class TooManyPixels(PreprocessError):
+    code = "too_many_pixels"
+
+
+class BlankImage(PreprocessError):
+    code = "blank_image"
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """A glyph ready for a classifier, with what was learned on the way."""
+
+    pixels: np.ndarray  # (28, 28) uint8, white ink on black, as the models expect
+    ink_box: tuple[int, int, int, int]  # x, y, w, h of the ink in the (reduced) working image
+    inverted: bool  # True when the input was light ink on a dark background
+
+
+def decode_data_url(url: str) -> bytes:
+    """Return the bytes of a ``data:`` URL (base64 or percent-free plain)."""
+    m = _DATA_URL.match(url.strip())
+    if not m:
+        raise NotAnImage("Expected a data: URL such as data:image/png;base64,....")
+    payload = url.strip()[m.end() :]
+    if not m.group("b64"):
+        return payload.encode("latin-1", "replace")
+    try:
+        return base64.b64decode(payload, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise NotAnImage("The data: URL does not hold valid base64.") from exc
+
+
+def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode image bytes (PNG, JPEG, WebP, BMP, GIF, TIFF) with EXIF orientation applied.
+
+    Refuses a non-image, a truncated file and an image with more than ``max_pixels`` pixels,
+    the last before any pixel is decoded.
+    """
+    if not data:
+        raise NotAnImage("The file is empty.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(f"The image has too many pixels (limit {max_pixels:,}).") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise NotAnImage("This file is not an image we can read (PNG, JPEG, WebP, BMP, GIF, TIFF).") from exc
+    w, h = img.size
+    if w * h > max_pixels:
+        raise TooManyPixels(f"The image has {w * h:,} pixels; the limit is {max_pixels:,}.")
+    if w < 1 or h < 1:
+        raise NotAnImage("The image has no pixels.")
+    try:
+        img.seek(0)  # first frame of an animation or multi-page TIFF
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(f"The image has too many pixels (limit {max_pixels:,}).") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise TruncatedImage("The image file is truncated or corrupt.") from exc
+    return img
+
+
+def to_gray(img: Image.Image) -> np.ndarray:
+    """Grayscale float32 in [0, 1] (1 = white), with transparency flattened onto white.
+
+    A picture drawn only in the alpha channel (light strokes on a transparent canvas) would
+    vanish on white, so it is flattened onto black instead.
+    """
+    if img.mode in ("1", "L", "I", "I;16", "F") and "transparency" not in img.info:
+        return _as_unit_float(img)
+    rgba = img.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+    gray = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0
+    on_white = gray * alpha + (1.0 - alpha)
+    if np.ptp(on_white) < MIN_CONTRAST and np.ptp(alpha) >= MIN_CONTRAST:
+        return gray * alpha
+    return on_white
+
+
+def _as_unit_float(img: Image.Image) -> np.ndarray:
+    """Single-channel image as float32 in [0, 1], whatever its bit depth."""
+    if img.mode == "1":
+        return np.asarray(img, dtype=np.float32)
+    if img.mode == "L":
+        return np.asarray(img, dtype=np.float32) / 255.0
+    arr = np.asarray(img, dtype=np.float32)
+    lo, hi = float(arr.min()), float(arr.max())
+    return (arr - lo) / (hi - lo) if hi > lo else np.ones_like(arr)
+
+
+def reduce(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """Shrink so the longer side is at most ``side``, averaging (no aliasing of thin strokes)."""
+    h, w = gray.shape
+    scale = side / max(h, w)
+    if scale >= 1:
+        return gray
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(gray, "F").resize(size, Image.Resampling.BOX), dtype=np.float32)
+
+
+def is_light_on_dark(gray: np.ndarray) -> bool:
+    """Whether the background is darker than the ink, judged by a ring of border pixels."""
+    h, w = gray.shape
+    r = max(1, min(h, w) // 20)
+    ring = np.concatenate([gray[:r].ravel(), gray[-r:].ravel(), gray[:, :r].ravel(), gray[:, -r:].ravel()])
+    return float(np.median(ring)) < 0.5
+
+
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Ink strength in [0, 1] (1 = full ink) from a grayscale image, and whether it was inverted.
+
+    Dark-on-light and light-on-dark both work. The paper level is estimated locally (a grey
+    closing removes the strokes and leaves the lighting), divided out, and everything fainter than
+    an Otsu threshold on the result is treated as paper texture. Raises ``BlankImage`` when no
+    mark is clearly darker than its surroundings.
+    """
+    inverted = is_light_on_dark(gray)
+    paper = 1.0 - gray if inverted else gray
+    h, w = paper.shape
+    k = max(3, min(h, w) // 4)
+    closed = ndimage.grey_closing(paper, size=(k, k), mode="nearest")
+    background = ndimage.uniform_filter(closed, size=k // 2, mode="nearest")
+    background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
+    ink = np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
+    k = max(MIN_INK_PIXELS, ink.size // 50_000)
+    strong = float(np.partition(ink.ravel(), -k)[-k]) if ink.size > k else float(ink.max())
+    if strong < MIN_CONTRAST:
+        raise BlankImage("Nothing to read: the image has no ink.")
+    low = max(0.5 * _otsu(ink), MIN_CONTRAST)  # fainter than this is paper grain or light falloff
+    high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else strong
+    ink = np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0)
+    return _drop_specks(ink), inverted
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of values in [0, 1]."""
+    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    p = hist.astype(np.float64) / max(hist.sum(), 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * centers)
+    mt = m0[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mt * w0 - m0) ** 2 / (w0 * (1 - w0))
+    between = np.nan_to_num(between)
+    return float(centers[int(np.argmax(between))])
+
+
+def _drop_specks(ink: np.ndarray) -> np.ndarray:
+    """Remove connected components whose ink is a tiny share of the largest one."""
+    labels, n = ndimage.label(ink > 0)
+    if n <= 1:
+        return ink
+    mass = ndimage.sum_labels(ink, labels, index=np.arange(1, n + 1))
+    keep = np.concatenate([[False], mass >= SPECK_FRACTION * mass.max()])
+    return np.where(keep[labels], ink, 0.0).astype(np.float32)
+
+
+def ink_bbox(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """x, y, w, h of the non-zero ink; raises ``BlankImage`` when there is none."""
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        raise BlankImage("Nothing to read: the image has no ink.")
+    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """Typical stroke width in pixels: twice the ink area over the outline length."""
+    mask = ink > 0.5
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    edge = int((mask & ~ndimage.binary_erosion(mask)).sum())
+    return 2.0 * area / max(edge, 1)
+
+
+def normalise_stroke(ink: np.ndarray, scale: float) -> np.ndarray:
+    """Thicken hairlines and thin marker strokes so that, after shrinking by ``scale``, the stroke
+    width lands in ``STROKE_RANGE``: a model trained on MNIST pen strokes then reads both."""
+    width = stroke_width(ink) * scale
+    lo, hi = STROKE_RANGE
+    if width <= 0 or lo <= width <= hi:
+        return ink
+    target = lo if width < lo else hi
+    steps = int(round(abs(target - width) / scale / 2))  # a 3x3 pass changes width by 2 px
+    if steps == 0:
+        return ink
+    op = ndimage.grey_dilation if width < lo else ndimage.grey_erosion
+    out = ink
+    for _ in range(min(steps, 32)):
+        thinner = op(out, footprint=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
+        if op is ndimage.grey_erosion and (thinner > 0.5).sum() < 0.35 * (out > 0.5).sum():
+            break  # stop before erosion breaks the glyph apart
+        out = thinner
+    return out
+
+
+def fit_glyph(ink: np.ndarray) -> np.ndarray:
+    """Crop to the ink, fit the longer side into 20 px, pad to 28x28, centre by centre of mass."""
+    x, y, w, h = ink_bbox(ink)
+    crop = ink[y : y + h, x : x + w]
+    scale = GLYPH_BOX / max(w, h)
+    crop = normalise_stroke(np.pad(crop, 2), scale)
+    x2, y2, w2, h2 = ink_bbox(crop)
+    crop = crop[y2 : y2 + h2, x2 : x2 + w2]
+    scale = GLYPH_BOX / max(w2, h2)
+    size = (max(1, round(w2 * scale)), max(1, round(h2 * scale)))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS))
+    small = np.clip(small, 0.0, 1.0)
+    peak = float(small.max())
+    if peak <= 0:
+        raise BlankImage("Nothing to read: the image has no ink.")
+    small = np.clip(small / max(peak, 0.5), 0.0, 1.0)  # faint after shrinking -> full strength
+    out = np.zeros((GLYPH_SIZE, GLYPH_SIZE), np.float32)
+    top, left = (GLYPH_SIZE - size[1]) // 2, (GLYPH_SIZE - size[0]) // 2
+    out[top : top + size[1], left : left + size[0]] = small
+    cy, cx = ndimage.center_of_mass(out)
+    dy = int(np.clip(round(GLYPH_SIZE / 2 - cy), -top, GLYPH_SIZE - size[1] - top))
+    dx = int(np.clip(round(GLYPH_SIZE / 2 - cx), -left, GLYPH_SIZE - size[0] - left))
+    out = np.roll(out, (dy, dx), axis=(0, 1))
+    return np.round(out * 255).astype(np.uint8)
+
+
+def glyph_from_gray(gray: np.ndarray) -> Glyph:
+    """Grayscale array (1 = white) -> model-ready glyph. The path every glyph takes."""
+    ink, inverted = ink_map(reduce(np.asarray(gray, dtype=np.float32)))
+    return Glyph(pixels=fit_glyph(ink), ink_box=ink_bbox(ink), inverted=inverted)
+
+
+def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph:
+    """Image file bytes -> model-ready glyph."""
+    return glyph_from_gray(to_gray(load_image(data, max_pixels)))
+
+
+def glyph_from_mnist(pixels: np.ndarray) -> np.ndarray:
+    """A dataset image (uint8, white ink on black, any size) through the same glyph path."""
+    return glyph_from_gray(1.0 - np.asarray(pixels, dtype=np.float32) / 255.0).pixels
+
+
+def to_png(pixels: np.ndarray) -> bytes:
+    """Lossless PNG bytes of a uint8 array (the 28x28 the model saw, feedback images)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def to_data_url(pixels: np.ndarray) -> str:
+    """``data:image/png;base64,...`` of a uint8 array, for JSON responses."""
+    return "data:image/png;base64," + base64.b64encode(to_png(pixels)).decode("ascii")
