@@ -1,0 +1,115 @@
+"""Shared training loop for the glyph classifiers: resumable, logged, and writing weights together
+with their ``meta.json`` (labels, input shape, preprocessing version, metrics, exact command)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from models.preprocessing import PREPROCESSING_VERSION
+from training.augment import augment
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = ROOT / "training" / ".checkpoints"
+
+
+def command_line(module: str) -> str:
+    """The exact command that is running, as a user would type it."""
+    return " ".join(["python", "-m", module, *map(shlex.quote, sys.argv[1:])])
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Save the model whenever validation accuracy beats the best so far, across resumes."""
+
+    def __init__(self, directory: Path):
+        super().__init__()
+        self.model_path = directory / "best.keras"
+        self.state_path = directory / "best.json"
+
+    def on_epoch_end(self, epoch, logs=None):
+        acc = float((logs or {}).get("val_accuracy", 0.0))
+        best = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"val_accuracy": -1}
+        if acc > best["val_accuracy"]:
+            self.model.save(self.model_path)
+            self.state_path.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1}))
+
+
+def train_classifier(
+    model: keras.Model,
+    data: dict[str, np.ndarray],
+    run_name: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    lr_decay: float,
+    seed: int,
+    augment_kwargs: dict | None = None,
+    checkpoint_root: Path = CHECKPOINTS,
+) -> tuple[keras.Model, dict]:
+    """Fit ``model`` on data['x_train'/'y_train'] with augmentation, validate on 'x_val'/'y_val'.
+
+    Resumes from ``<checkpoint_root>/<run_name>`` when a previous run was interrupted, and
+    returns the model with the best validation accuracy plus a summary of the run.
+    """
+    ckpt = Path(checkpoint_root) / run_name
+    ckpt.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    aug = augment_kwargs or {}
+    train = (
+        tf.data.Dataset.from_tensor_slices((data["x_train"][..., None], data["y_train"]))
+        .shuffle(len(data["x_train"]), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .map(lambda x, y: (augment(x, **aug), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    val = (data["x_val"][..., None], data["y_val"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(ckpt / "backup")),
+        keras.callbacks.LearningRateScheduler(lambda epoch: lr * lr_decay**epoch),
+        keras.callbacks.CSVLogger(str(ckpt / "log.csv"), append=True),
+        KeepBest(ckpt),
+    ]
+    start = time.time()
+    model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2)
+    best_state = json.loads((ckpt / "best.json").read_text())
+    best = keras.models.load_model(ckpt / "best.keras")
+    summary = {
+        "epochs": epochs,
+        "best_epoch": best_state["epoch"],
+        "val_accuracy": round(best_state["val_accuracy"], 5),
+        "batch_size": batch_size,
+        "learning_rate": lr,
+        "lr_decay_per_epoch": lr_decay,
+        "seed": seed,
+        "augmentation": {"max_deg": 12.0, "max_shear": 0.2, "scale": 0.12, "shift": 2.0, "p_thickness": 0.2} | aug,
+        "wall_seconds_this_run": round(time.time() - start, 1),
+    }
+    return best, summary
+
+
+def save_weights(model: keras.Model, out_dir: Path, meta: dict) -> Path:
+    """Write ``model.keras`` and ``meta.json`` into ``out_dir`` (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / "model.keras")
+    meta = {
+        "input_shape": list(model.input_shape[1:]),
+        "input_dtype": "uint8",
+        "preprocessing_version": PREPROCESSING_VERSION,
+        "parameters": int(model.count_params()),
+        "trained_on": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    } | meta
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    return out_dir
