@@ -1,0 +1,213 @@
+"""Flask application: the page, the JSON API and the ``flask --app app`` commands.
+
+Routes stay thin: they read the request, call ``models.recognize`` and shape errors. Models load
+lazily (once per process) unless ``PRELOAD_MODELS`` is set, so importing this module is cheap.
+Run ``python app.py`` to serve on the embedded defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app, jsonify, render_template, request
+from flask.cli import with_appcontext
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from models.preprocessing import PreprocessError, decode_data_url
+from models.recognize import GLYPH_TASKS, UnknownTask, recognize
+from models.registry import WEIGHTS_DIR, Registry, WeightsError, shared_registry
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+TASK_LABELS = {"digit": "Digit"}
+
+ERROR_STATUS = {
+    "no_file": 400,
+    "no_image": 400,
+    "not_an_image": 400,
+    "truncated_image": 400,
+    "bad_image": 400,
+    "unknown_task": 400,
+    "too_large": 413,
+    "too_many_pixels": 413,
+    "unsupported_media_type": 415,
+    "blank_image": 422,
+    "model_unavailable": 503,
+}
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with the code's status."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Application factory; ``test_config`` overrides every other setting."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        MAX_UPLOAD_BYTES=10 * 1024 * 1024,  # one image file, decoded from upload or data: URL
+        MAX_IMAGE_PIXELS=40_000_000,  # decoded pixels; above is treated as a decompression bomb
+        WEIGHTS_DIR=str(WEIGHTS_DIR),
+        PRELOAD_MODELS=False,
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("HWR")
+    if test_config:
+        app.config.from_mapping(test_config)
+    # the whole request may carry one base64 image (4/3 of its size) plus form fields
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] * 4 // 3 + 64 * 1024
+    app.extensions["registry"] = shared_registry(app.config["WEIGHTS_DIR"])
+    if app.config["PRELOAD_MODELS"]:
+        for task in app.extensions["registry"].tasks():
+            app.extensions["registry"].get(task)
+    _register_routes(app)
+    _register_errors(app)
+    app.cli.add_command(recognize_command)
+    return app
+
+
+def registry() -> Registry:
+    """The running app's model registry."""
+    return current_app.extensions["registry"]
+
+
+def _check_size(data: bytes) -> bytes:
+    """Refuse an image file over the configured size."""
+    limit = current_app.config["MAX_UPLOAD_BYTES"]
+    if len(data) > limit:
+        raise ApiError("too_large", f"The image is {len(data):,} bytes; the limit is {limit:,}.")
+    return data
+
+
+def _answer(data: bytes, task: str):
+    """Recognise ``data`` as ``task`` and answer with JSON."""
+    result = recognize(_check_size(data), task, registry(), current_app.config["MAX_IMAGE_PIXELS"])
+    return jsonify(result)
+
+
+def _register_routes(app: Flask) -> None:
+    @app.get("/")
+    def index():
+        tasks = [t for t in GLYPH_TASKS if t in registry().tasks()]
+        return render_template(
+            "index.html",
+            tasks=[{"name": t, "label": TASK_LABELS.get(t, t.title())} for t in tasks],
+            max_upload_mb=current_app.config["MAX_UPLOAD_BYTES"] / 1024 / 1024,
+        )
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok", "tasks": registry().tasks(), "loaded": registry().loaded()})
+
+    @app.post("/submit")
+    def submit():
+        if not request.is_json:
+            raise ApiError(
+                "unsupported_media_type", 'Send JSON: {"image": "data:image/png;base64,...", "task": "digit"}.'
+            )
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ApiError("no_image", "The request body is not a JSON object.")
+        image = body.get("image")
+        if not isinstance(image, str) or not image:
+            raise ApiError("no_image", 'No image: send the canvas as a data: URL in "image".')
+        return _answer(decode_data_url(image), str(body.get("task", "digit")))
+
+    @app.post("/upload")
+    def upload():
+        if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            raise ApiError("unsupported_media_type", 'Send multipart/form-data with the image in the "file" field.')
+        file = request.files.get("file")
+        if file is None or not file.filename and not file.content_length:
+            raise ApiError("no_file", 'No file: attach an image in the "file" field.')
+        data = file.read(current_app.config["MAX_UPLOAD_BYTES"] + 1)
+        if not data:
+            raise ApiError("no_file", "The uploaded file is empty.")
+        return _answer(data, request.form.get("task", "digit"))
+
+
+def _error(code: str, message: str, status: int | None = None):
+    """JSON error body with its HTTP status."""
+    return jsonify({"error": {"code": code, "message": message}}), status or ERROR_STATUS.get(code, 400)
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return _error(exc.code, exc.message)
+
+    @app.errorhandler(PreprocessError)
+    def preprocess_error(exc: PreprocessError):
+        return _error(exc.code, exc.message)
+
+    @app.errorhandler(UnknownTask)
+    def unknown_task(exc: UnknownTask):
+        return _error(exc.code, exc.message)
+
+    @app.errorhandler(WeightsError)
+    def weights_error(exc: WeightsError):
+        app.logger.error("model unavailable: %s", exc)
+        return _error("model_unavailable", str(exc))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc):
+        limit = current_app.config["MAX_UPLOAD_BYTES"]
+        return _error("too_large", f"The upload is over the size limit of {limit:,} bytes.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return _error(exc.name.lower().replace(" ", "_"), exc.description or exc.name, exc.code)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        app.logger.exception("unexpected error")
+        return _error("internal_error", "Something went wrong on our side; please try again.", 500)
+
+
+def _image_files(paths: tuple[str, ...]) -> list[Path]:
+    """Files named, and image files inside named folders (sorted), in argument order."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        else:
+            out.append(p)
+    return out
+
+
+@click.command("recognize")
+@click.option("--task", default="digit", show_default=True, help="What to read: " + ", ".join(GLYPH_TASKS) + ".")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@with_appcontext
+def recognize_command(task: str, paths: tuple[str, ...]) -> None:
+    """Print one JSON object per image (the API's response shape plus "file"), one per line."""
+    app = current_app
+    failures = 0
+    for path in _image_files(paths):
+        try:
+            data = path.read_bytes()
+            if len(data) > app.config["MAX_UPLOAD_BYTES"]:
+                raise ApiError(
+                    "too_large", f"The image is {len(data):,} bytes; the limit is {app.config['MAX_UPLOAD_BYTES']:,}."
+                )
+            result = recognize(data, task, registry(), app.config["MAX_IMAGE_PIXELS"])
+        except (ApiError, PreprocessError, UnknownTask) as exc:
+            failures += 1
+            result = {"error": {"code": exc.code, "message": exc.message}}
+        except WeightsError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(json.dumps({"file": str(path)} | result))
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    host = os.environ.get("HWR_HOST", "127.0.0.1")
+    port = int(os.environ.get("HWR_PORT", "5000"))
+    create_app({"PRELOAD_MODELS": True}).run(host=host, port=port, threaded=True)
