@@ -1,0 +1,478 @@
+/* Handwriting recognition page: drawing canvas, upload, and result display.
+ *
+ * Plain JavaScript, no build step. The browser only collects ink and shows answers: every bit of
+ * image preparation happens on the server, which receives the canvas as a PNG (black ink on white).
+ */
+(() => {
+  "use strict";
+
+  const SIZE = 280; // logical canvas side: stroke coordinates live in 0..SIZE
+  const LIVE_DELAY_MS = 150; // live prediction waits this long after the last stroke ends
+  const INK = "#000000";
+  const PAPER = "#ffffff";
+
+  const $ = (id) => document.getElementById(id);
+  const canvas = $("canvas");
+  const ctx = canvas.getContext("2d");
+  const penWidth = $("pen-width");
+  const penWidthValue = $("pen-width-value");
+  const undoButton = $("undo");
+  const clearButton = $("clear");
+  const predictButton = $("predict");
+  const fileInput = $("file-input");
+  const dropZone = $("drop-zone");
+  const preview = $("upload-preview");
+  const statusBox = $("status");
+  const resultPanel = $("result-panel");
+  const resultEmpty = $("result-empty");
+  const resultText = $("result-text");
+  const resultConfidence = $("result-confidence");
+  const candidatesHeading = $("candidates-heading");
+  const candidatesList = $("candidates");
+  const seen = $("seen");
+  const seenImage = $("input-28");
+  const modelInfo = $("model-info");
+  const layout = document.querySelector("main");
+  const maxUploadBytes = Number(layout.dataset.maxUploadBytes) || Infinity;
+  const maxUploadMb = layout.dataset.maxUploadMb || "";
+
+  /** @type {{width: number, points: number[][]}[]} */
+  let strokes = [];
+  let current = null; // the stroke being drawn
+  let activePointer = null; // only one pointer draws at a time
+  let scale = 1; // backing-store pixels per logical unit
+  let renderQueued = false;
+  let liveTimer = 0;
+  let requestSeq = 0; // id of the latest request; older answers are dropped
+  let inflight = null; // AbortController of the latest request
+  let lastSource = null; // "canvas" or {file}: what a task change re-reads
+  let previewUrl = null;
+
+  // ---------------------------------------------------------------- drawing
+
+  function setupCanvas() {
+    const dpr = Math.min(Math.max(window.devicePixelRatio || 1, 1), 3);
+    const side = Math.round(SIZE * dpr);
+    if (canvas.width !== side || canvas.height !== side || scale !== side / SIZE) {
+      canvas.width = side;
+      canvas.height = side;
+      scale = side / SIZE;
+    }
+    render();
+  }
+
+  function render() {
+    renderQueued = false;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = PAPER;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.setTransform(scale, 0, 0, scale, 0, 0);
+    for (const stroke of strokes) drawStroke(stroke);
+    if (current) drawStroke(current);
+  }
+
+  function queueRender() {
+    if (!renderQueued) {
+      renderQueued = true;
+      requestAnimationFrame(render);
+    }
+  }
+
+  // A stroke is drawn as quadratic curves through the midpoints of its samples, which smooths
+  // the corners between pointer events without lagging behind the pen.
+  function drawStroke(stroke) {
+    const pts = stroke.points;
+    if (!pts.length) return;
+    ctx.strokeStyle = INK;
+    ctx.fillStyle = INK;
+    ctx.lineWidth = stroke.width;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    if (pts.length === 1) {
+      ctx.beginPath();
+      ctx.arc(pts[0][0], pts[0][1], stroke.width / 2, 0, Math.PI * 2);
+      ctx.fill();
+      return;
+    }
+    ctx.beginPath();
+    ctx.moveTo(pts[0][0], pts[0][1]);
+    for (let i = 1; i < pts.length - 1; i++) {
+      const mx = (pts[i][0] + pts[i + 1][0]) / 2;
+      const my = (pts[i][1] + pts[i + 1][1]) / 2;
+      ctx.quadraticCurveTo(pts[i][0], pts[i][1], mx, my);
+    }
+    const last = pts[pts.length - 1];
+    ctx.lineTo(last[0], last[1]);
+    ctx.stroke();
+  }
+
+  // Pointer position in logical canvas units, correct however CSS scales the canvas.
+  function toCanvas(event) {
+    const rect = canvas.getBoundingClientRect();
+    const x = ((event.clientX - rect.left) / rect.width) * SIZE;
+    const y = ((event.clientY - rect.top) / rect.height) * SIZE;
+    return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
+  }
+
+  function addPoint(event) {
+    const p = toCanvas(event);
+    const pts = current.points;
+    const prev = pts[pts.length - 1];
+    if (!prev || Math.abs(prev[0] - p[0]) + Math.abs(prev[1] - p[1]) >= 0.5) pts.push(p);
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    if (activePointer !== null) return;
+    if (event.pointerType === "mouse" && event.button !== 0) return;
+    event.preventDefault();
+    activePointer = event.pointerId;
+    try {
+      canvas.setPointerCapture(event.pointerId);
+    } catch (_) {
+      /* the pointer may already be gone */
+    }
+    clearTimeout(liveTimer);
+    current = { width: Number(penWidth.value), points: [] };
+    addPoint(event);
+    queueRender();
+  });
+
+  canvas.addEventListener("pointermove", (event) => {
+    if (event.pointerId !== activePointer || !current) return;
+    event.preventDefault();
+    const events = typeof event.getCoalescedEvents === "function" ? event.getCoalescedEvents() : [];
+    for (const e of events.length ? events : [event]) addPoint(e);
+    queueRender();
+  });
+
+  function endStroke(event) {
+    if (event.pointerId !== activePointer) return;
+    activePointer = null;
+    if (!current) return;
+    if (event.type === "pointerup") addPoint(event);
+    strokes.push(current);
+    current = null;
+    render();
+    updateButtons();
+    lastSource = "canvas";
+    scheduleLive();
+  }
+
+  canvas.addEventListener("pointerup", endStroke);
+  canvas.addEventListener("pointercancel", endStroke);
+  canvas.addEventListener("lostpointercapture", endStroke);
+  canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+
+  function updateButtons() {
+    undoButton.disabled = strokes.length === 0;
+  }
+
+  function scheduleLive() {
+    clearTimeout(liveTimer);
+    liveTimer = setTimeout(predictCanvas, LIVE_DELAY_MS);
+  }
+
+  function undo() {
+    if (!strokes.length) return;
+    strokes.pop();
+    render();
+    updateButtons();
+    if (strokes.length) {
+      lastSource = "canvas";
+      scheduleLive();
+    } else {
+      resetAll();
+    }
+  }
+
+  function clearCanvas() {
+    strokes = [];
+    current = null;
+    render();
+    updateButtons();
+    resetAll();
+  }
+
+  // Forget the canvas answer: cancel what is pending so a late reply cannot reappear.
+  function resetAll() {
+    clearTimeout(liveTimer);
+    cancelRequest();
+    lastSource = null;
+    clearResult();
+    setStatus("");
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  function selectedTask() {
+    const checked = document.querySelector('input[name="task"]:checked');
+    const first = document.querySelector('input[name="task"]');
+    return (checked || first || { value: "digit" }).value;
+  }
+
+  function predictCanvas() {
+    clearTimeout(liveTimer);
+    if (!strokes.length) {
+      cancelRequest();
+      clearResult();
+      setStatus("Draw something first.", "error");
+      return;
+    }
+    lastSource = "canvas";
+    hidePreview(); // the answer will be about the drawing, not the last upload
+    send("/submit", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ image: canvas.toDataURL("image/png"), task: selectedTask() }),
+    });
+  }
+
+  function uploadFile(file) {
+    if (!file) return;
+    clearTimeout(liveTimer);
+    if (file.size > maxUploadBytes) {
+      cancelRequest();
+      clearResult();
+      const mb = (file.size / 1024 / 1024).toFixed(1);
+      setStatus(`That file is ${mb} MB; the limit is ${maxUploadMb} MB.`, "error");
+      return;
+    }
+    showPreview(file);
+    lastSource = { file };
+    const form = new FormData();
+    form.append("file", file, file.name || "image");
+    form.append("task", selectedTask());
+    send("/upload", { method: "POST", headers: { Accept: "application/json" }, body: form });
+  }
+
+  function cancelRequest() {
+    requestSeq += 1;
+    if (inflight) inflight.abort();
+    inflight = null;
+    setBusy(false);
+  }
+
+  async function send(url, options) {
+    cancelRequest();
+    const id = requestSeq;
+    const controller = new AbortController();
+    inflight = controller;
+    setBusy(true);
+    let response;
+    let body = null;
+    try {
+      response = await fetch(url, { ...options, signal: controller.signal });
+      body = await response.json().catch(() => null);
+    } catch (_) {
+      if (id === requestSeq) {
+        setBusy(false);
+        clearResult();
+        setStatus("Could not reach the server. Check the connection and try again.", "error");
+      }
+      return;
+    }
+    if (id !== requestSeq) return; // a newer request was made: this answer is stale
+    inflight = null;
+    setBusy(false);
+    if (!response.ok || !body || body.error || typeof body.text !== "string") {
+      clearResult();
+      setStatus(errorMessage(response, body), "error");
+      return;
+    }
+    showResult(body);
+  }
+
+  function errorMessage(response, body) {
+    const message = body && body.error && typeof body.error.message === "string" ? body.error.message : "";
+    if (message) return message;
+    if (response.status === 413) return `The upload is too large; the limit is ${maxUploadMb} MB.`;
+    if (response.status >= 500) return "Something went wrong on the server; please try again.";
+    return `The request failed (HTTP ${response.status}); please try again.`;
+  }
+
+  // ---------------------------------------------------------------- results
+
+  function percent(p) {
+    const v = Math.max(0, Math.min(1, Number(p) || 0)) * 100;
+    if (v > 0 && v < 0.1) return "<0.1%";
+    if (v < 100 && v >= 99.95) return ">99.9%";
+    return `${v.toFixed(1)}%`;
+  }
+
+  function showResult(data) {
+    resultEmpty.hidden = true;
+    resultText.textContent = data.text;
+    resultConfidence.textContent = `${percent(data.confidence)} confident`;
+
+    const items = (Array.isArray(data.candidates) ? data.candidates : []).map((c, i) => {
+      const p = Math.max(0, Math.min(1, Number(c.probability) || 0));
+      const li = document.createElement("li");
+      li.className = i === 0 ? "candidate top" : "candidate";
+      const label = document.createElement("span");
+      label.className = "candidate-label";
+      label.textContent = c.label;
+      const track = document.createElement("span");
+      track.className = "candidate-track";
+      track.setAttribute("aria-hidden", "true");
+      const bar = document.createElement("span");
+      bar.className = "candidate-bar";
+      bar.style.width = `${(p * 100).toFixed(2)}%`;
+      track.append(bar);
+      const prob = document.createElement("span");
+      prob.className = "candidate-prob";
+      prob.textContent = percent(p);
+      li.append(label, track, prob);
+      return li;
+    });
+    candidatesList.replaceChildren(...items);
+    candidatesHeading.hidden = items.length === 0;
+
+    if (typeof data.input_28x28 === "string" && data.input_28x28.startsWith("data:image/")) {
+      seenImage.src = data.input_28x28;
+      seen.hidden = false;
+    } else {
+      seen.hidden = true;
+    }
+    const model = data.model || {};
+    modelInfo.textContent = model.name ? `Model: ${model.name}${model.version ? ` · version ${model.version}` : ""}` : "";
+    setStatus(`Read “${data.text}”, ${percent(data.confidence)} confident.`);
+  }
+
+  function clearResult() {
+    resultEmpty.hidden = false;
+    resultText.textContent = "";
+    resultConfidence.textContent = "";
+    candidatesList.replaceChildren();
+    candidatesHeading.hidden = true;
+    seen.hidden = true;
+    seenImage.removeAttribute("src");
+    modelInfo.textContent = "";
+  }
+
+  function setStatus(message, kind) {
+    statusBox.textContent = message;
+    statusBox.classList.toggle("error", kind === "error");
+  }
+
+  // A slow answer (the first one loads the model) says so; a quick one does not flicker.
+  let busyTimer = 0;
+  function setBusy(busy) {
+    clearTimeout(busyTimer);
+    resultPanel.setAttribute("aria-busy", busy ? "true" : "false");
+    resultPanel.classList.toggle("busy", busy);
+    if (busy) busyTimer = setTimeout(() => setStatus("Reading…"), 400);
+  }
+
+  // ---------------------------------------------------------------- upload
+
+  function hidePreview() {
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+    preview.hidden = true;
+    preview.removeAttribute("src");
+  }
+
+  function showPreview(file) {
+    hidePreview();
+    if (!file.type || !file.type.startsWith("image/")) return;
+    previewUrl = URL.createObjectURL(file);
+    preview.src = previewUrl;
+    preview.alt = `Uploaded image: ${file.name || "from the clipboard"}`;
+    preview.hidden = false;
+  }
+
+  preview.addEventListener("error", () => {
+    preview.hidden = true; // e.g. a TIFF the browser cannot show; the server may still read it
+  });
+
+  fileInput.addEventListener("change", () => {
+    const file = fileInput.files && fileInput.files[0];
+    uploadFile(file);
+    fileInput.value = ""; // choosing the same file again still fires "change"
+  });
+
+  let dragDepth = 0;
+  const hasFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types || []).includes("Files");
+
+  dropZone.addEventListener("dragenter", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    dragDepth += 1;
+    dropZone.classList.add("dragover");
+  });
+  dropZone.addEventListener("dragover", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    dropZone.classList.add("dragover");
+  });
+  dropZone.addEventListener("dragleave", () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) dropZone.classList.remove("dragover");
+  });
+  dropZone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dragDepth = 0;
+    dropZone.classList.remove("dragover");
+    const file = event.dataTransfer && event.dataTransfer.files[0];
+    if (file) uploadFile(file);
+  });
+  // A file dropped beside the zone must not make the browser navigate away to it.
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (event) => {
+      if (hasFiles(event) && !dropZone.contains(event.target)) event.preventDefault();
+    });
+  }
+
+  document.addEventListener("paste", (event) => {
+    const items = event.clipboardData ? Array.from(event.clipboardData.files || []) : [];
+    const image = items.find((f) => f.type.startsWith("image/"));
+    if (image) {
+      event.preventDefault();
+      uploadFile(image);
+    }
+  });
+
+  // ---------------------------------------------------------------- controls
+
+  function showPenWidth() {
+    penWidthValue.textContent = `${penWidth.value} px`;
+  }
+
+  penWidth.addEventListener("input", showPenWidth);
+  undoButton.addEventListener("click", undo);
+  clearButton.addEventListener("click", clearCanvas);
+  predictButton.addEventListener("click", predictCanvas);
+
+  for (const radio of document.querySelectorAll('input[name="task"]')) {
+    radio.addEventListener("change", () => {
+      if (lastSource === "canvas") predictCanvas();
+      else if (lastSource && lastSource.file) uploadFile(lastSource.file);
+    });
+  }
+
+  canvas.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      predictCanvas();
+    } else if (event.key === "Delete" || event.key === "Backspace") {
+      event.preventDefault();
+      clearCanvas();
+    }
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    const typing = target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName) && target.type !== "radio" && target.type !== "range");
+    if ((event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "z" && !typing) {
+      event.preventDefault();
+      undo();
+    }
+  });
+
+  window.addEventListener("resize", setupCanvas);
+
+  showPenWidth();
+  updateButtons();
+  setupCanvas();
+})();
