@@ -1,0 +1,101 @@
+"""Latency of the served path: ``python bench/latency.py [--task digit] [--runs 300]``.
+
+Prints p50/p90/p99 in milliseconds for one canvas image through
+- preprocessing alone (data: URL -> 28x28),
+- the compiled forward pass alone,
+- preprocessing + forward (what a request costs in ML work),
+- ``POST /submit`` end to end through the Flask test client,
+- ``keras.Model.predict`` on the same input (what a naive server pays),
+and batch throughput of the forward pass. Figures depend on the machine: the README quotes them
+with the machine they were taken on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from app import create_app  # noqa: E402
+from models.preprocessing import decode_data_url, glyph_from_bytes, to_data_url  # noqa: E402
+from models.registry import shared_registry  # noqa: E402
+
+
+def canvas_png() -> str:
+    """A 280x280 canvas drawing of a 7, as the page sends it."""
+    img = Image.new("RGB", (280, 280), "white")
+    ImageDraw.Draw(img).line([(70, 56), (210, 56), (126, 238)], fill="black", width=18, joint="curve")
+    return to_data_url(np.asarray(img.convert("L")))
+
+
+def timings(fn, runs: int, warmup: int = 10) -> np.ndarray:
+    """Wall-clock milliseconds of ``runs`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = np.empty(runs)
+    for i in range(runs):
+        t = time.perf_counter()
+        fn()
+        out[i] = (time.perf_counter() - t) * 1000
+    return out
+
+
+def summary(ms: np.ndarray) -> dict:
+    return {k: round(float(np.percentile(ms, q)), 3) for k, q in (("p50", 50), ("p90", 90), ("p99", 99))}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="digit", help="which glyph model to measure")
+    p.add_argument("--runs", type=int, default=300, help="timed calls per measurement")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    args = p.parse_args()
+
+    url = canvas_png()
+    data = decode_data_url(url)
+    model = shared_registry().get(args.task)
+    pixels = glyph_from_bytes(data).pixels
+    batch1 = pixels.reshape(1, 28, 28, 1)
+    import keras
+
+    keras_model = keras.models.load_model(model.path / "model.keras", compile=False)
+    client = create_app({"TESTING": True}).test_client()
+
+    results = {
+        "preprocess": summary(timings(lambda: glyph_from_bytes(decode_data_url(url)), args.runs)),
+        "forward": summary(timings(lambda: model.probabilities(pixels), args.runs)),
+        "preprocess+forward": summary(
+            timings(lambda: model.probabilities(glyph_from_bytes(decode_data_url(url)).pixels), args.runs)
+        ),
+        "POST /submit": summary(
+            timings(lambda: client.post("/submit", json={"image": url, "task": args.task}), args.runs)
+        ),
+        "keras predict()": summary(timings(lambda: keras_model.predict(batch1, verbose=0), max(30, args.runs // 10))),
+    }
+    glyphs = np.repeat(pixels[None], 256, axis=0)
+    batch_ms = timings(lambda: model.probabilities(glyphs), 30, warmup=3)
+    results["throughput"] = {"batch": 256, "glyphs_per_s": round(256 / (np.median(batch_ms) / 1000))}
+    results["predict_over_forward_p50"] = round(results["keras predict()"]["p50"] / results["forward"]["p50"], 1)
+    results["machine"] = {"cpus": os.cpu_count(), "task": args.task, "runs": args.runs}
+    if args.json:
+        print(json.dumps(results))
+        return
+    print(f"{'measurement':<22}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}")
+    for name, s in results.items():
+        if "p50" in s:
+            print(f"{name:<22}{s['p50']:>10.3f}{s['p90']:>10.3f}{s['p99']:>10.3f}")
+    print(f"forward pass throughput (batch 256): {results['throughput']['glyphs_per_s']:,} glyphs/s")
+    print(f"keras predict() / compiled forward (p50): {results['predict_over_forward_p50']}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Shared fixtures: the app and its client, real images, and the staged data when present."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from app import create_app  # noqa: E402
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A fresh app with its instance folder in a temporary directory."""
+    return create_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def mnist_sample() -> tuple[np.ndarray, np.ndarray]:
+    """The first 500 official MNIST test digits (white on black), shipped in tests/resources."""
+    d = np.load(RESOURCES / "mnist_test_first500.npz")
+    return d["x"], d["y"]
+
+
+@pytest.fixture(scope="session")
+def photo_digits() -> list[tuple[Path, str]]:
+    """Real photographed pen-on-paper digits (PNG files) with their labels, from the file names."""
+    files = sorted((RESOURCES / "photo_digits").glob("*.png"))
+    return [(f, f.name.split("_")[1]) for f in files]
+
+
+def png_bytes(img: Image.Image | np.ndarray, fmt: str = "PNG", **save) -> bytes:
+    """Encode an image (PIL or uint8 array) to file bytes."""
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
+
+
+def canvas_digit(strokes: list[list[tuple[float, float]]], width: int = 18, size: int = 280) -> Image.Image:
+    """A canvas-like drawing: black round-capped strokes on white, coordinates in 0..1."""
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    for stroke in strokes:
+        pts = [(x * size, y * size) for x, y in stroke]
+        draw.line(pts, fill="black", width=width, joint="curve")
+        for x, y in (pts[0], pts[-1]):
+            r = width / 2
+            draw.ellipse((x - r, y - r, x + r, y + r), fill="black")
+    return img
+
+
+SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
+ONE = [[(0.5, 0.15), (0.5, 0.85)]]
+
+
+@pytest.fixture(scope="session")
+def bomb_png() -> bytes:
+    """A 12 KB PNG that decodes to 100 million pixels."""
+    return png_bytes(Image.new("1", (10_000, 10_000)))

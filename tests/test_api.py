@@ -1,0 +1,145 @@
+"""The JSON API through real HTTP requests on the Flask test client: results and every error."""
+
+from __future__ import annotations
+
+import base64
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from PIL import Image
+
+from app import create_app
+from tests.conftest import ONE, SEVEN, canvas_digit, data_url, png_bytes
+
+SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
+
+
+def upload(client, data: bytes, name: str = "digit.png", task: str = "digit"):
+    return client.post("/upload", data={"file": (io.BytesIO(data), name), "task": task})
+
+
+def assert_error(resp, status: int, code: str):
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["error"]["code"] == code
+    assert body["error"]["message"] and "Traceback" not in body["error"]["message"]
+
+
+def test_healthz(client):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and "digit" in body["tasks"]
+
+
+def test_page_is_served(client):
+    resp = client.get("/")
+    assert resp.status_code == 200 and b"<canvas" in resp.data
+
+
+def test_submit_answers_in_the_shared_shape(client):
+    resp = client.post("/submit", json={"image": data_url(SEVEN_PNG), "task": "digit"})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert set(body) >= {"task", "text", "confidence", "candidates", "input_28x28", "model"}
+    assert body["task"] == "digit" and body["text"] == "7"
+    assert body["confidence"] == body["candidates"][0]["probability"] > 0.5
+    probs = [c["probability"] for c in body["candidates"]]
+    assert len(probs) == 5 and probs == sorted(probs, reverse=True)
+    assert len({c["label"] for c in body["candidates"]}) == 5
+    seen = Image.open(io.BytesIO(base64.b64decode(body["input_28x28"].split(",", 1)[1])))
+    assert seen.size == (28, 28)
+    assert body["model"]["name"] == "digit" and body["model"]["version"]
+
+
+def test_task_defaults_to_digit(client):
+    assert client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(ONE)))}).get_json()["text"] == "1"
+
+
+def test_upload_reads_a_real_photographed_digit(client, photo_digits):
+    path, label = next((p, lab) for p, lab in photo_digits if lab == "3")
+    body = upload(client, path.read_bytes(), path.name).get_json()
+    assert body["text"] == label
+
+
+def test_no_file(client):
+    assert_error(client.post("/upload", data={"task": "digit"}), 400, "no_file")
+
+
+def test_empty_file(client):
+    assert_error(upload(client, b""), 400, "no_file")
+
+
+def test_not_an_image(client):
+    assert_error(upload(client, b"%PDF-1.4 not really an image", "notes.pdf"), 400, "not_an_image")
+
+
+def test_truncated_image(client):
+    assert_error(upload(client, SEVEN_PNG[: len(SEVEN_PNG) // 2]), 400, "truncated_image")
+
+
+def test_over_the_size_limit():
+    client = create_app({"TESTING": True, "MAX_UPLOAD_BYTES": 20_000}).test_client()
+    big = png_bytes(Image.effect_noise((300, 300), 60).convert("RGB"))
+    assert len(big) > 20_000
+    assert_error(upload(client, big), 413, "too_large")
+    assert_error(client.post("/submit", json={"image": data_url(big)}), 413, "too_large")
+    # a request far over the limit is cut off by the server before it is read
+    assert_error(upload(client, big * 3), 413, "too_large")
+
+
+def test_decompression_bomb(client, bomb_png):
+    assert_error(upload(client, bomb_png), 413, "too_many_pixels")
+
+
+def test_unknown_task(client):
+    assert_error(upload(client, SEVEN_PNG, task="klingon"), 400, "unknown_task")
+    assert_error(client.post("/submit", json={"image": data_url(SEVEN_PNG), "task": "klingon"}), 400, "unknown_task")
+
+
+def test_blank_canvas(client):
+    blank = png_bytes(Image.new("RGB", (280, 280), "white"))
+    resp = client.post("/submit", json={"image": data_url(blank), "task": "digit"})
+    assert_error(resp, 422, "blank_image")
+    assert "Nothing to read" in resp.get_json()["error"]["message"]
+
+
+def test_wrong_content_types(client):
+    assert_error(client.post("/submit", data={"image": data_url(SEVEN_PNG)}), 415, "unsupported_media_type")
+    assert_error(client.post("/upload", json={"file": data_url(SEVEN_PNG)}), 415, "unsupported_media_type")
+
+
+def test_malformed_json(client):
+    resp = client.post("/submit", data="{not json", content_type="application/json")
+    assert_error(resp, 400, "no_image")
+    assert_error(client.post("/submit", json={"task": "digit"}), 400, "no_image")
+    assert_error(client.post("/submit", json=["a", "list"]), 400, "no_image")
+    assert_error(client.post("/submit", json={"image": "not a data url"}), 400, "not_an_image")
+
+
+def test_unknown_route_and_method_answer_json(client):
+    assert_error(client.get("/nope"), 404, "not_found")
+    assert_error(client.get("/submit"), 405, "method_not_allowed")
+
+
+def test_concurrent_requests_get_consistent_answers(app):
+    payloads = [SEVEN_PNG, png_bytes(canvas_digit(ONE))] * 8
+
+    def post(data: bytes):
+        with app.test_client() as c:
+            return c.post("/submit", json={"image": data_url(data)}).get_json()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(post, payloads))
+    assert [r["text"] for r in results] == ["7", "1"] * 8
+    assert len({r["confidence"] for r in results[::2]}) == 1
+
+
+@pytest.mark.parametrize("missing", ["WEIGHTS_DIR"])
+def test_missing_weights_answer_503_not_500(tmp_path, missing):
+    (tmp_path / "digit").mkdir()
+    (tmp_path / "digit" / "model.keras").write_bytes(b"not a model")
+    (tmp_path / "digit" / "meta.json").write_text('{"preprocessing_version": "0", "labels": []}')
+    client = create_app({"TESTING": True, missing: str(tmp_path)}).test_client()
+    resp = client.post("/submit", json={"image": data_url(SEVEN_PNG)})
+    assert_error(resp, 503, "model_unavailable")
+    assert "training.train_digits" in resp.get_json()["error"]["message"]

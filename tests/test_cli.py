@@ -1,0 +1,67 @@
+"""``flask --app app recognize``: one JSON object per image, one per line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from app import recognize_command
+from tests.conftest import ONE, SEVEN, canvas_digit, png_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_files_and_folders(runner, tmp_path):
+    (tmp_path / "seven.png").write_bytes(png_bytes(canvas_digit(SEVEN)))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "one.jpg").write_bytes(png_bytes(canvas_digit(ONE), "JPEG"))
+    (tmp_path / "sub" / "notes.txt").write_text("not an image, and not picked up from a folder")
+    result = runner.invoke(recognize_command, ["--task", "digit", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = lines(result.output)
+    assert [Path(o["file"]).name for o in out] == ["seven.png", "one.jpg"]
+    assert [o["text"] for o in out] == ["7", "1"]
+    assert all(set(o) >= {"task", "confidence", "candidates", "input_28x28", "model"} for o in out)
+
+
+def test_bad_files_are_reported_and_fail_the_command(runner, tmp_path):
+    (tmp_path / "blank.png").write_bytes(png_bytes(canvas_digit([])))
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "seven.png").write_bytes(png_bytes(canvas_digit(SEVEN)))
+    files = [str(tmp_path / n) for n in ("blank.png", "notes.txt", "seven.png")]
+    result = runner.invoke(recognize_command, files)
+    assert result.exit_code == 1
+    out = lines(result.output)
+    assert [o.get("error", {}).get("code") for o in out] == ["blank_image", "not_an_image", None]
+    assert out[2]["text"] == "7"
+
+
+def test_unknown_task(runner, tmp_path):
+    (tmp_path / "seven.png").write_bytes(png_bytes(canvas_digit(SEVEN)))
+    result = runner.invoke(recognize_command, ["--task", "klingon", str(tmp_path / "seven.png")])
+    assert result.exit_code == 1
+    assert lines(result.output)[0]["error"]["code"] == "unknown_task"
+
+
+def test_flask_command_line(tmp_path):
+    """The documented command, in a real process."""
+    (tmp_path / "one.png").write_bytes(png_bytes(canvas_digit(ONE)))
+    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "recognize", "--task", "digit", str(tmp_path / "one.png")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = lines(proc.stdout)
+    assert len(out) == 1 and out[0]["text"] == "1" and out[0]["file"].endswith("one.png")

@@ -1,0 +1,96 @@
+"""The shipped digit model: its metadata, its accuracy through the served path, and the registry's
+refusal to serve weights that do not match the code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes
+from models.registry import WEIGHTS_DIR, WeightsError, load_recognizer, shared_registry
+from tests.conftest import SHARED_DATA, png_bytes
+
+DIGIT_DIR = WEIGHTS_DIR / "digit"
+
+
+@pytest.fixture(scope="module")
+def digit_model():
+    return shared_registry().get("digit")
+
+
+def test_meta_records_what_a_user_needs():
+    meta = json.loads((DIGIT_DIR / "meta.json").read_text())
+    assert meta["labels"] == list("0123456789")
+    assert meta["input_shape"] == [28, 28, 1]
+    assert meta["preprocessing_version"] == PREPROCESSING_VERSION
+    assert meta["training"]["command"].startswith("python -m training.train_digits")
+    assert meta["metrics"]["mnist_test"]["samples"] == 10_000
+    assert meta["metrics"]["mnist_test"]["accuracy"] >= 0.996
+
+
+def mnist_test_images() -> tuple[np.ndarray, np.ndarray]:
+    """3,000 official test digits from the staged data when present, else the shipped 500."""
+    from training.datasets import load_mnist
+
+    if (SHARED_DATA / "mnist").exists():
+        _, _, x, y = load_mnist(SHARED_DATA)
+        idx = np.random.default_rng(0).choice(len(x), 3000, replace=False)
+        return x[idx], y[idx]
+    from tests.conftest import RESOURCES
+
+    d = np.load(RESOURCES / "mnist_test_first500.npz")
+    return d["x"], d["y"]
+
+
+def test_mnist_accuracy_through_the_upload_path(digit_model):
+    x, y = mnist_test_images()
+    glyphs = np.stack([glyph_from_bytes(png_bytes(a)).pixels for a in x])
+    pred = digit_model.probabilities(glyphs).argmax(1)
+    assert (pred == y).mean() >= 0.99
+
+
+def test_reads_real_photographed_digits(digit_model, photo_digits):
+    glyphs = np.stack([glyph_from_bytes(p.read_bytes()).pixels for p, _ in photo_digits])
+    pred = [digit_model.labels[i] for i in digit_model.probabilities(glyphs).argmax(1)]
+    right = sum(p == lab for p, (_, lab) in zip(pred, photo_digits, strict=False))
+    assert right / len(photo_digits) >= 0.9
+
+
+def test_one_image_gets_the_same_answer_alone_or_in_a_batch(digit_model, mnist_sample):
+    x, _ = mnist_sample
+    alone = digit_model.probabilities(x[:1])
+    batched = digit_model.probabilities(x[:64])[:1]
+    np.testing.assert_allclose(alone, batched, atol=1e-5)
+
+
+def copy_weights(tmp_path):
+    dst = tmp_path / "digit"
+    shutil.copytree(DIGIT_DIR, dst)
+    return dst
+
+
+def test_refuses_weights_from_another_preprocessing_version(tmp_path):
+    dst = copy_weights(tmp_path)
+    meta = json.loads((dst / "meta.json").read_text())
+    meta["preprocessing_version"] = "0"
+    (dst / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="training.train_digits"):
+        load_recognizer(dst, "digit")
+
+
+def test_refuses_a_shape_mismatch(tmp_path):
+    dst = copy_weights(tmp_path)
+    meta = json.loads((dst / "meta.json").read_text())
+    meta["labels"] = meta["labels"][:5]
+    (dst / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="outputs"):
+        load_recognizer(dst, "digit")
+
+
+def test_refuses_missing_weights(tmp_path):
+    (tmp_path / "digit").mkdir()
+    with pytest.raises(WeightsError, match="No trained model"):
+        load_recognizer(tmp_path / "digit", "digit")

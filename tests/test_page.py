@@ -1,0 +1,270 @@
+"""The page in a real browser: drawing, live prediction, undo/clear, upload and the phone layout.
+
+Drives Debian's chromium (``apt-get install chromium``) through Playwright's Python API
+(``pip install playwright``; never ``playwright install``) against the real app on a free port.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("HWR_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PREDICTION_TIMEOUT_MS = 60_000  # the first request loads the model
+WHITE_PIXELS_JS = """() => {
+  const c = document.querySelector('#canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let dark = 0, opaqueWhite = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i] < 128) dark++;
+    else if (d[i] === 255 && d[i + 1] === 255 && d[i + 2] === 255 && d[i + 3] === 255) opaqueWhite++;
+  }
+  return {dark, opaqueWhite, total: d.length / 4};
+}"""
+PIXEL_JS = """([fx, fy]) => {
+  const c = document.querySelector('#canvas');
+  const x = Math.floor(fx * c.width), y = Math.floor(fy * c.height);
+  return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data);
+}"""
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} not found: install it with `apt-get install chromium` (or set HWR_CHROMIUM) "
+        "to run the browser tests",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="Playwright is not installed: `pip install playwright` (no `playwright install` needed)",
+)
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    """The real app served on 127.0.0.1 with a free port, in a background thread."""
+    from werkzeug.serving import make_server
+
+    from app import create_app
+
+    app = create_app({"TESTING": True})
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
+        thread.join(timeout=10)
+        srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, base_url):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.goto(base_url + "/")
+    yield page
+    context.close()
+
+
+def canvas_box(page):
+    box = page.locator("#canvas").bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 100
+    return box
+
+
+def stroke(page, points, steps=15):
+    """One mouse stroke through ``points`` given as fractions (0..1) of the canvas box."""
+    box = canvas_box(page)
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for x, y in xy[1:]:
+        page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
+
+
+ONE = [(0.5, 0.15), (0.5, 0.85)]
+SEVEN_BAR = [(0.25, 0.2), (0.75, 0.2)]
+SEVEN_LEG = [(0.75, 0.2), (0.42, 0.85)]
+
+
+def _png(draw, side: int = 200) -> bytes:
+    """A white ``side``-pixel square PNG with ``draw(ImageDraw)`` applied."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (side, side), "white")
+    draw(ImageDraw.Draw(img))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def wait_for_answer(page):
+    expect(page.locator("#result-text")).not_to_have_text("", timeout=PREDICTION_TIMEOUT_MS)
+    return page.locator("#result-text").inner_text().strip()
+
+
+def test_drawn_digits_are_read_live(page):
+    stroke(page, ONE)
+    assert wait_for_answer(page) == "1"
+    expect(page.locator("#result-confidence")).to_contain_text("%")
+    expect(page.locator("#candidates .candidate")).to_have_count(5)
+    first = page.locator("#candidates .candidate").first
+    expect(first.locator(".candidate-label")).to_have_text("1")
+    expect(first.locator(".candidate-prob")).to_contain_text("%")
+    assert page.locator("#input-28").get_attribute("src").startswith("data:image/png")
+    expect(page.locator("#input-28")).to_be_visible()
+    expect(page.locator("#model-info")).not_to_be_empty()
+
+    page.click("#clear")
+    expect(page.locator("#result-text")).to_have_text("")
+    stroke(page, SEVEN_BAR + SEVEN_LEG[1:])  # one stroke: across, then down to the left
+    assert wait_for_answer(page) == "7"
+    expect(page.locator("#candidates .candidate")).to_have_count(5)
+    assert page.locator("#input-28").get_attribute("src").startswith("data:image/png")
+
+
+def test_predict_on_empty_canvas_asks_to_draw_and_sends_nothing(page):
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith(("/submit", "/upload")) else None)
+    page.click("#predict")
+    expect(page.locator("#status")).to_contain_text("Draw something first")
+    page.wait_for_timeout(500)  # longer than the live-prediction delay
+    assert sent == []
+    expect(page.locator("#result-text")).to_have_text("")
+
+
+def test_undo_and_clear_redraw_the_strokes(page):
+    page.route(
+        "**/submit", lambda route: route.fulfill(status=422, json={"error": {"code": "x", "message": "offline"}})
+    )
+    blank = page.evaluate(WHITE_PIXELS_JS)
+    assert blank["dark"] == 0 and blank["opaqueWhite"] == blank["total"]  # white paper, not transparent
+
+    stroke(page, SEVEN_BAR)
+    stroke(page, SEVEN_LEG)
+    both = page.evaluate(WHITE_PIXELS_JS)
+    leg_middle = (0.585, 0.525)
+    bar_middle = (0.5, 0.2)
+    assert page.evaluate(PIXEL_JS, list(leg_middle))[0] < 128  # ink lands where the pointer was
+    assert page.evaluate(PIXEL_JS, list(bar_middle))[0] < 128
+
+    page.click("#undo")
+    one = page.evaluate(WHITE_PIXELS_JS)
+    assert 0 < one["dark"] < both["dark"]
+    assert page.evaluate(PIXEL_JS, list(leg_middle))[:3] == [255, 255, 255]  # the leg is gone
+    assert page.evaluate(PIXEL_JS, list(bar_middle))[0] < 128  # the bar stays
+
+    page.click("#clear")
+    cleared = page.evaluate(WHITE_PIXELS_JS)
+    assert cleared["dark"] == 0 and cleared["opaqueWhite"] == cleared["total"]
+    expect(page.locator("#undo")).to_be_disabled()
+
+
+def test_only_the_latest_answer_is_shown(page):
+    held = []
+    page.route("**/submit", lambda route: held.append(route))  # hold every request; answer out of order below
+
+    def fake(text):
+        return {
+            "task": "digit",
+            "text": text,
+            "confidence": 0.9,
+            "candidates": [{"label": text, "probability": 0.9}]
+            + [{"label": str(i), "probability": 0.02} for i in range(4)],
+            "input_28x28": "data:image/png;base64," + base64.b64encode(_png(lambda d: None, 28)).decode(),
+            "model": {"name": "fake", "version": "0"},
+        }
+
+    def wait_for_requests(n):
+        for _ in range(100):  # route handlers run while Playwright waits
+            if len(held) >= n:
+                break
+            page.wait_for_timeout(50)
+        assert len(held) == n
+
+    stroke(page, SEVEN_BAR)
+    wait_for_requests(1)
+    stroke(page, SEVEN_LEG)
+    wait_for_requests(2)
+    held[1].fulfill(json=fake("7"))
+    expect(page.locator("#result-text")).to_have_text("7")
+    with contextlib.suppress(Exception):  # the page may already have aborted the stale request
+        held[0].fulfill(json=fake("4"))
+    page.wait_for_timeout(300)
+    expect(page.locator("#result-text")).to_have_text("7")
+
+
+def test_upload_shows_prediction_and_server_errors(page, base_url):
+    png = _png(lambda d: d.rectangle([88, 30, 112, 170], fill="black"))
+    page.set_input_files("#file-input", {"name": "one.png", "mimeType": "image/png", "buffer": png})
+    assert wait_for_answer(page) == "1"
+    expect(page.locator("#candidates .candidate")).to_have_count(5)
+    expect(page.locator("#upload-preview")).to_be_visible()
+    assert page.locator("#upload-preview").get_attribute("alt")
+
+    text = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image\n"}
+    answer = page.request.post(base_url + "/upload", multipart={"file": text, "task": "digit"})
+    assert answer.status == 400
+    message = answer.json()["error"]["message"]
+    page.set_input_files("#file-input", text)
+    expect(page.locator("#status")).to_have_text(message)
+    expect(page.locator("#result-text")).to_have_text("")
+    assert "Traceback" not in page.content()
+
+
+def test_phone_layout_fits_and_draws_by_touch(browser, base_url):
+    context = browser.new_context(
+        viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/")
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+        box = canvas_box(page)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+        assert box["y"] + box["height"] <= 740  # fully visible without scrolling
+        for button in ("#undo", "#clear", "#predict"):
+            assert page.locator(button).bounding_box()["height"] >= 40  # large enough to tap
+
+        # a finger stroke (touch events become pointer events; the page must not scroll instead)
+        cdp = context.new_cdp_session(page)
+        x = box["x"] + box["width"] / 2
+        ys = [box["y"] + box["height"] * (0.15 + 0.7 * i / 20) for i in range(21)]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": ys[0]}]})
+        for y in ys[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        assert wait_for_answer(page) == "1"
+        assert page.evaluate("window.scrollY") == 0
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    finally:
+        context.close()

@@ -1,0 +1,186 @@
+"""Golden tests of the one preprocessing path: what the model sees for canvas, upload and photo."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from models import preprocessing as pp
+from models.registry import shared_registry
+from tests.conftest import ONE, SEVEN, canvas_digit, data_url, png_bytes
+
+
+def predict(pixels: np.ndarray) -> str:
+    model = shared_registry().get("digit")
+    return model.labels[int(model.probabilities(pixels).argmax())]
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two glyphs' pixels (1 = identical up to brightness)."""
+    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
+
+
+def photo_of(glyph_png: bytes, height: int = 420, seed: int = 0) -> bytes:
+    """A phone-photo-like JPEG of a real glyph: its pen strokes enlarged onto a page under uneven
+    light, with paper grain and JPEG compression."""
+    gray = pp.to_gray(Image.open(io.BytesIO(glyph_png)))
+    ink = np.clip(1 - gray / np.median(gray), 0, 1)  # the pen's darkness relative to its paper
+    scale = height / ink.shape[0]
+    size = (round(ink.shape[1] * scale), height)
+    ink = np.asarray(Image.fromarray(ink.astype(np.float32), "F").resize(size, Image.Resampling.BICUBIC))
+    page = np.zeros((height + 200, size[0] + 300), np.float32)
+    page[100 : 100 + height, 150 : 150 + size[0]] = np.clip(ink, 0, 1)
+    h, w = page.shape
+    light = np.linspace(0.55, 1.0, w)[None, :] * np.linspace(0.85, 1.0, h)[:, None]
+    grain = ndimage.gaussian_filter(np.random.default_rng(seed).normal(0, 0.04, page.shape), 1.5)
+    photo = np.clip(0.92 * light * (1 - 0.85 * page) + grain, 0, 1)
+    return png_bytes((photo * 255).astype(np.uint8), "JPEG", quality=70)
+
+
+def test_canvas_and_upload_paths_give_identical_arrays(client):
+    img = png_bytes(canvas_digit(SEVEN))
+    via_url = pp.glyph_from_bytes(pp.decode_data_url(data_url(img))).pixels
+    via_upload = pp.glyph_from_bytes(img).pixels
+    assert np.array_equal(via_url, via_upload)
+    canvas = client.post("/submit", json={"image": data_url(img), "task": "digit"}).get_json()
+    upload = client.post("/upload", data={"file": (io.BytesIO(img), "seven.png"), "task": "digit"}).get_json()
+    assert canvas["input_28x28"] == upload["input_28x28"] == pp.to_data_url(via_url)
+    assert canvas["candidates"] == upload["candidates"]
+    assert canvas["text"] == "7"
+
+
+def test_output_is_mnist_shaped(mnist_sample):
+    pixels = pp.glyph_from_bytes(png_bytes(canvas_digit(SEVEN))).pixels
+    assert pixels.shape == (28, 28) and pixels.dtype == np.uint8
+    ys, xs = np.nonzero(pixels)
+    assert max(np.ptp(ys), np.ptp(xs)) + 1 <= 20  # longer side fitted into 20 px
+    cy, cx = ndimage.center_of_mass(pixels.astype(float))
+    assert abs(cy - 14) <= 0.75 and abs(cx - 14) <= 0.75  # centred by centre of mass, as MNIST
+    assert pixels.max() == 255
+
+
+def test_mnist_digits_pass_through_almost_unchanged(mnist_sample):
+    x, _ = mnist_sample
+    out = np.stack([pp.glyph_from_mnist(a) for a in x[:100]])
+    assert np.mean([similarity(a, b) for a, b in zip(out, x[:100], strict=False)]) > 0.9
+
+
+def test_light_on_dark_equals_dark_on_light(mnist_sample):
+    x, _ = mnist_sample
+    white_on_black = pp.glyph_from_bytes(png_bytes(x[0]))
+    black_on_white = pp.glyph_from_bytes(png_bytes(255 - x[0]))
+    assert white_on_black.inverted and not black_on_white.inverted
+    assert np.array_equal(white_on_black.pixels, black_on_white.pixels)
+
+
+def test_dark_on_light_photo_matches_clean_scan(photo_digits):
+    path, label = next((p, lab) for p, lab in photo_digits if lab == "4")
+    clean = pp.glyph_from_bytes(path.read_bytes()).pixels
+    photo = pp.glyph_from_bytes(photo_of(path.read_bytes())).pixels
+    assert similarity(clean, photo) > 0.8
+    assert predict(photo) == label
+
+
+def test_uneven_lighting_leaves_no_shadow_as_ink(photo_digits):
+    path, _ = photo_digits[0]
+    glyph = pp.glyph_from_bytes(photo_of(path.read_bytes(), seed=3))
+    x, y, w, h = glyph.ink_box
+    # the dark side of the photo must not be cropped in as ink: the box hugs the glyph in the middle
+    assert x > 50 and w < 300
+
+
+def test_small_off_centre_digit_is_centred_and_read(mnist_sample):
+    x, y = mnist_sample
+    page = np.zeros((400, 400), np.uint8)
+    page[20:48, 330:358] = x[0]  # a small digit in the top-right corner
+    pixels = pp.glyph_from_bytes(png_bytes(255 - page)).pixels
+    assert similarity(pixels, pp.glyph_from_mnist(x[0])) > 0.95
+    assert predict(pixels) == str(y[0])
+
+
+def test_thick_marker_digit_is_thinned_and_read():
+    thick = canvas_digit(SEVEN, width=60)
+    pixels = pp.glyph_from_bytes(png_bytes(thick)).pixels
+    width = pp.stroke_width(pixels.astype(np.float32) / 255)
+    assert width <= pp.STROKE_RANGE[1] + 1.0
+    assert predict(pixels) == "7"
+
+
+def test_hairline_digit_is_thickened_and_read():
+    thin = canvas_digit(ONE, width=2, size=560)
+    pixels = pp.glyph_from_bytes(png_bytes(thin)).pixels
+    assert pixels.max() == 255 and (pixels > 128).sum() >= 20
+    assert predict(pixels) == "1"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.new("RGB", (280, 280), "white"),  # an untouched canvas
+        Image.new("RGBA", (280, 280), (0, 0, 0, 0)),  # a transparent canvas
+        Image.new("L", (280, 280), 0),  # a black canvas
+    ],
+    ids=["white", "transparent", "black"],
+)
+def test_blank_canvas_is_nothing_to_read(image):
+    with pytest.raises(pp.BlankImage, match="Nothing to read"):
+        pp.glyph_from_bytes(png_bytes(image))
+
+
+def test_photo_of_empty_paper_is_nothing_to_read():
+    rng = np.random.default_rng(1)
+    paper = 0.9 * np.linspace(0.7, 1.0, 600)[None, :] + ndimage.gaussian_filter(rng.normal(0, 0.02, (400, 600)), 2)
+    with pytest.raises(pp.BlankImage):
+        pp.glyph_from_bytes(png_bytes((np.clip(paper, 0, 1) * 255).astype(np.uint8), "JPEG", quality=80))
+
+
+def test_transparent_canvas_strokes_read_like_white_canvas():
+    on_white = canvas_digit(SEVEN)
+    rgba = Image.new("RGBA", on_white.size, (0, 0, 0, 0))
+    rgba.putalpha(Image.eval(on_white.convert("L"), lambda v: 255 - v))
+    assert np.array_equal(pp.glyph_from_bytes(png_bytes(rgba)).pixels, pp.glyph_from_bytes(png_bytes(on_white)).pixels)
+
+
+def test_exif_orientation_is_applied():
+    upright = canvas_digit(SEVEN).convert("L")
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # camera stored it sideways
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    jpeg = png_bytes(stored, "JPEG", quality=95, exif=exif)
+    expected = pp.glyph_from_bytes(png_bytes(upright, "JPEG", quality=95)).pixels
+    assert similarity(pp.glyph_from_bytes(jpeg).pixels, expected) > 0.97
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"])
+def test_every_format_reads_the_same_digit(fmt):
+    img = canvas_digit(SEVEN)
+    data = png_bytes(img if fmt != "GIF" else img.convert("P"), fmt)
+    assert predict(pp.glyph_from_bytes(data).pixels) == "7"
+
+
+def test_not_an_image():
+    with pytest.raises(pp.NotAnImage):
+        pp.glyph_from_bytes(b"hello, this is a text file\n")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_image(fmt):
+    data = png_bytes(canvas_digit(SEVEN), fmt)
+    with pytest.raises(pp.TruncatedImage):
+        pp.glyph_from_bytes(data[: len(data) // 2])
+
+
+def test_decompression_bomb_is_refused_before_decoding(bomb_png):
+    with pytest.raises(pp.TooManyPixels, match="pixels"):
+        pp.glyph_from_bytes(bomb_png)
+
+
+def test_bad_data_urls():
+    with pytest.raises(pp.NotAnImage):
+        pp.decode_data_url("https://example.com/x.png")
+    with pytest.raises(pp.NotAnImage):
+        pp.glyph_from_bytes(pp.decode_data_url("data:image/png;base64,!!!notbase64"))

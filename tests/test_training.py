@@ -1,0 +1,108 @@
+"""Training commands on a small real sample: data loading, weights + meta.json, and resuming."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training.datasets import load_mnist, read_idx, split_indices
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_idx(path: Path, arr: np.ndarray) -> None:
+    """Write ``arr`` (uint8) in the IDX format MNIST and EMNIST are distributed in, gzipped."""
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + arr.astype(np.uint8).tobytes())
+
+
+def mnist_dir(root: Path, x: np.ndarray, y: np.ndarray) -> Path:
+    """A --data-dir holding a small MNIST in the official file layout."""
+    d = root / "mnist"
+    d.mkdir(parents=True)
+    write_idx(d / "train-images-idx3-ubyte.gz", x[:400])
+    write_idx(d / "train-labels-idx1-ubyte.gz", y[:400])
+    write_idx(d / "t10k-images-idx3-ubyte.gz", x[400:])
+    write_idx(d / "t10k-labels-idx1-ubyte.gz", y[400:])
+    return root
+
+
+def test_idx_loader_round_trip(tmp_path, mnist_sample):
+    x, y = mnist_sample
+    mnist_dir(tmp_path, x, y)
+    assert np.array_equal(read_idx(tmp_path / "mnist" / "train-images-idx3-ubyte.gz"), x[:400])
+    xt, yt, xs, ys = load_mnist(tmp_path)
+    assert np.array_equal(xt, x[:400]) and np.array_equal(yt, y[:400]) and np.array_equal(ys, y[400:])
+
+
+def test_stratified_split_keeps_every_class_and_never_overlaps(mnist_sample):
+    _, y = mnist_sample
+    keep, held = split_indices(y, 0.2, seed=3)
+    assert not set(keep) & set(held) and len(keep) + len(held) == len(y)
+    assert set(y[held]) == set(y)
+
+
+def train(data: Path, tmp: Path, epochs: int, **popen) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "training.train_digits",
+        "--data-dir",
+        str(data),
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(tmp / "out"),
+        "--checkpoint-dir",
+        str(tmp / "ckpt"),
+        "--run-name",
+        "smoke",
+        "--batch-size",
+        "64",
+    ]
+    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+    )
+
+
+def logged_epochs(tmp: Path) -> list[int]:
+    path = tmp / "ckpt" / "smoke" / "log.csv"
+    if not path.exists():
+        return []
+    return [int(r[0]) for r in csv.reader(path.open()) if r and r[0].isdigit()]
+
+
+def test_training_writes_weights_with_meta_and_resumes_after_a_kill(tmp_path, mnist_sample):
+    x, y = mnist_sample
+    data = mnist_dir(tmp_path / "data", x, y)
+    first = train(data, tmp_path, epochs=40)
+    deadline = time.time() + 240
+    while len(logged_epochs(tmp_path)) < 2 and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = max(logged_epochs(tmp_path))
+    assert 0 < killed_at < 39, "the run should have been killed part way"
+    second = train(data, tmp_path, epochs=40)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out
+    epochs = logged_epochs(tmp_path)
+    resumed = epochs[epochs.index(killed_at) + 1 :]
+    assert resumed and resumed[0] >= killed_at, "the second run must continue, not start again at epoch 0"
+    assert max(epochs) == 39
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["labels"] == list("0123456789") and meta["input_shape"] == [28, 28, 1]
+    assert "--epochs 40" in meta["training"]["command"]
+    assert meta["metrics"]["mnist_test"]["samples"] == 100
+    assert (tmp_path / "out" / "model.keras").stat().st_size > 100_000
