@@ -22,7 +22,7 @@ from models.recognize import GLYPH_TASKS, UnknownTask, recognize
 from models.registry import WEIGHTS_DIR, Registry, WeightsError, shared_registry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-TASK_LABELS = {"digit": "Digit"}
+TASK_LABELS = {"digit": "Digit", "character": "Character"}
 
 ERROR_STATUS = {
     "no_file": 400,
@@ -55,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_IMAGE_PIXELS=40_000_000,  # decoded pixels; above is treated as a decompression bomb
         WEIGHTS_DIR=str(WEIGHTS_DIR),
         PRELOAD_MODELS=False,
+        UNSURE_THRESHOLDS={},  # task -> confidence below which answers are "not sure" (default: measured)
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("HWR")
@@ -87,8 +88,14 @@ def _check_size(data: bytes) -> bytes:
 
 def _answer(data: bytes, task: str):
     """Recognise ``data`` as ``task`` and answer with JSON."""
-    result = recognize(_check_size(data), task, registry(), current_app.config["MAX_IMAGE_PIXELS"])
+    result = recognize(_check_size(data), task, registry(), current_app.config["MAX_IMAGE_PIXELS"], _threshold(task))
     return jsonify(result)
+
+
+def _threshold(task: str) -> float | None:
+    """The configured "not sure" threshold for ``task``, if any."""
+    value = current_app.config["UNSURE_THRESHOLDS"].get(task)
+    return None if value is None else float(value)
 
 
 def _register_routes(app: Flask) -> None:
@@ -196,7 +203,7 @@ def recognize_command(task: str, paths: tuple[str, ...]) -> None:
                 raise ApiError(
                     "too_large", f"The image is {len(data):,} bytes; the limit is {app.config['MAX_UPLOAD_BYTES']:,}."
                 )
-            result = recognize(data, task, registry(), app.config["MAX_IMAGE_PIXELS"])
+            result = recognize(data, task, registry(), app.config["MAX_IMAGE_PIXELS"], _threshold(task))
         except (ApiError, PreprocessError, UnknownTask) as exc:
             failures += 1
             result = {"error": {"code": exc.code, "message": exc.message}}
@@ -207,7 +214,20 @@ def recognize_command(task: str, paths: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Serve with waitress (a production WSGI server) on HWR_HOST:HWR_PORT, models preloaded."""
+    import logging
+
+    from waitress import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host = os.environ.get("HWR_HOST", "127.0.0.1")
     port = int(os.environ.get("HWR_PORT", "5000"))
-    create_app({"PRELOAD_MODELS": True}).run(host=host, port=port, threaded=True)
+    app = create_app({"PRELOAD_MODELS": True})
+    tasks = ", ".join(app.extensions["registry"].tasks())
+    app.logger.info("serving on http://%s:%d (tasks: %s)", host, port, tasks)
+    serve(app, host=host, port=port, threads=int(os.environ.get("HWR_THREADS", "8")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,52 @@
-"""Class probabilities -> text and ranked candidates."""
+"""Class probabilities -> text and ranked candidates, with look-alike characters kept together."""
 
 from __future__ import annotations
 
 import numpy as np
 
+# Characters that are written identically by many people (EMNIST ByClass's main confusions): when
+# the answer is one of a group, the others are always shown beside it.
+LOOKALIKE_GROUPS: tuple[str, ...] = (
+    "0Oo",
+    "1Il",
+    "2Zz",
+    "5Ss",
+    "9gq",
+    "Cc",
+    "Kk",
+    "Mm",
+    "Pp",
+    "Uu",
+    "Vv",
+    "Ww",
+    "Xx",
+    "Yy",
+    "Jj",
+)
+
+
+def lookalikes(label: str, labels: list[str]) -> list[str]:
+    """Other labels (in ``labels``) that share a look-alike group with ``label``."""
+    group = next((g for g in LOOKALIKE_GROUPS if label in g), "")
+    return [c for c in group if c != label and c in labels]
+
 
 def top_candidates(probs: np.ndarray, labels: list[str], k: int = 5) -> list[dict]:
-    """The ``k`` most probable labels, best first, as ``{"label", "probability"}``."""
-    order = np.argsort(probs)[::-1][:k]
-    return [{"label": labels[i], "probability": round(float(probs[i]), 4)} for i in order]
+    """The ``k`` most probable labels, best first, as ``{"label", "probability"}``; the best
+    label's look-alikes are always among them (they replace the least probable others)."""
+    order = [int(i) for i in np.argsort(probs)[::-1]]
+    must = [labels.index(c) for c in lookalikes(labels[order[0]], labels)]
+    chosen = order[:k]
+    for i in must:
+        if i not in chosen:
+            drop = next(j for j in reversed(chosen) if j != order[0] and j not in must)
+            chosen[chosen.index(drop)] = i
+    chosen.sort(key=lambda i: -probs[i])
+    return [{"label": labels[i], "probability": round(float(probs[i]), 4)} for i in chosen]
+
+
+def group_confidence(probs: np.ndarray, labels: list[str]) -> float:
+    """Probability of the best label together with its look-alikes: how sure the model is about
+    the shape, whichever case or digit it is."""
+    best = int(np.argmax(probs))
+    return float(probs[best] + sum(probs[labels.index(c)] for c in lookalikes(labels[best], labels)))

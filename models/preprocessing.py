@@ -23,7 +23,7 @@ from scipy import ndimage
 
 # Bump whenever the output of any function below changes: weights record the version they were
 # trained with, and the registry refuses to serve weights made for another version.
-PREPROCESSING_VERSION = "2"
+PREPROCESSING_VERSION = "3"
 
 GLYPH_SIZE = 28  # model input side, as MNIST
 GLYPH_BOX = 20  # the longer side of the ink is fitted into this, as MNIST
@@ -33,6 +33,7 @@ MIN_CONTRAST = 0.2  # ink must be at least 20% darker than the paper around it, 
 STROKE_RANGE = (1.6, 3.6)  # stroke width in output pixels that MNIST digits mostly have
 MIN_INK_PIXELS = 9  # fewer clearly inked pixels than this (a 3x3 dot) is no writing at all
 SPECK_FRACTION = 0.02  # components with less ink than this share of the largest are noise
+EDGE_FRACTION = 0.25  # smaller pieces touching the border are neighbours cut off by the crop
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]*)(?:;[\w=.-]+)*?(?P<b64>;base64)?,", re.I)
 
@@ -70,6 +71,7 @@ class Glyph:
     pixels: np.ndarray  # (28, 28) uint8, white ink on black, as the models expect
     ink_box: tuple[int, int, int, int]  # x, y, w, h of the ink in the (reduced) working image
     inverted: bool  # True when the input was light ink on a dark background
+    pieces: int = 1  # side-by-side groups of ink as tall as a character: more than 1 is not one glyph
 
 
 def decode_data_url(url: str) -> bytes:
@@ -205,13 +207,18 @@ def _otsu(values: np.ndarray) -> float:
 
 
 def _drop_specks(ink: np.ndarray) -> np.ndarray:
-    """Remove connected components whose ink is a tiny share of the largest one."""
+    """Remove specks (components with a tiny share of the largest one's ink) and pieces of
+    neighbouring writing cut off at the image border (small components touching the edge)."""
     labels, n = ndimage.label(ink > 0)
     if n <= 1:
         return ink
-    mass = ndimage.sum_labels(ink, labels, index=np.arange(1, n + 1))
-    keep = np.concatenate([[False], mass >= SPECK_FRACTION * mass.max()])
-    return np.where(keep[labels], ink, 0.0).astype(np.float32)
+    ids = np.arange(1, n + 1)
+    mass = ndimage.sum_labels(ink, labels, index=ids)
+    edge = np.zeros(n + 1, bool)
+    edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    keep = (mass >= SPECK_FRACTION * mass.max()) & ~(edge[1:] & (mass < EDGE_FRACTION * mass.max()))
+    keep[np.argmax(mass)] = True
+    return np.where(np.concatenate([[False], keep])[labels], ink, 0.0).astype(np.float32)
 
 
 def ink_bbox(ink: np.ndarray) -> tuple[int, int, int, int]:
@@ -280,10 +287,32 @@ def fit_glyph(ink: np.ndarray) -> np.ndarray:
     return np.round(out * 255).astype(np.uint8)
 
 
+def side_by_side_pieces(ink: np.ndarray) -> int:
+    """How many groups of ink stand side by side, separated by clear vertical gaps, each at least
+    a third as tall as the whole: 1 for a character (the dot of an i sits above, not beside), 2 or
+    more for several characters written in one image."""
+    x, y, w, h = ink_bbox(ink)
+    box = ink[y : y + h, x : x + w] > 0.5
+    cols = box.any(axis=0)
+    min_gap = max(2, int(round(0.08 * h)))
+    pieces, start, gap = [], None, 0
+    for i, filled in enumerate(np.append(cols, False)):
+        if filled:
+            start = i if start is None else start
+            gap = 0
+        elif start is not None:
+            gap += 1
+            if gap >= min_gap or i == len(cols):
+                pieces.append((start, i - gap + 1))
+                start, gap = None, 0
+    rows_of = [np.flatnonzero(box[:, a:b].any(axis=1)) for a, b in pieces]
+    return max(1, sum(1 for r in rows_of if r.size and r[-1] - r[0] + 1 >= h / 3))
+
+
 def glyph_from_gray(gray: np.ndarray) -> Glyph:
     """Grayscale array (1 = white) -> model-ready glyph. The path every glyph takes."""
     ink, inverted = ink_map(reduce(np.asarray(gray, dtype=np.float32)))
-    return Glyph(pixels=fit_glyph(ink), ink_box=ink_bbox(ink), inverted=inverted)
+    return Glyph(fit_glyph(ink), ink_bbox(ink), inverted, side_by_side_pieces(ink))
 
 
 def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph:

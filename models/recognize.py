@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.decoding import top_candidates
-from models.preprocessing import DEFAULT_MAX_PIXELS, glyph_from_bytes, to_data_url
+from models.decoding import group_confidence, lookalikes, top_candidates
+from models.preprocessing import DEFAULT_MAX_PIXELS, Glyph, glyph_from_bytes, to_data_url
 from models.registry import Recognizer, Registry
 
-GLYPH_TASKS = ("digit",)
+GLYPH_TASKS = ("digit", "character")
+DEFAULT_UNSURE_THRESHOLD = 0.5  # used only when a model's meta.json has no measured threshold
 
 
 class UnknownTask(ValueError):
@@ -24,24 +25,53 @@ class UnknownTask(ValueError):
         super().__init__(self.message)
 
 
-def glyph_result(task: str, model: Recognizer, pixels: np.ndarray, probs: np.ndarray) -> dict:
+def unsure_threshold(model: Recognizer, override: float | None = None) -> float:
+    """The confidence below which an answer is "not sure": configured, else measured, else default."""
+    if override is not None:
+        return float(override)
+    return float(model.meta.get("unsure", {}).get("threshold", DEFAULT_UNSURE_THRESHOLD))
+
+
+def doubt(glyph: Glyph, probs: np.ndarray, labels: list[str], threshold: float) -> str | None:
+    """Why the answer should not be trusted as one glyph, or None when it can be."""
+    if glyph.pieces > 1:
+        return f"Not sure: this looks like {glyph.pieces} characters side by side. Write one at a time."
+    if group_confidence(probs, labels) < threshold:
+        return "Not sure: this does not look much like any single character."
+    return None
+
+
+def glyph_result(task: str, model: Recognizer, glyph: Glyph, probs: np.ndarray, threshold: float) -> dict:
     """The shared response shape for one glyph."""
     candidates = top_candidates(probs, model.labels, 5)
-    return {
+    best = candidates[0]["label"]
+    reason = doubt(glyph, probs, model.labels, threshold)
+    result = {
         "task": task,
-        "text": candidates[0]["label"],
+        "text": "" if reason else best,
         "confidence": candidates[0]["probability"],
         "candidates": candidates,
-        "input_28x28": to_data_url(pixels),
+        "lookalikes": lookalikes(best, model.labels),
+        "unsure": reason is not None,
+        "input_28x28": to_data_url(glyph.pixels),
         "model": {"name": model.name, "version": model.version},
     }
+    if reason:
+        result["message"] = reason
+    return result
 
 
-def recognize(data: bytes, task: str, registry: Registry, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+def recognize(
+    data: bytes,
+    task: str,
+    registry: Registry,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    threshold: float | None = None,
+) -> dict:
     """Read one image file's bytes as ``task``; raises ``PreprocessError`` or ``UnknownTask``."""
     if task not in GLYPH_TASKS or task not in registry.tasks():
         raise UnknownTask(task, [t for t in GLYPH_TASKS if t in registry.tasks()])
     model = registry.get(task)
     glyph = glyph_from_bytes(data, max_pixels)
     probs = model.probabilities(glyph.pixels)[0]
-    return glyph_result(task, model, glyph.pixels, probs)
+    return glyph_result(task, model, glyph, probs, unsure_threshold(model, threshold))

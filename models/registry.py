@@ -20,8 +20,11 @@ import numpy as np
 from models.preprocessing import GLYPH_SIZE, PREPROCESSING_VERSION
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-TASK_WEIGHTS = {"digit": "digit"}  # task -> weights folder; later tasks add theirs
-TRAIN_COMMANDS = {"digit": "python -m training.train_digits --data-dir ../shared/data"}
+TASK_WEIGHTS = {"digit": "digit", "character": "character"}  # task -> weights folder
+TRAIN_COMMANDS = {
+    "digit": "python -m training.train_digits --data-dir ../shared/data",
+    "character": "python -m training.train_characters --data-dir ../shared/data",
+}
 
 
 class WeightsError(RuntimeError):
