@@ -27,6 +27,7 @@
   const resultEmpty = $("result-empty");
   const resultText = $("result-text");
   const resultConfidence = $("result-confidence");
+  const resultNote = $("result-note");
   const candidatesHeading = $("candidates-heading");
   const candidatesList = $("candidates");
   const seen = $("seen");
@@ -299,10 +300,27 @@
     return `${v.toFixed(1)}%`;
   }
 
+  function quoteList(labels) {
+    const q = labels.map((l) => `“${l}”`);
+    return q.length > 1 ? `${q.slice(0, -1).join(", ")} and ${q[q.length - 1]}` : q.join("");
+  }
+
   function showResult(data) {
     resultEmpty.hidden = true;
-    resultText.textContent = data.text;
-    resultConfidence.textContent = `${percent(data.confidence)} confident`;
+    const best = Array.isArray(data.candidates) && data.candidates.length ? data.candidates[0].label : "";
+    const alikes = Array.isArray(data.lookalikes) ? data.lookalikes : [];
+    if (data.unsure) {
+      resultText.textContent = "?";
+      resultConfidence.textContent = "Not sure";
+      resultNote.textContent = `${data.message || "Not sure."} Best guess: “${best}” (${percent(data.confidence)}).`;
+    } else {
+      resultText.textContent = data.text;
+      resultConfidence.textContent = `${percent(data.confidence)} confident`;
+      resultNote.textContent = alikes.length
+        ? `“${data.text}” looks the same as ${quoteList(alikes)} in many people's handwriting: check the candidates.`
+        : "";
+    }
+    resultNote.hidden = !resultNote.textContent;
 
     const items = (Array.isArray(data.candidates) ? data.candidates : []).map((c, i) => {
       const p = Math.max(0, Math.min(1, Number(c.probability) || 0));
@@ -335,13 +353,15 @@
     }
     const model = data.model || {};
     modelInfo.textContent = model.name ? `Model: ${model.name}${model.version ? ` · version ${model.version}` : ""}` : "";
-    setStatus(`Read “${data.text}”, ${percent(data.confidence)} confident.`);
+    setStatus(data.unsure ? data.message || "Not sure." : `Read “${data.text}”, ${percent(data.confidence)} confident.`);
   }
 
   function clearResult() {
     resultEmpty.hidden = false;
     resultText.textContent = "";
     resultConfidence.textContent = "";
+    resultNote.textContent = "";
+    resultNote.hidden = true;
     candidatesList.replaceChildren();
     candidatesHeading.hidden = true;
     seen.hidden = true;

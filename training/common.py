@@ -53,27 +53,40 @@ def train_classifier(
     seed: int,
     augment_kwargs: dict | None = None,
     checkpoint_root: Path = CHECKPOINTS,
+    outliers: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict]:
     """Fit ``model`` on data['x_train'/'y_train'] with augmentation, validate on 'x_val'/'y_val'.
 
     Resumes from ``<checkpoint_root>/<run_name>`` when a previous run was interrupted, and
     returns the model with the best validation accuracy plus a summary of the run.
+    ``outliers`` (glyphs that are no class: scribbles, run-together characters) are trained towards
+    a uniform answer (outlier exposure), so the model learns to be unsure of such input.
     """
     ckpt = Path(checkpoint_root) / run_name
     ckpt.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     aug = augment_kwargs or {}
+    x_train, y_train, y_val = data["x_train"], data["y_train"], data["y_val"]
+    loss = "sparse_categorical_crossentropy"
+    if outliers is not None and len(outliers):
+        classes = int(model.output_shape[-1])
+        x_train = np.concatenate([x_train, outliers])
+        y_train = np.concatenate(
+            [np.eye(classes, dtype=np.float32)[y_train], np.full((len(outliers), classes), 1 / classes, np.float32)]
+        )
+        y_val = np.eye(classes, dtype=np.float32)[y_val]
+        loss = "categorical_crossentropy"
     train = (
-        tf.data.Dataset.from_tensor_slices((data["x_train"][..., None], data["y_train"]))
-        .shuffle(len(data["x_train"]), seed=seed, reshuffle_each_iteration=True)
+        tf.data.Dataset.from_tensor_slices((x_train[..., None], y_train))
+        .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         .map(lambda x, y: (augment(x, **aug), y), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
-    val = (data["x_val"][..., None], data["y_val"])
+    val = (data["x_val"][..., None], y_val)
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
-        loss="sparse_categorical_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
     )
     callbacks = [
@@ -94,6 +107,7 @@ def train_classifier(
         "learning_rate": lr,
         "lr_decay_per_epoch": lr_decay,
         "seed": seed,
+        "outliers": 0 if outliers is None else len(outliers),
         "augmentation": {"max_deg": 12.0, "max_shear": 0.2, "scale": 0.12, "shift": 2.0, "p_thickness": 0.2} | aug,
         "wall_seconds_this_run": round(time.time() - start, 1),
     }

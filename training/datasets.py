@@ -70,6 +70,11 @@ def prepare(images: np.ndarray, workers: int = 2) -> np.ndarray:
     return out
 
 
+def digit_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices of MNIST train: ``val_size`` held out, at most 10%, stratified."""
+    return split_indices(labels, min(val_size / len(labels), 0.1), seed)
+
+
 def split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified random split: (keep, held_out) index arrays, ``fraction`` of each class held out."""
     rng = np.random.default_rng(seed)
@@ -80,3 +85,120 @@ def split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
         held.append(idx[:n])
         keep.append(idx[n:])
     return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
+
+
+CHARSET62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # EMNIST ByClass order
+EMNIST_NPZ = "emnist_byclass_test_split.npz"  # staged, already upright
+
+
+def emnist_upright(images: np.ndarray) -> np.ndarray:
+    """EMNIST's official files store each image transposed relative to MNIST; undo that."""
+    return np.ascontiguousarray(np.asarray(images).transpose(0, 2, 1))
+
+
+def load_emnist_byclass(data_dir: Path | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """EMNIST ByClass as upright uint8 images (white on black) and labels 0-61, by official split.
+
+    Looks in ``data_dir`` (and its ``emnist/`` folder) for the official gzip IDX files
+    (``emnist-byclass-{train,test}-{images-idx3,labels-idx1}-ubyte.gz``) and for the staged
+    ``emnist_byclass_test_split.npz``; with no ``data_dir`` it uses the ``emnist`` package, which
+    downloads the official files. Returns ``{"train": (x, y), "test": (x, y)}`` for what exists.
+    """
+    if data_dir is None:
+        import emnist  # optional: pip install emnist (needs a network on first use)
+
+        xt, yt = emnist.extract_training_samples("byclass")
+        xs, ys = emnist.extract_test_samples("byclass")
+        return {"train": (emnist_upright(xt), yt.astype(np.uint8)), "test": (emnist_upright(xs), ys.astype(np.uint8))}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for split in ("train", "test"):
+        try:
+            x = read_idx(_find(Path(data_dir), f"emnist-byclass-{split}-images-idx3-ubyte.gz"))
+            y = read_idx(_find(Path(data_dir), f"emnist-byclass-{split}-labels-idx1-ubyte.gz"))
+            out[split] = (emnist_upright(x), y)
+        except FileNotFoundError:
+            pass
+    if "test" not in out:
+        try:
+            d = np.load(_find(Path(data_dir), EMNIST_NPZ))
+            out["test"] = (d["x"], d["y"])
+        except FileNotFoundError:
+            pass
+    if not out:
+        raise FileNotFoundError(f"No EMNIST ByClass files under {data_dir} (official IDX .gz or {EMNIST_NPZ}).")
+    return out
+
+
+def load_chars62(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The photographed characters read as uploads (PNG bytes through the glyph path):
+    (glyphs, labels 0-61, file names). Cached like ``prepare``."""
+    import csv
+
+    from models.preprocessing import PreprocessError, glyph_from_bytes
+
+    root = Path(data_dir) / "handwritten_chars62"
+    rows = list(csv.DictReader(open(root / "labels.csv", newline="")))
+    path = CACHE_DIR / f"chars62-{len(rows)}-p{PREPROCESSING_VERSION}.npz"
+    if path.exists():
+        d = np.load(path)
+        return d["x"], d["y"], list(d["files"])
+    glyphs, kept = [], []
+    for r in rows:
+        try:
+            glyphs.append(glyph_from_bytes((root / "png" / r["file"]).read_bytes()).pixels)
+            kept.append(r)
+        except PreprocessError:
+            continue  # an unreadable photo is not a training sample
+    x = np.stack(glyphs)
+    y = np.array([CHARSET62.index(r["char"]) for r in kept], np.uint8)
+    files = [r["file"] for r in kept]
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, x=x, y=y, files=np.array(files))
+    return x, y, files
+
+
+def three_way_split(labels: np.ndarray, val: float, test: float, seed: int) -> dict[str, np.ndarray]:
+    """Stratified train/val/test index arrays with ``val`` and ``test`` fractions of each class."""
+    rest, test_idx = split_indices(labels, test, seed)
+    train_rel, val_rel = split_indices(labels[rest], val / (1 - test), seed + 1)
+    return {"train": rest[train_rel], "val": rest[val_rel], "test": test_idx}
+
+
+def character_data(data_dir: Path | None, seed: int = 1, mnist_extra: int = 20_000) -> dict[str, dict]:
+    """Every source of the 62-class model, prepared and split; the same call always gives the same split.
+
+    - EMNIST ByClass: the official train/test when present; otherwise the staged test split is
+      divided 80/5/15 (train/val/test), stratified by class.
+    - handwritten_chars62 (photographs): 70/10/20, stratified, when present.
+    - MNIST train digits: ``mnist_extra`` of them, for training only.
+    Returns ``{source: {"x_train", "y_train", "x_val", "y_val", "x_test", "y_test"}}``.
+    """
+    emnist = load_emnist_byclass(data_dir)
+    out: dict[str, dict] = {}
+    if "train" in emnist:
+        x, y = emnist["train"]
+        tr, va = split_indices(y, 0.05, seed)
+        xs, ys = emnist["test"]
+        x = prepare(x)
+        out["emnist"] = {
+            "x_train": x[tr],
+            "y_train": y[tr],
+            "x_val": x[va],
+            "y_val": y[va],
+            "x_test": prepare(xs),
+            "y_test": ys,
+        }
+    else:
+        x, y = emnist["test"]
+        x = prepare(x)
+        idx = three_way_split(y, 0.05, 0.15, seed)
+        out["emnist"] = {f"{a}_{k}": arr[idx[k]] for k in idx for a, arr in (("x", x), ("y", y))}
+    if data_dir is not None and (Path(data_dir) / "handwritten_chars62").exists():
+        x, y, _ = load_chars62(Path(data_dir))
+        idx = three_way_split(y, 0.10, 0.20, seed)
+        out["chars62"] = {f"{a}_{k}": arr[idx[k]] for k in idx for a, arr in (("x", x), ("y", y))}
+    if mnist_extra:
+        xm, ym, _, _ = load_mnist(data_dir)
+        pick = np.random.default_rng(seed).choice(len(xm), min(mnist_extra, len(xm)), replace=False)
+        out["mnist"] = {"x_train": prepare(xm)[pick], "y_train": ym[pick]}
+    return out

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from models.architectures import BUILDERS
 from training.common import CHECKPOINTS, ROOT, command_line, save_weights, train_classifier
-from training.datasets import load_mnist, prepare, split_indices
+from training.datasets import digit_split, load_mnist, prepare
 
 LABELS = list("0123456789")
 
@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     x_train, y_train, _, _ = load_mnist(args.data_dir)
     x_train = prepare(x_train)
-    keep, val = split_indices(y_train, min(args.val_size / len(y_train), 0.1), args.seed)
+    keep, val = digit_split(y_train, args.val_size, args.seed)
     data = {"x_train": x_train[keep], "y_train": y_train[keep], "x_val": x_train[val], "y_val": y_train[val]}
     kwargs = {"width": args.width} if args.arch == "glyph_cnn" else {}
     model = BUILDERS[args.arch](len(LABELS), **kwargs)
@@ -67,6 +67,7 @@ def main(argv=None) -> None:
         "labels": LABELS,
         "training": summary
         | {
+            "val_size": args.val_size,
             "command": command_line("training.train_digits"),
             "data": f"MNIST train ({len(y_train):,}): {len(keep):,} train / {len(val):,} validation, "
             f"stratified, seed {args.seed}",

@@ -1,0 +1,215 @@
+"""The 62-class character task: EMNIST loading, look-alikes, "not sure", and the shipped model."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from models.decoding import group_confidence, lookalikes, top_candidates
+from models.preprocessing import glyph_from_bytes, side_by_side_pieces
+from tests.conftest import SHARED_DATA, canvas_digit, data_url, png_bytes
+from tests.test_training import write_idx
+from training.datasets import CHARSET62, emnist_upright, load_emnist_byclass
+
+LABELS = list(CHARSET62)
+
+
+def test_emnist_official_idx_files_are_turned_upright(tmp_path, mnist_sample):
+    x, y = mnist_sample
+    upright = x[:50]
+    stored = upright.transpose(0, 2, 1)  # how the official EMNIST files store every image
+    d = tmp_path / "emnist"
+    d.mkdir()
+    write_idx(d / "emnist-byclass-train-images-idx3-ubyte.gz", stored[:30])
+    write_idx(d / "emnist-byclass-train-labels-idx1-ubyte.gz", y[:30])
+    write_idx(d / "emnist-byclass-test-images-idx3-ubyte.gz", stored[30:])
+    write_idx(d / "emnist-byclass-test-labels-idx1-ubyte.gz", y[30:50])
+    data = load_emnist_byclass(tmp_path)
+    assert np.array_equal(data["train"][0], upright[:30]) and np.array_equal(data["test"][0], upright[30:])
+    assert np.array_equal(data["train"][1], y[:30])
+    # a 7 read upright has its bar at the top: more ink in the top rows than in the left columns
+    seven = data["train"][0][list(y[:30]).index(7)]
+    assert seven[4:10].sum() > seven[:, 4:10].sum()
+
+
+def test_staged_emnist_npz_is_already_upright(tmp_path, mnist_sample):
+    x, y = mnist_sample
+    (tmp_path / "emnist").mkdir()
+    np.savez(tmp_path / "emnist" / "emnist_byclass_test_split.npz", x=x[:20], y=y[:20])
+    data = load_emnist_byclass(tmp_path)
+    assert set(data) == {"test"} and np.array_equal(data["test"][0], x[:20])
+    assert np.array_equal(emnist_upright(emnist_upright(x[:5])), x[:5])
+
+
+def test_lookalikes_are_always_among_the_candidates():
+    probs = np.full(62, 0.001)
+    probs[LABELS.index("o")] = 0.6
+    for c in "abcdefgh":
+        probs[LABELS.index(c)] = 0.05
+    probs /= probs.sum()
+    cands = [c["label"] for c in top_candidates(probs, LABELS)]
+    assert cands[0] == "o" and {"O", "0"} <= set(cands) and len(cands) == 5
+    assert lookalikes("o", LABELS) == ["0", "O"] and lookalikes("7", list("0123456789")) == []
+    group = probs[LABELS.index("o")] + probs[LABELS.index("O")] + probs[LABELS.index("0")]
+    assert group_confidence(probs, LABELS) == pytest.approx(group)
+
+
+def drawn(text: str, size: int = 60) -> np.ndarray:
+    """Ink (1 = ink) of ``text`` drawn as separate shapes; each char a vertical bar with a foot."""
+    img = Image.new("L", (size * len(text) + 40, size + 40), 0)
+    draw = ImageDraw.Draw(img)
+    for i, ch in enumerate(text):
+        x = 20 + i * size
+        if ch == "i":
+            draw.line([(x + 20, 45), (x + 20, size + 20)], fill=255, width=6)
+            draw.ellipse((x + 16, 20, x + 24, 28), fill=255)
+        else:
+            draw.line([(x + 10, 20), (x + 10, size + 20), (x + 35, size + 20)], fill=255, width=6)
+    return np.asarray(img, np.float32) / 255
+
+
+def test_side_by_side_pieces():
+    assert side_by_side_pieces(drawn("L")) == 1
+    assert side_by_side_pieces(drawn("i")) == 1  # the dot sits above, not beside
+    assert side_by_side_pieces(drawn("LL")) == 2
+    assert side_by_side_pieces(drawn("LiL")) == 3
+
+
+def test_several_characters_get_not_sure(client, mnist_sample):
+    x, _ = mnist_sample
+    row = np.concatenate([x[0], np.zeros((28, 6), np.uint8), x[1], np.zeros((28, 6), np.uint8), x[2]], axis=1)
+    body = client.post("/submit", json={"image": data_url(png_bytes(255 - np.pad(row, 20))), "task": "digit"})
+    body = body.get_json()
+    assert body["unsure"] is True and body["text"] == ""
+    assert "3 characters" in body["message"]
+    assert len(body["candidates"]) == 5  # the guesses are still shown
+
+
+def test_a_clear_digit_is_not_unsure(client):
+    body = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit([[(0.5, 0.15), (0.5, 0.85)]])))})
+    body = body.get_json()
+    assert body["unsure"] is False and body["text"] == "1" and "message" not in body
+
+
+def test_unsure_threshold_is_configurable(mnist_sample):
+    from app import create_app
+
+    x, _ = mnist_sample
+    strict = create_app({"TESTING": True, "UNSURE_THRESHOLDS": {"digit": 1.01}}).test_client()
+    body = strict.post("/submit", json={"image": data_url(png_bytes(x[0]))}).get_json()
+    assert body["unsure"] is True and body["candidates"][0]["label"] == "7"
+
+
+# ---------------------------------------------------------------- the shipped character model
+
+CHAR_TESTS_NEED = pytest.mark.skipif(
+    not (__import__("models.registry").registry.WEIGHTS_DIR / "character" / "model.keras").exists(),
+    reason="no character weights (python -m training.train_characters --data-dir ../shared/data)",
+)
+
+
+def heldout_emnist() -> tuple[np.ndarray, np.ndarray]:
+    """3,000 characters from our EMNIST test part when the staged data is present, else the 300
+    shipped ones (also from the test part): never used in training or model selection."""
+    from training.datasets import three_way_split
+
+    path = SHARED_DATA / "emnist" / "emnist_byclass_test_split.npz"
+    if path.exists():
+        d = np.load(path)
+        test = three_way_split(d["y"], 0.05, 0.15, seed=1)["test"]
+        pick = np.random.default_rng(0).choice(test, 3000, replace=False)
+        return d["x"][pick], d["y"][pick]
+    from tests.conftest import RESOURCES
+
+    d = np.load(RESOURCES / "emnist_heldout_300.npz")
+    return d["x"], d["y"]
+
+
+@pytest.fixture(scope="module")
+def char_model():
+    from models.registry import shared_registry
+
+    return shared_registry().get("character")
+
+
+@CHAR_TESTS_NEED
+def test_character_meta_records_the_honest_figures():
+    import json
+
+    from models.registry import WEIGHTS_DIR
+
+    meta = json.loads((WEIGHTS_DIR / "character" / "meta.json").read_text())
+    assert meta["labels"] == LABELS
+    m = meta["metrics"]["emnist_test"]
+    assert {"accuracy", "accuracy_case_insensitive", "letters_accuracy", "digits_accuracy"} <= set(m)
+    assert m["samples"] > 10_000 and "chars62_test" in meta["metrics"]
+    assert 0 < meta["unsure"]["threshold"] < 1
+    assert meta["training"]["command"].startswith("python -m training.train_characters")
+
+
+@CHAR_TESTS_NEED
+def test_character_accuracy_on_heldout_emnist_through_the_upload_path(char_model):
+    x, y = heldout_emnist()
+    glyphs = np.stack([glyph_from_bytes(png_bytes(a)).pixels for a in x])
+    pred = char_model.probabilities(glyphs).argmax(1)
+    assert (pred == y).mean() >= 0.85
+    letters = y >= 10
+    assert (pred[letters] == y[letters]).mean() >= 0.70  # letters are not all read as digits
+    case_free = np.char.lower(np.array(LABELS)[pred]) == np.char.lower(np.array(LABELS)[y])
+    assert case_free.mean() >= 0.9
+
+
+@CHAR_TESTS_NEED
+def test_reads_real_photographed_characters(char_model):
+    from tests.conftest import RESOURCES
+
+    files = sorted((RESOURCES / "photo_chars").glob("*.png"))
+    glyphs = np.stack([glyph_from_bytes(f.read_bytes()).pixels for f in files])
+    truth = [f.name.split("_")[1] for f in files]
+    pred = [LABELS[i] for i in char_model.probabilities(glyphs).argmax(1)]
+    same_shape = [p == t or p in lookalikes(t, LABELS) for p, t in zip(pred, truth, strict=True)]
+    assert np.mean(same_shape) >= 0.8
+
+
+@CHAR_TESTS_NEED
+def test_character_api_reads_a_drawn_letter_and_flags_lookalikes(client):
+    big_a = [[(0.2, 0.85), (0.5, 0.15), (0.8, 0.85)], [(0.33, 0.58), (0.67, 0.58)]]
+    body = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(big_a))), "task": "character"})
+    body = body.get_json()
+    assert body["task"] == "character" and body["text"] == "A" and body["model"]["name"] == "character"
+    ring = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(ring).ellipse((70, 40, 210, 240), outline=0, width=18)
+    buf = io.BytesIO()
+    ring.save(buf, format="PNG")
+    body = client.post("/upload", data={"file": (io.BytesIO(buf.getvalue()), "o.png"), "task": "character"})
+    body = body.get_json()
+    labels = [c["label"] for c in body["candidates"]]
+    assert body["candidates"][0]["label"] in "0Oo" and {"0", "O", "o"} <= set(labels)
+    assert sorted(body["lookalikes"] + [body["candidates"][0]["label"]]) == ["0", "O", "o"]
+
+
+@CHAR_TESTS_NEED
+def test_character_cli(runner, tmp_path):
+    import json
+
+    from app import recognize_command
+    from tests.conftest import RESOURCES
+
+    photo = sorted((RESOURCES / "photo_chars").glob("CAP_A_*.png"))[0]
+    result = runner.invoke(recognize_command, ["--task", "character", str(photo)])
+    out = json.loads(result.output.strip())
+    assert result.exit_code == 0 and out["task"] == "character" and out["file"].endswith(photo.name)
+    assert out["candidates"][0]["label"] in "Aa"
+
+
+def test_scribble_is_not_a_confident_character(client):
+    from training.negatives import scribbles
+
+    flagged = 0
+    for g in scribbles(20, seed=11):
+        img = png_bytes(255 - g.pixels)
+        flagged += client.post("/submit", json={"image": data_url(img), "task": "digit"}).get_json()["unsure"]
+    assert flagged >= 10  # most random tangles are answered "not sure"
