@@ -17,8 +17,9 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask.cli import with_appcontext
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from models.preprocessing import PreprocessError, decode_data_url
-from models.recognize import GLYPH_TASKS, UnknownTask, recognize
+from models.errors import InputError
+from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
+from models.recognize import GLYPH_TASKS, recognize
 from models.registry import WEIGHTS_DIR, Registry, WeightsError, shared_registry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -39,12 +40,12 @@ ERROR_STATUS = {
 }
 
 
-class ApiError(Exception):
-    """An error answered as ``{"error": {"code", "message"}}`` with the code's status."""
+class ApiError(InputError):
+    """A request error found by the web layer, answered like every other ``InputError``."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code = code
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -52,7 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         MAX_UPLOAD_BYTES=10 * 1024 * 1024,  # one image file, decoded from upload or data: URL
-        MAX_IMAGE_PIXELS=40_000_000,  # decoded pixels; above is treated as a decompression bomb
+        MAX_IMAGE_PIXELS=DEFAULT_MAX_PIXELS,  # decoded pixels; above is treated as a decompression bomb
         WEIGHTS_DIR=str(WEIGHTS_DIR),
         PRELOAD_MODELS=False,
         UNSURE_THRESHOLDS={},  # task -> confidence below which answers are "not sure" (default: measured)
@@ -145,16 +146,8 @@ def _error(code: str, message: str, status: int | None = None):
 
 
 def _register_errors(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(exc: ApiError):
-        return _error(exc.code, exc.message)
-
-    @app.errorhandler(PreprocessError)
-    def preprocess_error(exc: PreprocessError):
-        return _error(exc.code, exc.message)
-
-    @app.errorhandler(UnknownTask)
-    def unknown_task(exc: UnknownTask):
+    @app.errorhandler(InputError)
+    def input_error(exc: InputError):
         return _error(exc.code, exc.message)
 
     @app.errorhandler(WeightsError)
@@ -193,20 +186,22 @@ def _image_files(paths: tuple[str, ...]) -> list[Path]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @with_appcontext
 def recognize_command(task: str, paths: tuple[str, ...]) -> None:
-    """Print one JSON object per image (the API's response shape plus "file"), one per line."""
-    app = current_app
+    """Print one JSON object per image (the API's response shape plus "file"), one per line.
+    Exits with status 1 when any file could not be read."""
+    config = current_app.config
     failures = 0
     for path in _image_files(paths):
         try:
-            data = path.read_bytes()
-            if len(data) > app.config["MAX_UPLOAD_BYTES"]:
-                raise ApiError(
-                    "too_large", f"The image is {len(data):,} bytes; the limit is {app.config['MAX_UPLOAD_BYTES']:,}."
-                )
-            result = recognize(data, task, registry(), app.config["MAX_IMAGE_PIXELS"], _threshold(task))
-        except (ApiError, PreprocessError, UnknownTask) as exc:
+            if path.stat().st_size > config["MAX_UPLOAD_BYTES"]:
+                limit = config["MAX_UPLOAD_BYTES"]
+                raise ApiError("too_large", f"The image is {path.stat().st_size:,} bytes; the limit is {limit:,}.")
+            result = recognize(path.read_bytes(), task, registry(), config["MAX_IMAGE_PIXELS"], _threshold(task))
+        except InputError as exc:
             failures += 1
             result = {"error": {"code": exc.code, "message": exc.message}}
+        except OSError as exc:
+            failures += 1
+            result = {"error": {"code": "unreadable_file", "message": f"Cannot read the file: {exc.strerror}."}}
         except WeightsError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(json.dumps({"file": str(path)} | result))

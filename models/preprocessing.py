@@ -21,9 +21,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from models.errors import InputError
+
 # Bump whenever the output of any function below changes: weights record the version they were
 # trained with, and the registry refuses to serve weights made for another version.
-PREPROCESSING_VERSION = "3"
+PREPROCESSING_VERSION = "4"
 
 GLYPH_SIZE = 28  # model input side, as MNIST
 GLYPH_BOX = 20  # the longer side of the ink is fitted into this, as MNIST
@@ -35,17 +37,16 @@ MIN_INK_PIXELS = 9  # fewer clearly inked pixels than this (a 3x3 dot) is no wri
 SPECK_FRACTION = 0.02  # components with less ink than this share of the largest are noise
 EDGE_FRACTION = 0.25  # smaller pieces touching the border are neighbours cut off by the crop
 
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG includes MPO, which many phones write
+Image.init()  # register every decoder plugin, so FORMATS can name them
+EIGHT_NEIGHBOURS = np.ones((3, 3), bool)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]*)(?:;[\w=.-]+)*?(?P<b64>;base64)?,", re.I)
 
 
-class PreprocessError(ValueError):
-    """An input that cannot be read; ``code`` is the stable identifier the API returns."""
+class PreprocessError(InputError):
+    """An input we cannot read a glyph from."""
 
     code = "bad_image"
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class NotAnImage(PreprocessError):
@@ -75,7 +76,7 @@ class Glyph:
 
 
 def decode_data_url(url: str) -> bytes:
-    """Return the bytes of a ``data:`` URL (base64 or percent-free plain)."""
+    """Return the bytes of a ``data:`` URL (base64, or plain bytes)."""
     m = _DATA_URL.match(url.strip())
     if not m:
         raise NotAnImage("Expected a data: URL such as data:image/png;base64,....")
@@ -83,23 +84,27 @@ def decode_data_url(url: str) -> bytes:
     if not m.group("b64"):
         return payload.encode("latin-1", "replace")
     try:
-        return base64.b64decode(payload, validate=False)
+        data = base64.b64decode("".join(payload.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise NotAnImage("The data: URL does not hold valid base64.") from exc
+    if not data:
+        raise NotAnImage("The data: URL holds no image data.")
+    return data
 
 
-def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int = WORK_SIDE) -> Image.Image:
     """Decode image bytes (PNG, JPEG, WebP, BMP, GIF, TIFF) with EXIF orientation applied.
 
-    Refuses a non-image, a truncated file and an image with more than ``max_pixels`` pixels,
-    the last before any pixel is decoded.
+    Refuses a non-image, a truncated file and an image with more than ``max_pixels`` pixels, the
+    last before any pixel is decoded. JPEGs larger than ``draft`` are decoded at a reduced scale
+    (the codec's own DCT scaling), which saves most of the time and memory of a phone photo.
     """
     if not data:
         raise NotAnImage("The file is empty.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as exc:
         raise TooManyPixels(f"The image has too many pixels (limit {max_pixels:,}).") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
@@ -110,7 +115,8 @@ def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     if w < 1 or h < 1:
         raise NotAnImage("The image has no pixels.")
     try:
-        img.seek(0)  # first frame of an animation or multi-page TIFF
+        if img.format in ("JPEG", "MPO") and max(w, h) > 2 * draft:
+            img.draft("L" if img.mode == "L" else "RGB", (draft, draft))
         img.load()
         img = ImageOps.exif_transpose(img) or img
     except Image.DecompressionBombError as exc:
@@ -120,32 +126,54 @@ def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     return img
 
 
+def shrink(img: Image.Image, side: int = WORK_SIDE) -> Image.Image:
+    """Bring any mode to L, LA, RGB, RGBA, I or F and shrink (area averaging) so that the longer
+    side is at most ``side``: done in Pillow, before any float copy of a large image exists."""
+    if img.mode in ("1", "P", "PA"):
+        img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "L")
+    elif img.mode.startswith("I;16"):
+        img = img.convert("I")
+    elif img.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    w, h = img.size
+    scale = side / max(w, h)
+    if scale < 1:
+        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    return img
+
+
 def to_gray(img: Image.Image) -> np.ndarray:
     """Grayscale float32 in [0, 1] (1 = white), with transparency flattened onto white.
 
     A picture drawn only in the alpha channel (light strokes on a transparent canvas) would
     vanish on white, so it is flattened onto black instead.
     """
-    if img.mode in ("1", "L", "I", "I;16", "F") and "transparency" not in img.info:
-        return _as_unit_float(img)
-    rgba = img.convert("RGBA")
-    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
-    gray = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0
+    img = shrink(img) if img.mode not in ("L", "LA", "RGB", "RGBA", "I", "F") else img
+    if img.mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        gray = _full_scale(arr)
+        if "transparency" not in img.info:
+            return gray
+        alpha = (arr != img.info["transparency"]).astype(np.float32)
+    elif img.mode in ("LA", "RGBA"):
+        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+        gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    else:
+        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
     on_white = gray * alpha + (1.0 - alpha)
     if np.ptp(on_white) < MIN_CONTRAST and np.ptp(alpha) >= MIN_CONTRAST:
         return gray * alpha
     return on_white
 
 
-def _as_unit_float(img: Image.Image) -> np.ndarray:
-    """Single-channel image as float32 in [0, 1], whatever its bit depth."""
-    if img.mode == "1":
-        return np.asarray(img, dtype=np.float32)
-    if img.mode == "L":
-        return np.asarray(img, dtype=np.float32) / 255.0
-    arr = np.asarray(img, dtype=np.float32)
-    lo, hi = float(arr.min()), float(arr.max())
-    return (arr - lo) / (hi - lo) if hi > lo else np.ones_like(arr)
+def _full_scale(arr: np.ndarray) -> np.ndarray:
+    """High-bit-depth pixels to [0, 1] by the range their values live in (1.0, 8 or 16 bits), not
+    by their own min and max, so faint noise on a blank page is not stretched into ink."""
+    if not np.isfinite(arr).all():
+        raise NotAnImage("The image holds invalid (infinite or NaN) pixel values.")
+    top = float(arr.max()) if arr.size else 1.0
+    scale = next((s for s in (1.0, 255.0, 65535.0) if top <= s), top)
+    return np.clip(arr / scale, 0.0, 1.0).astype(np.float32)
 
 
 def reduce(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
@@ -158,12 +186,36 @@ def reduce(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     return np.asarray(Image.fromarray(gray, "F").resize(size, Image.Resampling.BOX), dtype=np.float32)
 
 
-def is_light_on_dark(gray: np.ndarray) -> bool:
-    """Whether the background is darker than the ink, judged by a ring of border pixels."""
+def _border(gray: np.ndarray) -> np.ndarray:
+    """A ring of pixels along the image border, 5% of the shorter side wide."""
     h, w = gray.shape
     r = max(1, min(h, w) // 20)
-    ring = np.concatenate([gray[:r].ravel(), gray[-r:].ravel(), gray[:, :r].ravel(), gray[:, -r:].ravel()])
-    return float(np.median(ring)) < 0.5
+    return np.concatenate([gray[:r].ravel(), gray[-r:].ravel(), gray[:, :r].ravel(), gray[:, -r:].ravel()])
+
+
+def crop_to_sheet(gray: np.ndarray) -> np.ndarray:
+    """A photo of a light sheet on a dark desk: keep only the sheet, or its dark surroundings would
+    be taken for light-on-dark writing. The sheet is a large, nearly solid bright region."""
+    if np.median(_border(gray)) >= 0.5 or np.median(gray) < 0.5:
+        return gray
+    bright = gray > _otsu(gray)
+    labels, n = ndimage.label(bright)
+    if n == 0:
+        return gray
+    sizes = ndimage.sum_labels(bright, labels, index=np.arange(1, n + 1))
+    biggest = int(np.argmax(sizes)) + 1
+    ys, xs = np.nonzero(labels == biggest)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    area = (y1 - y0) * (x1 - x0)
+    if sizes[biggest - 1] < 0.25 * gray.size or sizes[biggest - 1] < 0.7 * area:
+        return gray  # not a sheet: a bold light glyph on a dark ground, say
+    my, mx = max(1, (y1 - y0) // 33), max(1, (x1 - x0) // 33)  # stay clear of the sheet's edge
+    return gray[y0 + my : y1 - my, x0 + mx : x1 - mx]
+
+
+def is_light_on_dark(gray: np.ndarray) -> bool:
+    """Whether the background is darker than the ink, judged by a ring of border pixels."""
+    return float(np.median(_border(gray))) < 0.5
 
 
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -209,7 +261,7 @@ def _otsu(values: np.ndarray) -> float:
 def _drop_specks(ink: np.ndarray) -> np.ndarray:
     """Remove specks (components with a tiny share of the largest one's ink) and pieces of
     neighbouring writing cut off at the image border (small components touching the edge)."""
-    labels, n = ndimage.label(ink > 0)
+    labels, n = ndimage.label(ink > 0, structure=EIGHT_NEIGHBOURS)  # a 1 px diagonal stroke is one piece
     if n <= 1:
         return ink
     ids = np.arange(1, n + 1)
@@ -266,7 +318,7 @@ def fit_glyph(ink: np.ndarray) -> np.ndarray:
     x, y, w, h = ink_bbox(ink)
     crop = ink[y : y + h, x : x + w]
     scale = GLYPH_BOX / max(w, h)
-    crop = normalise_stroke(np.pad(crop, 2), scale)
+    crop = normalise_stroke(np.pad(crop, 2 + int(np.ceil(STROKE_RANGE[0] / scale))), scale)  # room to thicken
     x2, y2, w2, h2 = ink_bbox(crop)
     crop = crop[y2 : y2 + h2, x2 : x2 + w2]
     scale = GLYPH_BOX / max(w2, h2)
@@ -311,13 +363,13 @@ def side_by_side_pieces(ink: np.ndarray) -> int:
 
 def glyph_from_gray(gray: np.ndarray) -> Glyph:
     """Grayscale array (1 = white) -> model-ready glyph. The path every glyph takes."""
-    ink, inverted = ink_map(reduce(np.asarray(gray, dtype=np.float32)))
+    ink, inverted = ink_map(crop_to_sheet(reduce(np.asarray(gray, dtype=np.float32))))
     return Glyph(fit_glyph(ink), ink_bbox(ink), inverted, side_by_side_pieces(ink))
 
 
 def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph:
     """Image file bytes -> model-ready glyph."""
-    return glyph_from_gray(to_gray(load_image(data, max_pixels)))
+    return glyph_from_gray(to_gray(shrink(load_image(data, max_pixels))))
 
 
 def glyph_from_mnist(pixels: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.decoding import group_confidence, lookalikes, top_candidates
+from models.errors import InputError
 from models.preprocessing import DEFAULT_MAX_PIXELS, Glyph, glyph_from_bytes, to_data_url
 from models.registry import Recognizer, Registry
 
@@ -15,14 +16,13 @@ GLYPH_TASKS = ("digit", "character")
 DEFAULT_UNSURE_THRESHOLD = 0.5  # used only when a model's meta.json has no measured threshold
 
 
-class UnknownTask(ValueError):
+class UnknownTask(InputError):
     """A task name the service does not offer."""
 
     code = "unknown_task"
 
     def __init__(self, task: str, known: list[str]):
-        self.message = f"Unknown task {task!r}; choose one of: {', '.join(known)}."
-        super().__init__(self.message)
+        super().__init__(f"Unknown task {task!r}; choose one of: {', '.join(known)}.")
 
 
 def unsure_threshold(model: Recognizer, override: float | None = None) -> float:
@@ -69,8 +69,9 @@ def recognize(
     threshold: float | None = None,
 ) -> dict:
     """Read one image file's bytes as ``task``; raises ``PreprocessError`` or ``UnknownTask``."""
-    if task not in GLYPH_TASKS or task not in registry.tasks():
-        raise UnknownTask(task, [t for t in GLYPH_TASKS if t in registry.tasks()])
+    available = [t for t in GLYPH_TASKS if t in registry.tasks()]
+    if task not in available:
+        raise UnknownTask(task, available)
     model = registry.get(task)
     glyph = glyph_from_bytes(data, max_pixels)
     probs = model.probabilities(glyph.pixels)[0]

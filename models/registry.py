@@ -52,7 +52,7 @@ def read_meta(weights_dir: Path) -> dict[str, Any]:
     """The ``meta.json`` beside a model file."""
     path = weights_dir / "meta.json"
     if not path.exists():
-        raise WeightsError(f"No meta.json in {weights_dir}.")
+        raise WeightsError(f"The {weights_dir.name} model has no meta.json beside its weights.")
     return json.loads(path.read_text())
 
 
@@ -65,7 +65,7 @@ def load_recognizer(weights_dir: Path, task: str | None = None) -> Recognizer:
     retrain = TRAIN_COMMANDS.get(task or "", "the training command recorded in its meta.json")
     model_path = weights_dir / "model.keras"
     if not model_path.exists():
-        raise WeightsError(f"No trained model in {weights_dir}: run `{retrain}`.")
+        raise WeightsError(f"No trained {weights_dir.name} model is installed: run `{retrain}`.")
     meta = read_meta(weights_dir)
     if meta.get("preprocessing_version") != PREPROCESSING_VERSION:
         command = meta.get("training", {}).get("command", retrain)
@@ -73,7 +73,10 @@ def load_recognizer(weights_dir: Path, task: str | None = None) -> Recognizer:
             f"{weights_dir.name} was trained with preprocessing version {meta.get('preprocessing_version')}, "
             f"this code uses version {PREPROCESSING_VERSION}: retrain with `{command}`."
         )
-    model = keras.models.load_model(model_path, compile=False)
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"The {weights_dir.name} weights cannot be loaded: run `{retrain}`.") from exc
     expected = [GLYPH_SIZE, GLYPH_SIZE, 1]
     if list(model.input_shape[1:]) != expected or meta.get("input_shape") != expected:
         raise WeightsError(
@@ -95,6 +98,7 @@ class Registry:
     def __init__(self, weights_dir: Path | str = WEIGHTS_DIR):
         self.weights_dir = Path(weights_dir)
         self._models: dict[str, Recognizer] = {}
+        self._failures: dict[str, WeightsError] = {}  # a broken model is not reloaded on every request
         self._lock = threading.Lock()
 
     def tasks(self) -> list[str]:
@@ -109,13 +113,20 @@ class Registry:
         if task not in TASK_WEIGHTS:
             raise KeyError(task)
         with self._lock:
+            if task in self._failures:
+                raise self._failures[task]
             if task not in self._models:
-                self._models[task] = load_recognizer(self.weights_dir / TASK_WEIGHTS[task], task)
+                try:
+                    self._models[task] = load_recognizer(self.weights_dir / TASK_WEIGHTS[task], task)
+                except WeightsError as exc:
+                    self._failures[task] = exc
+                    raise
             return self._models[task]
 
     def loaded(self) -> dict[str, str]:
         """name -> version of the models loaded so far."""
-        return {t: m.version for t, m in self._models.items()}
+        with self._lock:
+            return {t: m.version for t, m in self._models.items()}
 
 
 _REGISTRIES: dict[Path, Registry] = {}

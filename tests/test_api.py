@@ -142,4 +142,5 @@ def test_missing_weights_answer_503_not_500(tmp_path, missing):
     client = create_app({"TESTING": True, missing: str(tmp_path)}).test_client()
     resp = client.post("/submit", json={"image": data_url(SEVEN_PNG)})
     assert_error(resp, 503, "model_unavailable")
-    assert "training.train_digits" in resp.get_json()["error"]["message"]
+    message = resp.get_json()["error"]["message"]
+    assert "training.train_digits" in message and str(tmp_path) not in message  # no server paths leak

@@ -65,3 +65,12 @@ def test_flask_command_line(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = lines(proc.stdout)
     assert len(out) == 1 and out[0]["text"] == "1" and out[0]["file"].endswith("one.png")
+
+
+def test_oversized_file_is_refused_without_reading_it(tmp_path):
+    from app import create_app
+
+    runner = create_app({"TESTING": True, "MAX_UPLOAD_BYTES": 1000}).test_cli_runner()
+    (tmp_path / "big.png").write_bytes(png_bytes(canvas_digit(SEVEN)) + b"\0" * 2000)
+    result = runner.invoke(recognize_command, [str(tmp_path / "big.png")])
+    assert result.exit_code == 1 and lines(result.output)[0]["error"]["code"] == "too_large"

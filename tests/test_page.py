@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import math
 import os
 import threading
 from pathlib import Path
@@ -268,3 +269,27 @@ def test_phone_layout_fits_and_draws_by_touch(browser, base_url):
         assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
     finally:
         context.close()
+
+
+def test_several_characters_are_answered_not_sure(page):
+    for x in (0.2, 0.5, 0.8):
+        stroke(page, [(x, 0.3), (x, 0.7)])
+    expect(page.locator("#result-text")).to_have_text("?", timeout=PREDICTION_TIMEOUT_MS)
+    expect(page.locator("#result-confidence")).to_have_text("Not sure")
+    expect(page.locator("#result-note")).to_contain_text("3 characters side by side")
+    expect(page.locator(".candidate")).to_have_count(5)
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parent.parent / "models" / "weights" / "character" / "model.keras").exists(),
+    reason="no character weights",
+)
+def test_character_switch_reads_letters_and_explains_lookalikes(page):
+    page.get_by_label("Character").check()
+    ring = [(0.5 + 0.3 * math.cos(t / 20 * 6.4), 0.5 + 0.38 * math.sin(t / 20 * 6.4)) for t in range(21)]
+    stroke(page, ring, steps=4)
+    answer = wait_for_answer(page)
+    assert answer in ("0", "O", "o")
+    expect(page.locator("#result-note")).to_contain_text("looks the same as")
+    labels = page.locator(".candidate-label").all_inner_texts()
+    assert {"0", "O", "o"} <= set(labels)

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from models import preprocessing as pp
@@ -182,5 +182,61 @@ def test_decompression_bomb_is_refused_before_decoding(bomb_png):
 def test_bad_data_urls():
     with pytest.raises(pp.NotAnImage):
         pp.decode_data_url("https://example.com/x.png")
+    with pytest.raises(pp.NotAnImage, match="valid base64"):
+        pp.decode_data_url("data:image/png;base64,!!!notbase64")
+    with pytest.raises(pp.NotAnImage, match="no image data"):
+        pp.decode_data_url("data:image/png;base64,")
+
+
+def test_one_pixel_diagonal_strokes_are_kept():
+    """An MS-Paint pencil 7: its 1 px diagonal must not be dropped as specks."""
+    img = Image.new("1", (300, 300), 1)
+    draw = ImageDraw.Draw(img)
+    draw.line([(40, 40), (260, 40)], fill=0)
+    draw.line([(260, 40), (60, 240)], fill=0)
+    pixels = pp.glyph_from_bytes(png_bytes(img)).pixels
+    assert pixels[20:, :].sum() > 0.4 * pixels.sum()  # the leg is there, not just the bar
+    assert predict(pixels) == "7"
+
+
+def test_white_sheet_photographed_on_a_dark_desk():
+    desk = Image.new("L", (400, 400), 40)
+    sheet = Image.new("L", (300, 300), 235)
+    ImageDraw.Draw(sheet).line([(80, 70), (220, 70), (130, 240)], fill=20, width=14)
+    desk.paste(sheet, (50, 50))
+    glyph = pp.glyph_from_bytes(png_bytes(desk))
+    assert not glyph.inverted
+    assert predict(glyph.pixels) == "7"
+
+
+def test_sixteen_bit_images_keep_their_real_contrast():
+    page = (60000 + np.random.default_rng(0).normal(0, 40, (300, 300))).astype(np.uint16)
+    with pytest.raises(pp.BlankImage):  # faint noise on a blank 16-bit page is not ink
+        pp.glyph_from_bytes(png_bytes(Image.fromarray(page)))
+    seven = np.asarray(canvas_digit(SEVEN).convert("L"), np.uint16) * 257
+    buf = io.BytesIO()
+    Image.fromarray(seven).save(buf, "PNG", transparency=123)  # tRNS on a 16-bit grey PNG
+    assert predict(pp.glyph_from_bytes(buf.getvalue()).pixels) == "7"
+
+
+def test_float_image_with_infinite_values_is_refused():
+    arr = np.ones((50, 50), np.float32)
+    arr[0, 0] = np.inf
+    with pytest.raises(pp.NotAnImage, match="invalid"):
+        pp.glyph_from_bytes(png_bytes(Image.fromarray(arr, "F"), "TIFF"))
+
+
+def test_only_the_documented_formats_are_decoded():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
     with pytest.raises(pp.NotAnImage):
-        pp.glyph_from_bytes(pp.decode_data_url("data:image/png;base64,!!!notbase64"))
+        pp.glyph_from_bytes(eps)
+    with pytest.raises(pp.NotAnImage):
+        pp.glyph_from_bytes(png_bytes(canvas_digit(SEVEN), "ICO"))
+
+
+def test_large_photo_is_decoded_small():
+    big = Image.new("L", (6000, 4500), 230)
+    ImageDraw.Draw(big).line([(2000, 1200), (4000, 1200), (2800, 3800)], fill=20, width=200)
+    jpeg = png_bytes(big, "JPEG", quality=85)
+    assert max(pp.load_image(jpeg).size) <= 2 * pp.WORK_SIDE  # decoded at reduced scale
+    assert predict(pp.glyph_from_bytes(jpeg).pixels) == "7"
