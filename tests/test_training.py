@@ -106,3 +106,38 @@ def test_training_writes_weights_with_meta_and_resumes_after_a_kill(tmp_path, mn
     assert "--epochs 40" in meta["training"]["command"]
     assert meta["metrics"]["mnist_test"]["samples"] == 100
     assert (tmp_path / "out" / "model.keras").stat().st_size > 100_000
+
+
+def test_character_training_end_to_end_on_a_small_sample(tmp_path, mnist_sample):
+    """train_characters on 300 EMNIST-format glyphs + MNIST: weights, meta, figures by case, "not sure"."""
+    from tests.conftest import RESOURCES
+
+    x, y = mnist_sample
+    data = mnist_dir(tmp_path / "data", x, y)
+    (data / "emnist").mkdir()
+    d = np.load(RESOURCES / "emnist_heldout_300.npz")
+    np.savez(data / "emnist" / "emnist_byclass_test_split.npz", x=d["x"], y=d["y"])
+    cmd = [
+        sys.executable,
+        "-m",
+        "training.train_characters",
+        "--data-dir",
+        str(data),
+        "--epochs",
+        "2",
+        "--outliers",
+        "30",
+        "--mnist-extra",
+        "200",
+        "--out",
+        str(tmp_path / "out"),
+        "--checkpoint-dir",
+        str(tmp_path / "ckpt"),
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["labels"] == list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    assert meta["training"]["outliers"] == 30 and meta["training"]["data"]["emnist"]["test"] > 0
+    assert {"accuracy_case_insensitive", "letters_accuracy"} <= set(meta["metrics"]["emnist_test"])
+    assert 0 <= meta["unsure"]["threshold"] <= 1 and meta["unsure"]["samples"]["scribbles"] == 300

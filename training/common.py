@@ -3,6 +3,7 @@ with their ``meta.json`` (labels, input shape, preprocessing version, metrics, e
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import shlex
@@ -14,11 +15,35 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from models.architectures import BUILDERS
 from models.preprocessing import PREPROCESSING_VERSION
 from training.augment import augment
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "training" / ".checkpoints"
+
+
+def glyph_training_parser(doc: str, task: str, data_help: str, epochs: int, lr_decay: float) -> argparse.ArgumentParser:
+    """The flags every glyph-classifier training command shares; callers add their own."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=None, help=data_help)
+    p.add_argument("--arch", choices=sorted(BUILDERS), default="glyph_cnn", help="network builder")
+    p.add_argument("--width", type=int, default=32, help="filters in the first block (glyph_cnn only)")
+    p.add_argument("--epochs", type=int, default=epochs, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=128, help="mini-batch size")
+    p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
+    p.add_argument("--lr-decay", type=float, default=lr_decay, help="learning-rate factor per epoch")
+    p.add_argument("--seed", type=int, default=1, help="random seed (splits, init, shuffling)")
+    p.add_argument("--out", type=Path, default=ROOT / "models" / "weights" / task, help="output folder")
+    p.add_argument("--run-name", default=None, help=f"checkpoint folder name (default: {task}-<arch>)")
+    p.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINTS, help="where runs keep resumable state")
+    return p
+
+
+def build_model(args: argparse.Namespace, num_classes: int) -> keras.Model:
+    """The network named by ``--arch`` (and ``--width``) for ``num_classes`` classes."""
+    kwargs = {"width": args.width} if args.arch == "glyph_cnn" else {}
+    return BUILDERS[args.arch](num_classes, **kwargs)
 
 
 def command_line(module: str) -> str:

@@ -105,7 +105,12 @@ def load_emnist_byclass(data_dir: Path | None) -> dict[str, tuple[np.ndarray, np
     downloads the official files. Returns ``{"train": (x, y), "test": (x, y)}`` for what exists.
     """
     if data_dir is None:
-        import emnist  # optional: pip install emnist (needs a network on first use)
+        try:
+            import emnist  # optional: pip install emnist (needs a network on first use)
+        except ImportError as exc:
+            raise SystemExit(
+                "EMNIST download needs `pip install emnist`, or pass --data-dir with local files."
+            ) from exc
 
         xt, yt = emnist.extract_training_samples("byclass")
         xs, ys = emnist.extract_test_samples("byclass")

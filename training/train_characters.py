@@ -10,12 +10,10 @@ character`` measures them. Interrupted runs resume from their checkpoint folder.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from models.architectures import BUILDERS
-from training.common import CHECKPOINTS, ROOT, command_line, save_weights, train_classifier
+from training.common import build_model, command_line, glyph_training_parser, save_weights, train_classifier
 from training.datasets import CHARSET62, character_data
 from training.negatives import scribbles, side_by_side
 
@@ -23,22 +21,13 @@ LABELS = list(CHARSET62)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", type=Path, default=None, help="folder with emnist/, handwritten_chars62/, mnist/")
-    p.add_argument("--arch", choices=sorted(BUILDERS), default="glyph_cnn", help="network builder")
-    p.add_argument("--width", type=int, default=32, help="filters in the first block (glyph_cnn only)")
-    p.add_argument("--epochs", type=int, default=20, help="training epochs")
-    p.add_argument("--batch-size", type=int, default=128, help="mini-batch size")
-    p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
-    p.add_argument("--lr-decay", type=float, default=0.85, help="learning-rate factor per epoch")
+    p = glyph_training_parser(
+        __doc__, "character", "folder with emnist/, handwritten_chars62/, mnist/", epochs=20, lr_decay=0.85
+    )
     p.add_argument("--mnist-extra", type=int, default=20_000, help="MNIST training digits added (0: none)")
     p.add_argument(
         "--outliers", type=int, default=6000, help="scribbles + run-together characters trained to a uniform answer"
     )
-    p.add_argument("--seed", type=int, default=1, help="random seed (splits, init, shuffling)")
-    p.add_argument("--out", type=Path, default=ROOT / "models" / "weights" / "character", help="output folder")
-    p.add_argument("--run-name", default=None, help="checkpoint folder name (default: character-<arch>)")
-    p.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINTS, help="where runs keep resumable state")
     return p.parse_args(argv)
 
 
@@ -61,8 +50,7 @@ def main(argv=None) -> None:
         "y_val": np.concatenate([s["y_val"] for s in sources.values() if "y_val" in s]),
     }
     outliers = make_outliers(sources["emnist"]["x_train"], args.outliers, args.seed)
-    kwargs = {"width": args.width} if args.arch == "glyph_cnn" else {}
-    model = BUILDERS[args.arch](len(LABELS), **kwargs)
+    model = build_model(args, len(LABELS))
     run = args.run_name or f"character-{args.arch}"
     best, summary = train_classifier(
         model,
