@@ -91,7 +91,7 @@ def main() -> None:
         return
     print(f"{'measurement':<22}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}")
     for name, s in results.items():
-        if "p50" in s:
+        if isinstance(s, dict) and "p50" in s:
             print(f"{name:<22}{s['p50']:>10.3f}{s['p90']:>10.3f}{s['p99']:>10.3f}")
     print(f"forward pass throughput (batch 256): {results['throughput']['glyphs_per_s']:,} glyphs/s")
     print(f"keras predict() / compiled forward (p50): {results['predict_over_forward_p50']}x")

@@ -116,7 +116,8 @@ def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int = W
         raise NotAnImage("The image has no pixels.")
     try:
         if img.format in ("JPEG", "MPO") and max(w, h) > 2 * draft:
-            img.draft("L" if img.mode == "L" else "RGB", (draft, draft))
+            scale = draft / max(w, h)  # the codec keeps both sides at least this large
+            img.draft("L" if img.mode == "L" else "RGB", (int(w * scale) + 1, int(h * scale) + 1))
         img.load()
         img = ImageOps.exif_transpose(img) or img
     except Image.DecompressionBombError as exc:
@@ -235,7 +236,8 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
     ink = np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
     k = max(MIN_INK_PIXELS, ink.size // 50_000)
-    strong = float(np.partition(ink.ravel(), -k)[-k]) if ink.size > k else float(ink.max())
+    marked = ink[ink > 0]  # the k-th largest value lies among these (selection on a sea of zeros is slow)
+    strong = float(np.partition(marked, -k)[-k]) if marked.size >= k else (0.0 if ink.size > k else float(ink.max()))
     if strong < MIN_CONTRAST:
         raise BlankImage("Nothing to read: the image has no ink.")
     low = max(0.5 * _otsu(ink), MIN_CONTRAST)  # fainter than this is paper grain or light falloff

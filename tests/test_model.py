@@ -92,5 +92,5 @@ def test_refuses_a_shape_mismatch(tmp_path):
 
 def test_refuses_missing_weights(tmp_path):
     (tmp_path / "digit").mkdir()
-    with pytest.raises(WeightsError, match="No trained model"):
+    with pytest.raises(WeightsError, match="No trained digit model"):
         load_recognizer(tmp_path / "digit", "digit")

@@ -195,7 +195,7 @@ def test_one_pixel_diagonal_strokes_are_kept():
     draw.line([(40, 40), (260, 40)], fill=0)
     draw.line([(260, 40), (60, 240)], fill=0)
     pixels = pp.glyph_from_bytes(png_bytes(img)).pixels
-    assert pixels[20:, :].sum() > 0.4 * pixels.sum()  # the leg is there, not just the bar
+    assert pixels[14:, :].sum() > 0.25 * pixels.sum()  # the leg is there, not just the bar
     assert predict(pixels) == "7"
 
 

@@ -142,7 +142,9 @@ def train_classifier(
 def save_weights(model: keras.Model, out_dir: Path, meta: dict) -> Path:
     """Write ``model.keras`` and ``meta.json`` into ``out_dir`` (created if needed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save(out_dir / "model.keras")
+    serving = keras.Model.from_config(model.get_config())  # the same network, without optimizer state
+    serving.set_weights(model.get_weights())
+    serving.save(out_dir / "model.keras")
     meta = {
         "input_shape": list(model.input_shape[1:]),
         "input_dtype": "uint8",
