@@ -235,9 +235,9 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     background = ndimage.uniform_filter(closed, size=k // 2, mode="nearest")
     background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
     ink = np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
-    k = max(MIN_INK_PIXELS, ink.size // 50_000)
-    marked = ink[ink > 0]  # the k-th largest value lies among these (selection on a sea of zeros is slow)
-    strong = float(np.partition(marked, -k)[-k]) if marked.size >= k else (0.0 if ink.size > k else float(ink.max()))
+    n = max(MIN_INK_PIXELS, ink.size // 50_000)
+    marked = ink[ink > 0]  # the n-th largest value lies among these (selection on a sea of zeros is slow)
+    strong = float(np.partition(marked, -n)[-n]) if marked.size >= n else (0.0 if ink.size > n else float(ink.max()))
     if strong < MIN_CONTRAST:
         raise BlankImage("Nothing to read: the image has no ink.")
     low = max(0.5 * _otsu(ink), MIN_CONTRAST)  # fainter than this is paper grain or light falloff
@@ -308,10 +308,10 @@ def normalise_stroke(ink: np.ndarray, scale: float) -> np.ndarray:
     op = ndimage.grey_dilation if width < lo else ndimage.grey_erosion
     out = ink
     for _ in range(min(steps, 32)):
-        thinner = op(out, footprint=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
-        if op is ndimage.grey_erosion and (thinner > 0.5).sum() < 0.35 * (out > 0.5).sum():
+        changed = op(out, footprint=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
+        if op is ndimage.grey_erosion and (changed > 0.5).sum() < 0.35 * (out > 0.5).sum():
             break  # stop before erosion breaks the glyph apart
-        out = thinner
+        out = changed
     return out
 
 
