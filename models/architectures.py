@@ -44,23 +44,24 @@ def build_seed_cnn(num_classes: int, name: str = "seed_cnn") -> keras.Model:
     return keras.Model(inp, out, name=name)
 
 
-def build_glyph_cnn(num_classes: int, width: int = 32, name: str = "glyph_cnn") -> keras.Model:
+def build_glyph_cnn(num_classes: int, width: int = 32, dropout: float = 0.4, name: str = "glyph_cnn") -> keras.Model:
     """The shipped glyph CNN: the seed design without the early pooling, BN on every conv,
-    and a final 4x4 conv head. ``width`` scales every block (32 for digits, more for 62 classes)."""
-    w = width
+    and a final 4x4 conv head. ``width`` scales every block; ``dropout`` is 0.4 for digits and
+    lower for 62 ambiguous classes, where 0.4 underfits."""
+    w, d = width, dropout
     inp = keras.Input(GLYPH_SHAPE, dtype="uint8", name="pixels")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
     x = _conv_bn(x, w, 3, "b1_conv1")
     x = _conv_bn(x, w, 3, "b1_conv2")
     x = _conv_bn(x, w, 5, "b1_down", strides=2, padding="same")
-    x = layers.Dropout(0.4, name="b1_drop")(x)
+    x = layers.Dropout(d, name="b1_drop")(x)
     x = _conv_bn(x, 2 * w, 3, "b2_conv1")
     x = _conv_bn(x, 2 * w, 3, "b2_conv2")
     x = _conv_bn(x, 2 * w, 5, "b2_down", strides=2, padding="same")
-    x = layers.Dropout(0.4, name="b2_drop")(x)
+    x = layers.Dropout(d, name="b2_drop")(x)
     x = _conv_bn(x, 4 * w, 4, "head_conv")
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(0.4, name="head_drop")(x)
+    x = layers.Dropout(d, name="head_drop")(x)
     out = layers.Dense(num_classes, activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name=name)
 

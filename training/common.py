@@ -29,6 +29,9 @@ def glyph_training_parser(doc: str, task: str, data_help: str, epochs: int, lr_d
     p.add_argument("--data-dir", type=Path, default=None, help=data_help)
     p.add_argument("--arch", choices=sorted(BUILDERS), default="glyph_cnn", help="network builder")
     p.add_argument("--width", type=int, default=32, help="filters in the first block (glyph_cnn only)")
+    p.add_argument("--dropout", type=float, default=0.4, help="dropout rate of each block (glyph_cnn only)")
+    p.add_argument("--max-deg", type=float, default=12.0, help="augmentation: largest rotation in degrees")
+    p.add_argument("--max-shear", type=float, default=0.2, help="augmentation: largest shear (slant)")
     p.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     p.add_argument("--batch-size", type=int, default=128, help="mini-batch size")
     p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
@@ -42,7 +45,7 @@ def glyph_training_parser(doc: str, task: str, data_help: str, epochs: int, lr_d
 
 def build_model(args: argparse.Namespace, num_classes: int) -> keras.Model:
     """The network named by ``--arch`` (and ``--width``) for ``num_classes`` classes."""
-    kwargs = {"width": args.width} if args.arch == "glyph_cnn" else {}
+    kwargs = {"width": args.width, "dropout": args.dropout} if args.arch == "glyph_cnn" else {}
     return BUILDERS[args.arch](num_classes, **kwargs)
 
 

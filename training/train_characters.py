@@ -61,6 +61,7 @@ def main(argv=None) -> None:
         args.lr,
         args.lr_decay,
         args.seed,
+        augment_kwargs={"max_deg": args.max_deg, "max_shear": args.max_shear},
         checkpoint_root=args.checkpoint_dir,
         outliers=outliers,
     )
@@ -71,6 +72,7 @@ def main(argv=None) -> None:
         "version": "1",
         "architecture": args.arch,
         "width": args.width,
+        "dropout": args.dropout,
         "labels": LABELS,
         "training": summary | {"command": command_line("training.train_characters"), "data": sizes},
         "metrics": {},

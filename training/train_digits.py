@@ -43,6 +43,7 @@ def main(argv=None) -> None:
         args.lr,
         args.lr_decay,
         args.seed,
+        augment_kwargs={"max_deg": args.max_deg, "max_shear": args.max_shear},
         checkpoint_root=args.checkpoint_dir,
     )
     meta = {
