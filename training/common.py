@@ -49,6 +49,25 @@ def build_model(args: argparse.Namespace, num_classes: int) -> keras.Model:
     return BUILDERS[args.arch](num_classes, **kwargs)
 
 
+def train_from_args(
+    args: argparse.Namespace, task: str, num_classes: int, data: dict[str, np.ndarray], outliers=None
+) -> tuple[keras.Model, dict]:
+    """Build the network the flags name and train it with the flags' recipe (see ``train_classifier``)."""
+    return train_classifier(
+        build_model(args, num_classes),
+        data,
+        args.run_name or f"{task}-{args.arch}",
+        args.epochs,
+        args.batch_size,
+        args.lr,
+        args.lr_decay,
+        args.seed,
+        augment_kwargs={"max_deg": args.max_deg, "max_shear": args.max_shear},
+        checkpoint_root=args.checkpoint_dir,
+        outliers=outliers,
+    )
+
+
 def command_line(module: str) -> str:
     """The exact command that is running, as a user would type it."""
     return " ".join(["python", "-m", module, *map(shlex.quote, sys.argv[1:])])

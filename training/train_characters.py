@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from training.common import build_model, command_line, glyph_training_parser, save_weights, train_classifier
+from training.common import command_line, glyph_training_parser, save_weights, train_from_args
 from training.datasets import CHARSET62, character_data
 from training.negatives import scribbles, side_by_side
 
@@ -50,21 +50,7 @@ def main(argv=None) -> None:
         "y_val": np.concatenate([s["y_val"] for s in sources.values() if "y_val" in s]),
     }
     outliers = make_outliers(sources["emnist"]["x_train"], args.outliers, args.seed)
-    model = build_model(args, len(LABELS))
-    run = args.run_name or f"character-{args.arch}"
-    best, summary = train_classifier(
-        model,
-        data,
-        run,
-        args.epochs,
-        args.batch_size,
-        args.lr,
-        args.lr_decay,
-        args.seed,
-        augment_kwargs={"max_deg": args.max_deg, "max_shear": args.max_shear},
-        checkpoint_root=args.checkpoint_dir,
-        outliers=outliers,
-    )
+    best, summary = train_from_args(args, "character", len(LABELS), data, outliers)
     sizes = {name: {k[2:]: len(v) for k, v in s.items() if k.startswith("y_")} for name, s in sources.items()}
     meta = {
         "name": "character",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from training.common import build_model, command_line, glyph_training_parser, save_weights, train_classifier
+from training.common import command_line, glyph_training_parser, save_weights, train_from_args
 from training.datasets import digit_split, load_mnist, prepare
 
 LABELS = list("0123456789")
@@ -32,20 +32,7 @@ def main(argv=None) -> None:
     x_train = prepare(x_train)
     keep, val = digit_split(y_train, args.val_size, args.seed)
     data = {"x_train": x_train[keep], "y_train": y_train[keep], "x_val": x_train[val], "y_val": y_train[val]}
-    model = build_model(args, len(LABELS))
-    run = args.run_name or f"digit-{args.arch}"
-    best, summary = train_classifier(
-        model,
-        data,
-        run,
-        args.epochs,
-        args.batch_size,
-        args.lr,
-        args.lr_decay,
-        args.seed,
-        augment_kwargs={"max_deg": args.max_deg, "max_shear": args.max_shear},
-        checkpoint_root=args.checkpoint_dir,
-    )
+    best, summary = train_from_args(args, "digit", len(LABELS), data)
     meta = {
         "name": "digit",
         "task": "digit",
