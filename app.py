@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from models.errors import InputError
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
-from models.recognize import GLYPH_TASKS, recognize
+from models.recognize import GLYPH_TASKS, available_tasks, recognize
 from models.registry import WEIGHTS_DIR, Registry, WeightsError, shared_registry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -102,7 +102,7 @@ def _threshold(task: str) -> float | None:
 def _register_routes(app: Flask) -> None:
     @app.get("/")
     def index():
-        tasks = [t for t in GLYPH_TASKS if t in registry().tasks()]
+        tasks = available_tasks(registry())
         return render_template(
             "index.html",
             tasks=[{"name": t, "label": TASK_LABELS.get(t, t.title())} for t in tasks],

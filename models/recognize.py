@@ -25,6 +25,12 @@ class UnknownTask(InputError):
         super().__init__(f"Unknown task {task!r}; choose one of: {', '.join(known)}.")
 
 
+def available_tasks(registry: Registry) -> list[str]:
+    """The glyph tasks whose weights are installed, in display order."""
+    installed = registry.tasks()
+    return [t for t in GLYPH_TASKS if t in installed]
+
+
 def unsure_threshold(model: Recognizer, override: float | None = None) -> float:
     """The confidence below which an answer is "not sure": configured, else measured, else default."""
     if override is not None:
@@ -69,7 +75,7 @@ def recognize(
     threshold: float | None = None,
 ) -> dict:
     """Read one image file's bytes as ``task``; raises ``PreprocessError`` or ``UnknownTask``."""
-    available = [t for t in GLYPH_TASKS if t in registry.tasks()]
+    available = available_tasks(registry)
     if task not in available:
         raise UnknownTask(task, available)
     model = registry.get(task)

@@ -161,6 +161,21 @@ def train_classifier(
     return best, summary
 
 
+def publish(
+    args: argparse.Namespace, task: str, labels: list[str], best: keras.Model, training: dict, extra: dict | None = None
+) -> Path:
+    """Save the trained model with its meta.json into ``--out``, then evaluate it there (the figures
+    go into the same meta.json)."""
+    meta = {"name": task, "task": task, "version": "1", "architecture": args.arch} | (extra or {})
+    meta |= {"labels": labels, "training": training, "metrics": {}}
+    out = save_weights(best, args.out, meta)
+    print(f"saved {out}")
+    from training.evaluate import evaluate_task  # evaluation imports training data helpers; load it last
+
+    evaluate_task(task, args.data_dir, weights_dir=out)
+    return out
+
+
 def save_weights(model: keras.Model, out_dir: Path, meta: dict) -> Path:
     """Write ``model.keras`` and ``meta.json`` into ``out_dir`` (created if needed)."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from training.common import command_line, glyph_training_parser, save_weights, train_from_args
+from training.common import command_line, glyph_training_parser, publish, train_from_args
 from training.datasets import CHARSET62, character_data
 from training.negatives import scribbles, side_by_side
 
@@ -52,22 +52,8 @@ def main(argv=None) -> None:
     outliers = make_outliers(sources["emnist"]["x_train"], args.outliers, args.seed)
     best, summary = train_from_args(args, "character", len(LABELS), data, outliers)
     sizes = {name: {k[2:]: len(v) for k, v in s.items() if k.startswith("y_")} for name, s in sources.items()}
-    meta = {
-        "name": "character",
-        "task": "character",
-        "version": "1",
-        "architecture": args.arch,
-        "width": args.width,
-        "dropout": args.dropout,
-        "labels": LABELS,
-        "training": summary | {"command": command_line("training.train_characters"), "data": sizes},
-        "metrics": {},
-    }
-    out = save_weights(best, args.out, meta)
-    print(f"saved {out}")
-    from training.evaluate import evaluate_task
-
-    evaluate_task("character", args.data_dir, weights_dir=out)
+    training = summary | {"command": command_line("training.train_characters"), "data": sizes}
+    publish(args, "character", LABELS, best, training, {"width": args.width, "dropout": args.dropout})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from training.common import command_line, glyph_training_parser, save_weights, train_from_args
+from training.common import command_line, glyph_training_parser, publish, train_from_args
 from training.datasets import digit_split, load_mnist, prepare
 
 LABELS = list("0123456789")
@@ -33,26 +33,13 @@ def main(argv=None) -> None:
     keep, val = digit_split(y_train, args.val_size, args.seed)
     data = {"x_train": x_train[keep], "y_train": y_train[keep], "x_val": x_train[val], "y_val": y_train[val]}
     best, summary = train_from_args(args, "digit", len(LABELS), data)
-    meta = {
-        "name": "digit",
-        "task": "digit",
-        "version": "1",
-        "architecture": args.arch,
-        "labels": LABELS,
-        "training": summary
-        | {
-            "val_size": args.val_size,
-            "command": command_line("training.train_digits"),
-            "data": f"MNIST train ({len(y_train):,}): {len(keep):,} train / {len(val):,} validation, "
-            f"stratified, seed {args.seed}",
-        },
-        "metrics": {},
+    training = summary | {
+        "val_size": args.val_size,
+        "command": command_line("training.train_digits"),
+        "data": f"MNIST train ({len(y_train):,}): {len(keep):,} train / {len(val):,} validation, "
+        f"stratified, seed {args.seed}",
     }
-    out = save_weights(best, args.out, meta)
-    print(f"saved {out}")
-    from training.evaluate import evaluate_task
-
-    evaluate_task("digit", args.data_dir, weights_dir=out)
+    publish(args, "digit", LABELS, best, training)
 
 
 if __name__ == "__main__":
