@@ -17,6 +17,7 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask.cli import with_appcontext
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+import feedback
 from models.errors import InputError
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
@@ -32,6 +33,10 @@ ERROR_STATUS = {
     "truncated_image": 400,
     "bad_image": 400,
     "unknown_task": 400,
+    "bad_feedback": 400,
+    "invalid_label": 400,
+    "forbidden": 403,
+    "unknown_prediction": 404,
     "too_large": 413,
     "too_many_pixels": 413,
     "unsupported_media_type": 415,
@@ -57,6 +62,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         WEIGHTS_DIR=str(WEIGHTS_DIR),
         PRELOAD_MODELS=False,
         UNSURE_THRESHOLDS={},  # task -> confidence below which answers are "not sure" (default: measured)
+        FEEDBACK_DB=None,  # SQLite file; default: feedback.sqlite3 in the instance folder
+        PREDICTION_TTL_HOURS=24,  # inputs nobody gave feedback on are deleted after this
+        FEEDBACK_SYNC_BACKGROUND=True,  # copy feedback to Google Sheets in a background thread
+        GOOGLE_SERVICE_ACCOUNT_FILE=None,  # with GOOGLE_SHEET_ID: the Sheets copy is on
+        GOOGLE_SHEET_ID=None,
+        GOOGLE_WORKSHEET=None,  # default: the first worksheet
+        GOOGLE_SHEETS_API_URL=None,  # replaces https://sheets.googleapis.com (a proxy, a local stand-in)
+        GOOGLE_SHEETS_TIMEOUT=20,  # seconds per Sheets request
+        ADMIN_TOKEN=None,  # bearer token for /admin routes; without one they answer 403
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("HWR")
@@ -68,6 +82,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["PRELOAD_MODELS"]:
         for task in app.extensions["registry"].tasks():
             app.extensions["registry"].get(task)
+    feedback.init_app(app)
     _register_routes(app)
     _register_errors(app)
     app.cli.add_command(recognize_command)
@@ -88,9 +103,9 @@ def _check_size(data: bytes) -> bytes:
 
 
 def _answer(data: bytes, task: str):
-    """Recognise ``data`` as ``task`` and answer with JSON."""
-    result = recognize(_check_size(data), task, registry(), current_app.config["MAX_IMAGE_PIXELS"], _threshold(task))
-    return jsonify(result)
+    """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
+    reading = recognize(_check_size(data), task, registry(), current_app.config["MAX_IMAGE_PIXELS"], _threshold(task))
+    return jsonify(reading.result | {"prediction_id": feedback.record_prediction(reading, task)})
 
 
 def _threshold(task: str) -> float | None:
@@ -138,6 +153,14 @@ def _register_routes(app: Flask) -> None:
         if not data:
             raise ApiError("no_file", "The uploaded file is empty.")
         return _answer(data, request.form.get("task", "digit"))
+
+    @app.post("/feedback")
+    def give_feedback():
+        if not request.is_json:
+            raise ApiError(
+                "unsupported_media_type", 'Send JSON: {"prediction_id": "...", "correct": false, "label": "7"}.'
+            )
+        return jsonify(feedback.accept(request.get_json(silent=True), lambda task: registry().get(task).labels))
 
 
 def _error(code: str, message: str, status: int | None = None):
@@ -195,7 +218,8 @@ def recognize_command(task: str, paths: tuple[str, ...]) -> None:
             if path.stat().st_size > config["MAX_UPLOAD_BYTES"]:
                 limit = config["MAX_UPLOAD_BYTES"]
                 raise ApiError("too_large", f"The image is {path.stat().st_size:,} bytes; the limit is {limit:,}.")
-            result = recognize(path.read_bytes(), task, registry(), config["MAX_IMAGE_PIXELS"], _threshold(task))
+            reading = recognize(path.read_bytes(), task, registry(), config["MAX_IMAGE_PIXELS"], _threshold(task))
+            result = reading.result
         except InputError as exc:
             failures += 1
             result = {"error": {"code": exc.code, "message": exc.message}}

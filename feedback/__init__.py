@@ -1,3 +1,188 @@
-"""Feedback: the yes/no and corrected labels people give, kept in an embedded store first and
-forwarded to Google Sheets when configured. The store, sink and sync arrive with issue 4; until then
-the package holds no code."""
+"""Feedback: the yes/no and corrected labels people give on each answer.
+
+The store (``feedback.store``, SQLite) is always written first and is the source of truth; the
+Google Sheets copy (``feedback.sheets``) follows in the background when configured; export
+(``feedback.export``) and retraining (``training.retrain``) read the store. ``init_app`` wires it
+into the Flask app (flaskr's ``db.py`` pattern): views call ``store()`` and never open connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from feedback.export import write_csv, write_zip
+from feedback.sheets import SheetsConfig, SheetSync, SyncError
+from feedback.store import FeedbackStore, UnknownPrediction
+from models.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+class FeedbackError(InputError):
+    """Feedback we cannot accept; ``code`` is stable for clients."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def init_app(app: Flask) -> None:
+    """Open the store, set up the Sheets sync when configured, and add ``flask feedback ...``."""
+    path = app.config.get("FEEDBACK_DB") or str(Path(app.instance_path) / "feedback.sqlite3")
+    store_ = FeedbackStore(path, prediction_ttl=float(app.config["PREDICTION_TTL_HOURS"]) * 3600)
+    app.extensions["feedback"] = store_
+    sheets = SheetsConfig.from_app_config(app.config)
+    sync = SheetSync(store_, sheets) if sheets else None
+    app.extensions["feedback_sync"] = sync
+    if sync and app.config.get("FEEDBACK_SYNC_BACKGROUND"):
+        sync.start()
+    app.cli.add_command(feedback_cli)
+
+
+def store() -> FeedbackStore:
+    """The running app's feedback store."""
+    return current_app.extensions["feedback"]
+
+
+def syncer() -> SheetSync | None:
+    """The running app's Google Sheets sync, or None when Sheets is not configured."""
+    return current_app.extensions.get("feedback_sync")
+
+
+def describe_labels(labels: list[str]) -> str:
+    """'0-9, A-Z or a-z' for a label list made of runs of consecutive characters."""
+    runs: list[str] = []
+    start = prev = None
+    for ch in labels + [None]:
+        if prev is not None and ch is not None and len(ch) == 1 and ord(ch) == ord(prev) + 1:
+            prev = ch
+            continue
+        if start is not None:
+            runs.append(start if start == prev else f"{start}-{prev}")
+        start = prev = ch
+    return runs[0] if len(runs) == 1 else ", ".join(runs[:-1]) + " or " + runs[-1]
+
+
+def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
+    """Validate one ``POST /feedback`` body, commit it, and return the acknowledgement.
+
+    ``labels_of(task)`` gives the label set a correction is checked against.
+    """
+    if not isinstance(body, dict):
+        raise FeedbackError("bad_feedback", "The request body is not a JSON object.")
+    pid, correct, label = body.get("prediction_id"), body.get("correct"), body.get("label")
+    if not isinstance(pid, str) or not pid:
+        raise FeedbackError("bad_feedback", 'Send "prediction_id" from the answer you are rating.')
+    if not isinstance(correct, bool):
+        raise FeedbackError("bad_feedback", 'Send "correct": true (the answer was right) or false.')
+    if label is not None and not isinstance(label, str):
+        raise FeedbackError("invalid_label", 'The "label" must be text.')
+    label = (label or "").strip() or None
+    try:
+        prediction = store().prediction(pid)
+    except UnknownPrediction:
+        raise FeedbackError(
+            "unknown_prediction", "That answer is not known here (it may have expired); read the image again."
+        ) from None
+    if correct:
+        if label is not None and label != prediction["predicted"]:
+            raise FeedbackError(
+                "invalid_label", f"You said the answer “{prediction['predicted']}” is right but gave “{label}”."
+            )
+        label = prediction["predicted"]
+    elif label is not None:
+        labels = labels_of(prediction["task"])
+        if label not in labels:
+            raise FeedbackError(
+                "invalid_label", f"“{label}” is not a {prediction['task']}: type one of {describe_labels(labels)}."
+            )
+        if label == prediction["predicted"]:
+            raise FeedbackError("invalid_label", f"“{label}” is what we read: press Yes if it is right.")
+    feedback_id, revision = store().record_feedback(pid, correct, label)
+    if syncer():
+        syncer().notify()
+    return {"status": "saved", "feedback_id": feedback_id, "prediction_id": pid, "revision": revision,
+            "correct": correct, "label": label}  # fmt: skip
+
+
+def record_prediction(reading, task: str) -> str | None:
+    """Store one answer for later feedback; None (and a log line) if the store cannot be written,
+    so a full disk costs the feedback buttons, not the answer."""
+    r = reading.result
+    try:
+        return store().add_prediction(
+            task,
+            reading.predicted,
+            r["confidence"],
+            r["unsure"],
+            r["candidates"],
+            r["model"]["name"],
+            r["model"]["version"],
+            reading.preprocessing_version,
+            reading.input_png,
+            reading.model_input_png,
+        )
+    except sqlite3.Error:
+        log.exception("could not record a prediction in the feedback store")
+        return None
+
+
+# ------------------------------------------------------------------ flask feedback ...
+feedback_cli = AppGroup("feedback", help="Feedback store: status, Google Sheets sync and export.")
+
+
+@feedback_cli.command("status")
+def status_command() -> None:
+    """Print how many predictions and feedback rows the store holds and how many wait for Sheets."""
+    counts = store().counts()
+    click.echo(f"store: {store().path}")
+    for name, value in counts.items():
+        click.echo(f"{name}: {value}")
+    click.echo("google sheets: " + ("configured" if syncer() else "not configured"))
+
+
+@feedback_cli.command("sync")
+def sync_command() -> None:
+    """Copy every pending feedback row to the configured Google Sheet now (exit 1 on failure)."""
+    sync = syncer()
+    if sync is None:
+        raise click.ClickException(
+            "Google Sheets is not configured: set HWR_GOOGLE_SERVICE_ACCOUNT_FILE and HWR_GOOGLE_SHEET_ID."
+        )
+    try:
+        sent = sync.sync_once()
+    except SyncError as exc:
+        click.echo(f"{exc} {store().counts()['pending_sync']} rows wait in the local store.", err=True)
+        sys.exit(1)
+    click.echo(f"sent {sent} rows; {store().counts()['pending_sync']} pending")
+
+
+@feedback_cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "zip"]), default="csv", show_default=True,
+              help="csv: one row per feedback; zip: images and labels.csv, as training.retrain reads")  # fmt: skip
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="file to write (default: standard output for csv; required for zip)")  # fmt: skip
+@click.option("--task", default=None, help="only this task's feedback")
+def export_command(fmt: str, output: str | None, task: str | None) -> None:
+    """Export the feedback with its prediction ids, labels and (zip) images."""
+    rows = store().feedback(task)
+    if fmt == "zip":
+        if not output:
+            raise click.UsageError("--format zip needs --output FILE.zip")
+        with open(output, "wb") as f:
+            n = write_zip(rows, f)
+    elif output:
+        with open(output, "w", newline="", encoding="utf-8") as f:
+            n = write_csv(rows, f)
+    else:
+        n = write_csv(rows, sys.stdout)
+    if output:
+        click.echo(f"exported {n} feedback rows to {output}", err=True)

@@ -39,6 +39,7 @@ EDGE_FRACTION = 0.25  # smaller pieces touching the border are neighbours cut of
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG includes MPO, which many phones write
 Image.init()  # register every decoder plugin, so FORMATS can name them
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EIGHT_NEIGHBOURS = np.ones((3, 3), bool)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]*)(?:;[\w=.-]+)*?(?P<b64>;base64)?,", re.I)
 
@@ -369,9 +370,23 @@ def glyph_from_gray(gray: np.ndarray) -> Glyph:
     return Glyph(fit_glyph(ink), ink_bbox(ink), inverted, side_by_side_pieces(ink))
 
 
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Image file bytes -> the decoded picture every later step starts from (at most ``WORK_SIDE``)."""
+    return shrink(load_image(data, max_pixels))
+
+
 def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph:
     """Image file bytes -> model-ready glyph."""
-    return glyph_from_gray(to_gray(shrink(load_image(data, max_pixels))))
+    return glyph_from_gray(to_gray(decode(data, max_pixels)))
+
+
+def source_png(data: bytes, decoded: Image.Image) -> bytes:
+    """The input as PNG for the feedback store: PNG files as they came, any other format as the
+    grayscale of its decoded picture, which is all the glyph path reads (so re-running the
+    preprocessing on it gives the same glyph)."""
+    if data.startswith(PNG_SIGNATURE):
+        return data
+    return to_png(np.round(to_gray(decoded) * 255.0).astype(np.uint8))
 
 
 def glyph_from_mnist(pixels: np.ndarray) -> np.ndarray:

@@ -5,11 +5,23 @@ request -> preprocessing -> model -> decoding -> response; nothing here knows ab
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from models.decoding import group_confidence, lookalikes, top_candidates
 from models.errors import InputError
-from models.preprocessing import DEFAULT_MAX_PIXELS, Glyph, glyph_from_bytes, to_data_url
+from models.preprocessing import (
+    DEFAULT_MAX_PIXELS,
+    PREPROCESSING_VERSION,
+    Glyph,
+    decode,
+    glyph_from_gray,
+    source_png,
+    to_data_url,
+    to_gray,
+    to_png,
+)
 from models.registry import Recognizer, Registry
 
 GLYPH_TASKS = ("digit", "character")
@@ -67,18 +79,35 @@ def glyph_result(task: str, model: Recognizer, glyph: Glyph, probs: np.ndarray, 
     return result
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One answer with what the feedback store keeps of it."""
+
+    result: dict  # the response shape
+    input_png: bytes  # the input as the preprocessing received it (see ``source_png``)
+    model_input_png: bytes  # the 28x28 the model saw
+    preprocessing_version: str = PREPROCESSING_VERSION
+
+    @property
+    def predicted(self) -> str:
+        """The top candidate, also when the answer is "not sure"."""
+        return self.result["candidates"][0]["label"]
+
+
 def recognize(
     data: bytes,
     task: str,
     registry: Registry,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
-) -> dict:
+) -> Reading:
     """Read one image file's bytes as ``task``; raises ``PreprocessError`` or ``UnknownTask``."""
     available = available_tasks(registry)
     if task not in available:
         raise UnknownTask(task, available)
     model = registry.get(task)
-    glyph = glyph_from_bytes(data, max_pixels)
+    decoded = decode(data, max_pixels)
+    glyph = glyph_from_gray(to_gray(decoded))
     probs = model.probabilities(glyph.pixels)[0]
-    return glyph_result(task, model, glyph, probs, unsure_threshold(model, threshold))
+    result = glyph_result(task, model, glyph, probs, unsure_threshold(model, threshold))
+    return Reading(result, source_png(data, decoded), to_png(glyph.pixels))

@@ -19,10 +19,16 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def make_app(tmp_path: Path, **config):
+    """An app for tests: its feedback database in ``tmp_path``, no background sync, ``config`` on top."""
+    base = {"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), "FEEDBACK_SYNC_BACKGROUND": False}
+    return create_app(base | config)
+
+
 @pytest.fixture
 def app(tmp_path):
-    """A fresh app with its instance folder in a temporary directory."""
-    return create_app({"TESTING": True})
+    """A fresh app with a fresh feedback database in a temporary directory."""
+    return make_app(tmp_path)
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from app import create_app
-from tests.conftest import ONE, SEVEN, canvas_digit, data_url, png_bytes
+from tests.conftest import ONE, SEVEN, canvas_digit, data_url, make_app, png_bytes
 
 SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
 
@@ -77,8 +76,8 @@ def test_truncated_image(client):
     assert_error(upload(client, SEVEN_PNG[: len(SEVEN_PNG) // 2]), 400, "truncated_image")
 
 
-def test_over_the_size_limit():
-    client = create_app({"TESTING": True, "MAX_UPLOAD_BYTES": 20_000}).test_client()
+def test_over_the_size_limit(tmp_path):
+    client = make_app(tmp_path, MAX_UPLOAD_BYTES=20_000).test_client()
     big = png_bytes(Image.effect_noise((300, 300), 60).convert("RGB"))
     assert len(big) > 20_000
     assert_error(upload(client, big), 413, "too_large")
@@ -139,7 +138,7 @@ def test_missing_weights_answer_503_not_500(tmp_path, missing):
     (tmp_path / "digit").mkdir()
     (tmp_path / "digit" / "model.keras").write_bytes(b"not a model")
     (tmp_path / "digit" / "meta.json").write_text('{"preprocessing_version": "0", "labels": []}')
-    client = create_app({"TESTING": True, missing: str(tmp_path)}).test_client()
+    client = make_app(tmp_path, **{missing: str(tmp_path)}).test_client()
     resp = client.post("/submit", json={"image": data_url(SEVEN_PNG)})
     assert_error(resp, 503, "model_unavailable")
     message = resp.get_json()["error"]["message"]

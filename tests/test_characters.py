@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from models.decoding import group_confidence, lookalikes, top_candidates
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
-from tests.conftest import SHARED_DATA, canvas_digit, data_url, png_bytes
+from tests.conftest import SHARED_DATA, canvas_digit, data_url, make_app, png_bytes
 from tests.test_training import write_idx
 from training.datasets import CHARSET62, emnist_upright, load_emnist_byclass
 
@@ -94,11 +94,9 @@ def test_a_clear_digit_is_not_unsure(client):
     assert body["unsure"] is False and body["text"] == "1" and "message" not in body
 
 
-def test_unsure_threshold_is_configurable(mnist_sample):
-    from app import create_app
-
+def test_unsure_threshold_is_configurable(mnist_sample, tmp_path):
     x, _ = mnist_sample
-    strict = create_app({"TESTING": True, "UNSURE_THRESHOLDS": {"digit": 1.01}}).test_client()
+    strict = make_app(tmp_path, UNSURE_THRESHOLDS={"digit": 1.01}).test_client()
     body = strict.post("/submit", json={"image": data_url(png_bytes(x[0]))}).get_json()
     assert body["unsure"] is True and body["candidates"][0]["label"] == "7"
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from app import recognize_command
-from tests.conftest import ONE, SEVEN, canvas_digit, png_bytes
+from tests.conftest import ONE, SEVEN, canvas_digit, make_app, png_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,9 +68,7 @@ def test_flask_command_line(tmp_path):
 
 
 def test_oversized_file_is_refused_without_reading_it(tmp_path):
-    from app import create_app
-
-    runner = create_app({"TESTING": True, "MAX_UPLOAD_BYTES": 1000}).test_cli_runner()
+    runner = make_app(tmp_path, MAX_UPLOAD_BYTES=1000).test_cli_runner()
     (tmp_path / "big.png").write_bytes(png_bytes(canvas_digit(SEVEN)) + b"\0" * 2000)
     result = runner.invoke(recognize_command, [str(tmp_path / "big.png")])
     assert result.exit_code == 1 and lines(result.output)[0]["error"]["code"] == "too_large"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import make_app
+
 CHROMIUM = Path(os.environ.get("HWR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -58,13 +60,11 @@ expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
-def base_url():
+def base_url(tmp_path_factory):
     """The real app served on 127.0.0.1 with a free port, in a background thread."""
     from werkzeug.serving import make_server
 
-    from app import create_app
-
-    app = create_app({"TESTING": True})
+    app = make_app(tmp_path_factory.mktemp("page"))
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()

@@ -23,9 +23,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_python_app_py_serves_page_and_api():
+def test_python_app_py_serves_page_and_api(tmp_path):
     port = free_port()
-    env = os.environ | {"HWR_PORT": str(port), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = os.environ | {"HWR_PORT": str(port), "TF_CPP_MIN_LOG_LEVEL": "3", "HWR_FEEDBACK_DB": str(tmp_path / "fb.db")}
     proc = subprocess.Popen(
         [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
