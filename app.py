@@ -7,21 +7,24 @@ Run ``python app.py`` to serve on the embedded defaults.
 
 from __future__ import annotations
 
+import hmac
+import io
 import json
 import os
 import sys
 from pathlib import Path
 
 import click
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request, send_file
 from flask.cli import with_appcontext
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import feedback
+from models import versions
 from models.errors import InputError
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
-from models.registry import WEIGHTS_DIR, Registry, WeightsError, shared_registry
+from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 TASK_LABELS = {"digit": "Digit", "character": "Character"}
@@ -37,6 +40,9 @@ ERROR_STATUS = {
     "invalid_label": 400,
     "forbidden": 403,
     "unknown_prediction": 404,
+    "bad_request": 400,
+    "cannot_roll_back": 409,
+    "sheets_not_configured": 409,
     "too_large": 413,
     "too_many_pixels": 413,
     "unsupported_media_type": 415,
@@ -60,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_UPLOAD_BYTES=10 * 1024 * 1024,  # one image file, decoded from upload or data: URL
         MAX_IMAGE_PIXELS=DEFAULT_MAX_PIXELS,  # decoded pixels; above is treated as a decompression bomb
         WEIGHTS_DIR=str(WEIGHTS_DIR),
+        MODELS_DIR=None,  # retrained versions and which is active; default: models/ in the instance folder
         PRELOAD_MODELS=False,
         UNSURE_THRESHOLDS={},  # task -> confidence below which answers are "not sure" (default: measured)
         FEEDBACK_DB=None,  # SQLite file; default: feedback.sqlite3 in the instance folder
@@ -78,12 +85,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     # the whole request may carry one base64 image (4/3 of its size) plus form fields
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] * 4 // 3 + 64 * 1024
-    app.extensions["registry"] = shared_registry(app.config["WEIGHTS_DIR"])
+    app.config["MODELS_DIR"] = app.config["MODELS_DIR"] or str(Path(app.instance_path) / "models")
+    app.extensions["registry"] = shared_registry(app.config["WEIGHTS_DIR"], app.config["MODELS_DIR"])
     if app.config["PRELOAD_MODELS"]:
         for task in app.extensions["registry"].tasks():
             app.extensions["registry"].get(task)
     feedback.init_app(app)
     _register_routes(app)
+    _register_admin_routes(app)
     _register_errors(app)
     app.cli.add_command(recognize_command)
     return app
@@ -161,6 +170,73 @@ def _register_routes(app: Flask) -> None:
                 "unsupported_media_type", 'Send JSON: {"prediction_id": "...", "correct": false, "label": "7"}.'
             )
         return jsonify(feedback.accept(request.get_json(silent=True), lambda task: registry().get(task).labels))
+
+
+def _require_admin() -> None:
+    """Refuse unless the request carries the configured admin token (none configured: refuse all)."""
+    token = current_app.config.get("ADMIN_TOKEN")
+    given = request.headers.get("Authorization", "")
+    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise ApiError(
+            "forbidden", "This needs the admin token: send the header Authorization: Bearer <HWR_ADMIN_TOKEN>."
+        )
+
+
+def _register_admin_routes(app: Flask) -> None:
+    """Routes that export data or change models: all need the admin token."""
+
+    @app.before_request
+    def admin_only():
+        if request.path.startswith("/admin/"):
+            _require_admin()
+
+    @app.get("/admin/feedback/export")
+    def export_feedback():
+        fmt = request.args.get("format", "csv")
+        rows = feedback.store().feedback(request.args.get("task") or None)
+        buf = io.BytesIO()
+        if fmt == "zip":
+            feedback.write_zip(rows, buf)
+            mime = "application/zip"
+        elif fmt == "csv":
+            text = io.StringIO()
+            feedback.write_csv(rows, text)
+            buf.write(text.getvalue().encode("utf-8"))
+            mime = "text/csv"
+        else:
+            raise ApiError("bad_request", 'Choose format "csv" or "zip".')
+        buf.seek(0)
+        return send_file(buf, mimetype=mime, as_attachment=True, download_name=f"feedback.{fmt}")
+
+    @app.post("/admin/feedback/sync")
+    def sync_feedback():
+        sync = feedback.syncer()
+        if sync is None:
+            raise ApiError("sheets_not_configured", "Google Sheets is not configured.")
+        try:
+            sent = sync.sync_once()
+        except feedback.SyncError as exc:
+            return _error("sync_failed", str(exc), 502)
+        return jsonify({"sent": sent, "pending": feedback.store().counts()["pending_sync"]})
+
+    @app.get("/admin/models")
+    def list_models():
+        models_dir, reg = Path(current_app.config["MODELS_DIR"]), registry()
+        return jsonify(
+            {t: versions.list_versions(models_dir, reg.weights_dir / TASK_WEIGHTS[t], t) for t in reg.tasks()}
+        )
+
+    @app.post("/admin/models/<task>/rollback")
+    def rollback_model(task: str):
+        if task not in registry().tasks():
+            raise ApiError("unknown_task", f"Unknown task {task!r}.")
+        body = request.get_json(silent=True) or {}
+        shipped = registry().weights_dir / TASK_WEIGHTS[task]
+        try:
+            active = versions.rollback(Path(current_app.config["MODELS_DIR"]), shipped, task, body.get("to"))
+        except ValueError as exc:
+            raise ApiError("cannot_roll_back", str(exc)) from exc
+        return jsonify({"task": task, "active": active})
 
 
 def _error(code: str, message: str, status: int | None = None):

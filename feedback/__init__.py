@@ -18,7 +18,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from feedback.export import write_csv, write_zip
+from feedback.export import write_csv, write_zip  # noqa: F401 (also used by the admin routes)
 from feedback.sheets import SheetsConfig, SheetSync, SyncError
 from feedback.store import FeedbackStore, UnknownPrediction
 from models.errors import InputError

@@ -9,15 +9,20 @@ times cheaper per call than ``keras.Model.predict``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models import versions
 from models.preprocessing import GLYPH_SIZE, PREPROCESSING_VERSION
+
+log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 TASK_WEIGHTS = {"digit": "digit", "character": "character"}  # task -> weights folder
@@ -93,35 +98,64 @@ def load_recognizer(weights_dir: Path, task: str | None = None) -> Recognizer:
 
 
 class Registry:
-    """Loads each task's model once per process, on first use, safely under concurrent requests."""
+    """Loads each task's model once per process, on first use, safely under concurrent requests.
 
-    def __init__(self, weights_dir: Path | str = WEIGHTS_DIR):
+    With a ``versions_dir`` it serves the version retraining made active (``models.versions``) and
+    checks about once a second whether that changed: the new model is loaded while the old one
+    keeps answering, then swapped in, so a promotion or rollback loses no request.
+    """
+
+    CHECK_SECONDS = 1.0
+
+    def __init__(self, weights_dir: Path | str = WEIGHTS_DIR, versions_dir: Path | str | None = None):
         self.weights_dir = Path(weights_dir)
+        self.versions_dir = Path(versions_dir) if versions_dir else None
         self._models: dict[str, Recognizer] = {}
-        self._failures: dict[str, WeightsError] = {}  # a broken model is not reloaded on every request
+        self._failures: dict[tuple[str, Path], WeightsError] = {}  # a broken model is not reloaded per request
+        self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    def source(self, task: str) -> Path:
+        """The folder ``task``'s model is served from now."""
+        return versions.active_dir(self.versions_dir, self.weights_dir / TASK_WEIGHTS[task], task)
 
     def tasks(self) -> list[str]:
         """Tasks whose weights are present."""
-        return [t for t, d in TASK_WEIGHTS.items() if (self.weights_dir / d / "model.keras").exists()]
+        return [t for t in TASK_WEIGHTS if (self.source(t) / "model.keras").exists()]
 
     def get(self, task: str) -> Recognizer:
         """The recognizer for ``task``; raises ``KeyError`` for an unknown task."""
-        model = self._models.get(task)
-        if model is not None:
-            return model
         if task not in TASK_WEIGHTS:
             raise KeyError(task)
+        model = self._models.get(task)
+        now = time.monotonic()
+        if model is not None and (self.versions_dir is None or now - self._checked.get(task, 0) < self.CHECK_SECONDS):
+            return model
+        self._checked[task] = now
+        want = self.source(task)
+        if model is not None and model.path == want:
+            return model
         with self._lock:
-            if task in self._failures:
-                raise self._failures[task]
-            if task not in self._models:
-                try:
-                    self._models[task] = load_recognizer(self.weights_dir / TASK_WEIGHTS[task], task)
-                except WeightsError as exc:
-                    self._failures[task] = exc
-                    raise
-            return self._models[task]
+            model = self._models.get(task)
+            if model is not None and model.path == want:
+                return model
+            key = (task, want)
+            if key in self._failures:
+                if model is not None:
+                    return model  # keep serving what works
+                raise self._failures[key]
+            try:
+                fresh = load_recognizer(want, task)
+            except WeightsError as exc:
+                self._failures[key] = exc
+                if model is not None:
+                    log.error("kept %s model %s: the new one cannot be loaded: %s", task, model.version, exc)
+                    return model
+                raise
+            if model is not None:
+                log.info("now serving %s model version %s (was %s)", task, fresh.version, model.version)
+            self._models[task] = fresh
+            return fresh
 
     def loaded(self) -> dict[str, str]:
         """name -> version of the models loaded so far."""
@@ -129,12 +163,12 @@ class Registry:
             return {t: m.version for t, m in self._models.items()}
 
 
-_REGISTRIES: dict[Path, Registry] = {}
+_REGISTRIES: dict[tuple[Path, Path | None], Registry] = {}
 _REGISTRIES_LOCK = threading.Lock()
 
 
-def shared_registry(weights_dir: Path | str = WEIGHTS_DIR) -> Registry:
-    """One registry per weights folder per process, so every app in a process shares loaded models."""
-    key = Path(weights_dir).resolve()
+def shared_registry(weights_dir: Path | str = WEIGHTS_DIR, versions_dir: Path | str | None = None) -> Registry:
+    """One registry per weights (and versions) folder per process, so apps in a process share models."""
+    key = (Path(weights_dir).resolve(), Path(versions_dir).resolve() if versions_dir else None)
     with _REGISTRIES_LOCK:
-        return _REGISTRIES.setdefault(key, Registry(key))
+        return _REGISTRIES.setdefault(key, Registry(*key))

@@ -33,6 +33,12 @@
   const seen = $("seen");
   const seenImage = $("input-28");
   const modelInfo = $("model-info");
+  const feedbackBox = $("feedback");
+  const feedbackYes = $("feedback-yes");
+  const feedbackNo = $("feedback-no");
+  const feedbackForm = $("feedback-form");
+  const feedbackLabel = $("feedback-label");
+  const feedbackStatus = $("feedback-status");
   const layout = document.querySelector("main");
   const maxUploadBytes = Number(layout.dataset.maxUploadBytes) || Infinity;
   const maxUploadMb = layout.dataset.maxUploadMb || "";
@@ -48,6 +54,7 @@
   let inflight = null; // AbortController of the latest request
   let lastSource = null; // "canvas" or {file}: what a task change re-reads
   let previewUrl = null;
+  let answered = null; // {id, predicted}: the answer the Yes/No buttons are about
 
   // ---------------------------------------------------------------- drawing
 
@@ -351,6 +358,7 @@
     } else {
       seen.hidden = true;
     }
+    showFeedback(data);
     const model = data.model || {};
     modelInfo.textContent = model.name ? `Model: ${model.name}${model.version ? ` · version ${model.version}` : ""}` : "";
     setStatus(data.unsure ? data.message || "Not sure." : `Read “${data.text}”, ${percent(data.confidence)} confident.`);
@@ -367,7 +375,72 @@
     seen.hidden = true;
     seenImage.removeAttribute("src");
     modelInfo.textContent = "";
+    showFeedback(null);
   }
+
+  // ---------------------------------------------------------------- feedback
+
+  function showFeedback(data) {
+    const best = data && Array.isArray(data.candidates) && data.candidates.length ? data.candidates[0].label : "";
+    answered = data && typeof data.prediction_id === "string" ? { id: data.prediction_id, predicted: best } : null;
+    feedbackBox.hidden = !answered;
+    feedbackForm.hidden = true;
+    feedbackLabel.value = "";
+    feedbackYes.setAttribute("aria-pressed", "false");
+    feedbackNo.setAttribute("aria-pressed", "false");
+    setFeedbackStatus("");
+  }
+
+  function setFeedbackStatus(message, kind) {
+    feedbackStatus.textContent = message;
+    feedbackStatus.classList.toggle("error", kind === "error");
+  }
+
+  async function sendFeedback(correct, label) {
+    if (!answered) return;
+    const about = answered;
+    const body = { prediction_id: about.id, correct };
+    if (label) body.label = label;
+    setFeedbackStatus("Saving…");
+    let response;
+    let reply = null;
+    try {
+      response = await fetch("/feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(body),
+      });
+      reply = await response.json().catch(() => null);
+    } catch (_) {
+      if (answered === about) setFeedbackStatus("Could not reach the server; your answer was not saved.", "error");
+      return;
+    }
+    if (answered !== about) return; // a newer answer is on screen
+    if (!response.ok || !reply || reply.status !== "saved") {
+      setFeedbackStatus(errorMessage(response, reply), "error");
+      if (!correct) feedbackLabel.focus();
+      return;
+    }
+    feedbackYes.setAttribute("aria-pressed", String(correct));
+    feedbackNo.setAttribute("aria-pressed", String(!correct));
+    if (correct) feedbackForm.hidden = true;
+    setFeedbackStatus(
+      correct ? "Thanks, saved." : reply.label ? `Thanks, saved: it is “${reply.label}”.` : "Thanks, saved as wrong.",
+    );
+  }
+
+  feedbackYes.addEventListener("click", () => sendFeedback(true));
+  feedbackNo.addEventListener("click", () => {
+    feedbackForm.hidden = false;
+    feedbackNo.setAttribute("aria-pressed", "true");
+    feedbackYes.setAttribute("aria-pressed", "false");
+    setFeedbackStatus("Type the right answer, or send without one.");
+    feedbackLabel.focus();
+  });
+  feedbackForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendFeedback(false, feedbackLabel.value.trim());
+  });
 
   function setStatus(message, kind) {
     statusBox.textContent = message;

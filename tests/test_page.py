@@ -60,8 +60,8 @@ expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory):
-    """The real app served on 127.0.0.1 with a free port, in a background thread."""
+def served_app(tmp_path_factory):
+    """The real app served on 127.0.0.1 with a free port, in a background thread: (url, app)."""
     from werkzeug.serving import make_server
 
     app = make_app(tmp_path_factory.mktemp("page"))
@@ -69,11 +69,16 @@ def base_url(tmp_path_factory):
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{srv.server_port}"
+        yield f"http://127.0.0.1:{srv.server_port}", app
     finally:
         srv.shutdown()
         thread.join(timeout=10)
         srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def base_url(served_app):
+    return served_app[0]
 
 
 @pytest.fixture(scope="module")
@@ -293,3 +298,32 @@ def test_character_switch_reads_letters_and_explains_lookalikes(page):
     expect(page.locator("#result-note")).to_contain_text("looks the same as")
     labels = page.locator(".candidate-label").all_inner_texts()
     assert {"0", "O", "o"} <= set(labels)
+
+
+def test_yes_and_no_feedback_is_saved(page, served_app):
+    import sqlite3
+
+    stroke(page, SEVEN_BAR + SEVEN_LEG[1:])
+    assert wait_for_answer(page) == "7"
+    expect(page.locator("#feedback")).to_be_visible()
+    page.click("#feedback-yes")
+    expect(page.locator("#feedback-status")).to_have_text("Thanks, saved.")
+    expect(page.locator("#feedback-yes")).to_have_attribute("aria-pressed", "true")
+
+    page.click("#feedback-no")  # changed my mind: it is not a 7
+    expect(page.locator("#feedback-label")).to_be_focused()
+    page.fill("#feedback-label", "x")
+    page.click("#feedback-send")
+    expect(page.locator("#feedback-status")).to_contain_text("not a digit")
+    expect(page.locator("#feedback-status")).to_have_class("feedback-status error")
+    page.fill("#feedback-label", "1")
+    page.press("#feedback-label", "Enter")
+    expect(page.locator("#feedback-status")).to_have_text("Thanks, saved: it is “1”.")
+
+    conn = sqlite3.connect(served_app[1].config["FEEDBACK_DB"])
+    rows = conn.execute("SELECT correct, label, revision FROM feedback").fetchall()
+    conn.close()
+    assert rows == [(0, "1", 2)]  # one row, updated
+
+    page.click("#clear")
+    expect(page.locator("#feedback")).to_be_hidden()

@@ -1,0 +1,130 @@
+"""The whole feedback loop on a small scale: a writer whose 7s the digit model misreads gives
+feedback in the app, ``training.retrain`` fine-tunes and promotes only a better model, the running
+app serves it without a restart, and rollback brings the old one back. Admin routes need the token."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from models.registry import Registry
+from tests.conftest import canvas_digit, data_url, make_app, png_bytes
+from training import retrain
+
+SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]
+TOKEN = "s3cret-admin-token"
+
+
+def writer_sevens(n: int, seed: int) -> list[bytes]:
+    """The writer's 7s: lying far over to the left (about 60 degrees), with natural jitter in slant,
+    position, size and pen width. The shipped model reads most of them as 1."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        a = np.radians(-60 + rng.normal(0, 4))
+        scale, dx, dy = rng.uniform(0.8, 1.1), rng.normal(0, 0.04), rng.normal(0, 0.04)
+        pts = []
+        for x, y in SEVEN:
+            x, y = (x - 0.5) * scale + rng.normal(0, 0.02), (y - 0.5) * scale + rng.normal(0, 0.02)
+            pts.append((0.5 + dx + x * np.cos(a) - y * np.sin(a), 0.5 + dy + x * np.sin(a) + y * np.cos(a)))
+        out.append(png_bytes(canvas_digit([pts], width=int(rng.integers(12, 26)))))
+    return out
+
+
+def read(client, png: bytes) -> dict:
+    return client.post("/submit", json={"image": data_url(png), "task": "digit"}).get_json()
+
+
+@pytest.fixture
+def loop_app(tmp_path, monkeypatch):
+    monkeypatch.setattr(Registry, "CHECK_SECONDS", 0.0)  # notice a promotion on the next request
+    return make_app(tmp_path, MODELS_DIR=str(tmp_path / "models"), ADMIN_TOKEN=TOKEN)
+
+
+def test_feedback_retrain_promote_serve_and_roll_back(loop_app, tmp_path, mnist_sample, capsys):
+    client = loop_app.test_client()
+    before = [read(client, png) for png in writer_sevens(40, seed=1)]
+    assert sum(b["candidates"][0]["label"] == "7" for b in before) <= 16  # the shipped model misreads most of them
+    for b in before:
+        right = b["candidates"][0]["label"] == "7"
+        ack = client.post("/feedback", json={"prediction_id": b["prediction_id"], "correct": right, "label": "7"})
+        assert ack.status_code == 200
+
+    x, y = mnist_sample
+    np.savez(tmp_path / "replay.npz", x=x[:300], y=y[:300])
+    np.savez(tmp_path / "test.npz", x=x[300:], y=y[300:])
+    argv = ["--task", "digit", "--feedback", loop_app.config["FEEDBACK_DB"], "--models-dir", str(tmp_path / "models"),
+            "--replay-npz", str(tmp_path / "replay.npz"), "--test-npz", str(tmp_path / "test.npz"),
+            "--replay", "300", "--epochs", "3"]  # fmt: skip
+    retrain.main(argv)
+    out = capsys.readouterr().out
+    assert "promoted: now served" in out, out
+    meta = json.loads((tmp_path / "models" / "digit" / "v2" / "meta.json").read_text())
+    record = meta["retraining"]
+    assert record["parent"] == "1" and record["promoted"] is True and meta["version"] == "2"
+    test, held = record["metrics"]["test_split"], record["metrics"]["feedback_holdout"]
+    assert test["candidate"] >= test["current"]  # MNIST test accuracy did not drop
+    assert held["candidate"] >= 0.9 and held["current"] <= 0.5
+    assert record["data"]["feedback_train"] + record["data"]["feedback_holdout"] == 40
+
+    # the running app now serves version 2, which reads new 7s by the same writer
+    after = [read(client, png) for png in writer_sevens(20, seed=7)]
+    assert {a["model"]["version"] for a in after} == {"2"}
+    assert sum(a["candidates"][0]["label"] == "7" for a in after) >= 17  # top answer (some "not sure")
+    assert read(client, png_bytes(x[0]))["text"] == str(y[0])  # and still reads MNIST
+
+    # rolling back needs the token, then serves version 1 again
+    assert client.post("/admin/models/digit/rollback").status_code == 403
+    wrong = client.post("/admin/models/digit/rollback", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403 and wrong.get_json()["error"]["code"] == "forbidden"
+    resp = client.post("/admin/models/digit/rollback", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert resp.status_code == 200 and resp.get_json()["active"] == "shipped"
+    assert read(client, writer_sevens(1, seed=9)[0])["model"]["version"] == "1"
+
+    # and the command line can bring the retrained version back
+    retrain.main(["--task", "digit", "--models-dir", str(tmp_path / "models"), "--rollback", "--to", "2"])
+    assert read(client, writer_sevens(1, seed=9)[0])["model"]["version"] == "2"
+    listed = client.get("/admin/models", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()["digit"]
+    assert [(v["name"], v["active"]) for v in listed] == [("shipped", False), ("v2", True)]
+
+
+def test_a_candidate_that_is_not_better_is_kept_but_not_promoted(loop_app, tmp_path, mnist_sample, capsys):
+    """Feedback that only confirms right answers cannot make the model better on it: no promotion."""
+    client = loop_app.test_client()
+    x, y = mnist_sample
+    for a in x[:20]:
+        body = read(client, png_bytes(a))
+        client.post("/feedback", json={"prediction_id": body["prediction_id"], "correct": True})
+    np.savez(tmp_path / "replay.npz", x=x[300:400], y=y[300:400])
+    np.savez(tmp_path / "test.npz", x=x[400:], y=y[400:])
+    argv = ["--task", "digit", "--feedback", loop_app.config["FEEDBACK_DB"], "--models-dir", str(tmp_path / "models"),
+            "--replay-npz", str(tmp_path / "replay.npz"), "--test-npz", str(tmp_path / "test.npz"),
+            "--replay", "100", "--epochs", "1"]  # fmt: skip
+    retrain.main(argv)
+    assert "kept, not promoted" in capsys.readouterr().out
+    assert (tmp_path / "models" / "digit" / "v2" / "model.keras").exists()
+    assert read(client, png_bytes(x[0]))["model"]["version"] == "1"
+    with pytest.raises(SystemExit, match="shipped one"):
+        retrain.main(["--task", "digit", "--models-dir", str(tmp_path / "models"), "--rollback"])
+
+
+def test_admin_routes_need_the_token(tmp_path):
+    open_app = make_app(tmp_path)  # no token configured: admin is off
+    client = open_app.test_client()
+    for method, path in [("get", "/admin/feedback/export"), ("post", "/admin/feedback/sync"), ("get", "/admin/models"),
+                         ("post", "/admin/models/digit/rollback")]:  # fmt: skip
+        resp = getattr(client, method)(path, headers={"Authorization": "Bearer "})
+        assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "forbidden"
+    app = make_app(tmp_path, ADMIN_TOKEN=TOKEN)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    client = app.test_client()
+    body = read(client, png_bytes(canvas_digit([SEVEN])))
+    assert client.post("/feedback", json={"prediction_id": body["prediction_id"], "correct": True}).status_code == 200
+    csv_resp = client.get("/admin/feedback/export?format=csv", headers=auth)
+    assert csv_resp.status_code == 200 and body["prediction_id"] in csv_resp.get_data(as_text=True)
+    zip_resp = client.get("/admin/feedback/export?format=zip", headers=auth)
+    assert zip_resp.status_code == 200 and zip_resp.data[:2] == b"PK"
+    assert client.post("/admin/feedback/sync", headers=auth).get_json()["error"]["code"] == "sheets_not_configured"
+    assert client.get("/admin/feedback/export?format=xml", headers=auth).status_code == 400

@@ -1,0 +1,258 @@
+"""Retrain a served model from the feedback people gave, and promote it only when it measures better.
+
+    python -m training.retrain --task digit --data-dir ../shared/data
+    python -m training.retrain --task digit --list
+    python -m training.retrain --task digit --rollback [--to VERSION]
+
+1. Labelled feedback of the task is read from the store (or an exported zip). Each input image is
+   run through today's preprocessing again, so feedback given under an older version still fits.
+2. The feedback is split by prediction id: a held-out part (``--holdout``) is only measured.
+3. The rest is mixed with a replay sample of the original training data, so the model keeps what
+   it knew, and the model being served is fine-tuned on that mix with the usual augmentation.
+4. Candidate and current model are measured on the fixed test split (MNIST test for digits, the
+   EMNIST test part for characters) and on the held-out feedback. The candidate is promoted only if
+   it is no worse on the test split (by more than ``--max-test-drop``) and better on the feedback.
+5. Every candidate is kept (``<models dir>/<task>/v<N>/`` with a meta.json naming its parent, data
+   and metrics); promotion switches the active version, which a running app picks up by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from feedback.store import FeedbackRow, FeedbackStore
+from models import versions
+from models.preprocessing import PREPROCESSING_VERSION, PreprocessError, glyph_from_bytes, glyph_from_mnist
+from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, load_recognizer, read_meta
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=sorted(TASK_WEIGHTS), required=True, help="which model to retrain")
+    p.add_argument(
+        "--feedback",
+        type=Path,
+        default=INSTANCE / "feedback.sqlite3",
+        help="the feedback store (.sqlite3) or an export made by `flask feedback export --format zip`",
+    )
+    p.add_argument(
+        "--models-dir", type=Path, default=INSTANCE / "models", help="where versions are kept (the app's MODELS_DIR)"
+    )
+    p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR, help="the shipped weights")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with the original datasets, for replay and the test split (default: download)",
+    )
+    p.add_argument(
+        "--replay-npz",
+        type=Path,
+        default=None,
+        help="replay data instead of the original training set: .npz with x (N,28,28 uint8, white "
+        "on black) and y (class ids)",
+    )
+    p.add_argument("--test-npz", type=Path, default=None, help="test split instead of the official one (as above)")
+    p.add_argument("--replay", type=int, default=6000, help="original training samples mixed in")
+    p.add_argument("--feedback-share", type=float, default=0.2, help="share of each epoch that is feedback")
+    p.add_argument("--holdout", type=float, default=0.3, help="share of the feedback kept for measuring")
+    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs")
+    p.add_argument("--lr", type=float, default=3e-5, help="fine-tuning learning rate")
+    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
+    p.add_argument(
+        "--max-test-drop",
+        type=float,
+        default=0.0,
+        help="largest accepted drop of test-split accuracy (0: must be no worse)",
+    )
+    p.add_argument("--min-feedback", type=int, default=10, help="fewest labelled feedback rows to retrain on")
+    p.add_argument("--seed", type=int, default=1, help="random seed")
+    p.add_argument("--list", action="store_true", help="list the versions and exit")
+    p.add_argument("--rollback", action="store_true", help="serve the active version's parent (or --to) and exit")
+    p.add_argument("--to", default=None, help="with --rollback: the version to serve")
+    return p.parse_args(argv)  # fmt: skip
+
+
+def read_feedback(path: Path, task: str) -> list[FeedbackRow]:
+    """Labelled feedback of ``task`` from a store file or an exported zip."""
+    if not path.exists():
+        raise SystemExit(f"No feedback at {path}: give feedback in the app first, or pass --feedback.")
+    if path.suffix == ".zip":
+        from feedback.export import read_zip
+
+        rows = read_zip(str(path))
+    else:
+        rows = FeedbackStore(path).feedback(task, labelled_only=True)
+    return [r for r in rows if r.task == task and r.label]
+
+
+def feedback_glyphs(rows: list[FeedbackRow], labels: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(glyphs, class ids, prediction ids) of the rows, each input prepared again by today's code."""
+    glyphs, ids, pids = [], [], []
+    for r in rows:
+        if r.label not in labels:
+            continue
+        try:
+            glyphs.append(glyph_from_bytes(r.input_png).pixels)
+        except PreprocessError:
+            continue
+        ids.append(labels.index(r.label))
+        pids.append(r.prediction_id)
+    return np.array(glyphs, np.uint8).reshape(-1, 28, 28), np.array(ids, np.int64), pids
+
+
+def in_holdout(prediction_id: str, share: float) -> bool:
+    """A stable split: the same feedback row is always on the same side."""
+    return int(hashlib.sha256(prediction_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
+
+
+def npz_glyphs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    d = np.load(path)
+    return np.stack([glyph_from_mnist(a) for a in d["x"]]), d["y"].astype(np.int64)
+
+
+def original_data(args: argparse.Namespace) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(replay pool, test split) as prepared glyphs and class ids."""
+    from training.datasets import character_data, load_mnist, prepare
+
+    if args.replay_npz and args.test_npz:
+        return npz_glyphs(args.replay_npz), npz_glyphs(args.test_npz)
+    if args.task == "digit":
+        x_train, y_train, x_test, y_test = load_mnist(args.data_dir)
+        pool, test = (prepare(x_train), y_train.astype(np.int64)), (prepare(x_test), y_test.astype(np.int64))
+    else:
+        data = character_data(args.data_dir)
+        pool = (
+            np.concatenate([d["x_train"] for d in data.values()]),
+            np.concatenate([d["y_train"] for d in data.values()]).astype(np.int64),
+        )
+        test = data["emnist"]["x_test"], data["emnist"]["y_test"].astype(np.int64)
+    if args.replay_npz:
+        pool = npz_glyphs(args.replay_npz)
+    if args.test_npz:
+        test = npz_glyphs(args.test_npz)
+    return pool, test
+
+
+def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) == 0:
+        return float("nan")
+    probs = np.concatenate([model.probabilities(x[i : i + 1000]) for i in range(0, len(x), 1000)])
+    return round(float((probs.argmax(1) == y).mean()), 5)
+
+
+def fine_tune(current_dir: Path, x: np.ndarray, y: np.ndarray, args: argparse.Namespace):
+    """The served model, trained further on (x, y) with augmentation."""
+    import keras
+    import tensorflow as tf
+
+    from training.augment import augment
+
+    keras.utils.set_random_seed(args.seed)
+    model = keras.models.load_model(current_dir / "model.keras", compile=False)
+    for layer in model.layers:  # keep the normalisation statistics the full training set gave
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(args.lr), loss="sparse_categorical_crossentropy")
+    data = (
+        tf.data.Dataset.from_tensor_slices((x[..., None], y))
+        .shuffle(len(x), seed=args.seed)
+        .batch(args.batch_size)
+        .map(lambda a, b: (augment(a), b), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    model.fit(data, epochs=args.epochs, verbose=2)
+    return model
+
+
+def retrain(args: argparse.Namespace) -> dict:
+    """Run steps 1-5 of the module docstring; returns the new version's retraining record."""
+    from training.common import command_line, save_weights
+
+    shipped = args.weights_dir / TASK_WEIGHTS[args.task]
+    current_dir = versions.active_dir(args.models_dir, shipped, args.task)
+    current = load_recognizer(current_dir, args.task)
+    rows = read_feedback(args.feedback, args.task)
+    x_fb, y_fb, pids = feedback_glyphs(rows, current.labels)
+    if len(y_fb) < args.min_feedback:
+        raise SystemExit(
+            f"Only {len(y_fb)} labelled {args.task} feedback rows; need {args.min_feedback} (--min-feedback)."
+        )
+    held = np.array([in_holdout(p, args.holdout) for p in pids])
+    if held.all() or not held.any():
+        held = np.arange(len(pids)) % max(2, round(1 / args.holdout)) == 0  # too few rows for the hash split
+    (pool_x, pool_y), (test_x, test_y) = original_data(args)
+    rng = np.random.default_rng(args.seed)
+    pick = rng.choice(len(pool_y), min(args.replay, len(pool_y)), replace=False)
+    train_fb_x, train_fb_y = x_fb[~held], y_fb[~held]
+    share = args.feedback_share  # feedback rows are repeated to make about this share of each epoch
+    repeat = max(1, round(len(pick) * share / (1 - share) / max(1, len(train_fb_y))))
+    x = np.concatenate([pool_x[pick], np.repeat(train_fb_x, repeat, axis=0)])
+    y = np.concatenate([pool_y[pick], np.repeat(train_fb_y, repeat)])
+    print(f"fine-tuning {args.task} v{current.version} on {len(pick)} replay + {len(train_fb_y)} feedback (x{repeat})")
+    candidate_model = fine_tune(current_dir, x, y, args)
+
+    number, out = versions.new_version_dir(args.models_dir, args.task, read_meta(shipped).get("version", "1"))
+    meta = {k: v for k, v in current.meta.items() if k not in ("metrics", "unsure", "training")}
+    meta |= {"version": number, "unsure": current.meta.get("unsure", {})}
+    save_weights(candidate_model, out, meta)
+    candidate = load_recognizer(out, args.task)
+    metrics = {
+        "test_split": {"current": accuracy(current, test_x, test_y), "candidate": accuracy(candidate, test_x, test_y),
+                       "samples": len(test_y)},
+        "feedback_holdout": {"current": accuracy(current, x_fb[held], y_fb[held]),
+                             "candidate": accuracy(candidate, x_fb[held], y_fb[held]), "samples": int(held.sum())},
+    }  # fmt: skip
+    t, f = metrics["test_split"], metrics["feedback_holdout"]
+    promoted = t["candidate"] >= t["current"] - args.max_test_drop and f["candidate"] > f["current"]
+    record = {
+        "parent": current.version,
+        "promoted": promoted,
+        "metrics": metrics,
+        "rule": f"test accuracy no worse than current - {args.max_test_drop} and feedback accuracy better",
+        "data": {"feedback_train": int((~held).sum()), "feedback_holdout": int(held.sum()),
+                 "feedback_repeat": repeat, "replay": len(pick), "source": str(args.feedback.name),
+                 "preprocessing_version": PREPROCESSING_VERSION},
+        "training": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed},
+        "command": command_line("training.retrain"),
+    }  # fmt: skip
+    meta_path = out / "meta.json"
+    meta_path.write_text(json.dumps(json.loads(meta_path.read_text()) | {"retraining": record}, indent=2) + "\n")
+    if promoted:
+        versions.set_active(args.models_dir, args.task, out.name)
+    return record | {"version": number, "folder": str(out)}
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    shipped = args.weights_dir / TASK_WEIGHTS[args.task]
+    if args.list:
+        for v in versions.list_versions(args.models_dir, shipped, args.task):
+            print(json.dumps(v))
+        return
+    if args.rollback:
+        try:
+            name = versions.rollback(args.models_dir, shipped, args.task, args.to)
+        except (ValueError, FileNotFoundError) as exc:
+            sys.exit(str(exc))
+        print(f"{args.task}: now serving {name}")
+        return
+    record = retrain(args)
+    t, f = record["metrics"]["test_split"], record["metrics"]["feedback_holdout"]
+    print(f"test split ({t['samples']}): current {t['current']:.4f}, candidate {t['candidate']:.4f}")
+    print(f"held-out feedback ({f['samples']}): current {f['current']:.4f}, candidate {f['candidate']:.4f}")
+    verdict = "promoted: now served" if record["promoted"] else "kept, not promoted"
+    print(f"version {record['version']} ({record['folder']}): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
