@@ -4,7 +4,9 @@ Prints p50/p90/p99 in milliseconds for one canvas image through
 - preprocessing alone (data: URL -> 28x28),
 - the compiled forward pass alone,
 - preprocessing + forward (what a request costs in ML work),
-- ``POST /submit`` end to end through the Flask test client,
+- ``POST /submit`` end to end through the Flask test client (including the feedback store's
+  committed insert of the prediction),
+- ``POST /feedback`` (one committed SQLite transaction, fsync'd, before the answer),
 - ``keras.Model.predict`` on the same input (what a naive server pays),
 and batch throughput of the forward pass. Figures depend on the machine: the README quotes them
 with the machine they were taken on.
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,7 +71,15 @@ def main() -> None:
     import keras
 
     keras_model = keras.models.load_model(model.path / "model.keras", compile=False)
-    client = create_app({"TESTING": True}).test_client()
+    tmp = tempfile.TemporaryDirectory()
+    app = create_app({"TESTING": True, "FEEDBACK_DB": str(Path(tmp.name) / "bench.sqlite3")})
+    client = app.test_client()
+    pid = client.post("/submit", json={"image": url, "task": args.task}).get_json()["prediction_id"]
+    flip = iter(range(10**9))
+
+    def feedback():
+        n = next(flip)
+        client.post("/feedback", json={"prediction_id": pid, "correct": n % 2 == 0, "label": None if n % 2 else "7"})
 
     results = {
         "preprocess": summary(timings(lambda: glyph_from_bytes(decode_data_url(url)), args.runs)),
@@ -79,6 +90,7 @@ def main() -> None:
         "POST /submit": summary(
             timings(lambda: client.post("/submit", json={"image": url, "task": args.task}), args.runs)
         ),
+        "POST /feedback": summary(timings(feedback, args.runs)),
         "keras predict()": summary(timings(lambda: keras_model.predict(batch1, verbose=0), max(30, args.runs // 10))),
     }
     glyphs = np.repeat(pixels[None], 256, axis=0)

@@ -5,32 +5,22 @@ app serves it without a restart, and rollback brings the old one back. Admin rou
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 
+from bench.feedback_loop import SEVEN, slanted_sevens
 from models.registry import Registry
 from tests.conftest import canvas_digit, data_url, make_app, png_bytes
 from training import retrain
 
-SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]
 TOKEN = "s3cret-admin-token"
 
 
 def writer_sevens(n: int, seed: int) -> list[bytes]:
-    """The writer's 7s: lying far over to the left (about 60 degrees), with natural jitter in slant,
-    position, size and pen width. The shipped model reads most of them as 1."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        a = np.radians(-60 + rng.normal(0, 4))
-        scale, dx, dy = rng.uniform(0.8, 1.1), rng.normal(0, 0.04), rng.normal(0, 0.04)
-        pts = []
-        for x, y in SEVEN:
-            x, y = (x - 0.5) * scale + rng.normal(0, 0.02), (y - 0.5) * scale + rng.normal(0, 0.02)
-            pts.append((0.5 + dx + x * np.cos(a) - y * np.sin(a), 0.5 + dy + x * np.sin(a) + y * np.cos(a)))
-        out.append(png_bytes(canvas_digit([pts], width=int(rng.integers(12, 26)))))
-    return out
+    """The writer's 7s lie far over to the left; the shipped model reads most of them as 1."""
+    return slanted_sevens(n, seed)
 
 
 def read(client, png: bytes) -> dict:
@@ -128,3 +118,41 @@ def test_admin_routes_need_the_token(tmp_path):
     assert zip_resp.status_code == 200 and zip_resp.data[:2] == b"PK"
     assert client.post("/admin/feedback/sync", headers=auth).get_json()["error"]["code"] == "sheets_not_configured"
     assert client.get("/admin/feedback/export?format=xml", headers=auth).status_code == 400
+
+
+def test_swapping_versions_under_load_loses_no_request(loop_app, tmp_path):
+    """Requests keep flowing while the served version flips back and forth: every one is answered."""
+    import shutil
+    import threading
+
+    from models import versions
+
+    shipped = loop_app.extensions["registry"].weights_dir / "digit"
+    v2 = tmp_path / "models" / "digit" / "v2"
+    shutil.copytree(shipped, v2)
+    meta = json.loads((v2 / "meta.json").read_text())
+    (v2 / "meta.json").write_text(json.dumps(meta | {"version": "2"}))
+    image = png_bytes(canvas_digit([SEVEN]))
+    answers, stop = [], threading.Event()
+
+    def reader():
+        client = loop_app.test_client()
+        while not stop.is_set():
+            resp = client.post("/submit", json={"image": data_url(image)})
+            answers.append((resp.status_code, resp.get_json().get("model", {}).get("version")))
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for name in ["v2", versions.SHIPPED, "v2", versions.SHIPPED]:
+            versions.set_active(tmp_path / "models", "digit", name)
+            seen, deadline = len(answers), time.time() + 120
+            while len(answers) < seen + 8 and time.time() < deadline:
+                time.sleep(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert answers and {status for status, _ in answers} == {200}
+    assert {version for _, version in answers} == {"1", "2"}
