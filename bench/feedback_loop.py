@@ -56,9 +56,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="folder with mnist/ (replay and test split)")
     p.add_argument("--n", type=int, default=120, help="feedback rows the writer gives")
+    p.add_argument("--workdir", type=Path, default=None, help="keep the store and versions here (default: temporary)")
+    p.add_argument("retrain_args", nargs="*", help="extra flags for training.retrain (after --)")
     args = p.parse_args()
     Registry.CHECK_SECONDS = 0.0
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = str(args.workdir) if args.workdir else tmp
         db, models = Path(tmp) / "feedback.sqlite3", Path(tmp) / "models"
         client = create_app({"FEEDBACK_DB": str(db), "MODELS_DIR": str(models)}).test_client()
         before = top_labels(client, slanted_sevens(args.n, seed=1))
@@ -71,7 +74,7 @@ def main() -> None:
         log = io.StringIO()
         with contextlib.redirect_stdout(log):
             retrain.main(["--task", "digit", "--feedback", str(db), "--models-dir", str(models),
-                          "--data-dir", str(args.data_dir)])  # fmt: skip
+                          "--data-dir", str(args.data_dir), *args.retrain_args])  # fmt: skip
         seconds = time.time() - start
         after = top_labels(client, fresh)
         read_after = np.mean([r["candidates"][0]["label"] == "7" for r in after])

@@ -62,12 +62,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         "on black) and y (class ids)",
     )
     p.add_argument("--test-npz", type=Path, default=None, help="test split instead of the official one (as above)")
-    p.add_argument("--replay", type=int, default=6000, help="original training samples mixed in")
-    p.add_argument("--feedback-share", type=float, default=0.2, help="share of each epoch that is feedback")
+    p.add_argument("--replay", type=int, default=20000, help="original training samples mixed in")
+    p.add_argument("--feedback-share", type=float, default=0.5,
+                   help="share of a corrected class's training places given to its feedback")
     p.add_argument("--holdout", type=float, default=0.3, help="share of the feedback kept for measuring")
-    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs")
+    p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
     p.add_argument("--lr", type=float, default=3e-5, help="fine-tuning learning rate")
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
+    p.add_argument("--interpolate", type=float, default=0.5,
+                   help="candidate = served + this fraction of the fine-tuning step (1: plain fine-tuning)")
     p.add_argument(
         "--max-test-drop",
         type=float,
@@ -150,6 +153,31 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return round(float((probs.argmax(1) == y).mean()), 5)
 
 
+def training_mix(
+    replay_x: np.ndarray, replay_y: np.ndarray, fb_x: np.ndarray, fb_y: np.ndarray, share: float, rng
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Replay plus feedback with the class balance of the replay kept.
+
+    Feedback of a class takes up to ``share`` of that class's places (repeated to fill them), and
+    the replay of that class gives those places up. Simply adding feedback would raise the prior of
+    the corrected class: after a writer's 7s, ordinary 1s and 2s start reading as 7.
+    """
+    keep = np.ones(len(replay_y), bool)
+    parts_x, parts_y = [], []
+    for c in np.unique(fb_y):
+        places = np.flatnonzero(replay_y == c)
+        rows = np.flatnonzero(fb_y == c)
+        taken = min(len(places) - 1, max(1, round(share * len(places))))
+        if taken <= 0:
+            continue
+        keep[rng.choice(places, taken, replace=False)] = False
+        parts_x.append(fb_x[np.resize(rows, taken)])
+        parts_y.append(fb_y[np.resize(rows, taken)])
+    x = np.concatenate([replay_x[keep], *parts_x])
+    y = np.concatenate([replay_y[keep], *parts_y])
+    return x, y, {"replay": int(keep.sum()), "feedback": int(sum(len(p) for p in parts_y)), "share_per_class": share}
+
+
 def fine_tune(current_dir: Path, x: np.ndarray, y: np.ndarray, args: argparse.Namespace):
     """The served model, trained further on (x, y) with augmentation."""
     import keras
@@ -170,7 +198,12 @@ def fine_tune(current_dir: Path, x: np.ndarray, y: np.ndarray, args: argparse.Na
         .map(lambda a, b: (augment(a), b), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
+    before = [w.copy() for w in model.get_weights()]
     model.fit(data, epochs=args.epochs, verbose=2)
+    # weight-space ensembling (WiSE-FT): part of the way from the served weights to the fine-tuned ones
+    # keeps most of what the feedback taught and loses less of what the model knew
+    a = args.interpolate
+    model.set_weights([a * w + (1 - a) * w0 for w, w0 in zip(model.get_weights(), before)])
     return model
 
 
@@ -193,12 +226,8 @@ def retrain(args: argparse.Namespace) -> dict:
     (pool_x, pool_y), (test_x, test_y) = original_data(args)
     rng = np.random.default_rng(args.seed)
     pick = rng.choice(len(pool_y), min(args.replay, len(pool_y)), replace=False)
-    train_fb_x, train_fb_y = x_fb[~held], y_fb[~held]
-    share = args.feedback_share  # feedback rows are repeated to make about this share of each epoch
-    repeat = max(1, round(len(pick) * share / (1 - share) / max(1, len(train_fb_y))))
-    x = np.concatenate([pool_x[pick], np.repeat(train_fb_x, repeat, axis=0)])
-    y = np.concatenate([pool_y[pick], np.repeat(train_fb_y, repeat)])
-    print(f"fine-tuning {args.task} v{current.version} on {len(pick)} replay + {len(train_fb_y)} feedback (x{repeat})")
+    x, y, mix = training_mix(pool_x[pick], pool_y[pick], x_fb[~held], y_fb[~held], args.feedback_share, rng)
+    print(f"fine-tuning {args.task} v{current.version} on {mix['replay']} replay + {mix['feedback']} feedback images")
     candidate_model = fine_tune(current_dir, x, y, args)
 
     number, out = versions.new_version_dir(args.models_dir, args.task, read_meta(shipped).get("version", "1"))
@@ -220,8 +249,7 @@ def retrain(args: argparse.Namespace) -> dict:
         "metrics": metrics,
         "rule": f"test accuracy no worse than current - {args.max_test_drop} and feedback accuracy better",
         "data": {"feedback_train": int((~held).sum()), "feedback_holdout": int(held.sum()),
-                 "feedback_repeat": repeat, "replay": len(pick), "source": str(args.feedback.name),
-                 "preprocessing_version": PREPROCESSING_VERSION},
+                 "mix": mix, "source": str(args.feedback.name), "preprocessing_version": PREPROCESSING_VERSION},
         "training": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed},
         "command": command_line("training.retrain"),
     }  # fmt: skip
