@@ -294,20 +294,7 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def _row(r: sqlite3.Row) -> FeedbackRow:
-    return FeedbackRow(
-        id=r["id"],
-        prediction_id=r["prediction_id"],
-        task=r["task"],
-        predicted=r["predicted"],
-        confidence=r["confidence"],
-        correct=bool(r["correct"]),
-        label=r["label"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        revision=r["revision"],
-        model_name=r["model_name"],
-        model_version=r["model_version"],
-        preprocessing_version=r["preprocessing_version"],
-        input_png=bytes(r["input_png"]),
-        model_input_png=bytes(r["model_input_png"]),
-    )
+    """A joined row of ``_ROWS`` (its columns are FeedbackRow's fields) as a FeedbackRow."""
+    d = dict(r)
+    blobs = {k: bytes(d[k]) for k in ("input_png", "model_input_png")}
+    return FeedbackRow(**d | blobs | {"correct": bool(d["correct"])})

@@ -8,7 +8,9 @@
    run through today's preprocessing again, so feedback given under an older version still fits.
 2. The feedback is split by prediction id: a held-out part (``--holdout``) is only measured.
 3. The rest is mixed with a replay sample of the original training data, so the model keeps what
-   it knew, and the model being served is fine-tuned on that mix with the usual augmentation.
+   it knew, with the class balance of the replay kept (``training_mix``). The model being served
+   is fine-tuned on that mix with the usual augmentation and frozen batch-norm statistics, and the
+   candidate's weights are taken halfway between the served and the fine-tuned ones.
 4. Candidate and current model are measured on the fixed test split (MNIST test for digits, the
    EMNIST test part for characters) and on the held-out feedback. The candidate is promoted only if
    it is no worse on the test split (by more than ``--max-test-drop``) and better on the feedback.
