@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 import feedback
 from models import versions
 from models.errors import InputError
+from models.pages import read_page
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
@@ -36,6 +37,8 @@ ERROR_STATUS = {
     "truncated_image": 400,
     "bad_image": 400,
     "unknown_task": 400,
+    "bad_page_request": 400,
+    "too_noisy": 422,
     "bad_feedback": 400,
     "invalid_label": 400,
     "forbidden": 403,
@@ -111,9 +114,18 @@ def _check_size(data: bytes) -> bytes:
     return data
 
 
-def _answer(data: bytes, task: str):
-    """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
-    reading = recognize(_check_size(data), task, registry(), current_app.config["MAX_IMAGE_PIXELS"], _threshold(task))
+def _answer(data: bytes, task: str, options):
+    """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON.
+    ``options`` (form or JSON body) carries a page's ``alphabet`` and ``engine``."""
+    data, pixels = _check_size(data), current_app.config["MAX_IMAGE_PIXELS"]
+    if task == "page":
+        alphabet, engine = str(options.get("alphabet", "digit")), str(options.get("engine", "cnn"))
+        threshold = _threshold(alphabet) or 0.5
+        page = read_page(data, registry(), alphabet, engine, pixels, threshold)
+        for glyph, pid in zip(page.result["glyphs"], feedback.record_page(page), strict=True):
+            glyph["prediction_id"] = pid
+        return jsonify(page.result)
+    reading = recognize(data, task, registry(), pixels, _threshold(task))
     return jsonify(reading.result | {"prediction_id": feedback.record_prediction(reading, task)})
 
 
@@ -149,7 +161,7 @@ def _register_routes(app: Flask) -> None:
         image = body.get("image")
         if not isinstance(image, str) or not image:
             raise ApiError("no_image", 'No image: send the canvas as a data: URL in "image".')
-        return _answer(decode_data_url(image), str(body.get("task", "digit")))
+        return _answer(decode_data_url(image), str(body.get("task", "digit")), body)
 
     @app.post("/upload")
     def upload():
@@ -161,7 +173,7 @@ def _register_routes(app: Flask) -> None:
         data = file.read(current_app.config["MAX_UPLOAD_BYTES"] + 1)
         if not data:
             raise ApiError("no_file", "The uploaded file is empty.")
-        return _answer(data, request.form.get("task", "digit"))
+        return _answer(data, request.form.get("task", "digit"), request.form)
 
     @app.post("/feedback")
     def give_feedback():

@@ -135,6 +135,21 @@ def record_prediction(reading, task: str) -> str | None:
         return None
 
 
+def record_page(reading) -> list[str | None]:
+    """Store every glyph of a page answer (one transaction), so each can be corrected later."""
+    r = reading.result
+    rows = [
+        (r["alphabet"], g["text"], g["confidence"], g["unsure"], g["candidates"], r["model"]["name"],
+         r["model"]["version"], reading.preprocessing_version, crop, seen)
+        for g, crop, seen in zip(r["glyphs"], reading.glyph_inputs, reading.glyph_pixels, strict=True)
+    ]  # fmt: skip
+    try:
+        return store().add_predictions(rows) if rows else []
+    except sqlite3.Error:
+        log.exception("could not record a page in the feedback store")
+        return [None] * len(rows)
+
+
 # ------------------------------------------------------------------ flask feedback ...
 feedback_cli = AppGroup("feedback", help="Feedback store: status, Google Sheets sync and export.")
 

@@ -167,17 +167,26 @@ class FeedbackStore:
         model_input_png: bytes,
     ) -> str:
         """Record one answer and return its new prediction id."""
-        pid = uuid.uuid4().hex
+        args = (task, predicted, confidence, unsure, candidates, model_name, model_version, preprocessing_version)
+        return self.add_predictions([(*args, input_png, model_input_png)])[0]
+
+    def add_predictions(self, rows: list[tuple]) -> list[str]:
+        """Record many answers (``add_prediction``'s arguments, in order) in one transaction; their ids."""
+        ids = [uuid.uuid4().hex for _ in rows]
+        stamp = now_iso()
         with self.transaction() as conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (pid, now_iso(), task, predicted, float(confidence), int(unsure), json.dumps(candidates),
-                 model_name, model_version, preprocessing_version, input_png, model_input_png),
+                [(pid, stamp, task, predicted, float(conf), int(unsure), json.dumps(cands), name, version, prep,
+                  input_png, seen_png)
+                 for pid, (task, predicted, conf, unsure, cands, name, version, prep, input_png, seen_png)
+                 in zip(ids, rows, strict=True)],
             )  # fmt: skip
-        self._writes += 1
-        if self._writes % 200 == 0:
+        self._writes += len(rows)
+        if self._writes >= 200:
+            self._writes = 0
             self.prune_predictions()
-        return pid
+        return ids
 
     def prediction(self, prediction_id: str) -> sqlite3.Row:
         """The stored prediction; raises ``UnknownPrediction``."""

@@ -370,9 +370,9 @@ def glyph_from_gray(gray: np.ndarray) -> Glyph:
     return Glyph(fit_glyph(ink), ink_bbox(ink), inverted, side_by_side_pieces(ink))
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Image file bytes -> the decoded picture every later step starts from (at most ``WORK_SIDE``)."""
-    return shrink(load_image(data, max_pixels))
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = WORK_SIDE) -> Image.Image:
+    """Image file bytes -> the decoded picture every later step starts from (at most ``side``)."""
+    return shrink(load_image(data, max_pixels, draft=side), side)
 
 
 def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph:

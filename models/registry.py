@@ -157,6 +157,20 @@ class Registry:
             self._models[task] = fresh
             return fresh
 
+    def hog(self, alphabet: str):
+        """The classical HOG engine for ``alphabet`` (``models/weights/hog-<alphabet>``), loaded once."""
+        key = f"hog-{alphabet}"
+        with self._lock:
+            if key not in self._models:
+                from models.hog import load_hog
+
+                self._models[key] = load_hog(self.weights_dir / key)
+            return self._models[key]
+
+    def has_hog(self, alphabet: str) -> bool:
+        """Whether a HOG engine for ``alphabet`` is installed."""
+        return (self.weights_dir / f"hog-{alphabet}" / "model.joblib").exists()
+
     def loaded(self) -> dict[str, str]:
         """name -> version of the models loaded so far."""
         with self._lock:

@@ -65,14 +65,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--test-npz", type=Path, default=None, help="test split instead of the official one (as above)")
     p.add_argument("--replay", type=int, default=20000, help="original training samples mixed in")
-    p.add_argument("--feedback-share", type=float, default=0.5,
-                   help="share of a corrected class's training places given to its feedback")
+    p.add_argument(
+        "--feedback-share",
+        type=float,
+        default=0.5,
+        help="share of a corrected class's training places given to its feedback",
+    )
     p.add_argument("--holdout", type=float, default=0.3, help="share of the feedback kept for measuring")
     p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
     p.add_argument("--lr", type=float, default=3e-5, help="fine-tuning learning rate")
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
-    p.add_argument("--interpolate", type=float, default=0.5,
-                   help="candidate = served + this fraction of the fine-tuning step (1: plain fine-tuning)")
+    p.add_argument(
+        "--interpolate",
+        type=float,
+        default=0.5,
+        help="candidate = served + this fraction of the fine-tuning step (1: plain fine-tuning)",
+    )
     p.add_argument(
         "--max-test-drop",
         type=float,
@@ -205,7 +213,7 @@ def fine_tune(current_dir: Path, x: np.ndarray, y: np.ndarray, args: argparse.Na
     # weight-space ensembling (WiSE-FT): part of the way from the served weights to the fine-tuned ones
     # keeps most of what the feedback taught and loses less of what the model knew
     a = args.interpolate
-    model.set_weights([a * w + (1 - a) * w0 for w, w0 in zip(model.get_weights(), before)])
+    model.set_weights([a * w + (1 - a) * w0 for w, w0 in zip(model.get_weights(), before, strict=True)])
     return model
 
 

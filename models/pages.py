@@ -1,0 +1,142 @@
+"""Reading a page: segmentation, one batched pass of the chosen engine over every glyph, the text
+in reading order, and the two pictures the page offers for download (boxes and labels drawn on the
+input; the recognised text rendered in place on white)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from models.decoding import group_confidence, top_candidates
+from models.errors import InputError
+from models.preprocessing import DEFAULT_MAX_PIXELS, PREPROCESSING_VERSION, decode, to_gray, to_png
+from models.registry import Registry
+from models.segmentation import PAGE_SIDE, Page, segment
+
+ALPHABETS = ("digit", "character")
+ENGINES = ("cnn", "hog")
+
+
+class BadPageRequest(InputError):
+    """An alphabet or engine the service does not offer."""
+
+    code = "bad_page_request"
+
+
+def engine_model(registry: Registry, alphabet: str, engine: str):
+    """The classifier for ``alphabet`` and ``engine``: a ``Recognizer`` or a ``HogRecognizer``."""
+    if alphabet not in ALPHABETS:
+        raise BadPageRequest(f"Unknown alphabet {alphabet!r}; choose digit or character.")
+    if engine == "cnn":
+        return registry.get(alphabet)
+    if engine == "hog":
+        if not registry.has_hog(alphabet):
+            raise BadPageRequest(f"The HOG engine reads {' and '.join(hog_alphabets(registry)) or 'nothing'} only.")
+        return registry.hog(alphabet)
+    raise BadPageRequest(f"Unknown engine {engine!r}; choose cnn or hog.")
+
+
+def hog_alphabets(registry: Registry) -> list[str]:
+    return [a for a in ALPHABETS if registry.has_hog(a)]
+
+
+@dataclass(frozen=True)
+class PageReading:
+    """A page's answer with, per glyph, what the feedback store keeps (as ``recognize.Reading``)."""
+
+    result: dict
+    glyph_inputs: list[bytes]  # each glyph's crop of the page, PNG
+    glyph_pixels: list[bytes]  # the 28x28 the engine saw, PNG
+    preprocessing_version: str = PREPROCESSING_VERSION
+
+
+def _crop_png(gray: np.ndarray, g) -> bytes:
+    """A glyph's neighbourhood on the page as PNG: reading it again gives the same glyph."""
+    m = int(0.2 * max(g.w, g.h)) + 2
+    y0, x0 = max(0, g.y - m), max(0, g.x - m)
+    crop = gray[y0 : g.y + g.h + m, x0 : g.x + g.w + m]
+    return to_png(np.round(np.clip(crop, 0, 1) * 255).astype(np.uint8))
+
+
+def read_page(
+    data: bytes,
+    registry: Registry,
+    alphabet: str = "digit",
+    engine: str = "cnn",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    threshold: float = 0.5,
+) -> PageReading:
+    """Read every glyph on a page image; ``.result`` is the response shape of ``"task": "page"``."""
+    model = engine_model(registry, alphabet, engine)
+    picture = decode(data, max_pixels, side=PAGE_SIDE)
+    gray = to_gray(picture)
+    page = segment(gray)
+    glyphs = page.glyphs
+    probs = model.probabilities(np.stack([g.pixels for g in glyphs])) if glyphs else np.zeros((0, len(model.labels)))
+    out_glyphs, lines, k = [], [], 0
+    for r, row in enumerate(page.rows):
+        text = ""
+        for g in row:
+            candidates = top_candidates(probs[k], model.labels, 5)
+            unsure = group_confidence(probs[k], model.labels) < threshold
+            item = {"x": g.x, "y": g.y, "w": g.w, "h": g.h, "line": r, "text": candidates[0]["label"],
+                    "confidence": candidates[0]["probability"], "candidates": candidates, "unsure": unsure}  # fmt: skip
+            out_glyphs.append(item)
+            text += (" " if g.space_before else "") + item["text"]
+            k += 1
+        x0, y0 = min(g.x for g in row), min(g.y for g in row)
+        x1, y1 = max(g.x + g.w for g in row), max(g.y + g.h for g in row)
+        lines.append({"text": text, "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0})
+    result = {
+        "task": "page",
+        "alphabet": alphabet,
+        "engine": engine,
+        "text": "\n".join(line["text"] for line in lines),
+        "lines": lines,
+        "glyphs": out_glyphs,
+        "image": {"width": page.size[0], "height": page.size[1]},  # the coordinates boxes refer to
+        "annotated_png": _data_url(annotate(gray, out_glyphs)),
+        "rendering_png": _data_url(render(page, out_glyphs)),
+        "model": {"name": model.name, "version": model.version},
+    }
+    return PageReading(result, [_crop_png(gray, g) for g in glyphs], [to_png(g.pixels) for g in glyphs])
+
+
+def _font(size: float) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=max(8, int(size)))
+    except (TypeError, OSError):  # Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()
+
+
+def annotate(gray: np.ndarray, glyphs: list[dict]) -> Image.Image:
+    """The input with each glyph's box and label drawn (orange where the engine was unsure)."""
+    img = Image.fromarray(np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    for g in glyphs:
+        colour = (230, 120, 0) if g["unsure"] else (30, 90, 220)
+        draw.rectangle([g["x"] - 2, g["y"] - 2, g["x"] + g["w"] + 2, g["y"] + g["h"] + 2], outline=colour, width=2)
+        font = _font(max(10, g["h"] * 0.45))
+        draw.text((g["x"], g["y"] - 4), g["text"], fill=colour, font=font, anchor="lb")
+    return img
+
+
+def render(page: Page, glyphs: list[dict]) -> Image.Image:
+    """The recognised text drawn in place of the handwriting, on white."""
+    img = Image.new("RGB", page.size, "white")
+    draw = ImageDraw.Draw(img)
+    for g in glyphs:
+        font = _font(g["h"] * 0.95)
+        draw.text((g["x"] + g["w"] / 2, g["y"] + g["h"]), g["text"], fill="black", font=font, anchor="ms")
+    return img
+
+
+def _data_url(img: Image.Image) -> str:
+    import base64
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False, compress_level=3)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

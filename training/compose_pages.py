@@ -1,0 +1,146 @@
+"""Test pages with known ground truth, composed from real held-out handwritten glyphs:
+``python -m training.compose_pages --out tests/resources/pages --count 8``.
+
+Each page is a sheet of paper (uneven light, grain) with printed ruling (none, lines, squares or a
+table), rows of numbers written with a slight slant of the row, varying size and spacing, then
+blur, noise, a random resolution and JPEG compression, as a phone photo or scan would have. The
+glyphs are real: MNIST test digits (never used for training) and, when given, photographed
+pen-on-paper digits from handwritten_chars62. ``truth.json`` holds every page's text and glyph boxes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from training.common import ROOT
+
+RULINGS = ("none", "lines", "squares", "table")
+
+
+def glyph_sources(mnist_npz: Path, photo_dir: Path | None) -> list[tuple[np.ndarray, str]]:
+    """(ink image with 1 = ink, label) pairs: MNIST digits and photographed digits."""
+    d = np.load(mnist_npz)
+    out = [(x.astype(np.float32) / 255.0, str(y)) for x, y in zip(d["x"], d["y"], strict=True)]
+    for f in sorted(photo_dir.rglob("DIGIT_*.png")) if photo_dir else []:
+        img = Image.open(f)
+        if img.mode in ("RGBA", "LA", "P"):
+            img = img.convert("RGBA")
+            bg = Image.new("RGBA", img.size, "white")
+            img = Image.alpha_composite(bg, img)
+        gray = np.asarray(img.convert("L"), np.float32) / 255.0
+        ink = np.clip((np.median(gray) - gray) / max(np.median(gray) - gray.min(), 1e-3), 0, 1)
+        out.append((ink, f.name.split("_")[1]))
+    return out
+
+
+def _ruling(draw: ImageDraw.ImageDraw, kind: str, size: tuple[int, int], step: int, rng) -> None:
+    w, h = size
+    colour = int(rng.integers(90, 170))
+    width = int(rng.integers(1, 4))
+    if kind in ("lines", "squares", "table"):
+        for y in range(step, h, step):
+            draw.line([(0, y), (w, y)], fill=colour, width=width)
+    if kind == "squares":
+        for x in range(step // 2, w, step // 2):
+            draw.line([(x, 0), (x, h)], fill=colour, width=1)
+        for y in range(step // 2, h, step):
+            draw.line([(0, y), (w, y)], fill=colour, width=1)
+    if kind == "table":
+        for x in range(int(w * 0.08), w, int(w * 0.28)):
+            draw.line([(x, 0), (x, h)], fill=colour, width=width + 1)
+
+
+def compose_page(sources, rng, ruling: str, min_width: int = 1400, max_width: int = 2400) -> tuple[Image.Image, dict]:
+    """One page image and its truth: text (rows joined by newlines) and glyph boxes."""
+    w = int(rng.integers(min_width, max_width))
+    h = int(w * 1.3)
+    glyph_h = int(rng.integers(int(w * 0.03), int(w * 0.05)))
+    row_step = int(glyph_h * rng.uniform(1.9, 2.4))
+    paper = np.full((h, w), rng.uniform(0.82, 0.97), np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    paper *= 1.0 - 0.18 * (xx / w) * rng.uniform(0.3, 1.0) - 0.1 * (yy / h)  # uneven light
+    img = Image.fromarray(np.clip(paper * 255, 0, 255).astype(np.uint8))
+    _ruling(ImageDraw.Draw(img), ruling, (w, h), row_step, rng)
+    page = np.asarray(img, np.float32) / 255.0
+    ink_layer = np.zeros_like(page)
+    rows, boxes = [], []
+    top = int(row_step * 0.4)
+    while top + glyph_h * 1.3 < h - row_step * 0.3 and len(rows) < 10:
+        x = int(rng.integers(int(w * 0.05), int(w * 0.12)))
+        slant = rng.uniform(-0.03, 0.03)
+        text = ""
+        while True:
+            group = int(rng.integers(1, 6))
+            if x + group * glyph_h * 0.9 > w * 0.92:
+                break
+            if text:
+                text += " "
+            for _ in range(group):
+                ink, label = sources[int(rng.integers(len(sources)))]
+                gh = int(glyph_h * rng.uniform(0.85, 1.15))
+                glyph = _fit(ink, gh)
+                gy = int(top + slant * (x - w * 0.05) + rng.normal(0, glyph_h * 0.04))
+                gy = max(0, min(h - glyph.shape[0], gy))
+                if x + glyph.shape[1] >= w:
+                    break
+                region = ink_layer[gy : gy + glyph.shape[0], x : x + glyph.shape[1]]
+                np.maximum(region, glyph, out=region)
+                boxes.append({"x": x, "y": gy, "w": int(glyph.shape[1]), "h": int(glyph.shape[0]), "text": label,
+                              "line": len(rows)})  # fmt: skip
+                text += label
+                x += glyph.shape[1] + int(glyph_h * rng.uniform(0.2, 0.45))
+            x += int(glyph_h * rng.uniform(0.9, 1.6))
+        rows.append(text)
+        top += row_step
+    pen = rng.uniform(0.05, 0.25)  # ink darkness: pencil to black pen
+    page = page * (1 - ink_layer) + pen * ink_layer
+    page = np.clip(page + rng.normal(0, 0.012, page.shape), 0, 1)
+    out = Image.fromarray((page * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+    truth = {"text": "\n".join(rows), "glyphs": boxes, "ruling": ruling, "width": w, "height": h}
+    return out, truth
+
+
+def _fit(ink: np.ndarray, height: int) -> np.ndarray:
+    """Crop a glyph to its ink and scale it to ``height`` pixels, aspect kept."""
+    ys, xs = np.nonzero(ink > 0.2)
+    crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    scale = height / crop.shape[0]
+    size = (max(2, int(round(crop.shape[1] * scale))), height)
+    return np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.BILINEAR), np.float32) / 255
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=ROOT / "tests" / "resources" / "pages", help="output folder")
+    p.add_argument("--count", type=int, default=8, help="pages to make")
+    p.add_argument("--mnist-npz", type=Path, default=ROOT / "tests" / "resources" / "mnist_test_first500.npz",
+                   help="held-out MNIST digits (.npz with x, y)")  # fmt: skip
+    p.add_argument("--photo-dir", type=Path, default=ROOT / "tests" / "resources" / "photo_digits",
+                   help="photographed digits named like DIGIT_7_12.png (none: MNIST only)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=7, help="random seed")
+    p.add_argument("--quality", type=int, default=75, help="JPEG quality of the pages")
+    p.add_argument("--width", type=int, nargs=2, default=(1400, 2400), help="range of page widths in pixels")
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    sources = glyph_sources(args.mnist_npz, args.photo_dir if args.photo_dir and args.photo_dir.exists() else None)
+    args.out.mkdir(parents=True, exist_ok=True)
+    truths = {}
+    for i in range(args.count):
+        img, truth = compose_page(sources, rng, RULINGS[i % len(RULINGS)], *args.width)
+        name = f"page_{i + 1:02d}_{truth['ruling']}.jpg"
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=args.quality)
+        (args.out / name).write_bytes(buf.getvalue())
+        truths[name] = truth
+        print(f"{name}: {len(truth['glyphs'])} glyphs, {len(buf.getvalue()) // 1024} KB")
+    (args.out / "truth.json").write_text(json.dumps(truths, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
