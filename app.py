@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 import feedback
 from models import versions
 from models.errors import InputError
-from models.pages import read_page
+from models.pages import ALPHABETS, ENGINES, read_page
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
@@ -114,18 +114,23 @@ def _check_size(data: bytes) -> bytes:
     return data
 
 
-def _answer(data: bytes, task: str, options):
-    """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON.
-    ``options`` (form or JSON body) carries a page's ``alphabet`` and ``engine``."""
-    data, pixels = _check_size(data), current_app.config["MAX_IMAGE_PIXELS"]
+def _read(data: bytes, task: str, options):
+    """Recognise ``data`` as ``task``: a ``Reading`` or, for ``"page"``, a ``PageReading``.
+    ``options`` (form, JSON body or CLI flags) carries a page's ``alphabet`` and ``engine``."""
+    pixels = current_app.config["MAX_IMAGE_PIXELS"]
     if task == "page":
-        alphabet, engine = str(options.get("alphabet", "digit")), str(options.get("engine", "cnn"))
-        threshold = _threshold(alphabet) or 0.5
-        page = read_page(data, registry(), alphabet, engine, pixels, threshold)
-        for glyph, pid in zip(page.result["glyphs"], feedback.record_page(page), strict=True):
+        alphabet, engine = str(options.get("alphabet") or "digit"), str(options.get("engine") or "cnn")
+        return read_page(data, registry(), alphabet, engine, pixels, _threshold(alphabet))
+    return recognize(data, task, registry(), pixels, _threshold(task))
+
+
+def _answer(data: bytes, task: str, options):
+    """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
+    reading = _read(_check_size(data), task, options)
+    if task == "page":
+        for glyph, pid in zip(reading.result["glyphs"], feedback.record_page(reading), strict=True):
             glyph["prediction_id"] = pid
-        return jsonify(page.result)
-    reading = recognize(data, task, registry(), pixels, _threshold(task))
+        return jsonify(reading.result)
     return jsonify(reading.result | {"prediction_id": feedback.record_prediction(reading, task)})
 
 
@@ -293,10 +298,14 @@ def _image_files(paths: tuple[str, ...]) -> list[Path]:
 
 
 @click.command("recognize")
-@click.option("--task", default="digit", show_default=True, help="What to read: " + ", ".join(GLYPH_TASKS) + ".")
+@click.option("--task", default="digit", show_default=True, help="What to read: " + ", ".join(GLYPH_TASKS) + ", page.")
+@click.option("--alphabet", type=click.Choice(ALPHABETS), default="digit", show_default=True,
+              help="page: which characters the page holds")  # fmt: skip
+@click.option("--engine", type=click.Choice(ENGINES), default="cnn", show_default=True,
+              help="page: the CNN models or the classical HOG engine")  # fmt: skip
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @with_appcontext
-def recognize_command(task: str, paths: tuple[str, ...]) -> None:
+def recognize_command(task: str, alphabet: str, engine: str, paths: tuple[str, ...]) -> None:
     """Print one JSON object per image (the API's response shape plus "file"), one per line.
     Exits with status 1 when any file could not be read."""
     config = current_app.config
@@ -306,8 +315,7 @@ def recognize_command(task: str, paths: tuple[str, ...]) -> None:
             if path.stat().st_size > config["MAX_UPLOAD_BYTES"]:
                 limit = config["MAX_UPLOAD_BYTES"]
                 raise ApiError("too_large", f"The image is {path.stat().st_size:,} bytes; the limit is {limit:,}.")
-            reading = recognize(path.read_bytes(), task, registry(), config["MAX_IMAGE_PIXELS"], _threshold(task))
-            result = reading.result
+            result = _read(path.read_bytes(), task, {"alphabet": alphabet, "engine": engine}).result
         except InputError as exc:
             failures += 1
             result = {"error": {"code": exc.code, "message": exc.message}}

@@ -67,10 +67,12 @@ def read_page(
     alphabet: str = "digit",
     engine: str = "cnn",
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    threshold: float = 0.5,
+    threshold: float | None = None,
 ) -> PageReading:
     """Read every glyph on a page image; ``.result`` is the response shape of ``"task": "page"``."""
     model = engine_model(registry, alphabet, engine)
+    if threshold is None:  # the model's measured "not sure" threshold, as for single glyphs
+        threshold = float(model.meta.get("unsure", {}).get("threshold", 0.5))
     picture = decode(data, max_pixels, side=PAGE_SIDE)
     gray = to_gray(picture)
     page = segment(gray)
@@ -90,6 +92,7 @@ def read_page(
         x0, y0 = min(g.x for g in row), min(g.y for g in row)
         x1, y1 = max(g.x + g.w for g in row), max(g.y + g.h for g in row)
         lines.append({"text": text, "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0})
+    unsure = sum(g["unsure"] for g in out_glyphs)
     result = {
         "task": "page",
         "alphabet": alphabet,
@@ -102,6 +105,11 @@ def read_page(
         "rendering_png": _data_url(render(page, out_glyphs)),
         "model": {"name": model.name, "version": model.version},
     }
+    if out_glyphs and unsure > len(out_glyphs) / 2:
+        result["message"] = (
+            f"Not sure about {unsure} of {len(out_glyphs)} marks: this does not look much like handwritten "
+            f"{'digits' if alphabet == 'digit' else 'characters'}."
+        )
     return PageReading(result, [_crop_png(gray, g) for g in glyphs], [to_png(g.pixels) for g in glyphs])
 
 

@@ -105,8 +105,9 @@ def remove_ruling(ink: np.ndarray, faint: np.ndarray | None = None) -> np.ndarra
     (default: ``ink``), then bridge the strokes that crossed them."""
     h, w = ink.shape
     faint = ink if faint is None else faint
-    horizontal = _open_1d(faint, max(25, int(w * RULE_FRACTION)), axis=1)
-    vertical = _open_1d(faint, max(25, int(h * RULE_FRACTION)), axis=0)
+    tall = 2.5 * _rough_glyph_height(ink)  # no stroke of writing is a straight run this long
+    horizontal = _open_1d(faint, int(max(25, w * RULE_FRACTION, tall)), axis=1)
+    vertical = _open_1d(faint, int(max(25, h * RULE_FRACTION, tall)), axis=0)
     if not (horizontal.any() or vertical.any()):
         return ink
     grow = lambda m: ndimage.maximum_filter(m.astype(np.uint8), size=3).astype(bool)  # noqa: E731 (soft edges)
@@ -131,6 +132,17 @@ def remove_ruling(ink: np.ndarray, faint: np.ndarray | None = None) -> np.ndarra
         drop = np.concatenate([[False], (inside >= 0.8) & small])
         out &= ~drop[labels]
     return out
+
+
+def _rough_glyph_height(ink: np.ndarray) -> float:
+    """The median height of the ink pieces that could be writing (before ruling is removed)."""
+    labels, n = ndimage.label(ink, structure=EIGHT_NEIGHBOURS)
+    if n == 0:
+        return 0.0
+    heights = np.array([s[0].stop - s[0].start for s in ndimage.find_objects(labels)])
+    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    keep = (area >= 20) & (heights < 0.5 * ink.shape[0])
+    return float(np.median(heights[keep])) if keep.any() else 0.0
 
 
 def _run_thickness(mask: np.ndarray, axis: int) -> float:
