@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 import feedback
 from models import versions
 from models.errors import InputError
-from models.pages import ALPHABETS, ENGINES, read_page
+from models.pages import ALPHABETS, ENGINES, hog_alphabets, read_page
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
@@ -148,6 +148,7 @@ def _register_routes(app: Flask) -> None:
             "index.html",
             tasks=[{"name": t, "label": TASK_LABELS.get(t, t.title())} for t in tasks],
             max_upload_mb=current_app.config["MAX_UPLOAD_BYTES"] / 1024 / 1024,
+            hog_alphabets=hog_alphabets(registry()),
         )
 
     @app.get("/healthz")

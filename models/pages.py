@@ -84,7 +84,8 @@ def read_page(
         for g in row:
             candidates = top_candidates(probs[k], model.labels, 5)
             unsure = group_confidence(probs[k], model.labels) < threshold
-            item = {"x": g.x, "y": g.y, "w": g.w, "h": g.h, "line": r, "text": candidates[0]["label"],
+            item = {"x": g.x, "y": g.y, "w": g.w, "h": g.h, "line": r, "space_before": g.space_before,
+                    "text": candidates[0]["label"],
                     "confidence": candidates[0]["probability"], "candidates": candidates, "unsure": unsure}  # fmt: skip
             out_glyphs.append(item)
             text += (" " if g.space_before else "") + item["text"]

@@ -39,6 +39,16 @@
   const feedbackForm = $("feedback-form");
   const feedbackLabel = $("feedback-label");
   const feedbackStatus = $("feedback-status");
+  const asPage = $("as-page");
+  const pageEngine = $("page-engine");
+  const pagePanel = $("page-panel");
+  const pageImage = $("page-annotated");
+  const pageBoxes = $("page-boxes");
+  const pageText = $("page-text");
+  const pageFix = $("page-fix");
+  const pageFixLabel = $("page-fix-label");
+  const pageFixQuestion = $("page-fix-question");
+  const pageStatus = $("page-status");
   const layout = document.querySelector("main");
   const maxUploadBytes = Number(layout.dataset.maxUploadBytes) || Infinity;
   const maxUploadMb = layout.dataset.maxUploadMb || "";
@@ -249,7 +259,13 @@
     lastSource = { file };
     const form = new FormData();
     form.append("file", file, file.name || "image");
-    form.append("task", selectedTask());
+    if (asPage.checked) {
+      form.append("task", "page");
+      form.append("alphabet", selectedTask());
+      form.append("engine", pageEngine.value);
+    } else {
+      form.append("task", selectedTask());
+    }
     send("/upload", { method: "POST", headers: { Accept: "application/json" }, body: form });
   }
 
@@ -287,7 +303,8 @@
       setStatus(errorMessage(response, body), "error");
       return;
     }
-    showResult(body);
+    if (body.task === "page") showPage(body);
+    else showResult(body);
   }
 
   function errorMessage(response, body) {
@@ -313,6 +330,7 @@
   }
 
   function showResult(data) {
+    pagePanel.hidden = true;
     resultEmpty.hidden = true;
     const best = Array.isArray(data.candidates) && data.candidates.length ? data.candidates[0].label : "";
     const alikes = Array.isArray(data.lookalikes) ? data.lookalikes : [];
@@ -376,7 +394,119 @@
     seenImage.removeAttribute("src");
     modelInfo.textContent = "";
     showFeedback(null);
+    pagePanel.hidden = true;
   }
+
+  // ---------------------------------------------------------------- pages
+
+  let page = null; // the page answer on screen
+  let fixing = null; // index of the glyph being corrected
+
+  function pageTextOf(data) {
+    const rows = data.lines.map(() => "");
+    let previous = null;
+    data.glyphs.forEach((g) => {
+      if (previous && previous.line === g.line && g.space_before) rows[g.line] += " ";
+      rows[g.line] += g.text;
+      previous = g;
+    });
+    return rows.join("\n");
+  }
+
+  function showPage(data) {
+    clearResult();
+    page = data;
+    fixing = null;
+    pageFix.hidden = true;
+    pageStatus.textContent = "";
+    pageText.textContent = data.text;
+    pageImage.src = data.annotated_png;
+    $("page-download-annotated").href = data.annotated_png;
+    $("page-download-rendering").href = data.rendering_png;
+    const w = data.image.width;
+    const h = data.image.height;
+    pageBoxes.replaceChildren(
+      ...data.glyphs.map((g, i) => {
+        const box = document.createElement("button");
+        box.type = "button";
+        box.className = "page-box";
+        box.style.left = `${(g.x / w) * 100}%`;
+        box.style.top = `${(g.y / h) * 100}%`;
+        box.style.width = `${(g.w / w) * 100}%`;
+        box.style.height = `${(g.h / h) * 100}%`;
+        box.setAttribute("aria-label", `Read as “${g.text}”, ${percent(g.confidence)}. Correct it`);
+        box.addEventListener("click", () => startFix(i));
+        return box;
+      }),
+    );
+    pagePanel.hidden = false;
+    const count = data.glyphs.length;
+    setStatus(data.message || `Read ${count} character${count === 1 ? "" : "s"} on ${data.lines.length} line${data.lines.length === 1 ? "" : "s"}.`);
+  }
+
+  function startFix(i) {
+    if (!page || !page.glyphs[i].prediction_id) return;
+    fixing = i;
+    pageBoxes.querySelectorAll(".page-box").forEach((b, k) => b.classList.toggle("selected", k === i));
+    pageFixQuestion.textContent = `Read as “${page.glyphs[i].text}”. Right answer`;
+    pageFix.hidden = false;
+    pageFixLabel.value = "";
+    pageFixLabel.focus();
+  }
+
+  pageFix.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (fixing === null || !page) return;
+    const glyph = page.glyphs[fixing];
+    const label = pageFixLabel.value.trim();
+    const correct = label === "" || label === glyph.text;
+    let response;
+    let reply = null;
+    try {
+      response = await fetch("/feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ prediction_id: glyph.prediction_id, correct, label: correct ? undefined : label }),
+      });
+      reply = await response.json().catch(() => null);
+    } catch (_) {
+      pageStatus.textContent = "Could not reach the server; the correction was not saved.";
+      pageStatus.classList.add("error");
+      return;
+    }
+    if (!response.ok || !reply || reply.status !== "saved") {
+      pageStatus.textContent = errorMessage(response, reply);
+      pageStatus.classList.add("error");
+      pageFixLabel.focus();
+      return;
+    }
+    pageStatus.classList.remove("error");
+    if (!correct) glyph.text = label;
+    pageText.textContent = pageTextOf(page);
+    pageBoxes.children[fixing].classList.add("fixed");
+    pageStatus.textContent = correct ? `Saved: “${glyph.text}” is right.` : `Saved: it is “${label}”.`;
+    pageFix.hidden = true;
+    fixing = null;
+  });
+
+  $("page-fix-cancel").addEventListener("click", () => {
+    pageFix.hidden = true;
+    fixing = null;
+    pageBoxes.querySelectorAll(".page-box").forEach((b) => b.classList.remove("selected"));
+  });
+
+  $("page-copy").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(pageText.textContent);
+      pageStatus.textContent = "Text copied.";
+    } catch (_) {
+      const range = document.createRange();
+      range.selectNodeContents(pageText);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+      pageStatus.textContent = "Select and copy the text above.";
+    }
+  });
 
   // ---------------------------------------------------------------- feedback
 

@@ -327,3 +327,31 @@ def test_yes_and_no_feedback_is_saved(page, served_app):
 
     page.click("#clear")
     expect(page.locator("#feedback")).to_be_hidden()
+
+
+def test_a_page_upload_is_annotated_and_a_glyph_can_be_corrected(page, served_app):
+    import sqlite3
+
+    pages = Path(__file__).resolve().parent / "resources" / "pages"
+    page.check("#as-page")
+    page.set_input_files("#file-input", str(pages / "page_04_table.jpg"))
+    expect(page.locator("#page-panel")).to_be_visible(timeout=PREDICTION_TIMEOUT_MS)
+    text = page.locator("#page-text").inner_text()
+    assert text.count("\n") >= 5 and len(text.replace("\n", "").replace(" ", "")) > 100
+    assert page.locator("#page-annotated").get_attribute("src").startswith("data:image/png")
+    assert page.locator("#page-download-rendering").get_attribute("href").startswith("data:image/png")
+    boxes = page.locator(".page-box")
+    assert boxes.count() > 100
+    first = boxes.first
+    first.click()
+    expect(page.locator("#page-fix-label")).to_be_focused()
+    page.fill("#page-fix-label", "x")
+    page.click("#page-fix button[type=submit]")
+    expect(page.locator("#page-status")).to_contain_text("not a digit")
+    page.fill("#page-fix-label", "8")
+    page.press("#page-fix-label", "Enter")
+    expect(page.locator("#page-status")).to_contain_text("Saved")
+    conn = sqlite3.connect(served_app[1].config["FEEDBACK_DB"])
+    labels = [r[0] for r in conn.execute("SELECT label FROM feedback ORDER BY id DESC LIMIT 1")]
+    conn.close()
+    assert labels == ["8"]
