@@ -16,16 +16,17 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app, jsonify, render_template, request, send_file
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import feedback
 from models import versions
 from models.errors import InputError
-from models.pages import ALPHABETS, ENGINES, hog_alphabets, read_page
+from models.pages import ALPHABETS, ENGINES, annotate, hog_alphabets, png_data_url, read_page
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
+from models.sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 TASK_LABELS = {"digit": "Digit", "character": "Character"}
@@ -39,6 +40,7 @@ ERROR_STATUS = {
     "unknown_task": 400,
     "bad_page_request": 400,
     "too_noisy": 422,
+    "bad_sheet": 422,
     "bad_feedback": 400,
     "invalid_label": 400,
     "forbidden": 403,
@@ -70,6 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_IMAGE_PIXELS=DEFAULT_MAX_PIXELS,  # decoded pixels; above is treated as a decompression bomb
         WEIGHTS_DIR=str(WEIGHTS_DIR),
         MODELS_DIR=None,  # retrained versions and which is active; default: models/ in the instance folder
+        PERSONAL_DIR=None,  # personal models from handwriting sheets; default: personal/ in the instance folder
         PRELOAD_MODELS=False,
         UNSURE_THRESHOLDS={},  # task -> confidence below which answers are "not sure" (default: measured)
         FEEDBACK_DB=None,  # SQLite file; default: feedback.sqlite3 in the instance folder
@@ -89,6 +92,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # the whole request may carry one base64 image (4/3 of its size) plus form fields
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] * 4 // 3 + 64 * 1024
     app.config["MODELS_DIR"] = app.config["MODELS_DIR"] or str(Path(app.instance_path) / "models")
+    app.config["PERSONAL_DIR"] = app.config["PERSONAL_DIR"] or str(Path(app.instance_path) / "personal")
     app.extensions["registry"] = shared_registry(app.config["WEIGHTS_DIR"], app.config["MODELS_DIR"])
     if app.config["PRELOAD_MODELS"]:
         for task in app.extensions["registry"].tasks():
@@ -98,6 +102,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_admin_routes(app)
     _register_errors(app)
     app.cli.add_command(recognize_command)
+    app.cli.add_command(sheet_cli)
     return app
 
 
@@ -120,7 +125,9 @@ def _read(data: bytes, task: str, options):
     pixels = current_app.config["MAX_IMAGE_PIXELS"]
     if task == "page":
         alphabet, engine = str(options.get("alphabet") or "digit"), str(options.get("engine") or "cnn")
-        return read_page(data, registry(), alphabet, engine, pixels, _threshold(alphabet))
+        name = options.get("personal")
+        personal = personal_dir(Path(current_app.config["PERSONAL_DIR"]), str(name)) if name else None
+        return read_page(data, registry(), alphabet, engine, pixels, _threshold(alphabet), personal)
     return recognize(data, task, registry(), pixels, _threshold(task))
 
 
@@ -138,6 +145,19 @@ def _threshold(task: str) -> float | None:
     """The configured "not sure" threshold for ``task``, if any."""
     value = current_app.config["UNSURE_THRESHOLDS"].get(task)
     return None if value is None else float(value)
+
+
+def _uploaded_file() -> bytes:
+    """The image in the request's ``file`` field, with the upload errors every route shares."""
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        raise ApiError("unsupported_media_type", 'Send multipart/form-data with the image in the "file" field.')
+    file = request.files.get("file")
+    if file is None or not file.filename and not file.content_length:
+        raise ApiError("no_file", 'No file: attach an image in the "file" field.')
+    data = file.read(current_app.config["MAX_UPLOAD_BYTES"] + 1)
+    if not data:
+        raise ApiError("no_file", "The uploaded file is empty.")
+    return _check_size(data)
 
 
 def _register_routes(app: Flask) -> None:
@@ -171,15 +191,34 @@ def _register_routes(app: Flask) -> None:
 
     @app.post("/upload")
     def upload():
-        if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            raise ApiError("unsupported_media_type", 'Send multipart/form-data with the image in the "file" field.')
-        file = request.files.get("file")
-        if file is None or not file.filename and not file.content_length:
-            raise ApiError("no_file", 'No file: attach an image in the "file" field.')
-        data = file.read(current_app.config["MAX_UPLOAD_BYTES"] + 1)
-        if not data:
-            raise ApiError("no_file", "The uploaded file is empty.")
-        return _answer(data, request.form.get("task", "digit"), request.form)
+        return _answer(_uploaded_file(), request.form.get("task", "digit"), request.form)
+
+    @app.post("/sheet/check")
+    def check_sheet():
+        """Segment and check a handwriting sheet; keep it (by id) for training."""
+        data = _uploaded_file()
+        sheet = read_sheet(data, registry().get("digit"), current_app.config["MAX_IMAGE_PIXELS"])
+        sheet_id = save_sheet(Path(current_app.config["PERSONAL_DIR"]), sheet)
+        annotated = annotate(sheet.gray, [b | {"text": b["label"], "unsure": False} for b in sheet.boxes])
+        return jsonify({"sheet_id": sheet_id, "rows": sheet.rows, "glyphs": len(sheet.labels),
+                        "annotated_png": png_data_url(annotated)})  # fmt: skip
+
+    @app.post("/sheet/train")
+    def train_sheet():
+        """Train personal models from a checked sheet (changes models: admin token required)."""
+        _require_admin()
+        body = request.get_json(silent=True) or {}
+        root = Path(current_app.config["PERSONAL_DIR"])
+        sheet = load_sheet(root, str(body.get("sheet_id", "")))
+        name = str(body.get("name", ""))
+        from training.personal import train_personal
+
+        info = train_personal(sheet, name, personal_dir(root, name), registry().source("digit"))
+        return jsonify(info)
+
+    @app.get("/sheet/models")
+    def personal_models():
+        return jsonify(list_personal(Path(current_app.config["PERSONAL_DIR"])))
 
     @app.post("/feedback")
     def give_feedback():
@@ -304,9 +343,10 @@ def _image_files(paths: tuple[str, ...]) -> list[Path]:
               help="page: which characters the page holds")  # fmt: skip
 @click.option("--engine", type=click.Choice(ENGINES), default="cnn", show_default=True,
               help="page: the CNN models or the classical HOG engine")  # fmt: skip
+@click.option("--personal", default=None, help="page: a personal model's name (see `flask sheet train`)")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @with_appcontext
-def recognize_command(task: str, alphabet: str, engine: str, paths: tuple[str, ...]) -> None:
+def recognize_command(task: str, alphabet: str, engine: str, personal: str | None, paths: tuple[str, ...]) -> None:
     """Print one JSON object per image (the API's response shape plus "file"), one per line.
     Exits with status 1 when any file could not be read."""
     config = current_app.config
@@ -316,7 +356,8 @@ def recognize_command(task: str, alphabet: str, engine: str, paths: tuple[str, .
             if path.stat().st_size > config["MAX_UPLOAD_BYTES"]:
                 limit = config["MAX_UPLOAD_BYTES"]
                 raise ApiError("too_large", f"The image is {path.stat().st_size:,} bytes; the limit is {limit:,}.")
-            result = _read(path.read_bytes(), task, {"alphabet": alphabet, "engine": engine}).result
+            options = {"alphabet": alphabet, "engine": engine, "personal": personal}
+            result = _read(path.read_bytes(), task, options).result
         except InputError as exc:
             failures += 1
             result = {"error": {"code": exc.code, "message": exc.message}}
@@ -328,6 +369,37 @@ def recognize_command(task: str, alphabet: str, engine: str, paths: tuple[str, .
         click.echo(json.dumps({"file": str(path)} | result))
     if failures:
         sys.exit(1)
+
+
+sheet_cli = AppGroup("sheet", help="Personal handwriting sheets: train and list personal models.")
+
+
+@sheet_cli.command("train")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", required=True, help="name of the personal model (letters, digits, - or _)")
+def sheet_train_command(path: str, name: str) -> None:
+    """Check a filled-in sheet and train the personal HOG and CNN models from it."""
+    from training.personal import train_personal
+
+    config = current_app.config
+    root = Path(config["PERSONAL_DIR"])
+    try:
+        sheet = read_sheet(Path(path).read_bytes(), registry().get("digit"), config["MAX_IMAGE_PIXELS"])
+        out = personal_dir(root, name)
+    except InputError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"sheet: {len(sheet.labels)} glyphs in 10 rows ({', '.join(str(r['count']) for r in sheet.rows)})")
+    info = train_personal(sheet, name, out, registry().source("digit"))
+    for engine, acc in info["metrics"]["held_out_accuracy"].items():
+        click.echo(f"{engine}: {acc:.1%} on {info['samples']['held_out']} held-out glyphs of the sheet")
+    click.echo(f"saved {out}; read pages with it: --task page --personal {name}")
+
+
+@sheet_cli.command("list")
+def sheet_list_command() -> None:
+    """List the personal models."""
+    for item in list_personal(Path(current_app.config["PERSONAL_DIR"])):
+        click.echo(json.dumps(item))
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from models.decoding import group_confidence, top_candidates
 from models.errors import InputError
 from models.preprocessing import DEFAULT_MAX_PIXELS, PREPROCESSING_VERSION, decode, to_gray, to_png
-from models.registry import Registry
+from models.registry import Registry, WeightsError
 from models.segmentation import PAGE_SIDE, Page, segment
 
 ALPHABETS = ("digit", "character")
@@ -26,10 +26,18 @@ class BadPageRequest(InputError):
     code = "bad_page_request"
 
 
-def engine_model(registry: Registry, alphabet: str, engine: str):
-    """The classifier for ``alphabet`` and ``engine``: a ``Recognizer`` or a ``HogRecognizer``."""
+def engine_model(registry: Registry, alphabet: str, engine: str, personal=None):
+    """The classifier for ``alphabet`` and ``engine``: a ``Recognizer`` or a ``HogRecognizer``;
+    ``personal`` (a folder made by ``training.personal``) picks a personal digit model instead."""
     if alphabet not in ALPHABETS:
         raise BadPageRequest(f"Unknown alphabet {alphabet!r}; choose digit or character.")
+    if personal is not None:
+        if alphabet != "digit" or engine not in ENGINES:
+            raise BadPageRequest("Personal models read digits, with engine cnn or hog.")
+        try:
+            return registry.personal(personal, engine)
+        except WeightsError as exc:
+            raise BadPageRequest(str(exc)) from exc
     if engine == "cnn":
         return registry.get(alphabet)
     if engine == "hog":
@@ -68,9 +76,10 @@ def read_page(
     engine: str = "cnn",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
+    personal=None,
 ) -> PageReading:
     """Read every glyph on a page image; ``.result`` is the response shape of ``"task": "page"``."""
-    model = engine_model(registry, alphabet, engine)
+    model = engine_model(registry, alphabet, engine, personal)
     if threshold is None:  # the model's measured "not sure" threshold, as for single glyphs
         threshold = float(model.meta.get("unsure", {}).get("threshold", 0.5))
     picture = decode(data, max_pixels, side=PAGE_SIDE)
@@ -102,8 +111,8 @@ def read_page(
         "lines": lines,
         "glyphs": out_glyphs,
         "image": {"width": page.size[0], "height": page.size[1]},  # the coordinates boxes refer to
-        "annotated_png": _data_url(annotate(gray, out_glyphs)),
-        "rendering_png": _data_url(render(page, out_glyphs)),
+        "annotated_png": png_data_url(annotate(gray, out_glyphs)),
+        "rendering_png": png_data_url(render(page, out_glyphs)),
         "model": {"name": model.name, "version": model.version},
     }
     if out_glyphs and unsure > len(out_glyphs) / 2:
@@ -143,7 +152,8 @@ def render(page: Page, glyphs: list[dict]) -> Image.Image:
     return img
 
 
-def _data_url(img: Image.Image) -> str:
+def png_data_url(img: Image.Image) -> str:
+    """A picture as a ``data:image/png`` URL (fast compression: these are for display)."""
     import base64
 
     buf = io.BytesIO()

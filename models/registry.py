@@ -167,6 +167,20 @@ class Registry:
                 self._models[key] = load_hog(self.weights_dir / key)
             return self._models[key]
 
+    def personal(self, folder: Path, engine: str):
+        """A personal model (``models.sheets``): ``folder/cnn`` or ``folder/hog``, reloaded when retrained."""
+        path = Path(folder) / engine
+        meta = path / "meta.json"
+        if not meta.exists():
+            raise WeightsError(f"There is no personal {engine} model named {Path(folder).name!r}.")
+        key = f"personal:{path}:{meta.stat().st_mtime_ns}"
+        with self._lock:
+            if key not in self._models:
+                from models.hog import load_hog
+
+                self._models[key] = load_hog(path) if engine == "hog" else load_recognizer(path, "digit")
+            return self._models[key]
+
     def has_hog(self, alphabet: str) -> bool:
         """Whether a HOG engine for ``alphabet`` is installed."""
         return (self.weights_dir / f"hog-{alphabet}" / "model.joblib").exists()

@@ -106,6 +106,31 @@ def compose_page(sources, rng, ruling: str, min_width: int = 1400, max_width: in
     return out, truth
 
 
+def compose_sheet(sources, rng, per_row: int = 6, order: str = "0123456789", glyph_h: int = 60) -> Image.Image:
+    """A filled-in personal sheet (see ``models.sheets``): one row per character of ``order``,
+    ``per_row`` samples each (an int, or a list per row), on lined paper."""
+    counts = per_row if isinstance(per_row, list) else [per_row] * len(order)
+    by_label: dict[str, list[np.ndarray]] = {}
+    for ink, label in sources:
+        by_label.setdefault(label, []).append(ink)
+    row_step = int(glyph_h * 2)
+    w, h = int(glyph_h * (max(counts) * 1.4 + 2)), row_step * (len(order) + 1)
+    img = Image.new("L", (w, h), 240)
+    _ruling(ImageDraw.Draw(img), "lines", (w, h), row_step, rng)
+    page = np.asarray(img, np.float32) / 255.0
+    ink_layer = np.zeros_like(page)
+    for r, (d, n) in enumerate(zip(order, counts, strict=True)):
+        x = int(glyph_h * 0.8)
+        for _ in range(n):
+            glyph = _fit(by_label[d][int(rng.integers(len(by_label[d])))], int(glyph_h * rng.uniform(0.85, 1.1)))
+            y = int(r * row_step + row_step * 0.9 - glyph.shape[0])
+            region = ink_layer[y : y + glyph.shape[0], x : x + glyph.shape[1]]
+            np.maximum(region, glyph[: region.shape[0], : region.shape[1]], out=region)
+            x += glyph.shape[1] + int(glyph_h * rng.uniform(0.3, 0.5))
+    page = page * (1 - ink_layer) + 0.1 * ink_layer
+    return Image.fromarray((np.clip(page, 0, 1) * 255).astype(np.uint8))
+
+
 def _fit(ink: np.ndarray, height: int) -> np.ndarray:
     """Crop a glyph to its ink and scale it to ``height`` pixels, aspect kept."""
     ys, xs = np.nonzero(ink > 0.2)

@@ -1,0 +1,84 @@
+"""Your own handwriting sheet: check it (rows labelled 0-9, mistakes named by row), train the
+personal HOG and CNN models from it, and read a page with them; training needs the admin token."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from tests.conftest import RESOURCES, make_app, png_bytes
+from training.compose_pages import compose_page, compose_sheet, glyph_sources
+
+TOKEN = "sheet-token"
+
+
+@pytest.fixture(scope="module")
+def sources():
+    return glyph_sources(RESOURCES / "mnist_test_first500.npz", RESOURCES / "photo_digits")
+
+
+def sheet_png(sources, seed: int = 3, **kwargs) -> bytes:
+    return png_bytes(compose_sheet(sources, np.random.default_rng(seed), **kwargs))
+
+
+def check(client, data: bytes):
+    resp = client.post("/sheet/check", data={"file": (io.BytesIO(data), "sheet.png")})
+    return resp.status_code, resp.get_json()
+
+
+@pytest.fixture
+def sheet_app(tmp_path):
+    return make_app(tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), ADMIN_TOKEN=TOKEN)
+
+
+def test_a_sheet_is_checked_trained_and_used_for_pages(sheet_app, sources):
+    client = sheet_app.test_client()
+    status, body = check(client, sheet_png(sources, per_row=7))
+    assert status == 200, body
+    assert [r["label"] for r in body["rows"]] == list("0123456789")
+    assert all(r["count"] == 7 for r in body["rows"]) and body["glyphs"] == 70
+    assert body["annotated_png"].startswith("data:image/png")
+
+    denied = client.post("/sheet/train", json={"sheet_id": body["sheet_id"], "name": "alice"})
+    assert denied.status_code == 403
+    resp = client.post("/sheet/train", json={"sheet_id": body["sheet_id"], "name": "alice"},
+                       headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert resp.status_code == 200, resp.get_json()
+    acc = resp.get_json()["metrics"]["held_out_accuracy"]
+    assert acc["personal cnn"] >= 0.8 and acc["personal hog"] >= 0.6
+    assert client.get("/sheet/models").get_json()[0]["name"] == "alice"
+
+    page, truth = compose_page(sources, np.random.default_rng(5), "lines", 1200, 1300)
+    for engine in ("cnn", "hog"):
+        form = {"file": (io.BytesIO(png_bytes(page)), "p.png"), "task": "page", "engine": engine, "personal": "alice"}
+        result = client.post("/upload", data=form).get_json()
+        assert result["model"]["name"] == f"alice-{engine}"
+        right = sum(a == b for a, b in zip(result["text"], truth["text"], strict=False))
+        assert right / len(truth["text"]) > 0.5  # reads, in reading order (exact figures: README)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"order": "012345678"}, "Found 9 rows"),
+        ({"per_row": [6, 6, 6, 2, 6, 6, 6, 6, 6, 6]}, "row 4 (the 3s) has 2"),
+        ({"order": "0123546789"}, "Row 5 should hold 4s but reads mostly as 5"),
+    ],
+    ids=["missing-row", "short-row", "rows-swapped"],
+)
+def test_sheet_mistakes_are_named_not_mislabelled(sheet_app, sources, kwargs, words):
+    status, body = check(sheet_app.test_client(), sheet_png(sources, **({"per_row": 6} | kwargs)))
+    assert status == 422 and body["error"]["code"] == "bad_sheet"
+    assert words in body["error"]["message"]
+
+
+def test_unknown_sheet_and_bad_names(sheet_app):
+    client = sheet_app.test_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    resp = client.post("/sheet/train", json={"sheet_id": "0" * 32, "name": "bob"}, headers=auth)
+    assert resp.status_code == 422 and "not known" in resp.get_json()["error"]["message"]
+    form = {"file": (io.BytesIO(b"x"), "p.png"), "task": "page", "personal": "../etc"}
+    resp = client.post("/upload", data=form)
+    assert resp.status_code == 422 and "Name the personal model" in resp.get_json()["error"]["message"]
