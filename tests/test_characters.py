@@ -153,13 +153,13 @@ def test_character_accuracy_on_heldout_emnist_through_the_upload_path(char_model
     x, y = heldout_emnist()
     glyphs = np.stack([glyph_from_bytes(png_bytes(a)).pixels for a in x])
     pred = char_model.probabilities(glyphs).argmax(1)
-    # Guards the shipped model's measured level (meta.json: 83.9% on all 17,450 test-part glyphs).
-    # Issue 3's targets (85% here, 87% on the full part) are not met yet; see the README.
-    assert (pred == y).mean() >= 0.82
+    # Guards the shipped model's measured level (meta.json: 85.0% on all 17,450 test-part glyphs,
+    # 84.3% on these 3,000). Issue 3's targets (85% here, 87% on the full part) are not met yet.
+    assert (pred == y).mean() >= 0.83
     letters = y >= 10
-    assert (pred[letters] == y[letters]).mean() >= 0.65  # letters are not all read as digits
+    assert (pred[letters] == y[letters]).mean() >= 0.68  # letters are not all read as digits
     case_free = np.char.lower(np.array(LABELS)[pred]) == np.char.lower(np.array(LABELS)[y])
-    assert case_free.mean() >= 0.86
+    assert case_free.mean() >= 0.87
 
 
 @CHAR_TESTS_NEED
