@@ -260,9 +260,11 @@
     const form = new FormData();
     form.append("file", file, file.name || "image");
     if (asPage.checked) {
+      const [kind, name, engine] = pageEngine.value.split(":"); // "cnn", "hog" or "personal:<name>:<engine>"
       form.append("task", "page");
-      form.append("alphabet", selectedTask());
-      form.append("engine", pageEngine.value);
+      form.append("alphabet", kind === "personal" ? "digit" : selectedTask());
+      form.append("engine", kind === "personal" ? engine : kind);
+      if (kind === "personal") form.append("personal", name);
     } else {
       form.append("task", selectedTask());
     }
@@ -507,6 +509,94 @@
       pageStatus.textContent = "Select and copy the text above.";
     }
   });
+
+  // ---------------------------------------------------------------- personal sheet
+
+  let sheetId = null;
+  const sheetStatus = $("sheet-status");
+
+  function sheetMessage(message, kind) {
+    sheetStatus.textContent = message;
+    sheetStatus.classList.toggle("error", kind === "error");
+  }
+
+  async function postJson(url, options) {
+    try {
+      const response = await fetch(url, options);
+      const body = await response.json().catch(() => null);
+      return { response, body };
+    } catch (_) {
+      return { response: null, body: null };
+    }
+  }
+
+  async function loadPersonal() {
+    const { response, body } = await postJson("/sheet/models", { headers: { Accept: "application/json" } });
+    if (!response || !response.ok || !Array.isArray(body)) return;
+    pageEngine.querySelectorAll("option[data-personal]").forEach((o) => o.remove());
+    body.forEach((m) => {
+      (m.engines || []).forEach((engine) => {
+        const option = document.createElement("option");
+        option.value = `personal:${m.name}:${engine}`;
+        option.dataset.personal = "1";
+        option.textContent = `Personal: ${m.name} (${engine === "cnn" ? "neural network" : "HOG + SVM"})`;
+        pageEngine.append(option);
+      });
+    });
+  }
+
+  $("sheet-check").addEventListener("click", async () => {
+    const file = $("sheet-file").files[0];
+    if (!file) {
+      sheetMessage("Choose a photo or scan of your sheet first.", "error");
+      return;
+    }
+    const form = new FormData();
+    form.append("file", file, file.name || "sheet");
+    sheetMessage("Checking the sheet…");
+    const { response, body } = await postJson("/sheet/check", { method: "POST", body: form });
+    if (!response || !response.ok || !body || !body.sheet_id) {
+      $("sheet-result").hidden = true;
+      sheetMessage(response ? errorMessage(response, body) : "Could not reach the server.", "error");
+      return;
+    }
+    sheetId = body.sheet_id;
+    $("sheet-annotated").src = body.annotated_png;
+    $("sheet-summary").textContent =
+      `Found ${body.glyphs} digits in 10 rows: ` + body.rows.map((r) => `${r.count}×${r.label}`).join(", ") +
+      ". Check that every box carries the digit you wrote, then train.";
+    $("sheet-result").hidden = false;
+    sheetMessage("");
+  });
+
+  $("sheet-train").addEventListener("click", async () => {
+    if (!sheetId) return;
+    sheetMessage("Training your models; this takes about a minute…");
+    $("sheet-train").disabled = true;
+    const { response, body } = await postJson("/sheet/train", {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        Authorization: `Bearer ${$("sheet-token").value}`,
+      },
+      body: JSON.stringify({ sheet_id: sheetId, name: $("sheet-name").value.trim() }),
+    });
+    $("sheet-train").disabled = false;
+    if (!response || !response.ok || !body || !body.metrics) {
+      sheetMessage(response ? errorMessage(response, body) : "Could not reach the server.", "error");
+      return;
+    }
+    const acc = body.metrics.held_out_accuracy;
+    sheetMessage(
+      `Trained “${body.name}”. On ${body.samples.held_out} of your digits kept aside: ` +
+        Object.entries(acc).map(([k, v]) => `${k} ${percent(v)}`).join(", ") +
+        ". Choose it under Engine to read pages with it.",
+    );
+    await loadPersonal();
+  });
+
+  loadPersonal();
 
   // ---------------------------------------------------------------- feedback
 

@@ -355,3 +355,22 @@ def test_a_page_upload_is_annotated_and_a_glyph_can_be_corrected(page, served_ap
     labels = [r[0] for r in conn.execute("SELECT label FROM feedback ORDER BY id DESC LIMIT 1")]
     conn.close()
     assert labels == ["8"]
+
+
+def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
+    import numpy as np
+
+    from tests.conftest import RESOURCES
+    from training.compose_pages import compose_sheet, glyph_sources
+
+    sources = glyph_sources(RESOURCES / "mnist_test_first500.npz", RESOURCES / "photo_digits")
+    sheet = tmp_path / "sheet.png"
+    compose_sheet(sources, np.random.default_rng(4), per_row=6).save(sheet)
+    page.set_input_files("#sheet-file", str(sheet))
+    page.click("#sheet-check")
+    expect(page.locator("#sheet-summary")).to_contain_text("Found 60 digits in 10 rows", timeout=PREDICTION_TIMEOUT_MS)
+    assert page.locator("#sheet-annotated").get_attribute("src").startswith("data:image/png")
+    page.fill("#sheet-name", "alice")
+    page.fill("#sheet-token", "wrong")
+    page.click("#sheet-train")
+    expect(page.locator("#sheet-status")).to_contain_text("admin token")
