@@ -36,6 +36,8 @@ def loop_app(tmp_path, monkeypatch):
 def test_feedback_retrain_promote_serve_and_roll_back(loop_app, tmp_path, mnist_sample, capsys):
     client = loop_app.test_client()
     before = [read(client, png) for png in writer_sevens(40, seed=1)]
+    fresh = writer_sevens(20, seed=7)  # more 7s by the same writer, never given as feedback
+    fresh_before = sum(read(client, png)["candidates"][0]["label"] == "7" for png in fresh)
     assert sum(b["candidates"][0]["label"] == "7" for b in before) <= 16  # the shipped model misreads most of them
     for b in before:
         right = b["candidates"][0]["label"] == "7"
@@ -47,7 +49,7 @@ def test_feedback_retrain_promote_serve_and_roll_back(loop_app, tmp_path, mnist_
     np.savez(tmp_path / "test.npz", x=x[300:], y=y[300:])
     argv = ["--task", "digit", "--feedback", loop_app.config["FEEDBACK_DB"], "--models-dir", str(tmp_path / "models"),
             "--replay-npz", str(tmp_path / "replay.npz"), "--test-npz", str(tmp_path / "test.npz"),
-            "--replay", "300", "--epochs", "3"]  # fmt: skip
+            "--replay", "300", "--epochs", "3", "--interpolate", "1"]  # fmt: skip
     retrain.main(argv)
     out = capsys.readouterr().out
     assert "promoted: now served" in out, out
@@ -56,13 +58,14 @@ def test_feedback_retrain_promote_serve_and_roll_back(loop_app, tmp_path, mnist_
     assert record["parent"] == "1" and record["promoted"] is True and meta["version"] == "2"
     test, held = record["metrics"]["test_split"], record["metrics"]["feedback_holdout"]
     assert test["candidate"] >= test["current"]  # MNIST test accuracy did not drop
-    assert held["candidate"] >= 0.9 and held["current"] <= 0.5
+    assert held["candidate"] >= 0.9 and held["current"] <= 0.8  # the hold-out split follows random ids
     assert record["data"]["feedback_train"] + record["data"]["feedback_holdout"] == 40
 
     # the running app now serves version 2, which reads new 7s by the same writer
-    after = [read(client, png) for png in writer_sevens(20, seed=7)]
+    after = [read(client, png) for png in fresh]
     assert {a["model"]["version"] for a in after} == {"2"}
-    assert sum(a["candidates"][0]["label"] == "7" for a in after) >= 17  # top answer (some "not sure")
+    fresh_after = sum(a["candidates"][0]["label"] == "7" for a in after)  # top answer (some "not sure")
+    assert fresh_after >= 14 and fresh_after >= fresh_before + 8, (fresh_before, fresh_after)
     assert read(client, png_bytes(x[0]))["text"] == str(y[0])  # and still reads MNIST
 
     # rolling back needs the token, then serves version 1 again
