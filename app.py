@@ -207,7 +207,7 @@ def _register_routes(app: Flask) -> None:
     def train_sheet():
         """Train personal models from a checked sheet (changes models: admin token required)."""
         _require_admin()
-        body = request.get_json(silent=True) or {}
+        body = _json_object()
         root = Path(current_app.config["PERSONAL_DIR"])
         sheet = load_sheet(root, str(body.get("sheet_id", "")))
         name = str(body.get("name", ""))
@@ -232,11 +232,22 @@ def _register_routes(app: Flask) -> None:
 def _require_admin() -> None:
     """Refuse unless the request carries the configured admin token (none configured: refuse all)."""
     token = current_app.config.get("ADMIN_TOKEN")
-    given = request.headers.get("Authorization", "")
-    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    expected = str(token) if token is not None else ""  # HWR_ADMIN_TOKEN=123 arrives as a number
+    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
         raise ApiError(
             "forbidden", "This needs the admin token: send the header Authorization: Bearer <HWR_ADMIN_TOKEN>."
         )
+
+
+def _json_object() -> dict:
+    """The request's JSON body when it is an object; an empty one when there is none."""
+    body = request.get_json(silent=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ApiError("bad_request", "The request body must be a JSON object.")
+    return body
 
 
 def _register_admin_routes(app: Flask) -> None:
@@ -250,7 +261,7 @@ def _register_admin_routes(app: Flask) -> None:
     @app.get("/admin/feedback/export")
     def export_feedback():
         fmt = request.args.get("format", "csv")
-        rows = feedback.store().feedback(request.args.get("task") or None)
+        rows = feedback.store().feedback(request.args.get("task") or None, images=fmt == "zip")
         buf = io.BytesIO()
         if fmt == "zip":
             feedback.write_zip(rows, buf)
@@ -287,11 +298,13 @@ def _register_admin_routes(app: Flask) -> None:
     def rollback_model(task: str):
         if task not in registry().tasks():
             raise ApiError("unknown_task", f"Unknown task {task!r}.")
-        body = request.get_json(silent=True) or {}
+        to = _json_object().get("to")
         shipped = registry().weights_dir / TASK_WEIGHTS[task]
         try:
-            active = versions.rollback(Path(current_app.config["MODELS_DIR"]), shipped, task, body.get("to"))
-        except ValueError as exc:
+            active = versions.rollback(
+                Path(current_app.config["MODELS_DIR"]), shipped, task, None if to is None else str(to)
+            )
+        except (ValueError, OSError) as exc:
             raise ApiError("cannot_roll_back", str(exc)) from exc
         return jsonify({"task": task, "active": active})
 

@@ -43,7 +43,8 @@ def init_app(app: Flask) -> None:
     sync = SheetSync(store_, sheets) if sheets else None
     app.extensions["feedback_sync"] = sync
     if sync and app.config.get("FEEDBACK_SYNC_BACKGROUND"):
-        sync.start()
+        # started by the first request, so `flask feedback ...` commands never start a syncer
+        app.before_request(lambda: sync.start() if not sync.running else None)
     app.cli.add_command(feedback_cli)
 
 
@@ -144,7 +145,7 @@ def record_page(reading) -> list[str | None]:
         for g, crop, seen in zip(r["glyphs"], reading.glyph_inputs, reading.glyph_pixels, strict=True)
     ]  # fmt: skip
     try:
-        return store().add_predictions(rows) if rows else []
+        return store().add_predictions(rows, source="page") if rows else []
     except sqlite3.Error:
         log.exception("could not record a page in the feedback store")
         return [None] * len(rows)
@@ -188,7 +189,7 @@ def sync_command() -> None:
 @click.option("--task", default=None, help="only this task's feedback")
 def export_command(fmt: str, output: str | None, task: str | None) -> None:
     """Export the feedback with its prediction ids, labels and (zip) images."""
-    rows = store().feedback(task)
+    rows = store().feedback(task, images=fmt == "zip")
     if fmt == "zip":
         if not output:
             raise click.UsageError("--format zip needs --output FILE.zip")

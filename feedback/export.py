@@ -30,6 +30,7 @@ COLUMNS = [
     "model_name",
     "model_version",
     "preprocessing_version",
+    "source",
 ]
 
 
@@ -48,6 +49,7 @@ def csv_record(row: FeedbackRow) -> dict:
         "model_name": row.model_name,
         "model_version": row.model_version,
         "preprocessing_version": row.preprocessing_version,
+        "source": row.source,
     }
 
 
@@ -98,6 +100,7 @@ def read_zip(source: str | IO[bytes]) -> list[FeedbackRow]:
                 preprocessing_version=r["preprocessing_version"],
                 input_png=zf.read(r["input_file"]),
                 model_input_png=zf.read(r["seen_file"]),
+                source=r.get("source") or "glyph",
             )
             for r in records
         ]

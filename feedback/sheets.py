@@ -132,6 +132,11 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
 
 
+def describe_sync(exc: BaseException) -> str:
+    """A log line for a failed pass: a ``SyncError``'s own message, else the error type only."""
+    return str(exc) if isinstance(exc, SyncError) else f"Google Sheets sync failed: {describe(exc)}."
+
+
 class SheetSync:
     """Copies pending feedback rows from the store to the sheet; see the module docstring."""
 
@@ -152,6 +157,7 @@ class SheetSync:
         self.owner = uuid.uuid4().hex
         self.last_error: str | None = None
         self.last_success: float | None = None
+        self.timed_out = False  # the last failure may have been applied by Google without an answer
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -161,27 +167,31 @@ class SheetSync:
     def sync_once(self) -> int:
         """Send every pending row; returns how many rows were written. Raises ``SyncError``."""
         with self._lock:
-            if not self.store.acquire_lease(LEASE, self.owner, LEASE_SECONDS):
-                return 0  # another process is syncing; its rows are ours too
             try:
-                sent = 0
-                while True:
-                    rows = self.store.pending_sync(BATCH)
-                    if not rows:
-                        break
-                    sent += self._send(rows)
-                    self.store.acquire_lease(LEASE, self.owner, LEASE_SECONDS)  # renew between batches
-                self.last_error, self.last_success = None, time.time()
-                return sent
+                if not self.store.acquire_lease(LEASE, self.owner, LEASE_SECONDS):
+                    return 0  # another process is syncing; its rows are ours too
+                try:
+                    sent = 0
+                    while True:
+                        rows = self.store.pending_sync(BATCH)
+                        if not rows:
+                            break
+                        sent += self._send(rows)
+                        if not self.store.acquire_lease(LEASE, self.owner, LEASE_SECONDS):  # renew between batches
+                            raise SyncError("Another process took over the Google Sheets sync.")
+                    self.last_error, self.last_success = None, time.time()
+                    self.timed_out = False
+                    return sent
+                finally:
+                    self.store.release_lease(LEASE, self.owner)
             except SyncError as exc:
                 self.last_error = str(exc)
                 raise
-            except Exception as exc:  # gspread / requests / google-auth errors of every kind
+            except Exception as exc:  # gspread / requests / google-auth / SQLite errors of every kind
                 self._worksheet = None  # reopen next time: the token or the sheet may have changed
                 self.last_error = describe(exc)
+                self.timed_out = "Timeout" in type(exc).__name__ or "Connection" in type(exc).__name__
                 raise SyncError(f"Google Sheets sync failed: {self.last_error}.") from exc
-            finally:
-                self.store.release_lease(LEASE, self.owner)
 
     def _send(self, rows: list[FeedbackRow]) -> int:
         ws = self._worksheet or self._open(self.config)
@@ -211,13 +221,18 @@ class SheetSync:
         return len(rows)
 
     # -------------------------------------------------------------- background
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
     def notify(self) -> None:
         """New feedback is in the store: sync soon."""
         self._wake.set()
 
     def start(self) -> None:
         """Run in a daemon thread until ``stop``."""
-        if self._thread is None or not self._thread.is_alive():
+        if not self.running:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="sheets-sync", daemon=True)
             self._thread.start()
@@ -242,10 +257,12 @@ class SheetSync:
                 if sent:
                     log.info("copied %d feedback rows to Google Sheets", sent)
                 failures, delay = 0, self.interval
-            except SyncError as exc:
+            except Exception as exc:  # SyncError, or anything unexpected: the thread must live on
                 failures += 1
                 delay = min(self.max_delay, self.base_delay * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
-                log.warning("%s Retrying in %.0f s; the rows wait in the local store.", exc, delay)
+                if self.timed_out:  # give a request that may still be applied time to land before re-reading
+                    delay = max(delay, 2 * self.config.timeout)
+                log.warning("%s Retrying in %.0f s; the rows wait in the local store.", describe_sync(exc), delay)
                 self._sleep_through_wakes(delay)
                 delay = 0.0
 

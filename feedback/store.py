@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS = {  # version -> SQL that brings the previous version to it; never edit a released one
     1: """
     CREATE TABLE predictions (
@@ -56,6 +56,11 @@ MIGRATIONS = {  # version -> SQL that brings the previous version to it; never e
         expires REAL NOT NULL
     );
     """,
+    2: """
+    -- 'glyph': input_png is the whole image of one character; 'page': it is a crop of a page
+    -- around the glyph (neighbours and ruling included), so retraining uses model_input_png
+    ALTER TABLE predictions ADD COLUMN source TEXT NOT NULL DEFAULT 'glyph';
+    """,
 }
 
 
@@ -86,6 +91,7 @@ class FeedbackRow:
     preprocessing_version: str
     input_png: bytes
     model_input_png: bytes
+    source: str = "glyph"  # "glyph" or "page" (see migration 2)
 
 
 def now_iso() -> str:
@@ -123,10 +129,11 @@ class FeedbackStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self.transaction() as conn:
@@ -165,20 +172,23 @@ class FeedbackStore:
         preprocessing_version: str,
         input_png: bytes,
         model_input_png: bytes,
+        source: str = "glyph",
     ) -> str:
         """Record one answer and return its new prediction id."""
         args = (task, predicted, confidence, unsure, candidates, model_name, model_version, preprocessing_version)
-        return self.add_predictions([(*args, input_png, model_input_png)])[0]
+        return self.add_predictions([(*args, input_png, model_input_png)], source)[0]
 
-    def add_predictions(self, rows: list[tuple]) -> list[str]:
+    def add_predictions(self, rows: list[tuple], source: str = "glyph") -> list[str]:
         """Record many answers (``add_prediction``'s arguments, in order) in one transaction; their ids."""
         ids = [uuid.uuid4().hex for _ in rows]
         stamp = now_iso()
         with self.transaction() as conn:
             conn.executemany(
-                "INSERT INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO predictions (id, created_at, task, predicted, confidence, unsure, candidates, model_name,"
+                " model_version, preprocessing_version, input_png, model_input_png, source)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(pid, stamp, task, predicted, float(conf), int(unsure), json.dumps(cands), name, version, prep,
-                  input_png, seen_png)
+                  input_png, seen_png, source)
                  for pid, (task, predicted, conf, unsure, cands, name, version, prep, input_png, seen_png)
                  in zip(ids, rows, strict=True)],
             )  # fmt: skip
@@ -234,18 +244,24 @@ class FeedbackStore:
     # -------------------------------------------------------------- reading feedback
     _ROWS = """SELECT f.id, f.prediction_id, p.task, p.predicted, p.confidence, f.correct, f.label,
                       f.created_at, f.updated_at, f.revision, p.model_name, p.model_version,
-                      p.preprocessing_version, p.input_png, p.model_input_png
+                      p.preprocessing_version, p.input_png, p.model_input_png, p.source
                FROM feedback f JOIN predictions p ON p.id = f.prediction_id"""
 
-    def feedback(self, task: str | None = None, labelled_only: bool = False) -> list[FeedbackRow]:
-        """Every feedback row (optionally of one task, or only those with a known right label), by id."""
+    def feedback(self, task: str | None = None, labelled_only: bool = False, images: bool = True) -> list[FeedbackRow]:
+        """Every feedback row (optionally of one task, or only those with a known right label), by id.
+        With ``images=False`` the PNG fields are empty (a CSV export needs no pictures)."""
         where, args = [], []
         if task:
             where.append("p.task = ?")
             args.append(task)
         if labelled_only:
             where.append("f.label IS NOT NULL")
-        sql = self._ROWS + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.id"
+        rows = (
+            self._ROWS
+            if images
+            else self._ROWS.replace("p.input_png, p.model_input_png", "x'' AS input_png, x'' AS model_input_png")
+        )
+        sql = rows + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.id"
         return [_row(r) for r in self._connect().execute(sql, args)]
 
     def pending_sync(self, limit: int = 500) -> list[FeedbackRow]:

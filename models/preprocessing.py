@@ -40,6 +40,7 @@ EDGE_FRACTION = 0.25  # smaller pieces touching the border are neighbours cut of
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG includes MPO, which many phones write
 Image.init()  # register every decoder plugin, so FORMATS can name them
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+KEEP_PNG_BYTES = 256 * 1024  # a canvas PNG is ~10 KB; a bigger upload is not kept byte for byte
 EIGHT_NEIGHBOURS = np.ones((3, 3), bool)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]*)(?:;[\w=.-]+)*?(?P<b64>;base64)?,", re.I)
 
@@ -381,10 +382,10 @@ def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph
 
 
 def source_png(data: bytes, decoded: Image.Image) -> bytes:
-    """The input as PNG for the feedback store: PNG files as they came, any other format as the
-    grayscale of its decoded picture, which is all the glyph path reads (so re-running the
-    preprocessing on it gives the same glyph)."""
-    if data.startswith(PNG_SIGNATURE):
+    """The input as PNG for the feedback store: small PNG files as they came; any other format, and
+    PNGs over ``KEEP_PNG_BYTES``, as the grayscale of the decoded picture (at most ``WORK_SIDE``),
+    which is all the glyph path reads, so re-running the preprocessing on it gives the same glyph."""
+    if data.startswith(PNG_SIGNATURE) and len(data) <= KEEP_PNG_BYTES:
         return data
     return to_png(np.round(to_gray(decoded) * 255.0).astype(np.uint8))
 
@@ -404,3 +405,116 @@ def to_png(pixels: np.ndarray) -> bytes:
 def to_data_url(pixels: np.ndarray) -> str:
     """``data:image/png;base64,...`` of a uint8 array, for JSON responses."""
     return "data:image/png;base64," + base64.b64encode(to_png(pixels)).decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------- lines
+
+# Line models record this version, as glyph models record PREPROCESSING_VERSION; bump on any change.
+LINE_PREPROCESSING_VERSION = "1"
+LINE_HEIGHT = 48  # model input height of a text line; width follows the aspect ratio
+LINE_PAD = 3  # empty rows above and below the ink, so strokes never touch the edge
+MAX_LINE_WIDTH = 2400  # a longer line is shrunk to this width (the model reads about 10 px per character)
+MAX_SKEW_DEG = 10.0  # rotations tried when levelling a line
+MAX_SLANT = 1.0  # shears tried when uprighting slanted writing (1.0 = 45 degrees)
+
+
+def line_ink(gray: np.ndarray) -> np.ndarray:
+    """Ink strength in [0, 1] of a line image (1 = white paper in ``gray``), lighting divided out.
+
+    Like ``ink_map`` but keeps small marks (dots, commas, periods matter in text); only specks
+    far smaller than a stroke are dropped. Raises ``BlankImage`` when there is no ink.
+    """
+    paper = 1.0 - gray if is_light_on_dark(gray) else gray
+    h, w = paper.shape
+    k = max(9, min(h, w) // 2)
+    closed = ndimage.grey_closing(paper, size=(k, k), mode="nearest")
+    background = np.maximum(ndimage.uniform_filter(closed, size=max(3, k // 2), mode="nearest"), paper)
+    ink = np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
+    if not np.any(ink >= MIN_CONTRAST):
+        raise BlankImage("Nothing to read: the image has no ink.")
+    low = max(0.5 * _otsu(ink), MIN_CONTRAST)
+    high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else 1.0
+    ink = np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0)
+    labels, n = ndimage.label(ink > 0, structure=EIGHT_NEIGHBOURS)
+    if n > 1:
+        area = np.bincount(labels.ravel(), minlength=n + 1)
+        tiny = area < max(2, int(0.0004 * h * h))  # grain, far smaller than the dot of an i
+        tiny[0] = False
+        ink[tiny[labels]] = 0.0
+    if not ink.any():
+        raise BlankImage("Nothing to read: the image has no ink.")
+    return ink.astype(np.float32)
+
+
+def _crop_ink(ink: np.ndarray) -> np.ndarray:
+    x, y, w, h = ink_bbox(ink)
+    return ink[y : y + h, x : x + w]
+
+
+def _shrink_for_search(ink: np.ndarray, height: int = 32) -> np.ndarray:
+    """A small copy for estimating skew and slant quickly."""
+    scale = min(1.0, height / max(ink.shape[0], 1))
+    if scale >= 1.0:
+        return ink
+    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
+    return np.asarray(Image.fromarray(ink, "F").resize(size, Image.Resampling.BOX))
+
+
+def _affine(ink: np.ndarray, shear: float = 0.0, angle_deg: float = 0.0) -> np.ndarray:
+    """Rotate by ``angle_deg`` and shear by ``shear`` (x += shear * (y - centre)), keeping all ink."""
+    img = Image.fromarray(ink, "F")
+    if angle_deg:
+        img = img.rotate(angle_deg, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=0.0)
+    if shear:
+        h = img.height
+        extra = int(np.ceil(abs(shear) * h))
+        w = img.width + extra
+        offset = -shear * h if shear > 0 else 0.0  # output x = input x + shear * y (+ offset)
+        coeffs = (1.0, -shear, -offset, 0.0, 1.0, 0.0)  # inverse map: input from output
+        img = img.transform((w, h), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR, fillcolor=0.0)
+    return np.asarray(img, dtype=np.float32)
+
+
+def estimate_skew(ink: np.ndarray) -> float:
+    """The rotation (degrees) that makes the row profile sharpest: text lines lie level."""
+    small = _shrink_for_search(ink, 48)
+    best, best_score = 0.0, -1.0
+    for angle in np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 0.01, 1.0):
+        profile = _affine(small, angle_deg=float(angle)).sum(axis=1)
+        score = float(np.sum(profile**2))
+        if score > best_score:
+            best, best_score = float(angle), score
+    return best
+
+
+def estimate_slant(ink: np.ndarray) -> float:
+    """The shear that makes the column profile sharpest: upright strokes fill whole columns."""
+    small = _shrink_for_search(ink, 32)
+    best, best_score = 0.0, -1.0
+    for shear in np.linspace(-MAX_SLANT, MAX_SLANT, 21):
+        cols = _affine(small, shear=float(shear))
+        filled = (cols > 0.3).sum(axis=0).astype(np.float64)
+        score = float(np.sum(filled**2))
+        if score > best_score:
+            best, best_score = float(shear), score
+    return best
+
+
+def line_from_gray(gray: np.ndarray) -> np.ndarray:
+    """Grayscale image of one handwritten line (1 = white) -> (LINE_HEIGHT, W) uint8 strip, white
+    ink on black: polarity, lighting and grain handled, levelled, slant removed, margins trimmed,
+    height normalised with the aspect ratio kept. The path every line takes, in training too."""
+    ink = _crop_ink(line_ink(np.asarray(gray, dtype=np.float32)))
+    angle = estimate_skew(ink)
+    if angle:
+        ink = _crop_ink(_affine(ink, angle_deg=angle))
+    shear = estimate_slant(ink)
+    if shear:
+        ink = _crop_ink(_affine(ink, shear=-shear))
+    target = LINE_HEIGHT - 2 * LINE_PAD
+    scale = target / ink.shape[0]
+    width = min(MAX_LINE_WIDTH, max(1, round(ink.shape[1] * scale)))
+    small = np.asarray(Image.fromarray(ink, "F").resize((width, target), Image.Resampling.BOX))
+    out = np.zeros((LINE_HEIGHT, width + 2 * LINE_PAD), np.float32)
+    out[LINE_PAD : LINE_PAD + target, LINE_PAD : LINE_PAD + width] = np.clip(small / max(small.max(), 0.5), 0, 1)
+    return np.round(out * 255).astype(np.uint8)

@@ -113,7 +113,9 @@ class Registry:
         self._models: dict[str, Recognizer] = {}
         self._failures: dict[tuple[str, Path], WeightsError] = {}  # a broken model is not reloaded per request
         self._checked: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+        self._personal_stamps: dict[str, int] = {}
+        self._lock = threading.Lock()  # guards the dicts only, never held while a model loads
 
     def source(self, task: str) -> Path:
         """The folder ``task``'s model is served from now."""
@@ -122,6 +124,11 @@ class Registry:
     def tasks(self) -> list[str]:
         """Tasks whose weights are present."""
         return [t for t in TASK_WEIGHTS if (self.source(t) / "model.keras").exists()]
+
+    def _loader_lock(self, key: str) -> threading.Lock:
+        """One lock per model being loaded: loading one model never blocks the others (or /healthz)."""
+        with self._lock:
+            return self._loading.setdefault(key, threading.Lock())
 
     def get(self, task: str) -> Recognizer:
         """The recognizer for ``task``; raises ``KeyError`` for an unknown task."""
@@ -135,7 +142,7 @@ class Registry:
         want = self.source(task)
         if model is not None and model.path == want:
             return model
-        with self._lock:
+        with self._loader_lock(task):  # other threads keep answering with ``model`` meanwhile
             model = self._models.get(task)
             if model is not None and model.path == want:
                 return model
@@ -154,17 +161,20 @@ class Registry:
                 raise
             if model is not None:
                 log.info("now serving %s model version %s (was %s)", task, fresh.version, model.version)
-            self._models[task] = fresh
+            with self._lock:
+                self._models[task] = fresh
             return fresh
 
     def hog(self, alphabet: str):
         """The classical HOG engine for ``alphabet`` (``models/weights/hog-<alphabet>``), loaded once."""
         key = f"hog-{alphabet}"
-        with self._lock:
+        with self._loader_lock(key):
             if key not in self._models:
                 from models.hog import load_hog
 
-                self._models[key] = load_hog(self.weights_dir / key)
+                model = load_hog(self.weights_dir / key)
+                with self._lock:
+                    self._models[key] = model
             return self._models[key]
 
     def personal(self, folder: Path, engine: str):
@@ -173,12 +183,17 @@ class Registry:
         meta = path / "meta.json"
         if not meta.exists():
             raise WeightsError(f"There is no personal {engine} model named {Path(folder).name!r}.")
-        key = f"personal:{path}:{meta.stat().st_mtime_ns}"
-        with self._lock:
-            if key not in self._models:
+        key = f"personal:{Path(folder).name}/{engine}"  # one cached model per name: a retrain replaces it
+        stamp = meta.stat().st_mtime_ns
+        with self._loader_lock(key):
+            cached = self._personal_stamps.get(key)
+            if cached != stamp or key not in self._models:
                 from models.hog import load_hog
 
-                self._models[key] = load_hog(path) if engine == "hog" else load_recognizer(path, "digit")
+                model = load_hog(path) if engine == "hog" else load_recognizer(path, "digit")
+                with self._lock:
+                    self._models[key] = model
+                    self._personal_stamps[key] = stamp
             return self._models[key]
 
     def has_hog(self, alphabet: str) -> bool:

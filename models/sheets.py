@@ -23,6 +23,7 @@ from models.segmentation import PAGE_SIDE, segment
 
 DIGITS = "0123456789"
 MIN_PER_ROW = 5  # fewer samples of a digit than this teach a model nothing reliable
+SHEET_TTL_SECONDS = 24 * 3600  # a checked sheet waits this long to be trained on
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
 
@@ -84,7 +85,7 @@ def read_sheet(data: bytes, model=None, max_pixels: int = DEFAULT_MAX_PIXELS, mi
 
 def personal_dir(root: Path, name: str) -> Path:
     """The folder of a personal model; refuses names that are not plain words."""
-    if not NAME.match(name or ""):
+    if not NAME.fullmatch(name or ""):
         raise SheetError("Name the personal model with letters, digits, - or _ (up to 40).")
     return Path(root) / name
 
@@ -100,11 +101,15 @@ def list_personal(root: Path) -> list[dict]:
 
 def save_sheet(root: Path, sheet: Sheet) -> str:
     """Keep a checked sheet's glyphs and labels for training; returns its id."""
+    import time
     import uuid
 
     sheet_id = uuid.uuid4().hex
     folder = Path(root) / ".sheets"
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.npz"):  # checked sheets nobody trained on are kept a day
+        if old.stat().st_mtime < time.time() - SHEET_TTL_SECONDS:
+            old.unlink(missing_ok=True)
     np.savez_compressed(folder / f"{sheet_id}.npz", glyphs=sheet.glyphs, labels=np.array(sheet.labels),
                         rows=json.dumps(sheet.rows))  # fmt: skip
     return sheet_id

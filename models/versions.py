@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 SHIPPED = "shipped"  # what ACTIVE says when the shipped weights are served
@@ -44,9 +45,16 @@ def set_active(versions_dir: Path, task: str, name: str) -> None:
     if name != SHIPPED and not (folder / name / "model.keras").exists():
         raise FileNotFoundError(f"There is no {task} model version {name!r} in {folder}.")
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "ACTIVE.tmp"
-    tmp.write_text(name + "\n")
-    os.replace(tmp, folder / "ACTIVE")
+    fd, tmp = tempfile.mkstemp(prefix=".ACTIVE-", dir=folder)  # one temp file per writer
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(name + "\n")
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it replaces the old pointer
+        os.replace(tmp, folder / "ACTIVE")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def new_version_dir(versions_dir: Path, task: str, shipped_version: str) -> tuple[str, Path]:

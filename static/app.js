@@ -417,6 +417,9 @@
 
   function showPage(data) {
     clearResult();
+    data.glyphs.forEach((g) => {
+      g.predicted = g.text; // what the engine read; corrections are compared with this
+    });
     page = data;
     fixing = null;
     pageFix.hidden = true;
@@ -450,18 +453,27 @@
     if (!page || !page.glyphs[i].prediction_id) return;
     fixing = i;
     pageBoxes.querySelectorAll(".page-box").forEach((b, k) => b.classList.toggle("selected", k === i));
-    pageFixQuestion.textContent = `Read as “${page.glyphs[i].text}”. Right answer`;
+    pageFixQuestion.textContent = `Read as “${page.glyphs[i].predicted}”. Right answer`;
     pageFix.hidden = false;
     pageFixLabel.value = "";
     pageFixLabel.focus();
   }
 
+  let fixSaving = false;
   pageFix.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (fixing === null || !page) return;
-    const glyph = page.glyphs[fixing];
+    if (fixing === null || !page || fixSaving) return;
+    const about = page; // the answer and glyph this correction is for, whatever happens meanwhile
+    const index = fixing;
+    const glyph = about.glyphs[index];
     const label = pageFixLabel.value.trim();
-    const correct = label === "" || label === glyph.text;
+    if (!label) {
+      pageStatus.textContent = "Type the character that is written there.";
+      pageStatus.classList.add("error");
+      return;
+    }
+    const correct = label === glyph.predicted; // always against what the engine read, not an earlier fix
+    fixSaving = true;
     let response;
     let reply = null;
     try {
@@ -472,6 +484,12 @@
       });
       reply = await response.json().catch(() => null);
     } catch (_) {
+      response = null;
+    } finally {
+      fixSaving = false;
+    }
+    if (page !== about) return; // another page is on screen now
+    if (!response) {
       pageStatus.textContent = "Could not reach the server; the correction was not saved.";
       pageStatus.classList.add("error");
       return;
@@ -479,16 +497,18 @@
     if (!response.ok || !reply || reply.status !== "saved") {
       pageStatus.textContent = errorMessage(response, reply);
       pageStatus.classList.add("error");
-      pageFixLabel.focus();
+      if (fixing === index) pageFixLabel.focus();
       return;
     }
     pageStatus.classList.remove("error");
-    if (!correct) glyph.text = label;
-    pageText.textContent = pageTextOf(page);
-    pageBoxes.children[fixing].classList.add("fixed");
-    pageStatus.textContent = correct ? `Saved: “${glyph.text}” is right.` : `Saved: it is “${label}”.`;
-    pageFix.hidden = true;
-    fixing = null;
+    glyph.text = label;
+    pageText.textContent = pageTextOf(about);
+    pageBoxes.children[index].classList.toggle("fixed", !correct);
+    pageStatus.textContent = correct ? `Saved: “${label}” was read right.` : `Saved: it is “${label}”.`;
+    if (fixing === index) {
+      pageFix.hidden = true;
+      fixing = null;
+    }
   });
 
   $("page-fix-cancel").addEventListener("click", () => {

@@ -205,3 +205,37 @@ def test_a_full_disk_costs_the_feedback_buttons_not_the_answer(tmp_path, monkeyp
     monkeypatch.setattr(store, "add_prediction", broken)
     body = app.test_client().post("/submit", json={"image": data_url(SEVEN_PNG)}).get_json()
     assert body["text"] == "7" and body["prediction_id"] is None
+
+
+def test_a_version_1_database_is_migrated_in_place(tmp_path):
+    from feedback.store import MIGRATIONS, _statements
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    for statement in _statements(MIGRATIONS[1]):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO predictions VALUES ('a' , '2026-01-01T00:00:00Z', 'digit', '7', 0.9, 0, '[]', 'digit', '1', '4',"
+        " x'00', x'00')"
+    )
+    conn.execute(
+        "INSERT INTO feedback (prediction_id, correct, label, created_at, updated_at) VALUES ('a', 1, '7', '', '')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = FeedbackStore(path)
+    assert store.schema_version() == SCHEMA_VERSION == 2
+    (row,) = store.feedback()
+    assert (row.prediction_id, row.label, row.source) == ("a", "7", "glyph")
+
+
+def test_a_failed_commit_leaves_the_connection_usable(tmp_path):
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO feedback (prediction_id, correct, created_at, updated_at) VALUES ('x', 1, '', '')"
+            )
+    pid = store.add_prediction("digit", "7", 0.9, False, [], "digit", "1", "4", b"in", b"seen")
+    assert store.record_feedback(pid, True, "7")[1] == 1

@@ -121,6 +121,12 @@ def test_admin_routes_need_the_token(tmp_path):
     assert zip_resp.status_code == 200 and zip_resp.data[:2] == b"PK"
     assert client.post("/admin/feedback/sync", headers=auth).get_json()["error"]["code"] == "sheets_not_configured"
     assert client.get("/admin/feedback/export?format=xml", headers=auth).status_code == 400
+    assert client.get("/admin/models", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
+    not_an_object = client.post("/admin/models/digit/rollback", json=[1], headers=auth)
+    assert not_an_object.status_code == 400 and not_an_object.get_json()["error"]["code"] == "bad_request"
+    to_shipped = client.post("/admin/models/digit/rollback", json={"to": 1}, headers=auth)
+    assert to_shipped.status_code == 200 and to_shipped.get_json()["active"] == "shipped"
+    assert client.post("/sheet/train", json="x", headers=auth).status_code == 400
 
 
 def test_swapping_versions_under_load_loses_no_request(loop_app, tmp_path):

@@ -11,6 +11,8 @@ import argparse
 import datetime as dt
 import json
 import shutil
+import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,8 @@ from models.sheets import Sheet
 from training.common import save_weights
 from training.train_hog import fit
 
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 AUGMENTED_COPIES = 8  # jittered copies of each sheet glyph: a sheet holds few samples
 
 
@@ -48,6 +52,13 @@ def holdout_split(labels: list[str], share: float = 0.2) -> np.ndarray:
 
 def train_personal(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int = 6, seed: int = 1) -> dict:
     """Fit both personal engines into ``out`` and return the meta.json written there."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(out.name, threading.Lock())
+    with lock:  # two trainings of one name in this process take turns
+        return _train(sheet, name, out, base_dir, epochs, seed)
+
+
+def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed: int) -> dict:
     import keras
 
     from training.retrain import fine_tune
@@ -55,8 +66,8 @@ def train_personal(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: i
     held = holdout_split(sheet.labels)
     y = np.array(sheet.labels)
     x_train, y_train = jittered(sheet.glyphs[~held], y[~held], AUGMENTED_COPIES, seed)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"  # private to this training
 
     pipeline = fit(x_train, y_train, "svm", components=40, seed=seed)
     save_hog(pipeline, tmp / "hog", {"name": f"{name}-hog", "version": "1", "labels": list("0123456789")})
@@ -88,6 +99,11 @@ def train_personal(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: i
         "metrics": {"held_out_accuracy": metrics},
     }
     (tmp / "meta.json").write_text(json.dumps(info, indent=2) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)  # a half-trained model is never visible under its name
+    # swap by renames: a half-trained model is never visible under its name, and the old one stays
+    # whole until the new one is in place
+    old = out.parent / f".{out.name}.{uuid.uuid4().hex}.old"
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     return info

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from feedback.store import FeedbackRow, FeedbackStore
 from models import versions
@@ -109,15 +111,23 @@ def read_feedback(path: Path, task: str) -> list[FeedbackRow]:
 
 
 def feedback_glyphs(rows: list[FeedbackRow], labels: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(glyphs, class ids, prediction ids) of the rows, each input prepared again by today's code."""
+    """(glyphs, class ids, prediction ids) of the rows, each input prepared again by today's code.
+
+    A glyph read on a page was stored as a crop of the page (with its neighbours), so it is taken
+    as the 28x28 the model saw, when that was made by today's preprocessing."""
     glyphs, ids, pids = [], [], []
     for r in rows:
         if r.label not in labels:
             continue
-        try:
-            glyphs.append(glyph_from_bytes(r.input_png).pixels)
-        except PreprocessError:
-            continue
+        if r.source == "page":
+            if r.preprocessing_version != PREPROCESSING_VERSION:
+                continue
+            glyphs.append(np.asarray(Image.open(io.BytesIO(r.model_input_png)).convert("L")))
+        else:
+            try:
+                glyphs.append(glyph_from_bytes(r.input_png).pixels)
+            except PreprocessError:
+                continue
         ids.append(labels.index(r.label))
         pids.append(r.prediction_id)
     return np.array(glyphs, np.uint8).reshape(-1, 28, 28), np.array(ids, np.int64), pids
@@ -266,7 +276,13 @@ def retrain(args: argparse.Namespace) -> dict:
     meta_path = out / "meta.json"
     meta_path.write_text(json.dumps(json.loads(meta_path.read_text()) | {"retraining": record}, indent=2) + "\n")
     if promoted:
-        versions.set_active(args.models_dir, args.task, out.name)
+        now = versions.active_dir(args.models_dir, shipped, args.task)
+        if now != current_dir:  # someone promoted or rolled back while this was training
+            record["promoted"] = promoted = False
+            record["not_promoted_because"] = f"the served model changed during training (now {now.name})"
+            meta_path.write_text(json.dumps(json.loads(meta_path.read_text()) | {"retraining": record}, indent=2))
+        else:
+            versions.set_active(args.models_dir, args.task, out.name)
     return record | {"version": number, "folder": str(out)}
 
 
