@@ -67,3 +67,41 @@ def build_glyph_cnn(num_classes: int, width: int = 32, dropout: float = 0.4, nam
 
 
 BUILDERS = {"seed_cnn": build_seed_cnn, "glyph_cnn": build_glyph_cnn}
+
+
+def build_crnn(
+    num_chars: int, width: int = 32, lstm: int = 128, dropout: float = 0.25, name: str = "crnn"
+) -> keras.Model:
+    """Line recogniser: convolutions over a (48, W) strip -> W/4 feature columns -> two bidirectional
+    LSTMs -> per-column probabilities over ``num_chars`` characters plus the CTC blank (last index).
+
+    Width is variable. This is the serving graph: CTC loss lives only in ``training.train_lines``.
+    Batch normalisation runs in inference mode when serving, and the app reads one line per call,
+    so an answer never depends on other images.
+    """
+    from models.preprocessing import LINE_HEIGHT
+
+    def conv(x, filters, kernel, label, padding="same"):
+        x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=f"{label}_conv")(x)
+        x = layers.BatchNormalization(name=f"{label}_bn")(x)
+        return layers.ReLU(name=f"{label}_relu")(x)
+
+    w = width
+    inp = keras.Input((LINE_HEIGHT, None, 1), dtype="uint8", name="strip")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
+    x = conv(x, w, 3, "c1")
+    x = layers.MaxPooling2D((2, 2), name="p1")(x)  # 24 x W/2
+    x = conv(x, 2 * w, 3, "c2")
+    x = layers.MaxPooling2D((2, 2), name="p2")(x)  # 12 x W/4
+    x = conv(x, 4 * w, 3, "c3")
+    x = conv(x, 4 * w, 3, "c4")
+    x = layers.MaxPooling2D((2, 1), name="p3")(x)  # 6 x W/4
+    x = conv(x, 8 * w, 3, "c5")
+    x = layers.MaxPooling2D((2, 1), name="p4")(x)  # 3 x W/4
+    x = conv(x, 8 * w, (3, 1), "c6", padding="valid")  # 1 x W/4
+    x = layers.Reshape((-1, 8 * w), name="columns")(x)
+    x = layers.Dropout(dropout, name="drop1")(x)
+    x = layers.Bidirectional(layers.LSTM(lstm, return_sequences=True, dropout=dropout), name="blstm1")(x)
+    x = layers.Bidirectional(layers.LSTM(lstm, return_sequences=True, dropout=dropout), name="blstm2")(x)
+    out = layers.Dense(num_chars + 1, activation="softmax", name="chars")(x)
+    return keras.Model(inp, out, name=name)

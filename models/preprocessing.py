@@ -446,9 +446,16 @@ def line_ink(gray: np.ndarray) -> np.ndarray:
     return ink.astype(np.float32)
 
 
-def _crop_ink(ink: np.ndarray) -> np.ndarray:
+def _crop_ink(ink: np.ndarray, trim: float = 0.002) -> np.ndarray:
+    """Crop to the ink, leaving out the outermost ``trim`` share of ink mass above and below and
+    half that left and right: a stray speck far from the line must not set its height."""
     x, y, w, h = ink_bbox(ink)
-    return ink[y : y + h, x : x + w]
+    ink = ink[y : y + h, x : x + w]
+    rows = np.cumsum(ink.sum(axis=1))
+    cols = np.cumsum(ink.sum(axis=0))
+    top, bottom = np.searchsorted(rows, [trim * rows[-1], (1 - trim) * rows[-1]])
+    left, right = np.searchsorted(cols, [trim / 2 * cols[-1], (1 - trim / 2) * cols[-1]])
+    return ink[top : bottom + 1, left : right + 1]
 
 
 def _shrink_for_search(ink: np.ndarray, height: int = 32) -> np.ndarray:
@@ -469,7 +476,7 @@ def _affine(ink: np.ndarray, shear: float = 0.0, angle_deg: float = 0.0) -> np.n
         h = img.height
         extra = int(np.ceil(abs(shear) * h))
         w = img.width + extra
-        offset = -shear * h if shear > 0 else 0.0  # output x = input x + shear * y (+ offset)
+        offset = 0.0 if shear > 0 else -shear * h  # output x = input x + shear * y + offset, all >= 0
         coeffs = (1.0, -shear, -offset, 0.0, 1.0, 0.0)  # inverse map: input from output
         img = img.transform((w, h), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR, fillcolor=0.0)
     return np.asarray(img, dtype=np.float32)
@@ -488,7 +495,8 @@ def estimate_skew(ink: np.ndarray) -> float:
 
 
 def estimate_slant(ink: np.ndarray) -> float:
-    """The shear that makes the column profile sharpest: upright strokes fill whole columns."""
+    """The shear that uprights the writing (apply it with ``_affine(ink, shear=...)``): the one that
+    makes the column profile sharpest, since upright strokes fill whole columns."""
     small = _shrink_for_search(ink, 32)
     best, best_score = 0.0, -1.0
     for shear in np.linspace(-MAX_SLANT, MAX_SLANT, 21):
@@ -510,7 +518,7 @@ def line_from_gray(gray: np.ndarray) -> np.ndarray:
         ink = _crop_ink(_affine(ink, angle_deg=angle))
     shear = estimate_slant(ink)
     if shear:
-        ink = _crop_ink(_affine(ink, shear=-shear))
+        ink = _crop_ink(_affine(ink, shear=shear))
     target = LINE_HEIGHT - 2 * LINE_PAD
     scale = target / ink.shape[0]
     width = min(MAX_LINE_WIDTH, max(1, round(ink.shape[1] * scale)))

@@ -1,0 +1,192 @@
+"""Train the handwritten-line recogniser (CNN + 2 BiLSTM + CTC) on IAM-OnDB:
+``python -m training.train_lines --data-dir ../shared/data``.
+
+- Training lines (IAM-OnDB ``trainset``, 5,355 lines, writer-independent from the test sets) are
+  rendered from their pen strokes with varied pen, scale, slant, skew, ink, paper, blur and noise
+  (``training.lines_data``), a different rendering each epoch (``--variants`` cached renderings),
+  then prepared by ``models.preprocessing.line_from_gray`` like any upload.
+- ``testset_v`` (``val1``) selects the best epoch by character error rate; ``testset_f`` is left for
+  ``python -m training.evaluate_lines``.
+- CTC loss is computed here only; the saved model is the serving graph with its ``charset.txt``.
+- Resumable: the model, optimiser and epoch are checkpointed under
+  ``training/.checkpoints/<run>/`` after every epoch; run the same command again to continue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
+from training.common import CHECKPOINTS, ROOT, command_line
+from training.lines_data import load_iam_ondb, strips
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, required=True, help="folder holding iam_ondb_lines/")
+    p.add_argument("--epochs", type=int, default=60, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=16, help="lines per batch")
+    p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
+    p.add_argument("--lr-decay", type=float, default=0.96, help="learning-rate factor per epoch")
+    p.add_argument("--width", type=int, default=32, help="filters of the first convolution")
+    p.add_argument("--lstm", type=int, default=128, help="units per LSTM direction")
+    p.add_argument("--variants", type=int, default=6, help="distinct augmented renderings of each line")
+    p.add_argument("--val-lines", type=int, default=400, help="validation lines decoded after each epoch")
+    p.add_argument("--seed", type=int, default=1, help="random seed")
+    p.add_argument("--run-name", default="line-crnn", help="checkpoint folder name")
+    p.add_argument("--out", type=Path, default=ROOT / "models" / "weights" / "line", help="output folder")
+    return p.parse_args(argv)
+
+
+def charset_of(texts: list[str]) -> str:
+    """Every character of the training transcriptions, sorted (the blank is added after them)."""
+    return "".join(sorted(set("".join(texts))))
+
+
+def ctc_length(text: str) -> int:
+    """The fewest output columns CTC needs for ``text``: one per character, plus a blank between
+    doubled letters."""
+    return len(text) + sum(a == b for a, b in zip(text, text[1:], strict=False))
+
+
+def batches(images: list[np.ndarray], labels: list[list[int]], size: int, rng: np.random.Generator):
+    """Batches of similar width (little padding), in random order: (x, widths, y, y_lengths)."""
+    order = np.argsort([im.shape[1] for im in images], kind="stable")
+    groups = [order[i : i + size] for i in range(0, len(order), size)]
+    rng.shuffle(groups)
+    for g in groups:
+        w = max(images[i].shape[1] for i in g)
+        x = np.zeros((len(g), LINE_HEIGHT, w, 1), np.uint8)
+        for k, i in enumerate(g):
+            x[k, :, : images[i].shape[1], 0] = images[i]
+        lab = max(len(labels[i]) for i in g)
+        y = np.zeros((len(g), lab), np.int32)
+        for k, i in enumerate(g):
+            y[k, : len(labels[i])] = labels[i]
+        yield x, np.array([images[i].shape[1] for i in g], np.int32), y, np.array([len(labels[i]) for i in g], np.int32)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    import keras
+    import tensorflow as tf
+
+    from models.architectures import build_crnn
+    from models.ctc import error_rates, greedy
+
+    train, val = load_iam_ondb(args.data_dir, "train"), load_iam_ondb(args.data_dir, "val1")
+    charset = charset_of(train.texts)
+    rng = np.random.default_rng(args.seed)
+    pick = rng.choice(len(val.texts), min(args.val_lines, len(val.texts)), replace=False)
+    val_strips = strips(val, None)
+    val_x = [val_strips[i] for i in pick if val_strips[i] is not None]
+    val_y = [val.texts[i] for i in pick if val_strips[i] is not None]
+
+    ckpt_dir = CHECKPOINTS / args.run_name
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    model = build_crnn(len(charset), args.width, args.lstm)
+    optimizer = keras.optimizers.Adam(args.lr, clipnorm=5.0)
+    epoch_var = tf.Variable(0, dtype=tf.int64, name="epoch")
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
+    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir / "state"), max_to_keep=2)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint)
+        print(f"resumed from {manager.latest_checkpoint} (epoch {int(epoch_var.numpy())} done)", flush=True)
+
+    spec = [tf.TensorSpec([None, LINE_HEIGHT, None, 1], tf.uint8), tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)]  # fmt: skip
+
+    @tf.function(input_signature=spec)  # one graph for every batch shape
+    def step(x, widths, y, y_len):
+        with tf.GradientTape() as tape:
+            probs = model(x, training=True)
+            logits = tf.math.log(tf.maximum(probs, 1e-9))
+            loss = tf.reduce_mean(
+                tf.nn.ctc_loss(y, logits, y_len, widths // 4, logits_time_major=False, blank_index=-1)
+            )
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    forward = tf.function(lambda x: model(x, training=False), input_signature=spec[:1])
+    best_path, log_path = ckpt_dir / "best.json", ckpt_dir / "log.csv"
+    best = json.loads(best_path.read_text()) if best_path.exists() else {"cer": 9.9}
+    index = {c: i for i, c in enumerate(charset)}
+    labels = [[index[c] for c in t] for t in train.texts]
+    while int(epoch_var.numpy()) < args.epochs:
+        epoch = int(epoch_var.numpy())
+        optimizer.learning_rate.assign(args.lr * args.lr_decay**epoch)
+        variant = strips(train, seed=args.seed * 1000 + epoch % args.variants)
+        ok = [i for i, s in enumerate(variant) if s is not None and s.shape[1] // 4 >= ctc_length(train.texts[i])]
+        start, losses = time.time(), []
+        total = (len(ok) + args.batch_size - 1) // args.batch_size
+        for n, (x, widths, y, y_len) in enumerate(
+            batches([variant[i] for i in ok], [labels[i] for i in ok], args.batch_size, rng), 1
+        ):
+            losses.append(float(step(x, widths, y, y_len)))
+            if n % 50 == 0 or n == total:
+                rate = n / (time.time() - start)
+                print(f"  epoch {epoch + 1} batch {n}/{total} loss {np.mean(losses[-50:]):.3f} "
+                      f"({(total - n) / rate:.0f} s left)", flush=True)  # fmt: skip
+        hyps = [greedy(forward(s[None, ..., None]).numpy()[0], charset) for s in val_x]
+        rates = error_rates(val_y, hyps)
+        epoch_var.assign_add(1)
+        manager.save()
+        seconds = time.time() - start
+        with open(log_path, "a", newline="") as f:
+            row = [epoch + 1, round(float(np.mean(losses)), 4), round(rates["cer"], 4), round(rates["wer"], 4)]
+            csv.writer(f).writerow([*row, args.lr * args.lr_decay**epoch, round(seconds)])
+        print(f"epoch {epoch + 1}: loss {np.mean(losses):.3f}, val CER {rates['cer']:.2%}, WER {rates['wer']:.2%} "
+              f"({seconds:.0f} s)", flush=True)  # fmt: skip
+        if rates["cer"] < best["cer"]:
+            best = {"cer": rates["cer"], "wer": rates["wer"], "epoch": epoch + 1}
+            model.save(ckpt_dir / "best.keras")
+            best_path.write_text(json.dumps(best))
+    publish(args, charset, ckpt_dir, best, len(ok))
+
+
+def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, train_lines: int) -> None:
+    """Copy the best epoch's serving model with its charset and meta.json into ``--out``."""
+    import keras
+
+    model = keras.models.load_model(ckpt_dir / "best.keras", compile=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    model.save(args.out / "model.keras")
+    (args.out / "charset.txt").write_text(charset, encoding="utf-8")
+    meta = {
+        "name": "line",
+        "task": "line",
+        "version": "1",
+        "architecture": "crnn",
+        "input_height": LINE_HEIGHT,
+        "line_preprocessing_version": LINE_PREPROCESSING_VERSION,
+        "charset": charset,
+        "parameters": int(model.count_params()),
+        "trained_on": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "training": {
+            "command": command_line("training.train_lines"),
+            "best_epoch": best["epoch"],
+            "val1_cer": round(best["cer"], 4),
+            "val1_wer": round(best["wer"], 4),
+            "epochs": args.epochs,
+            "train_lines": train_lines,
+            "variants": args.variants,
+            "seed": args.seed,
+        },  # fmt: skip
+        "metrics": {},
+    }
+    (args.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"saved {args.out} (best epoch {best['epoch']}, val CER {best['cer']:.2%})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
