@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +166,26 @@ def test_swapping_versions_under_load_loses_no_request(loop_app, tmp_path):
             t.join()
     assert answers and {status for status, _ in answers} == {200}
     assert {version for _, version in answers} == {"1", "2"}
+
+
+def test_retraining_reads_an_exported_zip(loop_app, tmp_path):
+    """``--feedback feedback.zip`` (the export) gives retraining the same rows as the store."""
+    from training.retrain import feedback_glyphs, read_feedback
+
+    client = loop_app.test_client()
+    for png in writer_sevens(3, seed=2):
+        body = read(client, png)
+        right = body["candidates"][0]["label"] == "7"
+        client.post("/feedback", json={"prediction_id": body["prediction_id"], "correct": right, "label": "7"})
+    out = tmp_path / "fb.zip"
+    assert (
+        loop_app.test_cli_runner()
+        .invoke(args=["feedback", "export", "--format", "zip", "--output", str(out)])
+        .exit_code
+        == 0
+    )
+    from_zip = read_feedback(out, "digit")
+    from_db = read_feedback(Path(loop_app.config["FEEDBACK_DB"]), "digit")
+    assert [r.prediction_id for r in from_zip] == [r.prediction_id for r in from_db] and len(from_zip) == 3
+    labels = list("0123456789")
+    np.testing.assert_array_equal(feedback_glyphs(from_zip, labels)[0], feedback_glyphs(from_db, labels)[0])
