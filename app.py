@@ -12,6 +12,7 @@ import io
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -22,6 +23,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 import feedback
 from models import versions
 from models.errors import InputError
+from models.lines import DECODERS, read_lines
 from models.pages import ALPHABETS, ENGINES, annotate, hog_alphabets, png_data_url, read_page
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
@@ -39,6 +41,7 @@ ERROR_STATUS = {
     "bad_image": 400,
     "unknown_task": 400,
     "bad_page_request": 400,
+    "bad_line_request": 400,
     "too_noisy": 422,
     "bad_sheet": 422,
     "bad_feedback": 400,
@@ -123,6 +126,12 @@ def _read(data: bytes, task: str, options):
     """Recognise ``data`` as ``task``: a ``Reading`` or, for ``"page"``, a ``PageReading``.
     ``options`` (form, JSON body or CLI flags) carries a page's ``alphabet`` and ``engine``."""
     pixels = current_app.config["MAX_IMAGE_PIXELS"]
+    if task == "line":
+        if not registry().has_line():
+            raise ApiError("unknown_task", "No handwritten-line model is installed on this server.")
+        decoder = str(options.get("decoder") or "beam")
+        correct = str(options.get("correct", "true")).lower() not in ("false", "0", "no", "off")
+        return LineReading(read_lines(data, registry().line(), decoder, correct, max_pixels=pixels))
     if task == "page":
         alphabet, engine = str(options.get("alphabet") or "digit"), str(options.get("engine") or "cnn")
         name = options.get("personal")
@@ -131,9 +140,18 @@ def _read(data: bytes, task: str, options):
     return recognize(data, task, registry(), pixels, _threshold(task))
 
 
+@dataclass(frozen=True)
+class LineReading:
+    """A line or paragraph answer (kept out of the feedback store until line feedback exists)."""
+
+    result: dict
+
+
 def _answer(data: bytes, task: str, options):
     """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
     reading = _read(_check_size(data), task, options)
+    if task == "line":
+        return jsonify(reading.result)
     if task == "page":
         for glyph, pid in zip(reading.result["glyphs"], feedback.record_page(reading), strict=True):
             glyph["prediction_id"] = pid
@@ -351,15 +369,21 @@ def _image_files(paths: tuple[str, ...]) -> list[Path]:
 
 
 @click.command("recognize")
-@click.option("--task", default="digit", show_default=True, help="What to read: " + ", ".join(GLYPH_TASKS) + ", page.")
+@click.option(
+    "--task", default="digit", show_default=True, help="What to read: " + ", ".join(GLYPH_TASKS) + ", page, line."
+)
 @click.option("--alphabet", type=click.Choice(ALPHABETS), default="digit", show_default=True,
               help="page: which characters the page holds")  # fmt: skip
 @click.option("--engine", type=click.Choice(ENGINES), default="cnn", show_default=True,
               help="page: the CNN models or the classical HOG engine")  # fmt: skip
 @click.option("--personal", default=None, help="page: a personal model's name (see `flask sheet train`)")
+@click.option("--decoder", type=click.Choice(DECODERS), default="beam", show_default=True, help="line: CTC decoding")
+@click.option("--correct/--no-correct", default=True, show_default=True, help="line: spelling correction")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @with_appcontext
-def recognize_command(task: str, alphabet: str, engine: str, personal: str | None, paths: tuple[str, ...]) -> None:
+def recognize_command(
+    task: str, alphabet: str, engine: str, personal: str | None, decoder: str, correct: bool, paths: tuple[str, ...]
+) -> None:
     """Print one JSON object per image (the API's response shape plus "file"), one per line.
     Exits with status 1 when any file could not be read."""
     config = current_app.config
@@ -369,7 +393,8 @@ def recognize_command(task: str, alphabet: str, engine: str, personal: str | Non
             if path.stat().st_size > config["MAX_UPLOAD_BYTES"]:
                 limit = config["MAX_UPLOAD_BYTES"]
                 raise ApiError("too_large", f"The image is {path.stat().st_size:,} bytes; the limit is {limit:,}.")
-            options = {"alphabet": alphabet, "engine": engine, "personal": personal}
+            options = {"alphabet": alphabet, "engine": engine, "personal": personal, "decoder": decoder,
+                       "correct": correct}  # fmt: skip
             result = _read(path.read_bytes(), task, options).result
         except InputError as exc:
             failures += 1

@@ -196,6 +196,21 @@ class Registry:
                     self._personal_stamps[key] = stamp
             return self._models[key]
 
+    def line(self):
+        """The handwritten-line model (``models/weights/line``), loaded once."""
+        with self._loader_lock("line"):
+            if "line" not in self._models:
+                from models.lines import load_line_model
+
+                model = load_line_model(self.weights_dir / "line")
+                with self._lock:
+                    self._models["line"] = model
+            return self._models["line"]
+
+    def has_line(self) -> bool:
+        """Whether a line model is installed."""
+        return (self.weights_dir / "line" / "model.keras").exists()
+
     def has_hog(self, alphabet: str) -> bool:
         """Whether a HOG engine for ``alphabet`` is installed."""
         return (self.weights_dir / f"hog-{alphabet}" / "model.joblib").exists()

@@ -117,3 +117,95 @@ def test_crnn_answers_do_not_depend_on_the_batch():
     together = model(tf.concat([line, filler], axis=0), training=False).numpy()[:1]
     assert alone.shape[1] == line.shape[2] // 4
     np.testing.assert_allclose(alone, together, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def line_weights(tmp_path_factory):
+    """A tiny CRNN saved like the shipped line model: it exercises loading, splitting, decoding and
+    the API shape (it is untrained, so no test here judges what it reads)."""
+    import json
+
+    import keras
+
+    from models.architectures import build_crnn
+    from models.preprocessing import LINE_PREPROCESSING_VERSION
+
+    root = tmp_path_factory.mktemp("weights")
+    charset = " abcdefghijklmnopqrstuvwxyz"
+    keras.utils.set_random_seed(0)
+    build_crnn(len(charset), width=4, lstm=8).save(root / "line" / "model.keras") if (
+        root / "line"
+    ).mkdir() is None else None
+    meta = {"name": "line", "version": "0", "charset": charset, "input_height": LINE_HEIGHT,
+            "line_preprocessing_version": LINE_PREPROCESSING_VERSION}  # fmt: skip
+    (root / "line" / "meta.json").write_text(json.dumps(meta))
+    return root
+
+
+def paragraph_png(lines: int = 3, skew: float = 2.0) -> bytes:
+    img = Image.new("L", (1000, 130 * lines + 60), 255)
+    draw = ImageDraw.Draw(img)
+    for r in range(lines):
+        for k in range(12):
+            x, y = 40 + 75 * k, 60 + 130 * r
+            draw.line([(x, y + 60), (x, y)], fill=0, width=5)
+            draw.ellipse((x + 8, y + 25, x + 40, y + 60), outline=0, width=5)
+        draw.point((40 + 75 * 3 + 20, 45 + 130 * r), fill=0)  # a stray dot above the line: no extra line
+    img = img.rotate(skew, expand=True, fillcolor=255)
+    buf = __import__("io").BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_paragraph_is_split_into_its_lines():
+    from models.lines import split_lines
+    from models.preprocessing import decode, to_gray
+
+    parts = split_lines(to_gray(decode(paragraph_png(4), side=2000)))
+    assert len(parts) == 4
+    ys = [box[1] for box, _ in parts]
+    assert ys == sorted(ys)
+
+
+def test_line_api_and_cli_shape(tmp_path, line_weights):
+    import io
+    import json
+
+    from app import recognize_command
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, WEIGHTS_DIR=str(line_weights))
+    client = app.test_client()
+    resp = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(2)), "p.png"), "task": "line"})
+    body = resp.get_json()
+    assert resp.status_code == 200, body
+    assert body["task"] == "line" and len(body["lines"]) == 2 and body["text"].count("\n") == 1
+    assert {"text", "raw_text", "confidence", "x", "y", "w", "h"} <= set(body["lines"][0])
+    assert body["decoder"] == "beam" and body["corrected"] is True and body["model"]["version"] == "0"
+    plain = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line",
+                                         "decoder": "greedy", "correct": "false"}).get_json()  # fmt: skip
+    assert plain["text"] == plain["raw_text"] and plain["corrected"] is False
+    bad = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line",
+                                       "decoder": "viterbi"})  # fmt: skip
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "bad_line_request"
+    (tmp_path / "p.png").write_bytes(paragraph_png(1))
+    result = app.test_cli_runner().invoke(
+        recognize_command, ["--task", "line", "--no-correct", str(tmp_path / "p.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["corrected"] is False
+
+
+def test_without_a_line_model_the_task_is_refused(client):
+    import io
+
+    resp = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line"})
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "unknown_task"
+
+
+def test_spelling_correction_keeps_case_and_punctuation():
+    from models.lines import Speller
+
+    speller = Speller.english()
+    assert speller.line("The quikc brown fox, Mr. Gaitskell said.") == "The quick brown fox, Mr. Gaitskell said."
+    assert Speller(["Gaitskell", "Labour"]).line("Gaitskel and Labuor") == "Gaitskell and Labour"

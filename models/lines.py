@@ -1,0 +1,218 @@
+"""Reading handwritten lines and paragraphs with the CRNN: the image is split into text lines
+(levelled first, then cut at the gaps of the row profile), each line goes through
+``models.preprocessing.line_from_gray`` and one forward pass of its own (so no answer depends on
+another image), CTC decoding gives ``raw_text``, and optional spelling correction gives ``text``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.ctc import beam_search, greedy
+from models.errors import InputError
+from models.preprocessing import (
+    DEFAULT_MAX_PIXELS,
+    LINE_HEIGHT,
+    LINE_PREPROCESSING_VERSION,
+    BlankImage,
+    _affine,
+    decode,
+    estimate_skew,
+    line_from_gray,
+    to_gray,
+)
+from models.segmentation import PAGE_SIDE, page_ink, remove_ruling
+
+DECODERS = ("beam", "greedy")
+MAX_LINES = 60  # a paragraph image with more text lines than this is refused rather than read slowly
+WORD = re.compile(r"[A-Za-z]+")
+
+
+class BadLineRequest(InputError):
+    """A decoder or option the service does not offer."""
+
+    code = "bad_line_request"
+
+
+@dataclass
+class LineRecognizer:
+    """The loaded CRNN: charset, metadata and a compiled forward pass for one strip at a time."""
+
+    name: str
+    version: str
+    charset: str
+    meta: dict[str, Any]
+    path: Path
+    _forward: Any = field(repr=False)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.charset)
+
+    def probabilities(self, strip: np.ndarray) -> np.ndarray:
+        """(LINE_HEIGHT, W) uint8 strip -> (W // 4, len(charset) + 1) column probabilities."""
+        return self._forward(np.asarray(strip, np.uint8)[None, :, :, None]).numpy()[0]
+
+
+def load_line_model(weights_dir: Path) -> LineRecognizer:
+    """Load ``model.keras`` + ``meta.json`` of the line model; refuses other preprocessing."""
+    import keras
+    import tensorflow as tf
+
+    from models.registry import WeightsError
+
+    command = "python -m training.train_lines --data-dir ../shared/data"
+    if not (weights_dir / "model.keras").exists():
+        raise WeightsError(f"No trained line model is installed: run `{command}`.")
+    meta = json.loads((weights_dir / "meta.json").read_text())
+    if meta.get("line_preprocessing_version") != LINE_PREPROCESSING_VERSION or meta.get("input_height") != LINE_HEIGHT:
+        raise WeightsError(f"The line model was made for other line preprocessing: retrain with `{command}`.")
+    model = keras.models.load_model(weights_dir / "model.keras", compile=False)
+    if model.output_shape[-1] != len(meta["charset"]) + 1:
+        raise WeightsError("The line model's outputs do not match its charset.")
+    forward = tf.function(
+        lambda x: model(x, training=False), input_signature=[tf.TensorSpec([1, LINE_HEIGHT, None, 1], tf.uint8)]
+    )
+    forward(np.zeros((1, LINE_HEIGHT, 64, 1), np.uint8))
+    return LineRecognizer(meta["name"], str(meta["version"]), meta["charset"], meta, weights_dir, forward)
+
+
+def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """A paragraph image -> its text lines, top to bottom: ((x, y, w, h), grayscale crop).
+
+    The ink is levelled first (a slightly skewed paragraph), then cut where the row profile of the
+    ink falls to almost nothing; gaps much thinner than a line (the dot of an i) do not cut.
+    """
+    ink, faint = page_ink(gray)
+    ink = remove_ruling(ink, faint)
+    if not ink.any():
+        raise BlankImage("Nothing to read: the image has no ink.")
+    angle = estimate_skew(ink.astype(np.float32))
+    if angle:
+        gray = 1.0 - _affine(1.0 - gray, angle_deg=angle)
+        ink = _affine(ink.astype(np.float32), angle_deg=angle) > 0.5
+    profile = ink.sum(axis=1).astype(float)
+    on = profile > 0.03 * profile.max()
+    runs, start = [], None
+    for y, filled in enumerate(np.append(on, False)):
+        if filled and start is None:
+            start = y
+        elif not filled and start is not None:
+            runs.append([start, y])
+            start = None
+    if not runs:
+        raise BlankImage("Nothing to read: the image has no ink.")
+    typical = float(np.median([b - a for a, b in runs]))
+    merged = [runs[0]]
+    for a, b in runs[1:]:
+        if a - merged[-1][1] < 0.25 * typical or (b - a) < 0.3 * typical:  # a dot or accent: same line
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    if len(merged) > MAX_LINES:
+        raise BadLineRequest(f"The image has more than {MAX_LINES} lines of text; send one paragraph at a time.")
+    out = []
+    for a, b in merged:
+        cols = np.flatnonzero(ink[a:b].any(axis=0))
+        if cols.size == 0:
+            continue
+        pad = max(2, int(0.15 * (b - a)))
+        y0, y1 = max(0, a - pad), min(gray.shape[0], b + pad)
+        x0, x1 = max(0, int(cols[0]) - pad), min(gray.shape[1], int(cols[-1]) + 1 + pad)
+        out.append(((x0, y0, x1 - x0, y1 - y0), gray[y0:y1, x0:x1]))
+    return out
+
+
+class Speller:
+    """Word-by-word spelling correction with symspellpy and its English frequency list (or a
+    word list of your own: then every word is corrected to the nearest word of that list)."""
+
+    _lock = threading.Lock()
+    _default: Speller | None = None
+
+    def __init__(self, words: list[str] | None = None):
+        from symspellpy import SymSpell
+
+        self.sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+        if words is None:
+            import importlib.resources
+
+            path = importlib.resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt"
+            self.sym.load_dictionary(str(path), term_index=0, count_index=1)
+        else:
+            for w in words:
+                self.sym.create_dictionary_entry(w.lower(), 1)
+
+    @classmethod
+    def english(cls) -> Speller:
+        with cls._lock:
+            if cls._default is None:
+                cls._default = cls()
+            return cls._default
+
+    def word(self, token: str) -> str:
+        """The best correction of one word, with its capitalisation kept; short words stay."""
+        from symspellpy import Verbosity
+
+        if len(token) < 3:
+            return token
+        low = token.lower()
+        found = self.sym.lookup(low, Verbosity.TOP, max_edit_distance=2)
+        if not found or found[0].term == low:
+            return token
+        fix = found[0].term
+        if token.isupper():
+            return fix.upper()
+        return fix[0].upper() + fix[1:] if token[0].isupper() else fix
+
+    def line(self, text: str) -> str:
+        """Correct every word of a line; spaces, digits and punctuation stay as they are."""
+        return WORD.sub(lambda m: self.word(m.group(0)), text)
+
+
+def read_lines(
+    data: bytes,
+    model: LineRecognizer,
+    decoder: str = "beam",
+    correct: bool = True,
+    speller: Speller | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> dict:
+    """Read a handwritten line or paragraph; the response shape of ``"task": "line"``."""
+    if decoder not in DECODERS:
+        raise BadLineRequest(f"Unknown decoder {decoder!r}; choose beam or greedy.")
+    gray = to_gray(decode(data, max_pixels, side=PAGE_SIDE))
+    speller = speller or (Speller.english() if correct else None)
+    lines = []
+    for (x, y, w, h), crop in split_lines(gray):
+        try:
+            strip = line_from_gray(crop)
+        except BlankImage:
+            continue
+        probs = model.probabilities(strip)
+        raw = beam_search(probs, model.charset) if decoder == "beam" else greedy(probs, model.charset)
+        confidence = float(np.exp(np.mean(np.log(np.maximum(probs.max(axis=1), 1e-9))))) if len(probs) else 0.0
+        text = speller.line(raw) if correct and speller else raw
+        lines.append(
+            {"text": text, "raw_text": raw, "confidence": round(confidence, 4), "x": x, "y": y, "w": w, "h": h}
+        )
+    if not lines:
+        raise BlankImage("Nothing to read: the image has no writing.")
+    return {
+        "task": "line",
+        "text": "\n".join(line["text"] for line in lines),
+        "raw_text": "\n".join(line["raw_text"] for line in lines),
+        "confidence": round(float(np.mean([line["confidence"] for line in lines])), 4),
+        "lines": lines,
+        "decoder": decoder,
+        "corrected": bool(correct),
+        "image": {"width": gray.shape[1], "height": gray.shape[0]},
+        "model": {"name": model.name, "version": model.version},
+    }
