@@ -1,0 +1,72 @@
+"""Character and word error rates of the line model on IAM-OnDB's writer-independent test set
+(``testset_f``, 3,859 lines): ``python -m training.evaluate_lines --data-dir ../shared/data``.
+
+Each line is rendered from its pen strokes without augmentation, prepared like an upload, and
+decoded greedily and with beam search, each without and with spelling correction. CER and WER are
+edit operations over reference length (characters, and words split on spaces), summed over all
+lines. The figures go into the model's ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+from models.ctc import beam_search, error_rates, greedy
+from models.lines import Speller, load_line_model
+from models.registry import WEIGHTS_DIR
+from training.common import command_line
+from training.lines_data import Lines, load_iam_ondb, strips
+
+
+def evaluate(data_dir: Path, weights_dir: Path, split: str = "test_f", limit: int | None = None) -> dict:
+    """Error rates of every decoder / correction combination on ``split``."""
+    model = load_line_model(weights_dir)
+    lines = load_iam_ondb(data_dir, split)
+    if limit is not None:
+        lines = Lines(lines.strokes[:limit], lines.texts[:limit], lines.ids[:limit])
+    prepared = strips(lines, None)
+    refs, outs = [], {k: [] for k in ("greedy", "greedy+spelling", "beam", "beam+spelling")}
+    speller = Speller.english()
+    start = time.perf_counter()
+    for text, strip in zip(lines.texts, prepared, strict=True):
+        refs.append(text)
+        if strip is None:  # nothing readable was rendered: every character counts as an error
+            for v in outs.values():
+                v.append("")
+            continue
+        probs = model.probabilities(strip)
+        for name, decode in (("greedy", greedy), ("beam", beam_search)):
+            raw = decode(probs, model.charset)
+            outs[name].append(raw)
+            outs[f"{name}+spelling"].append(speller.line(raw))
+    seconds = time.perf_counter() - start
+    result = {k: {m: round(v, 4) for m, v in error_rates(refs, h).items() if m != "lines"} for k, h in outs.items()}
+    return result | {"lines": len(refs), "split": split, "seconds": round(seconds, 1)}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, required=True, help="folder holding iam_ondb_lines/")
+    p.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "line", help="the line model folder")
+    p.add_argument("--limit", type=int, default=None, help="only the first N test lines (a quick look)")
+    p.add_argument("--no-write", action="store_true", help="print only; leave meta.json alone")
+    args = p.parse_args(argv)
+    r = evaluate(args.data_dir, args.weights, limit=args.limit)
+    for k in ("greedy", "greedy+spelling", "beam", "beam+spelling"):
+        print(f"{k:<16} CER {r[k]['cer']:.2%}  WER {r[k]['wer']:.2%}")
+    print(f"{r['lines']} lines of {r['split']} in {r['seconds']} s")
+    if not args.no_write and args.limit is None:
+        meta_path = args.weights / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta["metrics"] = {"iam_ondb_test_f": r, "evaluated_by": command_line("training.evaluate_lines"),
+                           "evaluated_on": stamp}  # fmt: skip
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
