@@ -36,9 +36,9 @@ def load_iam_ondb(data_dir: Path, split: str) -> Lines:
     """One split of the staged IAM-OnDB lines: ``train``, ``val1`` or ``test_f``."""
     d = np.load(Path(data_dir) / IAM_ONDB)
     off, keep = d["offsets"], np.flatnonzero(d["split"] == split)
-    xy, end = d["xy"], d["end"]
+    xy, end, text, ids = d["xy"], d["end"], d["text"], d["line_id"]  # each npz access reads the file again
     strokes = [(xy[off[i] : off[i + 1]], end[off[i] : off[i + 1]]) for i in keep]
-    return Lines(strokes, [str(d["text"][i]) for i in keep], [str(d["line_id"][i]) for i in keep])
+    return Lines(strokes, [str(text[i]) for i in keep], [str(ids[i]) for i in keep])
 
 
 def render(points: np.ndarray, pen_up: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
