@@ -1,0 +1,68 @@
+"""Per-line latency of the line model: ``python bench/lines.py --data-dir ../shared/data [--runs 100]``.
+
+Renders IAM-OnDB test lines (``testset_f``) as PNG uploads and times, with the model loaded once:
+line preprocessing, the forward pass, beam-search decoding, spelling correction, and the whole
+``models.lines.read_lines`` call. Prints p50/p90/p99 in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from models.ctc import beam_search  # noqa: E402
+from models.lines import Speller, load_line_model, read_lines  # noqa: E402
+from models.preprocessing import line_from_gray  # noqa: E402
+from models.registry import WEIGHTS_DIR  # noqa: E402
+from training.lines_data import load_iam_ondb, render  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, required=True, help="folder holding iam_ondb_lines/")
+    p.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "line", help="the line model folder")
+    p.add_argument("--runs", type=int, default=100, help="lines timed")
+    args = p.parse_args()
+    model = load_line_model(args.weights)
+    speller = Speller.english()
+    lines = load_iam_ondb(args.data_dir, "test_f")
+    grays = [render(*lines.strokes[i]) for i in range(args.runs)]
+    pngs = []
+    for g in grays:
+        buf = io.BytesIO()
+        Image.fromarray((g * 255).astype(np.uint8)).save(buf, "PNG")
+        pngs.append(buf.getvalue())
+    times: dict[str, list[float]] = {k: [] for k in ("preprocess", "forward", "beam", "spelling", "read_lines")}
+    read_lines(pngs[0], model, speller=speller)  # warm-up
+    for g, png in zip(grays, pngs, strict=True):
+        t0 = time.perf_counter()
+        strip = line_from_gray(g)
+        t1 = time.perf_counter()
+        probs = model.probabilities(strip)
+        t2 = time.perf_counter()
+        raw = beam_search(probs, model.charset)
+        t3 = time.perf_counter()
+        speller.line(raw)
+        t4 = time.perf_counter()
+        read_lines(png, model, speller=speller)
+        t5 = time.perf_counter()
+        for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            times[k].append(v * 1000)
+    print(f"{len(pngs)} IAM-OnDB test lines, {os.cpu_count()} CPUs")
+    print(f"{'measurement':<14}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")
+    for k, v in times.items():
+        print(f"{k:<14}{np.percentile(v, 50):>9.1f}{np.percentile(v, 90):>9.1f}{np.percentile(v, 99):>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
