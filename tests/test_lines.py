@@ -221,3 +221,17 @@ def test_evaluate_lines_reports_cer_and_wer(line_weights):
     r = evaluate(SHARED_DATA, line_weights / "line", limit=3)
     assert r["lines"] == 3 and set(r) >= {"greedy", "beam", "greedy+spelling", "beam+spelling"}
     assert 0 <= r["beam"]["cer"] and 0 <= r["greedy"]["wer"]
+
+
+def test_training_reads_iam_offline_lines_it_can_use(tmp_path):
+    from training.train_lines import offline_strips
+
+    folder = tmp_path / "lines" / "a01" / "a01-000u"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.round(handwriting() * 255).astype(np.uint8)).save(folder / "a01-000u-00.png")
+    Image.new("L", (300, 60), 255).save(folder / "a01-000u-01.png")  # blank: skipped
+    (tmp_path / "lines.txt").write_text(
+        "a01-000u-00 ok 154 19 408 746 1661 89 loops|and|lines\na01-000u-01 ok 154 19 408 746 1661 89 blank\n"
+    )
+    xs, ys = offline_strips(tmp_path)
+    assert ys == ["loops and lines"] and xs[0].shape[0] == LINE_HEIGHT

@@ -26,7 +26,7 @@ import numpy as np
 
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
 from training.common import CHECKPOINTS, ROOT, command_line
-from training.lines_data import load_iam_ondb, strips
+from training.lines_data import load_iam_offline, load_iam_ondb, strips
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,6 +40,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lstm", type=int, default=128, help="units per LSTM direction")
     p.add_argument("--variants", type=int, default=6, help="distinct augmented renderings of each line")
     p.add_argument("--val-lines", type=int, default=400, help="validation lines decoded after each epoch")
+    p.add_argument(
+        "--iam-offline",
+        type=Path,
+        default=None,
+        help="also train on the IAM offline database (folder with lines.txt and lines/), if you have it",
+    )
     p.add_argument("--seed", type=int, default=1, help="random seed")
     p.add_argument("--run-name", default="line-crnn", help="checkpoint folder name")
     p.add_argument("--out", type=Path, default=ROOT / "models" / "weights" / "line", help="output folder")
@@ -49,6 +55,25 @@ def parse_args(argv=None) -> argparse.Namespace:
 def charset_of(texts: list[str]) -> str:
     """Every character of the training transcriptions, sorted (the blank is added after them)."""
     return "".join(sorted(set("".join(texts))))
+
+
+def offline_strips(root: Path) -> tuple[list[np.ndarray], list[str]]:
+    """The IAM offline lines (``training.lines_data.load_iam_offline``), prepared like uploads."""
+    from PIL import Image
+
+    from models.preprocessing import PreprocessError, line_from_gray
+
+    xs, ys = [], []
+    for path, text in load_iam_offline(root):
+        try:
+            strip = line_from_gray(np.asarray(Image.open(path).convert("L"), np.float32) / 255.0)
+        except (OSError, PreprocessError):
+            continue
+        if strip.shape[1] // 4 >= ctc_length(text):
+            xs.append(strip)
+            ys.append(text)
+    print(f"IAM offline: {len(xs)} lines from {root}", flush=True)
+    return xs, ys
 
 
 def ctc_length(text: str) -> int:
@@ -83,7 +108,8 @@ def main(argv=None) -> None:
     from models.ctc import error_rates, greedy
 
     train, val = load_iam_ondb(args.data_dir, "train"), load_iam_ondb(args.data_dir, "val1")
-    charset = charset_of(train.texts)
+    extra_x, extra_y = offline_strips(args.iam_offline) if args.iam_offline else ([], [])
+    charset = charset_of(train.texts + extra_y)
     rng = np.random.default_rng(args.seed)
     pick = rng.choice(len(val.texts), min(args.val_lines, len(val.texts)), replace=False)
     val_strips = strips(val, None)
@@ -127,11 +153,11 @@ def main(argv=None) -> None:
         optimizer.learning_rate.assign(args.lr * args.lr_decay**epoch)
         variant = strips(train, seed=args.seed * 1000 + epoch % args.variants)
         ok = [i for i, s in enumerate(variant) if s is not None and s.shape[1] // 4 >= ctc_length(train.texts[i])]
+        images = [variant[i] for i in ok] + extra_x
+        targets = [labels[i] for i in ok] + [[index[c] for c in t] for t in extra_y]
         start, losses = time.time(), []
-        total = (len(ok) + args.batch_size - 1) // args.batch_size
-        for n, (x, widths, y, y_len) in enumerate(
-            batches([variant[i] for i in ok], [labels[i] for i in ok], args.batch_size, rng), 1
-        ):
+        total = (len(images) + args.batch_size - 1) // args.batch_size
+        for n, (x, widths, y, y_len) in enumerate(batches(images, targets, args.batch_size, rng), 1):
             losses.append(float(step(x, widths, y, y_len)))
             if n % 50 == 0 or n == total:
                 rate = n / (time.time() - start)
@@ -151,7 +177,7 @@ def main(argv=None) -> None:
             best = {"cer": rates["cer"], "wer": rates["wer"], "epoch": epoch + 1}
             model.save(ckpt_dir / "best.keras")
             best_path.write_text(json.dumps(best))
-    publish(args, charset, ckpt_dir, best, len(ok))
+    publish(args, charset, ckpt_dir, best, len(images))
 
 
 def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, train_lines: int) -> None:
