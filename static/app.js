@@ -474,20 +474,12 @@
     }
     const correct = label === glyph.predicted; // always against what the engine read, not an earlier fix
     fixSaving = true;
-    let response;
-    let reply = null;
-    try {
-      response = await fetch("/feedback", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ prediction_id: glyph.prediction_id, correct, label: correct ? undefined : label }),
-      });
-      reply = await response.json().catch(() => null);
-    } catch (_) {
-      response = null;
-    } finally {
-      fixSaving = false;
-    }
+    const { response, body: reply } = await postFeedback({
+      prediction_id: glyph.prediction_id,
+      correct,
+      label: correct ? undefined : label,
+    });
+    fixSaving = false;
     if (page !== about) return; // another page is on screen now
     if (!response) {
       pageStatus.textContent = "Could not reach the server; the correction was not saved.";
@@ -538,6 +530,14 @@
   function sheetMessage(message, kind) {
     sheetStatus.textContent = message;
     sheetStatus.classList.toggle("error", kind === "error");
+  }
+
+  function postFeedback(body) {
+    return postJson("/feedback", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
   }
 
   async function postJson(url, options) {
@@ -642,20 +642,12 @@
     const body = { prediction_id: about.id, correct };
     if (label) body.label = label;
     setFeedbackStatus("Saving…");
-    let response;
-    let reply = null;
-    try {
-      response = await fetch("/feedback", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(body),
-      });
-      reply = await response.json().catch(() => null);
-    } catch (_) {
-      if (answered === about) setFeedbackStatus("Could not reach the server; your answer was not saved.", "error");
+    const { response, body: reply } = await postFeedback(body);
+    if (answered !== about) return; // a newer answer is on screen
+    if (!response) {
+      setFeedbackStatus("Could not reach the server; your answer was not saved.", "error");
       return;
     }
-    if (answered !== about) return; // a newer answer is on screen
     if (!response.ok || !reply || reply.status !== "saved") {
       setFeedbackStatus(errorMessage(response, reply), "error");
       if (!correct) feedbackLabel.focus();
