@@ -12,7 +12,6 @@ import io
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -131,7 +130,7 @@ def _read(data: bytes, task: str, options):
             raise ApiError("unknown_task", "No handwritten-line model is installed on this server.")
         decoder = str(options.get("decoder") or "beam")
         correct = str(options.get("correct", "true")).lower() not in ("false", "0", "no", "off")
-        return LineReading(read_lines(data, registry().line(), decoder, correct, max_pixels=pixels))
+        return read_lines(data, registry().line(), decoder, correct, max_pixels=pixels)
     if task == "page":
         alphabet, engine = str(options.get("alphabet") or "digit"), str(options.get("engine") or "cnn")
         name = options.get("personal")
@@ -140,17 +139,12 @@ def _read(data: bytes, task: str, options):
     return recognize(data, task, registry(), pixels, _threshold(task))
 
 
-@dataclass(frozen=True)
-class LineReading:
-    """A line or paragraph answer (kept out of the feedback store until line feedback exists)."""
-
-    result: dict
-
-
 def _answer(data: bytes, task: str, options):
     """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
     reading = _read(_check_size(data), task, options)
     if task == "line":
+        for line, pid in zip(reading.result["lines"], feedback.record_lines(reading), strict=True):
+            line["prediction_id"] = pid
         return jsonify(reading.result)
     if task == "page":
         for glyph, pid in zip(reading.result["glyphs"], feedback.record_page(reading), strict=True):
@@ -244,7 +238,7 @@ def _register_routes(app: Flask) -> None:
             raise ApiError(
                 "unsupported_media_type", 'Send JSON: {"prediction_id": "...", "correct": false, "label": "7"}.'
             )
-        return jsonify(feedback.accept(request.get_json(silent=True), lambda task: registry().get(task).labels))
+        return jsonify(feedback.accept(request.get_json(silent=True), _labels_of))
 
 
 def _require_admin() -> None:
@@ -256,6 +250,11 @@ def _require_admin() -> None:
         raise ApiError(
             "forbidden", "This needs the admin token: send the header Authorization: Bearer <HWR_ADMIN_TOKEN>."
         )
+
+
+def _labels_of(task: str) -> list[str]:
+    """The labels a correction of ``task`` is checked against (a line: its model's characters)."""
+    return registry().line().labels if task == "line" else registry().get(task).labels
 
 
 def _json_object() -> dict:

@@ -86,7 +86,7 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
         raise FeedbackError("bad_feedback", 'Send "correct": true (the answer was right) or false.')
     if label is not None and not isinstance(label, str):
         raise FeedbackError("invalid_label", 'The "label" must be text.')
-    label = (label or "").strip() or None
+    label = (label or "").strip() or None  # a line's inner spaces stay
     try:
         prediction = store().prediction(pid)
     except UnknownPrediction:
@@ -99,6 +99,14 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
                 "invalid_label", f"You said the answer “{prediction['predicted']}” is right but gave “{label}”."
             )
         label = prediction["predicted"]
+    elif label is not None and prediction["task"] == "line":
+        unknown = sorted({ch for ch in label if ch not in labels_of("line")})
+        if unknown or len(label) > 300:
+            raise FeedbackError(
+                "invalid_label", f"The line model cannot write {''.join(unknown) or 'more than 300 characters'}."
+            )
+        if label == prediction["predicted"]:
+            raise FeedbackError("invalid_label", "That is what we read: press Yes if it is right.")
     elif label is not None:
         labels = labels_of(prediction["task"])
         if label not in labels:
@@ -148,6 +156,21 @@ def record_page(reading) -> list[str | None]:
         return store().add_predictions(rows, source="page") if rows else []
     except sqlite3.Error:
         log.exception("could not record a page in the feedback store")
+        return [None] * len(rows)
+
+
+def record_lines(reading) -> list[str | None]:
+    """Store every line of a line answer (one transaction), so each can be corrected later."""
+    r = reading.result
+    rows = [
+        ("line", line["text"], line["confidence"], False, [], r["model"]["name"], r["model"]["version"],
+         reading.preprocessing_version, crop, strip)
+        for line, crop, strip in zip(r["lines"], reading.line_inputs, reading.line_strips, strict=True)
+    ]  # fmt: skip
+    try:
+        return store().add_predictions(rows, source="line") if rows else []
+    except sqlite3.Error:
+        log.exception("could not record lines in the feedback store")
         return [None] * len(rows)
 
 

@@ -27,6 +27,7 @@ from models.preprocessing import (
     estimate_skew,
     line_from_gray,
     to_gray,
+    to_png,
 )
 from models.segmentation import PAGE_SIDE, page_ink, remove_ruling
 
@@ -184,18 +185,20 @@ def read_lines(
     correct: bool = True,
     speller: Speller | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> dict:
-    """Read a handwritten line or paragraph; the response shape of ``"task": "line"``."""
+) -> LinesReading:
+    """Read a handwritten line or paragraph; ``.result`` is the response shape of ``"task": "line"``."""
     if decoder not in DECODERS:
         raise BadLineRequest(f"Unknown decoder {decoder!r}; choose beam or greedy.")
     gray = to_gray(decode(data, max_pixels, side=PAGE_SIDE))
     speller = speller or (Speller.english() if correct else None)
-    lines = []
+    lines, crops, strips = [], [], []
     for (x, y, w, h), crop in split_lines(gray):
         try:
             strip = line_from_gray(crop)
         except BlankImage:
             continue
+        crops.append(to_png(np.round(np.clip(crop, 0, 1) * 255).astype(np.uint8)))
+        strips.append(to_png(strip))
         probs = model.probabilities(strip)
         raw = beam_search(probs, model.charset) if decoder == "beam" else greedy(probs, model.charset)
         confidence = float(np.exp(np.mean(np.log(np.maximum(probs.max(axis=1), 1e-9))))) if len(probs) else 0.0
@@ -205,7 +208,7 @@ def read_lines(
         )
     if not lines:
         raise BlankImage("Nothing to read: the image has no writing.")
-    return {
+    result = {
         "task": "line",
         "text": "\n".join(line["text"] for line in lines),
         "raw_text": "\n".join(line["raw_text"] for line in lines),
@@ -216,3 +219,14 @@ def read_lines(
         "image": {"width": gray.shape[1], "height": gray.shape[0]},
         "model": {"name": model.name, "version": model.version},
     }
+    return LinesReading(result, crops, strips)
+
+
+@dataclass(frozen=True)
+class LinesReading:
+    """A line answer with, per line, what the feedback store keeps: its crop and the strip read."""
+
+    result: dict
+    line_inputs: list[bytes]
+    line_strips: list[bytes]
+    preprocessing_version: str = LINE_PREPROCESSING_VERSION

@@ -182,6 +182,13 @@ def test_line_api_and_cli_shape(tmp_path, line_weights):
     assert body["task"] == "line" and len(body["lines"]) == 2 and body["text"].count("\n") == 1
     assert {"text", "raw_text", "confidence", "x", "y", "w", "h"} <= set(body["lines"][0])
     assert body["decoder"] == "beam" and body["corrected"] is True and body["model"]["version"] == "0"
+    pid = body["lines"][0]["prediction_id"]
+    fix = client.post("/feedback", json={"prediction_id": pid, "correct": False, "label": "a loop and a line"})
+    assert fix.status_code == 200 and fix.get_json()["label"] == "a loop and a line"
+    bad_fix = client.post("/feedback", json={"prediction_id": pid, "correct": False, "label": "déjà vu"})
+    assert bad_fix.status_code == 400 and "cannot write" in bad_fix.get_json()["error"]["message"]
+    (row,) = app.extensions["feedback"].feedback("line")
+    assert row.source == "line" and row.model_input_png.startswith(b"\x89PNG")
     plain = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line",
                                          "decoder": "greedy", "correct": "false"}).get_json()  # fmt: skip
     assert plain["text"] == plain["raw_text"] and plain["corrected"] is False
