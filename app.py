@@ -30,7 +30,7 @@ from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, s
 from models.sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-TASK_LABELS = {"digit": "Digit", "character": "Character"}
+TASK_LABELS = {"digit": "Digit", "character": "Character", "line": "Line of text"}
 
 ERROR_STATUS = {
     "no_file": 400,
@@ -175,7 +175,7 @@ def _uploaded_file() -> bytes:
 def _register_routes(app: Flask) -> None:
     @app.get("/")
     def index():
-        tasks = available_tasks(registry())
+        tasks = available_tasks(registry()) + (["line"] if registry().has_line() else [])
         return render_template(
             "index.html",
             tasks=[{"name": t, "label": TASK_LABELS.get(t, t.title())} for t in tasks],

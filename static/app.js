@@ -6,7 +6,8 @@
 (() => {
   "use strict";
 
-  const SIZE = 280; // logical canvas side: stroke coordinates live in 0..SIZE
+  const SIZE = 280; // logical canvas side for one character: stroke coordinates live in 0..SIZE
+  const LINE_SIZE = [840, 240]; // the wide writing area of the "line" task
   const LIVE_DELAY_MS = 150; // live prediction waits this long after the last stroke ends
   const INK = "#000000";
   const PAPER = "#ffffff";
@@ -58,6 +59,8 @@
   let current = null; // the stroke being drawn
   let activePointer = null; // only one pointer draws at a time
   let scale = 1; // backing-store pixels per logical unit
+  let W = SIZE; // logical canvas width and height (wide for lines)
+  let H = SIZE;
   let renderQueued = false;
   let liveTimer = 0;
   let requestSeq = 0; // id of the latest request; older answers are dropped
@@ -70,11 +73,12 @@
 
   function setupCanvas() {
     const dpr = Math.min(Math.max(window.devicePixelRatio || 1, 1), 3);
-    const side = Math.round(SIZE * dpr);
-    if (canvas.width !== side || canvas.height !== side || scale !== side / SIZE) {
-      canvas.width = side;
-      canvas.height = side;
-      scale = side / SIZE;
+    const width = Math.round(W * dpr);
+    const height = Math.round(H * dpr);
+    if (canvas.width !== width || canvas.height !== height || scale !== width / W) {
+      canvas.width = width;
+      canvas.height = height;
+      scale = width / W;
     }
     render();
   }
@@ -127,8 +131,8 @@
   // Pointer position in logical canvas units, correct however CSS scales the canvas.
   function toCanvas(event) {
     const rect = canvas.getBoundingClientRect();
-    const x = ((event.clientX - rect.left) / rect.width) * SIZE;
-    const y = ((event.clientY - rect.top) / rect.height) * SIZE;
+    const x = ((event.clientX - rect.left) / rect.width) * W;
+    const y = ((event.clientY - rect.top) / rect.height) * H;
     return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
   }
 
@@ -306,6 +310,7 @@
       return;
     }
     if (body.task === "page") showPage(body);
+    else if (body.task === "line") showLine(body);
     else showResult(body);
   }
 
@@ -384,7 +389,24 @@
     setStatus(data.unsure ? data.message || "Not sure." : `Read “${data.text}”, ${percent(data.confidence)} confident.`);
   }
 
+  function showLine(data) {
+    clearResult();
+    resultEmpty.hidden = true;
+    resultText.textContent = data.text;
+    resultText.classList.add("line");
+    resultConfidence.textContent = `${percent(data.confidence)} confident`;
+    resultNote.textContent =
+      data.raw_text !== data.text ? `Before spelling correction: “${data.raw_text.replace(/\n/g, " / ")}”.` : "";
+    resultNote.hidden = !resultNote.textContent;
+    const first = data.lines.length ? data.lines[0] : null;
+    showFeedback(first ? { prediction_id: first.prediction_id, candidates: [{ label: first.text }] } : null, 300);
+    const model = data.model || {};
+    modelInfo.textContent = model.name ? `Model: ${model.name} · version ${model.version}` : "";
+    setStatus(`Read ${data.lines.length} line${data.lines.length === 1 ? "" : "s"}.`);
+  }
+
   function clearResult() {
+    resultText.classList.remove("line");
     resultEmpty.hidden = false;
     resultText.textContent = "";
     resultConfidence.textContent = "";
@@ -620,7 +642,9 @@
 
   // ---------------------------------------------------------------- feedback
 
-  function showFeedback(data) {
+  function showFeedback(data, maxLength = 1) {
+    feedbackLabel.maxLength = maxLength;
+    feedbackLabel.classList.toggle("wide", maxLength > 1);
     const best = data && Array.isArray(data.candidates) && data.candidates.length ? data.candidates[0].label : "";
     answered = data && typeof data.prediction_id === "string" ? { id: data.prediction_id, predicted: best } : null;
     feedbackBox.hidden = !answered;
@@ -769,12 +793,33 @@
   clearButton.addEventListener("click", clearCanvas);
   predictButton.addEventListener("click", predictCanvas);
 
+  // The line task writes on a wide canvas; switching shape starts a fresh drawing.
+  function fitCanvasToTask() {
+    const wide = selectedTask() === "line";
+    const [w, h] = wide ? LINE_SIZE : [SIZE, SIZE];
+    if (w === W && h === H) return false;
+    W = w;
+    H = h;
+    canvas.classList.toggle("wide", wide);
+    canvas.parentElement.classList.toggle("wide", wide);
+    strokes = [];
+    current = null;
+    updateButtons();
+    setupCanvas();
+    return true;
+  }
+
   for (const radio of document.querySelectorAll('input[name="task"]')) {
     radio.addEventListener("change", () => {
+      if (fitCanvasToTask()) {
+        clearResult();
+        if (lastSource === "canvas") lastSource = null;
+      }
       if (lastSource === "canvas") predictCanvas();
       else if (lastSource && lastSource.file) uploadFile(lastSource.file);
     });
   }
+  fitCanvasToTask();
 
   canvas.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") {

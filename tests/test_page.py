@@ -374,3 +374,65 @@ def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
     page.fill("#sheet-token", "wrong")
     page.click("#sheet-train")
     expect(page.locator("#sheet-status")).to_contain_text("admin token")
+
+
+@pytest.fixture(scope="module")
+def line_page(browser, tmp_path_factory):
+    """The page served with a tiny line model beside the shipped ones (exercises the wide canvas)."""
+    import json
+
+    import keras
+    from werkzeug.serving import make_server
+
+    from models.architectures import build_crnn
+    from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
+    from models.registry import WEIGHTS_DIR
+
+    root = tmp_path_factory.mktemp("weights")
+    for name in ("digit", "character"):
+        (root / name).symlink_to(WEIGHTS_DIR / name)
+    (root / "line").mkdir()
+    charset = " abcdefghijklmnopqrstuvwxyz"
+    keras.utils.set_random_seed(0)
+    build_crnn(len(charset), width=4, lstm=8).save(root / "line" / "model.keras")
+    meta = {"name": "line", "version": "0", "charset": charset, "input_height": LINE_HEIGHT,
+            "line_preprocessing_version": LINE_PREPROCESSING_VERSION}  # fmt: skip
+    (root / "line" / "meta.json").write_text(json.dumps(meta))
+    app = make_app(tmp_path_factory.mktemp("line-app"), WEIGHTS_DIR=str(root))
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{srv.server_port}/")
+    try:
+        yield page, app
+    finally:
+        context.close()
+        srv.shutdown()
+        thread.join(timeout=10)
+        srv.server_close()
+
+
+def test_the_line_task_writes_on_a_wide_canvas(line_page):
+    import sqlite3
+
+    page, app = line_page
+    page.get_by_label("Line of text").check()
+    expect(page.locator("#canvas")).to_have_class("wide")
+    box = canvas_box(page)
+    assert box["width"] / box["height"] == pytest.approx(840 / 240, rel=0.05)
+    for k in range(6):  # loops and verticals across the line
+        stroke(page, [(0.1 + 0.13 * k, 0.25), (0.1 + 0.13 * k, 0.8)])
+        stroke(page, [(0.14 + 0.13 * k, 0.55), (0.2 + 0.13 * k, 0.8), (0.16 + 0.13 * k, 0.5)])
+    expect(page.locator("#status")).to_contain_text("Read 1 line", timeout=PREDICTION_TIMEOUT_MS)
+    page.click("#feedback-no")
+    page.fill("#feedback-label", "a line of loops")
+    page.press("#feedback-label", "Enter")
+    expect(page.locator("#feedback-status")).to_contain_text("Thanks, saved")
+    conn = sqlite3.connect(app.config["FEEDBACK_DB"])
+    rows = conn.execute("SELECT label FROM feedback").fetchall()
+    conn.close()
+    assert rows == [("a line of loops",)]
+    page.get_by_label("Digit").check()
+    expect(page.locator("#canvas")).not_to_have_class("wide")
