@@ -110,13 +110,18 @@ def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.nd
             start = None
     if not runs:
         raise BlankImage("Nothing to read: the image has no ink.")
-    typical = float(np.median([b - a for a, b in runs]))
+    # A band much thinner than the tallest one, or a gap much thinner than the bands beside it, is
+    # part of a neighbouring line (a row of dots or accents, quotes above, the tails below).
+    tallest = max(b - a for a, b in runs)
     merged = [runs[0]]
     for a, b in runs[1:]:
-        if a - merged[-1][1] < 0.25 * typical or (b - a) < 0.3 * typical:  # a dot or accent: same line
-            merged[-1][1] = b
+        prev = merged[-1]
+        thin = (b - a) < 0.45 * tallest or (prev[1] - prev[0]) < 0.45 * tallest
+        if thin or a - prev[1] < 0.3 * max(b - a, prev[1] - prev[0]):
+            prev[1] = b
         else:
             merged.append([a, b])
+    merged = _split_tall_bands(merged, profile)
     if len(merged) > MAX_LINES:
         raise BadLineRequest(f"The image has more than {MAX_LINES} lines of text; send one paragraph at a time.")
     out = []
@@ -128,6 +133,34 @@ def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.nd
         y0, y1 = max(0, a - pad), min(gray.shape[0], b + pad)
         x0, x1 = max(0, int(cols[0]) - pad), min(gray.shape[1], int(cols[-1]) + 1 + pad)
         out.append(((x0, y0, x1 - x0, y1 - y0), gray[y0:y1, x0:x1]))
+    return out
+
+
+def _split_tall_bands(bands: list[list[int]], profile: np.ndarray) -> list[list[int]]:
+    """Cut a band about twice as tall as the others (two lines whose tails touch) at the lowest
+    point of its row profile, when that point is clearly emptier than the lines around it."""
+    if len(bands) < 2:
+        return bands
+    typical = float(np.median([b - a for a, b in bands]))
+    out = []
+    for a, b in bands:
+        count = int(round((b - a) / typical))
+        if count < 2 or (b - a) < 1.6 * typical:
+            out.append([a, b])
+            continue
+        smooth = np.convolve(profile[a:b], np.ones(5) / 5, mode="same")
+        cuts, start = [], a
+        for k in range(1, count):
+            centre = a + int(k * (b - a) / count)
+            lo, hi = max(start + 1, centre - int(0.3 * typical)), min(b - 1, centre + int(0.3 * typical))
+            if hi <= lo:
+                continue
+            c = lo + int(np.argmin(smooth[lo - a : hi - a]))
+            if smooth[c - a] <= 0.25 * smooth.max():
+                cuts.append(c)
+                start = c
+        edges = [a, *cuts, b]
+        out += [[x, y] for x, y in zip(edges[:-1], edges[1:], strict=True)]
     return out
 
 
