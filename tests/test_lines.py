@@ -203,9 +203,15 @@ def test_line_api_and_cli_shape(tmp_path, line_weights):
     assert json.loads(result.output.strip().splitlines()[-1])["corrected"] is False
 
 
-def test_without_a_line_model_the_task_is_refused(client):
+def test_without_a_line_model_the_task_is_refused(tmp_path):
     import io
 
+    from models.registry import WEIGHTS_DIR
+    from tests.conftest import make_app
+
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "digit").symlink_to(WEIGHTS_DIR / "digit")
+    client = make_app(tmp_path, WEIGHTS_DIR=str(tmp_path / "weights")).test_client()
     resp = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line"})
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "unknown_task"
 
