@@ -185,7 +185,11 @@ def _register_routes(app: Flask) -> None:
 
     @app.get("/healthz")
     def healthz():
-        return jsonify({"status": "ok", "tasks": registry().tasks(), "loaded": registry().loaded()})
+        sync = feedback.syncer()
+        sheets = {"configured": sync is not None}
+        if sync is not None:
+            sheets |= {"pending": feedback.store().counts()["pending_sync"], "last_error": sync.last_error}
+        return jsonify({"status": "ok", "tasks": registry().tasks(), "loaded": registry().loaded(), "sheets": sheets})
 
     @app.post("/submit")
     def submit():

@@ -112,6 +112,8 @@ def test_sync_command_reports_an_outage_and_keeps_the_rows(sheet_app, google):
     assert result.exit_code == 1
     assert "HTTP 503" in result.output and "1 rows wait in the local store" in result.output
     assert google.ids() == []
+    health = sheet_app.test_client().get("/healthz").get_json()["sheets"]
+    assert health == {"configured": True, "pending": 1, "last_error": "APIError (HTTP 503)"}
 
 
 def test_background_sync_backs_off_and_recovers(tmp_path, google):
