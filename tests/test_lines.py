@@ -248,3 +248,27 @@ def test_training_reads_iam_offline_lines_it_can_use(tmp_path):
     )
     xs, ys = offline_strips(tmp_path)
     assert ys == ["loops and lines"] and xs[0].shape[0] == LINE_HEIGHT
+
+
+@pytest.mark.skipif(
+    not (__import__("models.registry").registry.WEIGHTS_DIR / "line" / "model.keras").exists(),
+    reason="no line model installed yet (python -m training.train_lines --data-dir ../shared/data)",
+)
+def test_the_shipped_line_model_reads_held_out_lines(client):
+    """10 lines of IAM-OnDB's writer-independent test set, uploaded as images."""
+    import io
+    import json
+
+    from models.ctc import error_rates
+    from tests.conftest import RESOURCES
+
+    truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
+    raw, corrected = [], []
+    for name in truth:
+        data = (RESOURCES / "lines" / name).read_bytes()
+        body = client.post("/upload", data={"file": (io.BytesIO(data), name), "task": "line"}).get_json()
+        assert len(body["lines"]) == 1, body
+        raw.append(body["raw_text"])
+        corrected.append(body["text"])
+    assert error_rates(list(truth.values()), raw)["cer"] <= 0.3  # meta.json has the full test-set figure
+    assert error_rates(list(truth.values()), corrected)["cer"] <= 0.3
