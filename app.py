@@ -97,8 +97,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["PERSONAL_DIR"] = app.config["PERSONAL_DIR"] or str(Path(app.instance_path) / "personal")
     app.extensions["registry"] = shared_registry(app.config["WEIGHTS_DIR"], app.config["MODELS_DIR"])
     if app.config["PRELOAD_MODELS"]:
-        for task in app.extensions["registry"].tasks():
-            app.extensions["registry"].get(task)
+        reg = app.extensions["registry"]
+        for task in reg.tasks():
+            reg.get(task)
+        if reg.has_line():
+            reg.line()
     feedback.init_app(app)
     _register_routes(app)
     _register_admin_routes(app)
