@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 import feedback
 from models import versions
 from models.errors import InputError
-from models.lines import DECODERS, read_lines
+from models.lines import DECODERS, Speller, read_lines
 from models.pages import ALPHABETS, ENGINES, annotate, hog_alphabets, png_data_url, read_page
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
@@ -75,6 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         WEIGHTS_DIR=str(WEIGHTS_DIR),
         MODELS_DIR=None,  # retrained versions and which is active; default: models/ in the instance folder
         PERSONAL_DIR=None,  # personal models from handwriting sheets; default: personal/ in the instance folder
+        LINE_WORDS=None,  # a word list (one per line) that line corrections must come from; default: English
         PRELOAD_MODELS=False,
         UNSURE_THRESHOLDS={},  # task -> confidence below which answers are "not sure" (default: measured)
         FEEDBACK_DB=None,  # SQLite file; default: feedback.sqlite3 in the instance folder
@@ -133,7 +134,7 @@ def _read(data: bytes, task: str, options):
             raise ApiError("unknown_task", "No handwritten-line model is installed on this server.")
         decoder = str(options.get("decoder") or "beam")
         correct = str(options.get("correct", "true")).lower() not in ("false", "0", "no", "off")
-        return read_lines(data, registry().line(), decoder, correct, max_pixels=pixels)
+        return read_lines(data, registry().line(), decoder, correct, _speller(), max_pixels=pixels)
     if task == "page":
         alphabet, engine = str(options.get("alphabet") or "digit"), str(options.get("engine") or "cnn")
         name = options.get("personal")
@@ -257,6 +258,18 @@ def _require_admin() -> None:
         raise ApiError(
             "forbidden", "This needs the admin token: send the header Authorization: Bearer <HWR_ADMIN_TOKEN>."
         )
+
+
+def _speller() -> Speller | None:
+    """The word-list speller configured by ``LINE_WORDS`` (loaded once per app), or None for English."""
+    path = current_app.config.get("LINE_WORDS")
+    if not path:
+        return None
+    cached = current_app.extensions.get("line_speller")
+    if cached is None or cached[0] != path:
+        words = [w.strip() for w in Path(path).read_text(encoding="utf-8").splitlines() if w.strip()]
+        cached = current_app.extensions["line_speller"] = (path, Speller(words))
+    return cached[1]
 
 
 def _labels_of(task: str) -> list[str]:

@@ -195,6 +195,12 @@ def test_line_api_and_cli_shape(tmp_path, line_weights):
     bad = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line",
                                        "decoder": "viterbi"})  # fmt: skip
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "bad_line_request"
+    (tmp_path / "words.txt").write_text("loops\nlines\n")
+    constrained = make_app(tmp_path, WEIGHTS_DIR=str(line_weights), LINE_WORDS=str(tmp_path / "words.txt"))
+    body = constrained.test_client().post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"),
+                                                           "task": "line"}).get_json()  # fmt: skip
+    assert body["task"] == "line"
+    assert set(constrained.extensions["line_speller"][1].sym.words) == {"loops", "lines"}  # the list was used
     (tmp_path / "p.png").write_bytes(paragraph_png(1))
     result = app.test_cli_runner().invoke(
         recognize_command, ["--task", "line", "--no-correct", str(tmp_path / "p.png")]
