@@ -4,7 +4,8 @@ The store is the source of truth; the sheet is a copy that may lag. ``SheetSync.
 every pending row (oldest first) and marks it sent only after Google confirmed. It never sends a
 row twice: before appending it reads the sheet's row-id column, so a row whose append succeeded but
 whose answer was lost (a timeout, a dropped connection) is recognised and not appended again, and
-a row whose feedback changed later is rewritten in place. ``SheetSync.start`` runs it in a
+a row whose feedback changed later is rewritten in place. Should an abandoned append still land
+after that read, the next pass finds the row id twice and deletes the later copy. ``SheetSync.start`` runs it in a
 background thread with exponential backoff while Google is down or rate-limiting; requests never
 wait on it. Only one process syncs at a time (a lease in the store).
 
@@ -200,6 +201,7 @@ class SheetSync:
         if not ids:  # a new sheet: write the header first
             ws.update([HEADER], "A1", value_input_option="RAW")
             ids = [HEADER[ID_COLUMN - 1]]
+        ids = self._drop_duplicates(ws, ids)
         where = {str(v): i + 1 for i, v in enumerate(ids) if v}  # row id -> sheet row number
         new = [r for r in rows if str(r.id) not in where]
         known = [r for r in rows if str(r.id) in where]
@@ -219,6 +221,22 @@ class SheetSync:
             )
             self.store.mark_synced([(r.id, r.revision) for r in known])
         return len(rows)
+
+    def _drop_duplicates(self, ws, ids: list) -> list:
+        """Delete later copies of a row id (an append that Google applied after we had given up on
+        it and sent the row again); returns the id column as it is afterwards."""
+        seen, extra = set(), []
+        for i, v in enumerate(ids):
+            if v and v != HEADER[ID_COLUMN - 1]:
+                if v in seen:
+                    extra.append(i + 1)
+                seen.add(v)
+        for row in reversed(extra):  # bottom first, so the row numbers above stay valid
+            ws.delete_rows(row)
+            del ids[row - 1]
+        if extra:
+            log.warning("removed %d duplicated rows from the Google Sheet", len(extra))
+        return ids
 
     # -------------------------------------------------------------- background
     @property

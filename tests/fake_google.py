@@ -135,7 +135,7 @@ def start_fake_google() -> FakeGoogle:
             self.connection.close()  # no answer at all
 
         def _apply(self, path: str, query: dict, body: dict) -> tuple[int, dict]:
-            m = re.match(r"^/v4/spreadsheets/([^/:]+)(.*)$", path)
+            m = re.match(r"^/v4/spreadsheets/([^/:]+)(.*)$", path)  # rest: "", ":batchUpdate" or "/values..."
             if not m:
                 return 404, {"error": {"code": 404, "message": "not found"}}
             sid, rest = m.groups()
@@ -144,6 +144,11 @@ def start_fake_google() -> FakeGoogle:
                          "gridProperties": {"rowCount": 1000, "columnCount": 26}}  # fmt: skip
                 sheets = [{"properties": props}]
                 return 200, {"spreadsheetId": sid, "properties": {"title": "Feedback"}, "sheets": sheets}
+            if rest == ":batchUpdate":  # structural changes: only deleting rows is used
+                for req in body.get("requests", []):
+                    rng = req["deleteDimension"]["range"]
+                    del state.rows[rng["startIndex"] : rng["endIndex"]]
+                return 200, {"spreadsheetId": sid, "replies": [{}]}
             if rest == "/values:batchUpdate":
                 for item in body["data"]:
                     self._write(_range(item["range"]), item["values"])

@@ -180,3 +180,15 @@ def test_commands_never_start_a_background_syncer(tmp_path, google):
         assert app.extensions["feedback_sync"].running  # the first request starts it
     finally:
         app.extensions["feedback_sync"].stop()
+
+
+def test_a_late_duplicate_is_removed_on_the_next_pass(sheet_app, google):
+    """An append Google applied after we had given up on it (and sent the row again) leaves the
+    row twice; the next pass deletes the later copy and keeps the order."""
+    client = sheet_app.test_client()
+    acks = [give(client) for _ in range(3)]
+    sync(sheet_app)
+    google.rows.insert(3, list(google.rows[1]))  # row id 1 lands a second time, between 2 and 3
+    acks.append(give(client))
+    assert sync(sheet_app) == 1
+    assert google.ids() == [str(a["feedback_id"]) for a in acks]
