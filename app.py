@@ -103,6 +103,8 @@ def create_app(test_config: dict | None = None) -> Flask:
             reg.get(task)
         if reg.has_line():
             reg.line()
+        for alphabet in hog_alphabets(reg):
+            reg.hog(alphabet)
     feedback.init_app(app)
     _register_routes(app)
     _register_admin_routes(app)
