@@ -122,26 +122,24 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
             "correct": correct, "label": label}  # fmt: skip
 
 
-def record_prediction(reading, task: str) -> str | None:
-    """Store one answer for later feedback; None (and a log line) if the store cannot be written,
-    so a full disk costs the feedback buttons, not the answer."""
-    r = reading.result
+def _store_rows(rows: list[tuple], source: str) -> list[str | None]:
+    """Store answers (``FeedbackStore.add_predictions`` rows) in one transaction; their ids, or
+    None each (and a log line) if the store cannot be written, so a full disk costs the feedback
+    buttons, not the answer."""
     try:
-        return store().add_prediction(
-            task,
-            reading.predicted,
-            r["confidence"],
-            r["unsure"],
-            r["candidates"],
-            r["model"]["name"],
-            r["model"]["version"],
-            reading.preprocessing_version,
-            reading.input_png,
-            reading.model_input_png,
-        )
+        return store().add_predictions(rows, source=source) if rows else []
     except sqlite3.Error:
-        log.exception("could not record a prediction in the feedback store")
-        return None
+        log.exception("could not record %d %s answers in the feedback store", len(rows), source)
+        return [None] * len(rows)
+
+
+def record_prediction(reading, task: str) -> str | None:
+    """Store one answer for later feedback; its prediction id (None if the store failed)."""
+    r = reading.result
+    row = (task, reading.predicted, r["confidence"], r["unsure"], r["candidates"], r["model"]["name"],
+           r["model"]["version"], reading.preprocessing_version, reading.input_png,
+           reading.model_input_png)  # fmt: skip
+    return _store_rows([row], "glyph")[0]
 
 
 def record_page(reading) -> list[str | None]:
@@ -152,11 +150,7 @@ def record_page(reading) -> list[str | None]:
          r["model"]["version"], reading.preprocessing_version, crop, seen)
         for g, crop, seen in zip(r["glyphs"], reading.glyph_inputs, reading.glyph_pixels, strict=True)
     ]  # fmt: skip
-    try:
-        return store().add_predictions(rows, source="page") if rows else []
-    except sqlite3.Error:
-        log.exception("could not record a page in the feedback store")
-        return [None] * len(rows)
+    return _store_rows(rows, "page")
 
 
 def record_lines(reading) -> list[str | None]:
@@ -167,11 +161,7 @@ def record_lines(reading) -> list[str | None]:
          reading.preprocessing_version, crop, strip)
         for line, crop, strip in zip(r["lines"], reading.line_inputs, reading.line_strips, strict=True)
     ]  # fmt: skip
-    try:
-        return store().add_predictions(rows, source="line") if rows else []
-    except sqlite3.Error:
-        log.exception("could not record lines in the feedback store")
-        return [None] * len(rows)
+    return _store_rows(rows, "line")
 
 
 # ------------------------------------------------------------------ flask feedback ...

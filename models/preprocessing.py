@@ -381,13 +381,14 @@ def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph
     return glyph_from_gray(to_gray(decode(data, max_pixels)))
 
 
-def source_png(data: bytes, decoded: Image.Image) -> bytes:
+def source_png(data: bytes, gray: np.ndarray) -> bytes:
     """The input as PNG for the feedback store: small PNG files as they came; any other format, and
-    PNGs over ``KEEP_PNG_BYTES``, as the grayscale of the decoded picture (at most ``WORK_SIDE``),
-    which is all the glyph path reads, so re-running the preprocessing on it gives the same glyph."""
+    PNGs over ``KEEP_PNG_BYTES``, as ``gray`` (``to_gray`` of the decoded picture, at most
+    ``WORK_SIDE``), which is all the glyph path reads, so re-running the preprocessing on it gives
+    the same glyph."""
     if data.startswith(PNG_SIGNATURE) and len(data) <= KEEP_PNG_BYTES:
         return data
-    return to_png(np.round(to_gray(decoded) * 255.0).astype(np.uint8))
+    return to_png(np.round(gray * 255.0).astype(np.uint8))
 
 
 def glyph_from_mnist(pixels: np.ndarray) -> np.ndarray:
@@ -404,7 +405,12 @@ def to_png(pixels: np.ndarray) -> bytes:
 
 def to_data_url(pixels: np.ndarray) -> str:
     """``data:image/png;base64,...`` of a uint8 array, for JSON responses."""
-    return "data:image/png;base64," + base64.b64encode(to_png(pixels)).decode("ascii")
+    return png_data_url(to_png(pixels))
+
+
+def png_data_url(png: bytes) -> str:
+    """``data:image/png;base64,...`` of PNG bytes already encoded."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 # ---------------------------------------------------------------------------------------------- lines

@@ -17,8 +17,8 @@ from models.preprocessing import (
     Glyph,
     decode,
     glyph_from_gray,
+    png_data_url,
     source_png,
-    to_data_url,
     to_gray,
     to_png,
 )
@@ -59,8 +59,10 @@ def doubt(glyph: Glyph, probs: np.ndarray, labels: list[str], threshold: float) 
     return None
 
 
-def glyph_result(task: str, model: Recognizer, glyph: Glyph, probs: np.ndarray, threshold: float) -> dict:
-    """The shared response shape for one glyph."""
+def glyph_result(
+    task: str, model: Recognizer, glyph: Glyph, probs: np.ndarray, threshold: float, seen_png: bytes
+) -> dict:
+    """The shared response shape for one glyph; ``seen_png`` is ``glyph.pixels`` as PNG."""
     candidates = top_candidates(probs, model.labels, 5)
     best = candidates[0]["label"]
     reason = doubt(glyph, probs, model.labels, threshold)
@@ -71,7 +73,7 @@ def glyph_result(task: str, model: Recognizer, glyph: Glyph, probs: np.ndarray, 
         "candidates": candidates,
         "lookalikes": lookalikes(best, model.labels),
         "unsure": reason is not None,
-        "input_28x28": to_data_url(glyph.pixels),
+        "input_28x28": png_data_url(seen_png),
         "model": {"name": model.name, "version": model.version},
     }
     if reason:
@@ -106,8 +108,9 @@ def recognize(
     if task not in available:
         raise UnknownTask(task, available)
     model = registry.get(task)
-    decoded = decode(data, max_pixels)
-    glyph = glyph_from_gray(to_gray(decoded))
+    gray = to_gray(decode(data, max_pixels))
+    glyph = glyph_from_gray(gray)
     probs = model.probabilities(glyph.pixels)[0]
-    result = glyph_result(task, model, glyph, probs, unsure_threshold(model, threshold))
-    return Reading(result, source_png(data, decoded), to_png(glyph.pixels))
+    seen_png = to_png(glyph.pixels)  # encoded once: for the answer and for the feedback store
+    result = glyph_result(task, model, glyph, probs, unsure_threshold(model, threshold), seen_png)
+    return Reading(result, source_png(data, gray), seen_png)

@@ -202,7 +202,7 @@ def test_a_full_disk_costs_the_feedback_buttons_not_the_answer(tmp_path, monkeyp
     def broken(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(store, "add_prediction", broken)
+    monkeypatch.setattr(store, "add_predictions", broken)  # every answer is stored through it
     body = app.test_client().post("/submit", json={"image": data_url(SEVEN_PNG)}).get_json()
     assert body["text"] == "7" and body["prediction_id"] is None
 
