@@ -35,6 +35,10 @@ def beam_search(probs: np.ndarray, charset: str, width: int = 16, prune: float =
     for t in range(probs.shape[0]):
         p = probs[t]
         candidates = np.flatnonzero(p >= prune)
+        if len(candidates) == 1 and candidates[0] == blank:  # most columns: only the blank is possible
+            norm = sum(b + c for b, c in beams.values()) or 1.0
+            beams = {prefix: ((b + c) / norm, 0.0) for prefix, (b, c) in beams.items()}
+            continue
         nxt: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for prefix, (pb, pc) in beams.items():
             total = pb + pc

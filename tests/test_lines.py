@@ -8,8 +8,16 @@ import pytest
 from PIL import Image, ImageDraw
 
 from models.ctc import beam_search, edit_distance, error_rates, greedy
-from models.preprocessing import LINE_HEIGHT, BlankImage, _affine, estimate_slant, line_from_gray, line_ink
-from training.lines_data import load_iam_offline, render
+from models.preprocessing import (
+    LINE_HEIGHT,
+    BlankImage,
+    _affine,
+    estimate_skew,
+    estimate_slant,
+    line_from_gray,
+    line_ink,
+)
+from training.lines_data import load_iam_offline, load_names_words, render
 
 
 def handwriting(shear: float = 0.0, dark_on_light: bool = True) -> np.ndarray:
@@ -49,6 +57,15 @@ def test_slant_is_measured_and_removed():
     assert abs(line_from_gray(handwriting(shear=0.4)).shape[1] - line_from_gray(handwriting()).shape[1]) < 20
 
 
+@pytest.mark.parametrize("angle", [-6.0, 0.0, 4.0])
+def test_skew_is_measured_and_undone(angle):
+    tilted = _affine(line_ink(handwriting()), angle_deg=angle)
+    found = estimate_skew(tilted)
+    assert found == pytest.approx(-angle, abs=1.0)  # the rotation that levels it again
+    rows = (_affine(tilted, angle_deg=found) > 0.3).any(axis=1).sum()
+    assert rows <= (line_ink(handwriting()) > 0.3).any(axis=1).sum() + 12
+
+
 def test_an_empty_line_is_blank():
     with pytest.raises(BlankImage):
         line_from_gray(np.full((80, 400), 0.95, np.float32))
@@ -73,6 +90,21 @@ def test_iam_offline_layout_is_read(tmp_path):
     rows = list(load_iam_offline(tmp_path))
     assert rows == [(tmp_path / "lines" / "a01" / "a01-000u" / "a01-000u-00.png", "A MOVE to stop Mr. Gaitskell")]
     assert rows[0][0].exists()
+
+
+def test_scanned_names_are_split_into_training_and_held_out_files(tmp_path):
+    root = tmp_path / "names_words"
+    (root / "images").mkdir(parents=True)
+    rows = ["file,text"]
+    for i in range(1003, 0, -1):  # the order of labels.csv does not matter
+        rows.append(f"VALIDATION_{i:04d}.jpg,{'UNREADABLE' if i in (5, 900) else f'NAME{i}'}")
+        Image.new("L", (40, 20), 255).save(root / "images" / f"VALIDATION_{i:04d}.jpg")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    train_grays, train_texts = load_names_words(tmp_path, "train")
+    grays, texts = load_names_words(tmp_path, "test")
+    assert len(train_texts) == 799 and train_texts[0] == "NAME1" and train_texts[-1] == "NAME800"
+    assert len(texts) == 202 and texts[0] == "NAME801" and "NAME900" not in texts
+    assert grays[0].shape == (20, 40) and grays[0].max() == 1.0
 
 
 def ctc_probs(path: str, charset: str) -> np.ndarray:
@@ -278,3 +310,21 @@ def test_the_shipped_line_model_reads_held_out_lines(client):
         corrected.append(body["text"])
     assert error_rates(list(truth.values()), raw)["cer"] <= 0.3  # meta.json has the full test-set figure
     assert error_rates(list(truth.values()), corrected)["cer"] <= 0.3
+
+
+def test_training_can_add_characters_to_a_run_and_keep_what_it_learnt():
+    from models.architectures import build_crnn
+    from training.train_lines import grow_charset
+
+    old, new = build_crnn(3, width=4, lstm=8), build_crnn(4, width=4, lstm=8)
+    grow_charset(new, old, "abc", "aXbc")
+    k_old, b_old = old.get_layer("chars").get_weights()
+    k_new, b_new = new.get_layer("chars").get_weights()
+    assert np.array_equal(k_new[:, [0, 2, 3, 4]], k_old) and np.array_equal(b_new[[0, 2, 3, 4]], b_old)
+    assert not np.array_equal(k_new[:, 1], k_old[:, 0])  # X starts fresh
+    assert all(
+        np.array_equal(w1, w2)
+        for a, b in zip(old.layers, new.layers, strict=True)
+        if a.name != "chars"
+        for w1, w2 in zip(a.get_weights(), b.get_weights(), strict=True)
+    )

@@ -21,6 +21,8 @@ from models.preprocessing import LINE_PREPROCESSING_VERSION, PreprocessError, li
 from training.datasets import CACHE_DIR
 
 IAM_ONDB = Path("iam_ondb_lines") / "iam_ondb_lines.npz"
+NAMES = Path("names_words")
+NAMES_TRAIN = 800  # names_words files 1-800 train; 801-1000 are held out for evaluation
 
 
 @dataclass
@@ -101,6 +103,25 @@ def strips(lines: Lines, seed: int | None, workers: int = 2) -> list[np.ndarray 
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **{f"s{i}": s for i, s in enumerate(out) if s is not None})
     return out
+
+
+def load_names_words(data_dir: Path, part: str) -> tuple[list[np.ndarray], list[str]]:
+    """Real scanned handwritten names (block capitals cut from forms, ``names_words/``): grayscale
+    images (1 = paper) and their text. ``part`` is ``train`` (the first 800 files) or ``test`` (the
+    last 200, never trained on). Rows labelled EMPTY or UNREADABLE are left out."""
+    import csv
+
+    root = Path(data_dir) / NAMES
+    with open(root / "labels.csv", newline="", encoding="utf-8") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: r["file"])
+    rows = rows[:NAMES_TRAIN] if part == "train" else rows[NAMES_TRAIN:]
+    grays, texts = [], []
+    for r in rows:
+        if r["text"] in ("EMPTY", "UNREADABLE") or not r["text"].strip():
+            continue
+        grays.append(np.asarray(Image.open(root / "images" / r["file"]).convert("L"), np.float32) / 255.0)
+        texts.append(r["text"].strip())
+    return grays, texts
 
 
 def load_iam_offline(root: Path) -> Iterator[tuple[Path, str]]:

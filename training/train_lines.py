@@ -5,6 +5,9 @@
   rendered from their pen strokes with varied pen, scale, slant, skew, ink, paper, blur and noise
   (``training.lines_data``), a different rendering each epoch (``--variants`` cached renderings),
   then prepared by ``models.preprocessing.line_from_gray`` like any upload.
+- Real scanned handwritten names (``names_words/``, block capitals cut from forms; files 1-800,
+  ``--names-repeat`` times per epoch) teach it scans, capitals and printed form text to ignore;
+  files 801-1000 stay held out for ``training.evaluate_lines``.
 - ``testset_v`` (``val1``) selects the best epoch by character error rate; ``testset_f`` is left for
   ``python -m training.evaluate_lines``.
 - CTC loss is computed here only; the saved model is the serving graph with its ``charset.txt``.
@@ -26,7 +29,7 @@ import numpy as np
 
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
 from training.common import CHECKPOINTS, ROOT, command_line
-from training.lines_data import load_iam_offline, load_iam_ondb, strips
+from training.lines_data import NAMES, load_iam_offline, load_iam_ondb, load_names_words, strips
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,6 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=32, help="filters of the first convolution")
     p.add_argument("--lstm", type=int, default=128, help="units per LSTM direction")
     p.add_argument("--variants", type=int, default=6, help="distinct augmented renderings of each line")
+    p.add_argument("--names-repeat", type=int, default=3, help="times per epoch the scanned names are seen (0: none)")
     p.add_argument("--val-lines", type=int, default=400, help="validation lines decoded after each epoch")
     p.add_argument(
         "--iam-offline",
@@ -76,6 +80,40 @@ def offline_strips(root: Path) -> tuple[list[np.ndarray], list[str]]:
     return xs, ys
 
 
+def names_strips(data_dir: Path) -> tuple[list[np.ndarray], list[str]]:
+    """The training part of the scanned names, prepared like uploads."""
+    from models.preprocessing import PreprocessError, line_from_gray
+
+    xs, ys = [], []
+    if not (Path(data_dir) / NAMES).exists():
+        return xs, ys
+    for gray, text in zip(*load_names_words(data_dir, "train"), strict=True):
+        try:
+            strip = line_from_gray(gray)
+        except PreprocessError:
+            continue
+        if strip.shape[1] // 4 >= ctc_length(text):
+            xs.append(strip)
+            ys.append(text)
+    print(f"scanned names: {len(xs)} for training", flush=True)
+    return xs, ys
+
+
+def grow_charset(model, old_model, old: str, new: str) -> None:
+    """Copy ``old_model``'s weights into ``model``, whose charset ``new`` adds characters to
+    ``old``: the output layer keeps each old character's weights (and the blank's); new
+    characters start from the layer's fresh initialisation."""
+    for layer, old_layer in zip(model.layers, old_model.layers, strict=True):
+        if layer.name != "chars":
+            layer.set_weights(old_layer.get_weights())
+            continue
+        kernel, bias = layer.get_weights()
+        old_kernel, old_bias = old_layer.get_weights()
+        columns = [new.index(c) for c in old] + [len(new)]  # the blank is last in both
+        kernel[:, columns], bias[columns] = old_kernel, old_bias
+        layer.set_weights([kernel, bias])
+
+
 def ctc_length(text: str) -> int:
     """The fewest output columns CTC needs for ``text``: one per character, plus a blank between
     doubled letters."""
@@ -109,6 +147,8 @@ def main(argv=None) -> None:
 
     train, val = load_iam_ondb(args.data_dir, "train"), load_iam_ondb(args.data_dir, "val1")
     extra_x, extra_y = offline_strips(args.iam_offline) if args.iam_offline else ([], [])
+    names_x, names_y = names_strips(args.data_dir) if args.names_repeat else ([], [])
+    extra_x, extra_y = extra_x + names_x * args.names_repeat, extra_y + names_y * args.names_repeat
     charset = charset_of(train.texts + extra_y)
     rng = np.random.default_rng(args.seed)
     pick = rng.choice(len(val.texts), min(args.val_lines, len(val.texts)), replace=False)
@@ -124,9 +164,21 @@ def main(argv=None) -> None:
     epoch_var = tf.Variable(0, dtype=tf.int64, name="epoch")
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
     manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir / "state"), max_to_keep=2)
-    if manager.latest_checkpoint:
+    charset_path = ckpt_dir / "charset.txt"
+    # Runs from before charset.txt was kept here trained on the IAM-OnDB characters alone.
+    saved = charset_path.read_text(encoding="utf-8") if charset_path.exists() else charset_of(train.texts)
+    if manager.latest_checkpoint and saved != charset:
+        if set(saved) - set(charset):
+            sys.exit(f"{ckpt_dir} was trained on characters this data lacks; use another --run-name.")
+        old_model = build_crnn(len(saved), args.width, args.lstm)
+        tf.train.Checkpoint(model=old_model, epoch=epoch_var).restore(manager.latest_checkpoint).expect_partial()
+        grow_charset(model, old_model, saved, charset)
+        print(f"resumed from {manager.latest_checkpoint} (epoch {int(epoch_var.numpy())} done), adding "
+              f"{''.join(sorted(set(charset) - set(saved)))!r} to the charset", flush=True)  # fmt: skip
+    elif manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint)
         print(f"resumed from {manager.latest_checkpoint} (epoch {int(epoch_var.numpy())} done)", flush=True)
+    charset_path.write_text(charset, encoding="utf-8")
 
     spec = [tf.TensorSpec([None, LINE_HEIGHT, None, 1], tf.uint8), tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)]  # fmt: skip
@@ -205,6 +257,9 @@ def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, 
             "val1_wer": round(best["wer"], 4),
             "epochs": args.epochs,
             "train_lines": train_lines,
+            "names_repeat": args.names_repeat,
+            "lr": args.lr,
+            "lr_decay": args.lr_decay,
             "variants": args.variants,
             "seed": args.seed,
         },  # fmt: skip
