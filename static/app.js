@@ -8,6 +8,7 @@
 
   const SIZE = 280; // logical canvas side for one character: stroke coordinates live in 0..SIZE
   const LINE_SIZE = [840, 240]; // the wide writing area of the "line" task
+  const LINE_PEN = 6; // its pen width to begin with, in canvas pixels
   const LIVE_DELAY_MS = 150; // live prediction waits this long after the last stroke ends
   const INK = "#000000";
   const PAPER = "#ffffff";
@@ -784,8 +785,13 @@
 
   // ---------------------------------------------------------------- controls
 
+  // Each canvas shape keeps its own pen: a single glyph wants a bold one, a sentence on the wide
+  // canvas a fine one (thick strokes close the loops of small cursive letters).
+  const penWidths = { glyph: Number(penWidth.value), line: LINE_PEN };
+
   function showPenWidth() {
     penWidthValue.textContent = `${penWidth.value} px`;
+    penWidths[W === SIZE && H === SIZE ? "glyph" : "line"] = Number(penWidth.value);
   }
 
   penWidth.addEventListener("input", showPenWidth);
@@ -800,6 +806,8 @@
     if (w === W && h === H) return false;
     W = w;
     H = h;
+    penWidth.value = String(penWidths[wide ? "line" : "glyph"]);
+    penWidthValue.textContent = `${penWidth.value} px`;
     canvas.classList.toggle("wide", wide);
     canvas.parentElement.classList.toggle("wide", wide);
     strokes = [];

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_app
+from tests.conftest import RESOURCES, make_app
 
 CHROMIUM = Path(os.environ.get("HWR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -360,7 +360,6 @@ def test_a_page_upload_is_annotated_and_a_glyph_can_be_corrected(page, served_ap
 def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
     import numpy as np
 
-    from tests.conftest import RESOURCES
     from training.compose_pages import compose_sheet, glyph_sources
 
     sources = glyph_sources(RESOURCES / "mnist_test_first500.npz", RESOURCES / "photo_digits")
@@ -418,8 +417,10 @@ def test_the_line_task_writes_on_a_wide_canvas(line_page):
     import sqlite3
 
     page, app = line_page
+    expect(page.locator("#pen-width-value")).to_have_text("18 px")
     page.get_by_label("Line of text").check()
     expect(page.locator("#canvas")).to_have_class("wide")
+    expect(page.locator("#pen-width-value")).to_have_text("6 px")  # a fine pen for writing a sentence
     box = canvas_box(page)
     assert box["width"] / box["height"] == pytest.approx(840 / 240, rel=0.05)
     for k in range(6):  # loops and verticals across the line
@@ -436,3 +437,29 @@ def test_the_line_task_writes_on_a_wide_canvas(line_page):
     assert rows == [("a line of loops",)]
     page.get_by_label("Digit").check()
     expect(page.locator("#canvas")).not_to_have_class("wide")
+    expect(page.locator("#pen-width-value")).to_have_text("18 px")
+
+
+def test_a_sentence_written_on_the_wide_canvas_is_read_by_the_shipped_model(page):
+    """Real handwriting: the pen strokes of an IAM-OnDB writer-independent test line, drawn with the
+    mouse on the line task's canvas, read by the shipped line model."""
+    import json
+
+    from models.ctc import error_rates
+
+    sample = json.loads((RESOURCES / "lines" / "strokes.json").read_text())
+    page.get_by_label("Line of text").check()
+    box = canvas_box(page)
+    for points in sample["strokes"]:
+        xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+        page.mouse.move(*xy[0])
+        page.mouse.down()
+        for x, y in xy[1:]:
+            page.mouse.move(x, y)
+        page.mouse.up()
+    with page.expect_response(lambda r: r.url.endswith("/submit")) as answer:
+        page.click("#predict")
+    body = answer.value.json()
+    assert body["task"] == "line" and len(body["lines"]) == 1
+    assert error_rates([sample["text"]], [body["raw_text"]])["cer"] <= 0.3, body["raw_text"]
+    expect(page.locator("#result-text")).to_have_text(body["text"])
