@@ -328,3 +328,44 @@ def test_training_can_add_characters_to_a_run_and_keep_what_it_learnt():
         if a.name != "chars"
         for w1, w2 in zip(a.get_weights(), b.get_weights(), strict=True)
     )
+
+
+def photographed_paragraph(names: list[str], skew: float = 1.5) -> bytes:
+    """Real test lines stacked into a paragraph on grey, unevenly lit paper, slightly rotated,
+    with sensor noise, saved as a JPEG like a phone photo."""
+    import io
+
+    from tests.conftest import RESOURCES
+
+    lines = [Image.open(RESOURCES / "lines" / name).convert("L") for name in names]
+    width = max(im.width for im in lines) + 120
+    page = Image.new("L", (width, sum(im.height + 10 for im in lines) + 120), 255)
+    y = 60
+    for im in lines:
+        page.paste(im, (60, y))
+        y += im.height + 10
+    page = page.rotate(skew, expand=True, fillcolor=255, resample=Image.Resampling.BILINEAR)
+    gray = np.asarray(page, np.float32) / 255
+    h, w = gray.shape
+    light = 0.9 - 0.25 * np.linspace(0, 1, w)[None, :] - 0.1 * np.linspace(0, 1, h)[:, None]
+    noisy = gray * light + np.random.default_rng(0).normal(0, 0.02, gray.shape)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(noisy * 255, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def test_a_photographed_paragraph_comes_back_line_by_line(client):
+    import io
+    import json
+
+    from models.ctc import error_rates
+    from tests.conftest import RESOURCES
+
+    truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
+    names = ["b01-059z-01.png", "d09-612z-08.png", "n05-541z-06.png", "n09-202z-05.png"]
+    data = photographed_paragraph(names)
+    body = client.post("/upload", data={"file": (io.BytesIO(data), "paragraph.jpg"), "task": "line"}).get_json()
+    assert len(body["lines"]) == 4, body
+    assert [line["y"] for line in body["lines"]] == sorted(line["y"] for line in body["lines"])
+    assert body["raw_text"].split("\n") == [line["raw_text"] for line in body["lines"]]
+    assert error_rates([truth[n] for n in names], [line["raw_text"] for line in body["lines"]])["cer"] <= 0.3
