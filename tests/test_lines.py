@@ -369,3 +369,22 @@ def test_a_photographed_paragraph_comes_back_line_by_line(client):
     assert [line["y"] for line in body["lines"]] == sorted(line["y"] for line in body["lines"])
     assert body["raw_text"].split("\n") == [line["raw_text"] for line in body["lines"]]
     assert error_rates([truth[n] for n in names], [line["raw_text"] for line in body["lines"]])["cer"] <= 0.3
+
+
+def test_training_keeps_the_last_epochs_and_can_average_them(tmp_path):
+    import keras
+
+    from models.architectures import build_crnn
+    from training.train_lines import keep_epoch_weights, try_average
+
+    model = build_crnn(2, width=4, lstm=8)
+    for epoch in range(1, 5):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        keep_epoch_weights(model, tmp_path / "epochs", epoch, keep=3)
+    assert sorted(p.name for p in (tmp_path / "epochs").iterdir()) == [f"epoch-00{e}.weights.h5" for e in (2, 3, 4)]
+    strip = np.zeros((LINE_HEIGHT, 40), np.uint8)
+    best = try_average(model, lambda x: model(x), tmp_path, 3, {"cer": 9.9}, ([strip], ["ab"]), "ab")
+    assert best["averaged_epochs"] == [2, 3, 4] and best["epoch"] == 4
+    averaged = keras.models.load_model(tmp_path / "best.keras", compile=False)
+    assert all(np.allclose(w, 3.0) for w in averaged.get_weights())  # the mean of 2, 3 and 4
+    assert try_average(model, lambda x: model(x), tmp_path, 3, {"cer": 0.0}, ([strip], ["ab"]), "ab") == {"cer": 0.0}

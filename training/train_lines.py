@@ -35,10 +35,16 @@ from training.lines_data import NAMES, load_iam_offline, load_iam_ondb, load_nam
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="folder holding iam_ondb_lines/")
-    p.add_argument("--epochs", type=int, default=60, help="training epochs")
+    p.add_argument("--epochs", type=int, default=40, help="training epochs")
     p.add_argument("--batch-size", type=int, default=16, help="lines per batch")
     p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
-    p.add_argument("--lr-decay", type=float, default=0.96, help="learning-rate factor per epoch")
+    p.add_argument("--lr-decay", type=float, default=0.92, help="learning-rate factor per epoch")
+    p.add_argument(
+        "--average",
+        type=int,
+        default=5,
+        help="at the end, also try the mean weights of the last N epochs and keep them if they validate better",
+    )
     p.add_argument("--width", type=int, default=32, help="filters of the first convolution")
     p.add_argument("--lstm", type=int, default=128, help="units per LSTM direction")
     p.add_argument("--variants", type=int, default=6, help="distinct augmented renderings of each line")
@@ -219,6 +225,7 @@ def main(argv=None) -> None:
         rates = error_rates(val_y, hyps)
         epoch_var.assign_add(1)
         manager.save()
+        keep_epoch_weights(model, ckpt_dir / "epochs", epoch + 1, args.average)
         seconds = time.time() - start
         with open(log_path, "a", newline="") as f:
             row = [epoch + 1, round(float(np.mean(losses)), 4), round(rates["cer"], 4), round(rates["wer"], 4)]
@@ -229,7 +236,47 @@ def main(argv=None) -> None:
             best = {"cer": rates["cer"], "wer": rates["wer"], "epoch": epoch + 1}
             model.save(ckpt_dir / "best.keras")
             best_path.write_text(json.dumps(best))
-    publish(args, charset, ckpt_dir, best, len(images))
+    if args.average > 1:
+        best = try_average(model, forward, ckpt_dir, args.average, best, (val_x, val_y), charset)
+    publish(args, charset, ckpt_dir, best, len(train.texts) + len(extra_y))
+
+
+def keep_epoch_weights(model, folder: Path, epoch: int, keep: int) -> None:
+    """Save this epoch's weights and drop all but the last ``keep``."""
+    if keep < 2:
+        return
+    folder.mkdir(exist_ok=True)
+    model.save_weights(folder / f"epoch-{epoch:03d}.weights.h5")
+    for old in sorted(folder.glob("epoch-*.weights.h5"))[:-keep]:
+        old.unlink()
+
+
+def try_average(model, forward, ckpt_dir: Path, count: int, best: dict, val: tuple, charset: str) -> dict:
+    """Average the weights of the last ``count`` epochs (late in a decaying schedule they lie in one
+    valley, and their mean usually generalises better than any of them); keep it as the best model
+    when it validates better."""
+    from models.ctc import error_rates, greedy
+
+    files = sorted((ckpt_dir / "epochs").glob("epoch-*.weights.h5"))[-count:]
+    if len(files) < 2:
+        return best
+    sums = None
+    for path in files:
+        model.load_weights(path)
+        weights = model.get_weights()
+        sums = weights if sums is None else [a + b for a, b in zip(sums, weights, strict=True)]
+    model.set_weights([w / len(files) for w in sums])
+    val_x, val_y = val
+    rates = error_rates(val_y, [greedy(forward(s[None, ..., None]).numpy()[0], charset) for s in val_x])
+    epochs = [int(p.name[6:9]) for p in files]
+    print(f"mean of epochs {epochs[0]}-{epochs[-1]}: val CER {rates['cer']:.2%} (best single epoch "
+          f"{best['cer']:.2%})", flush=True)  # fmt: skip
+    if rates["cer"] >= best["cer"]:
+        return best
+    best = {"cer": rates["cer"], "wer": rates["wer"], "epoch": epochs[-1], "averaged_epochs": epochs}
+    model.save(ckpt_dir / "best.keras")
+    (ckpt_dir / "best.json").write_text(json.dumps(best))
+    return best
 
 
 def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, train_lines: int) -> None:
@@ -253,6 +300,7 @@ def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, 
         "training": {
             "command": command_line("training.train_lines"),
             "best_epoch": best["epoch"],
+            "averaged_epochs": best.get("averaged_epochs"),
             "val1_cer": round(best["cer"], 4),
             "val1_wer": round(best["wer"], 4),
             "epochs": args.epochs,
