@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from models.ctc import beam_search, greedy
 from models.errors import InputError
@@ -88,8 +89,12 @@ def load_line_model(weights_dir: Path) -> LineRecognizer:
 def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """A paragraph image -> its text lines, top to bottom: ((x, y, w, h), grayscale crop).
 
-    The ink is levelled first (a slightly skewed paragraph), then cut where the row profile of the
-    ink falls to almost nothing; gaps much thinner than a line (the dot of an i) do not cut.
+    The ink is levelled first (a slightly skewed paragraph), then cut into bands where the row
+    profile of the ink falls to almost nothing; gaps much thinner than a line (the dot of an i) do
+    not cut. A band about twice the line pitch (lines whose tails touch) is cut at the emptiest
+    rows of its profile. Then every connected stroke goes whole to the band holding most of it, and
+    each line's crop shows only its own strokes: a tail reaching into the next line stays with its
+    word and does not appear in the next line.
     """
     ink, faint = page_ink(gray)
     ink = remove_ruling(ink, faint)
@@ -100,6 +105,37 @@ def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.nd
         gray = 1.0 - _affine(1.0 - gray, angle_deg=angle)
         ink = _affine(ink.astype(np.float32), angle_deg=angle) > 0.5
     profile = ink.sum(axis=1).astype(float)
+    bands = _bands(profile)
+    if not bands:
+        raise BlankImage("Nothing to read: the image has no ink.")
+    bands = _split_tall_bands(bands, profile)
+    if len(bands) > MAX_LINES:
+        raise BadLineRequest(f"The image has more than {MAX_LINES} lines of text; send one paragraph at a time.")
+    owner = _assign_strokes(ink, bands)
+    out = []
+    for k in range(len(bands)):
+        mine = owner == k
+        rows, cols = np.flatnonzero(mine.any(axis=1)), np.flatnonzero(mine.any(axis=0))
+        if cols.size == 0:
+            continue
+        a, b = int(rows[0]), int(rows[-1]) + 1
+        pad = max(2, int(0.15 * (b - a)))
+        y0, y1 = max(0, a - pad), min(gray.shape[0], b + pad)
+        x0, x1 = max(0, int(cols[0]) - pad), min(gray.shape[1], int(cols[-1]) + 1 + pad)
+        crop = gray[y0:y1, x0:x1].copy()
+        others = ndimage.binary_dilation((owner[y0:y1, x0:x1] >= 0) & ~mine[y0:y1, x0:x1], iterations=2)
+        if others.any():  # strokes of the lines above and below: paper there
+            paper = float(np.median(crop[~ndimage.binary_dilation(ink[y0:y1, x0:x1], iterations=2)])) if (
+                ~ink[y0:y1, x0:x1]).any() else 1.0  # fmt: skip
+            crop[others & ~mine[y0:y1, x0:x1]] = paper
+        out.append(((x0, y0, x1 - x0, y1 - y0), crop))
+    return out
+
+
+def _bands(profile: np.ndarray) -> list[list[int]]:
+    """Row ranges where the ink profile stands clear of nothing; a band much thinner than the
+    tallest one, or a gap much thinner than the bands beside it, joins its neighbour (a row of dots
+    or accents, quotes above, the tails below)."""
     on = profile > 0.03 * profile.max()
     runs, start = [], None
     for y, filled in enumerate(np.append(on, False)):
@@ -109,9 +145,7 @@ def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.nd
             runs.append([start, y])
             start = None
     if not runs:
-        raise BlankImage("Nothing to read: the image has no ink.")
-    # A band much thinner than the tallest one, or a gap much thinner than the bands beside it, is
-    # part of a neighbouring line (a row of dots or accents, quotes above, the tails below).
+        return []
     tallest = max(b - a for a, b in runs)
     merged = [runs[0]]
     for a, b in runs[1:]:
@@ -121,31 +155,42 @@ def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.nd
             prev[1] = b
         else:
             merged.append([a, b])
-    merged = _split_tall_bands(merged, profile)
-    if len(merged) > MAX_LINES:
-        raise BadLineRequest(f"The image has more than {MAX_LINES} lines of text; send one paragraph at a time.")
-    out = []
-    for a, b in merged:
-        cols = np.flatnonzero(ink[a:b].any(axis=0))
-        if cols.size == 0:
-            continue
-        pad = max(2, int(0.15 * (b - a)))
-        y0, y1 = max(0, a - pad), min(gray.shape[0], b + pad)
-        x0, x1 = max(0, int(cols[0]) - pad), min(gray.shape[1], int(cols[-1]) + 1 + pad)
-        out.append(((x0, y0, x1 - x0, y1 - y0), gray[y0:y1, x0:x1]))
-    return out
+    return merged
+
+
+def _line_pitch(profile: np.ndarray) -> float | None:
+    """The distance between neighbouring text lines, from the autocorrelation of the row profile
+    (its first clear peak); None when the profile repeats at no distance (one line)."""
+    p = profile - profile.mean()
+    n = len(p)
+    if n < 8 or not p.any():
+        return None
+    ac = np.correlate(p, p, mode="full")[n - 1 :]
+    ac /= ac[0]
+    smooth = np.convolve(ac, np.ones(5) / 5, mode="same")
+    for lag in range(3, n - 1):
+        if smooth[lag] > 0.15 and smooth[lag] >= smooth[lag - 1] and smooth[lag] >= smooth[lag + 1]:
+            dip = float(smooth[:lag].min())
+            if smooth[lag] - dip > 0.15:  # a real peak after a real trough, not a shoulder
+                return float(lag)
+    return None
 
 
 def _split_tall_bands(bands: list[list[int]], profile: np.ndarray) -> list[list[int]]:
-    """Cut a band about twice as tall as the others (two lines whose tails touch) at the lowest
-    point of its row profile, when that point is clearly emptier than the lines around it."""
-    if len(bands) < 2:
+    """Cut a band about twice as tall as the line pitch (two lines whose tails touch) at the lowest
+    points of its row profile. The pitch is read from the profile's autocorrelation, or, when the
+    profile does not repeat clearly, taken as the typical band height."""
+    pitch = _line_pitch(profile[bands[0][0] : bands[-1][1]])
+    if pitch is not None:
+        typical = pitch
+    elif len(bands) >= 2:
+        typical = float(np.median([b - a for a, b in bands]))
+    else:
         return bands
-    typical = float(np.median([b - a for a, b in bands]))
     out = []
     for a, b in bands:
-        count = int(round((b - a) / typical))
-        if count < 2 or (b - a) < 1.6 * typical:
+        count = max(2, int(np.ceil((b - a) / typical - 0.35)))  # k lines: (k - 1) pitches + one line
+        if (b - a) < 1.4 * typical:
             out.append([a, b])
             continue
         smooth = np.convolve(profile[a:b], np.ones(5) / 5, mode="same")
@@ -156,12 +201,34 @@ def _split_tall_bands(bands: list[list[int]], profile: np.ndarray) -> list[list[
             if hi <= lo:
                 continue
             c = lo + int(np.argmin(smooth[lo - a : hi - a]))
-            if smooth[c - a] <= 0.25 * smooth.max():
+            if smooth[c - a] <= 0.35 * smooth.max():
                 cuts.append(c)
                 start = c
         edges = [a, *cuts, b]
         out += [[x, y] for x, y in zip(edges[:-1], edges[1:], strict=True)]
     return out
+
+
+def _assign_strokes(ink: np.ndarray, bands: list[list[int]]) -> np.ndarray:
+    """For every ink pixel, the index of the band its connected stroke mostly lies in (-1: paper).
+    A stroke outside every band goes to the nearest one."""
+    labels, n = ndimage.label(ink, structure=np.ones((3, 3), bool))
+    owner = np.full(ink.shape, -1, np.int32)
+    if n == 0:
+        return owner
+    row_band = np.full(ink.shape[0], -1, np.int64)
+    for k, (a, b) in enumerate(bands):
+        row_band[a:b] = k
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs]
+    inside = row_band[ys] >= 0
+    votes = np.zeros((n + 1, len(bands)), np.int64)
+    np.add.at(votes, (lab[inside], row_band[ys][inside]), 1)
+    centres = np.array([(a + b) / 2 for a, b in bands])
+    mean_y = np.bincount(lab, ys, minlength=n + 1) / np.maximum(np.bincount(lab, minlength=n + 1), 1)
+    best = np.where(votes.sum(axis=1) > 0, votes.argmax(axis=1), np.abs(mean_y[:, None] - centres).argmin(axis=1))
+    owner[ys, xs] = best[lab]
+    return owner
 
 
 class Speller:

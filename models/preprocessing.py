@@ -503,10 +503,11 @@ def _sharpness(positions: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (hist.reshape(k, bins) ** 2).sum(axis=1)
 
 
-def estimate_skew(ink: np.ndarray) -> float:
+def estimate_skew(ink: np.ndarray, height: int = 48) -> float:
     """The rotation (degrees, as ``_affine`` takes it) that makes the row profile sharpest: text
-    lines lie level. Every angle from -10 to 10 degrees is tried, 1 degree apart."""
-    small = _shrink_for_search(ink, 48)
+    lines lie level. Every angle from -10 to 10 degrees is tried, 1 degree apart, on a copy at
+    most ``height`` pixels high."""
+    small = _shrink_for_search(ink, height)
     ys, xs = np.nonzero(small)
     if ys.size == 0:
         return 0.0

@@ -330,20 +330,23 @@ def test_training_can_add_characters_to_a_run_and_keep_what_it_learnt():
     )
 
 
-def photographed_paragraph(names: list[str], skew: float = 1.5) -> bytes:
-    """Real test lines stacked into a paragraph on grey, unevenly lit paper, slightly rotated,
-    with sensor noise, saved as a JPEG like a phone photo."""
+def photographed_paragraph(names: list[str], skew: float = 1.5, gap: int = 10) -> bytes:
+    """Real test lines stacked into a paragraph (``gap`` pixels between their images; below zero,
+    tails of one line reach into the next) on grey, unevenly lit paper, slightly rotated, with
+    sensor noise, saved as a JPEG like a phone photo."""
     import io
 
     from tests.conftest import RESOURCES
 
     lines = [Image.open(RESOURCES / "lines" / name).convert("L") for name in names]
     width = max(im.width for im in lines) + 120
-    page = Image.new("L", (width, sum(im.height + 10 for im in lines) + 120), 255)
+    page = Image.new("L", (width, sum(im.height + gap for im in lines) + 120), 255)
     y = 60
     for im in lines:
-        page.paste(im, (60, y))
-        y += im.height + 10
+        page.paste(
+            Image.fromarray(np.minimum(np.asarray(page.crop((60, y, 60 + im.width, y + im.height))), im)), (60, y)
+        )
+        y += im.height + gap
     page = page.rotate(skew, expand=True, fillcolor=255, resample=Image.Resampling.BILINEAR)
     gray = np.asarray(page, np.float32) / 255
     h, w = gray.shape
@@ -388,3 +391,25 @@ def test_training_keeps_the_last_epochs_and_can_average_them(tmp_path):
     averaged = keras.models.load_model(tmp_path / "best.keras", compile=False)
     assert all(np.allclose(w, 3.0) for w in averaged.get_weights())  # the mean of 2, 3 and 4
     assert try_average(model, lambda x: model(x), tmp_path, 3, {"cer": 0.0}, ([strip], ["ab"]), "ab") == {"cer": 0.0}
+
+
+def test_lines_whose_tails_touch_are_still_told_apart(client):
+    """No empty row separates these lines: the line pitch comes from the row profile, and every
+    stroke stays whole with its own line."""
+    import io
+    import json
+
+    from models.ctc import error_rates
+    from models.lines import split_lines
+    from models.preprocessing import decode, to_gray
+    from tests.conftest import RESOURCES
+
+    truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
+    names = ["d09-612z-08.png", "a05-297z-03.png", "n05-541z-06.png"]
+    data = photographed_paragraph(names, skew=0.0, gap=-40)
+    gray = to_gray(decode(data, side=4000))
+    parts = split_lines(gray)
+    assert len(parts) == 3
+    body = client.post("/upload", data={"file": (io.BytesIO(data), "touching.jpg"), "task": "line"}).get_json()
+    assert len(body["lines"]) == 3
+    assert error_rates([truth[n] for n in names], [line["raw_text"] for line in body["lines"]])["cer"] <= 0.3

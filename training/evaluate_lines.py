@@ -17,12 +17,15 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from models.ctc import beam_search, error_rates, greedy
-from models.lines import Speller, load_line_model
+from models.lines import Speller, load_line_model, split_lines
 from models.preprocessing import PreprocessError, line_from_gray
 from models.registry import WEIGHTS_DIR
 from training.common import command_line
-from training.lines_data import NAMES, Lines, load_iam_ondb, load_names_words, strips
+from training.lines_data import NAMES, Lines, load_iam_ondb, load_names_words, render, strips
 
 
 def evaluate(data_dir: Path, weights_dir: Path, split: str = "test_f", limit: int | None = None) -> dict:
@@ -49,6 +52,43 @@ def evaluate(data_dir: Path, weights_dir: Path, split: str = "test_f", limit: in
     seconds = time.perf_counter() - start
     result = {k: {m: round(v, 4) for m, v in error_rates(refs, h).items() if m != "lines"} for k, h in outs.items()}
     return result | {"lines": len(refs), "split": split, "seconds": round(seconds, 1)}
+
+
+def compose_paragraph(lines: Lines, rng: np.random.Generator, count: int, spacing: float) -> np.ndarray:
+    """``count`` test lines of one pen stacked into a paragraph, ``spacing`` line heights apart
+    (below zero, the tails of one line reach into the next), turned by up to 3 degrees."""
+    picks = rng.choice(len(lines.texts), count, replace=False)
+    images = [render(*lines.strokes[i]) for i in picks]
+    step = int(np.mean([im.shape[0] for im in images]) * (1 + spacing))
+    page = np.ones((step * (count - 1) + max(im.shape[0] for im in images) + 40,
+                    max(im.shape[1] for im in images) + 40), np.float32)  # fmt: skip
+    for k, im in enumerate(images):
+        y = 20 + k * step
+        page[y : y + im.shape[0], 20 : 20 + im.shape[1]] = np.minimum(
+            page[y : y + im.shape[0], 20 : 20 + im.shape[1]], im
+        )
+    turned = Image.fromarray(page, "F").rotate(
+        rng.uniform(-3, 3), expand=True, fillcolor=1.0, resample=Image.Resampling.BILINEAR
+    )
+    return np.asarray(turned, np.float32)
+
+
+def evaluate_splitting(data_dir: Path, single: int = 200, paragraphs: int = 60) -> dict:
+    """How ``split_lines`` does on single test lines (plain and augmented renderings: they must stay
+    one line) and on composed four-line paragraphs at three spacings (they must give four)."""
+    lines = load_iam_ondb(data_dir, "test_f")
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(lines.texts), single, replace=False)
+    result = {
+        "single_lines_kept_whole": sum(len(split_lines(render(*lines.strokes[i]))) == 1 for i in picks)
+        + sum(len(split_lines(render(*lines.strokes[i], np.random.default_rng(int(i))))) == 1 for i in picks),
+        "single_lines": 2 * single,
+    }
+    for name, low, high in (("touching", -0.25, -0.1), ("tight", -0.1, 0.0), ("spaced", 0.0, 0.2)):
+        ok = sum(len(split_lines(compose_paragraph(lines, rng, 4, rng.uniform(low, high)))) == 4
+                 for _ in range(paragraphs))  # fmt: skip
+        result[f"paragraphs_{name}_split_right"] = ok
+    return result | {"paragraphs_each": paragraphs}
 
 
 def evaluate_names(data_dir: Path, weights_dir: Path) -> dict:
@@ -91,11 +131,16 @@ def main(argv=None) -> None:
             print(f"names {k:<10} CER {names[k]['cer']:.2%}  WER {names[k]['wer']:.2%}  "
                   f"CER ignoring case {names[k]['cer_ignoring_case']:.2%}")  # fmt: skip
         print(f"{names['lines']} held-out scanned names")
+    splitting = evaluate_splitting(args.data_dir)
+    print(f"line splitting: {splitting['single_lines_kept_whole']} of {splitting['single_lines']} single lines "
+          f"kept whole; four-line paragraphs split right, of {splitting['paragraphs_each']} each: touching "
+          f"{splitting['paragraphs_touching_split_right']}, tight {splitting['paragraphs_tight_split_right']}, "
+          f"spaced {splitting['paragraphs_spaced_split_right']}")  # fmt: skip
     if not args.no_write and args.limit is None:
         meta_path = args.weights / "meta.json"
         meta = json.loads(meta_path.read_text())
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        meta["metrics"] = {"iam_ondb_test_f": r, "names_words_test": names,
+        meta["metrics"] = {"iam_ondb_test_f": r, "names_words_test": names, "line_splitting": splitting,
                            "evaluated_by": command_line("training.evaluate_lines"), "evaluated_on": stamp}  # fmt: skip
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
