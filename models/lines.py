@@ -23,7 +23,6 @@ from models.preprocessing import (
     LINE_HEIGHT,
     LINE_PREPROCESSING_VERSION,
     BlankImage,
-    _affine,
     decode,
     estimate_skew,
     line_from_gray,
@@ -102,8 +101,7 @@ def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.nd
         raise BlankImage("Nothing to read: the image has no ink.")
     angle = estimate_skew(ink.astype(np.float32))
     if angle:
-        gray = 1.0 - _affine(1.0 - gray, angle_deg=angle)
-        ink = _affine(ink.astype(np.float32), angle_deg=angle) > 0.5
+        gray, ink = _level(gray, ink, angle)
     profile = ink.sum(axis=1).astype(float)
     bands = _bands(profile)
     if not bands:
@@ -113,23 +111,38 @@ def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.nd
         raise BadLineRequest(f"The image has more than {MAX_LINES} lines of text; send one paragraph at a time.")
     owner = _assign_strokes(ink, bands)
     out = []
-    for k in range(len(bands)):
+    for k, (top, bottom) in enumerate(bands):
         mine = owner == k
         rows, cols = np.flatnonzero(mine.any(axis=1)), np.flatnonzero(mine.any(axis=0))
         if cols.size == 0:
             continue
-        a, b = int(rows[0]), int(rows[-1]) + 1
+        reach = (bottom - top) // 2  # strokes reaching out of the band, but no stray speck far off
+        a, b = max(int(rows[0]), top - reach), min(int(rows[-1]) + 1, bottom + reach)
         pad = max(2, int(0.15 * (b - a)))
         y0, y1 = max(0, a - pad), min(gray.shape[0], b + pad)
         x0, x1 = max(0, int(cols[0]) - pad), min(gray.shape[1], int(cols[-1]) + 1 + pad)
         crop = gray[y0:y1, x0:x1].copy()
-        others = ndimage.binary_dilation((owner[y0:y1, x0:x1] >= 0) & ~mine[y0:y1, x0:x1], iterations=2)
+        others = (owner[y0:y1, x0:x1] >= 0) & ~mine[y0:y1, x0:x1]
         if others.any():  # strokes of the lines above and below: paper there
+            others = ndimage.binary_dilation(others, iterations=2)
             paper = float(np.median(crop[~ndimage.binary_dilation(ink[y0:y1, x0:x1], iterations=2)])) if (
                 ~ink[y0:y1, x0:x1]).any() else 1.0  # fmt: skip
             crop[others & ~mine[y0:y1, x0:x1]] = paper
         out.append(((x0, y0, x1 - x0, y1 - y0), crop))
     return out
+
+
+def _level(gray: np.ndarray, ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate the page and its ink by ``angle`` degrees, new corners white; 8-bit, which is plenty
+    for cutting lines and four times faster than rotating floats."""
+    from PIL import Image
+
+    def turn(a: np.ndarray) -> np.ndarray:
+        img = Image.fromarray(a, "L").rotate(angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=0)
+        return np.asarray(img)
+
+    dark = turn(np.round((1.0 - np.clip(gray, 0, 1)) * 255).astype(np.uint8))
+    return 1.0 - dark.astype(np.float32) / 255, turn(ink.astype(np.uint8) * 255) > 127
 
 
 def _bands(profile: np.ndarray) -> list[list[int]]:
@@ -212,8 +225,11 @@ def _split_tall_bands(bands: list[list[int]], profile: np.ndarray) -> list[list[
 def _assign_strokes(ink: np.ndarray, bands: list[list[int]]) -> np.ndarray:
     """For every ink pixel, the index of the band its connected stroke mostly lies in (-1: paper).
     A stroke outside every band goes to the nearest one."""
-    labels, n = ndimage.label(ink, structure=np.ones((3, 3), bool))
     owner = np.full(ink.shape, -1, np.int32)
+    if len(bands) == 1:
+        owner[ink] = 0
+        return owner
+    labels, n = ndimage.label(ink, structure=np.ones((3, 3), bool))
     if n == 0:
         return owner
     row_band = np.full(ink.shape[0], -1, np.int64)
@@ -222,8 +238,8 @@ def _assign_strokes(ink: np.ndarray, bands: list[list[int]]) -> np.ndarray:
     ys, xs = np.nonzero(labels)
     lab = labels[ys, xs]
     inside = row_band[ys] >= 0
-    votes = np.zeros((n + 1, len(bands)), np.int64)
-    np.add.at(votes, (lab[inside], row_band[ys][inside]), 1)
+    votes = np.bincount(lab[inside] * len(bands) + row_band[ys][inside], minlength=(n + 1) * len(bands))
+    votes = votes.reshape(n + 1, len(bands))
     centres = np.array([(a + b) / 2 for a, b in bands])
     mean_y = np.bincount(lab, ys, minlength=n + 1) / np.maximum(np.bincount(lab, minlength=n + 1), 1)
     best = np.where(votes.sum(axis=1) > 0, votes.argmax(axis=1), np.abs(mean_y[:, None] - centres).argmin(axis=1))
