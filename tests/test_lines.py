@@ -92,6 +92,29 @@ def test_iam_offline_layout_is_read(tmp_path):
     assert rows[0][0].exists()
 
 
+def test_iam_offline_lines_become_training_strips(tmp_path):
+    """The training command's ``--iam-offline`` path: real line images prepared like uploads; a
+    blank image or one too narrow for its text is left out."""
+    import shutil
+
+    from tests.conftest import RESOURCES
+    from training.train_lines import offline_strips
+
+    folder = tmp_path / "lines" / "b01" / "b01-059z"
+    folder.mkdir(parents=True)
+    shutil.copy(RESOURCES / "lines" / "b01-059z-01.png", folder / "b01-059z-01.png")
+    Image.new("L", (300, 60), 255).save(folder / "b01-059z-02.png")
+    shutil.copy(RESOURCES / "lines" / "b01-059z-01.png", folder / "b01-059z-03.png")
+    (tmp_path / "lines.txt").write_text(
+        "b01-059z-01 ok 154 19 408 746 1661 89 That|is|not|a|ceremonial|duty,|and|the\n"
+        "b01-059z-02 ok 154 19 408 746 1661 89 blank\n"
+        f"b01-059z-03 ok 154 19 408 746 1661 89 {'|'.join(['far-too-long-a-text'] * 20)}\n"
+    )
+    xs, ys = offline_strips(tmp_path)
+    assert ys == ["That is not a ceremonial duty, and the"]
+    assert xs[0].shape[0] == LINE_HEIGHT and xs[0].dtype == np.uint8
+
+
 def test_scanned_names_are_split_into_training_and_held_out_files(tmp_path):
     root = tmp_path / "names_words"
     (root / "images").mkdir(parents=True)

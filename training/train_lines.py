@@ -71,37 +71,38 @@ def offline_strips(root: Path) -> tuple[list[np.ndarray], list[str]]:
     """The IAM offline lines (``training.lines_data.load_iam_offline``), prepared like uploads."""
     from PIL import Image
 
-    from models.preprocessing import PreprocessError, line_from_gray
+    def read(path: Path) -> np.ndarray:
+        return np.asarray(Image.open(path).convert("L"), np.float32) / 255.0
 
-    xs, ys = [], []
-    for path, text in load_iam_offline(root):
-        try:
-            strip = line_from_gray(np.asarray(Image.open(path).convert("L"), np.float32) / 255.0)
-        except (OSError, PreprocessError):
-            continue
-        if strip.shape[1] // 4 >= ctc_length(text):
-            xs.append(strip)
-            ys.append(text)
+    xs, ys = prepared((lambda p=path: read(p), text) for path, text in load_iam_offline(root))
     print(f"IAM offline: {len(xs)} lines from {root}", flush=True)
     return xs, ys
 
 
 def names_strips(data_dir: Path) -> tuple[list[np.ndarray], list[str]]:
     """The training part of the scanned names, prepared like uploads."""
+    if not (Path(data_dir) / NAMES).exists():
+        return [], []
+    grays, texts = load_names_words(data_dir, "train")
+    xs, ys = prepared((lambda g=gray: g, text) for gray, text in zip(grays, texts, strict=True))
+    print(f"scanned names: {len(xs)} for training", flush=True)
+    return xs, ys
+
+
+def prepared(items) -> tuple[list[np.ndarray], list[str]]:
+    """(strip, text) of every (image loader, text) whose image opens, has ink, and is wide enough
+    for CTC to spell its text."""
     from models.preprocessing import PreprocessError, line_from_gray
 
     xs, ys = [], []
-    if not (Path(data_dir) / NAMES).exists():
-        return xs, ys
-    for gray, text in zip(*load_names_words(data_dir, "train"), strict=True):
+    for load, text in items:
         try:
-            strip = line_from_gray(gray)
-        except PreprocessError:
+            strip = line_from_gray(load())
+        except (OSError, PreprocessError):
             continue
         if strip.shape[1] // 4 >= ctc_length(text):
             xs.append(strip)
             ys.append(text)
-    print(f"scanned names: {len(xs)} for training", flush=True)
     return xs, ys
 
 
