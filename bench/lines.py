@@ -52,7 +52,7 @@ def main() -> None:
         t2 = time.perf_counter()
         raw = beam_search(probs, model.charset)
         t3 = time.perf_counter()
-        speller.line(raw)
+        speller.line(raw, probs, model.charset)
         t4 = time.perf_counter()
         read_lines(png, model, speller=speller)
         t5 = time.perf_counter()

@@ -82,3 +82,100 @@ def error_rates(references: list[str], hypotheses: list[str]) -> dict[str, float
 def log_probability(probs: np.ndarray) -> float:
     """Sum of the best column log-probabilities: a confidence for a decoded line."""
     return float(np.sum(np.log(np.maximum(probs.max(axis=-1), 1e-12)))) if len(probs) else -math.inf
+
+
+def best_path_frames(probs: np.ndarray, charset: str) -> tuple[str, list[int]]:
+    """The greedy text and, for each of its characters, the column where it was emitted."""
+    best = probs.argmax(axis=-1)
+    blank = len(charset)
+    text, frames, prev = [], [], blank
+    for t, k in enumerate(best):
+        if k != prev and k != blank:
+            text.append(charset[k])
+            frames.append(t)
+        prev = k
+    return "".join(text), frames
+
+
+def text_log_likelihood(probs: np.ndarray, text: str, charset: str) -> float:
+    """log P(text | columns) under CTC: every alignment of ``text`` to these columns, summed.
+    -inf when the text cannot fit or has characters outside ``charset``."""
+    return float(texts_log_likelihood(probs, [text], charset)[0])
+
+
+def texts_log_likelihood(probs: np.ndarray, texts: list[str], charset: str) -> np.ndarray:
+    """``text_log_likelihood`` of several texts at once: the forward algorithm over every text's
+    states together, rescaled per column so long lines do not underflow."""
+    blank, steps = len(charset), probs.shape[0]
+    known = [all(c in charset for c in t) for t in texts]
+    labels = [[charset.index(c) for c in t] if ok else [] for t, ok in zip(texts, known, strict=True)]
+    longest = max((len(x) for x in labels), default=0)
+    states = 2 * longest + 1
+    ext = np.full((len(texts), states), blank)
+    valid = np.zeros((len(texts), states), bool)
+    for k, x in enumerate(labels):
+        ext[k, 1 : 2 * len(x) : 2] = x
+        valid[k, : 2 * len(x) + 1] = True
+    skip = np.zeros_like(valid)  # a character may follow the previous one directly unless they are equal
+    skip[:, 3::2] = (ext[:, 3::2] != ext[:, 1:-2:2]) & valid[:, 3::2]
+    out = np.full(len(texts), -np.inf)
+    if steps == 0:
+        return out
+    alpha = np.zeros((len(texts), states))
+    alpha[:, 0] = probs[0, blank]
+    if states > 1:
+        alpha[:, 1] = probs[0, ext[:, 1]] * valid[:, 1]
+    log_scale = np.zeros(len(texts))
+    for t in range(1, steps):
+        total = alpha.sum(axis=1)
+        alive = total > 0
+        alpha[alive] /= total[alive, None]
+        log_scale[alive] += np.log(total[alive])
+        nxt = alpha.copy()
+        nxt[:, 1:] += alpha[:, :-1]
+        nxt[:, 2:] += np.where(skip[:, 2:], alpha[:, :-2], 0.0)
+        alpha = nxt * probs[t][ext] * valid
+    for k, x in enumerate(labels):
+        if not known[k]:
+            continue
+        last = 2 * len(x)
+        end = alpha[k, last] + (alpha[k, last - 1] if last > 0 else 0.0)
+        if end > 0:
+            out[k] = math.log(end) + log_scale[k]
+    return out
+
+
+def alignment(probs: np.ndarray, text: str, charset: str) -> list[int] | None:
+    """The column where each character of ``text`` begins in its likeliest CTC alignment (Viterbi
+    over the states of the text with blanks between); None when the text cannot fit."""
+    blank = len(charset)
+    if not text or any(c not in charset for c in text):
+        return None
+    ext = np.full(2 * len(text) + 1, blank)
+    ext[1::2] = [charset.index(c) for c in text]
+    n, steps = len(ext), probs.shape[0]
+    skip = np.zeros(n, bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    logp = np.log(np.maximum(probs[:, ext], 1e-30))
+    score = np.full(n, -np.inf)
+    score[0], score[1] = logp[0, 0], logp[0, 1]
+    back = np.zeros((steps, n), np.int8)  # 0: same state, 1: from the previous, 2: skipped a blank
+    for t in range(1, steps):
+        stay, step, jump = score, np.full(n, -np.inf), np.full(n, -np.inf)
+        step[1:] = score[:-1]
+        jump[2:] = np.where(skip[2:], score[:-2], -np.inf)
+        moves = np.stack([stay, step, jump])
+        back[t] = moves.argmax(axis=0)
+        score = moves.max(axis=0) + logp[t]
+    state = n - 1 if score[n - 1] >= score[n - 2] else n - 2
+    if not np.isfinite(score[state]):
+        return None
+    starts = [0] * len(text)
+    for t in range(steps - 1, 0, -1):
+        move = int(back[t, state])
+        if move and state % 2 == 1:  # this character's first column
+            starts[state // 2] = t
+        state -= move
+    if state % 2 == 1:
+        starts[state // 2] = 0
+    return starts

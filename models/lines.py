@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from models.ctc import beam_search, greedy
+from models.ctc import alignment, beam_search, best_path_frames, greedy, texts_log_likelihood
 from models.errors import InputError
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
@@ -34,6 +34,8 @@ from models.segmentation import PAGE_SIDE, page_ink, remove_ruling
 DECODERS = ("beam", "greedy")
 MAX_LINES = 60  # a paragraph image with more text lines than this is refused rather than read slowly
 WORD = re.compile(r"[A-Za-z]+")
+CANDIDATES = 60  # dictionary words within two edits weighed against the writing, nearest first
+PRIOR_WEIGHT = 0.3  # how much a word's frequency counts beside how well it fits the columns
 
 
 class BadLineRequest(InputError):
@@ -284,14 +286,56 @@ class Speller:
         found = self.sym.lookup(low, Verbosity.TOP, max_edit_distance=2)
         if not found or found[0].term == low:
             return token
-        fix = found[0].term
-        if token.isupper():
-            return fix.upper()
-        return fix[0].upper() + fix[1:] if token[0].isupper() else fix
+        return _same_case(found[0].term, token)
 
-    def line(self, text: str) -> str:
-        """Correct every word of a line; spaces, digits and punctuation stay as they are."""
-        return WORD.sub(lambda m: self.word(m.group(0)), text)
+    def line(self, text: str, probs: np.ndarray | None = None, charset: str | None = None) -> str:
+        """Correct every word of a line; spaces, digits and punctuation stay as they are.
+
+        With the line's column probabilities (``text`` read from them greedily or by beam search),
+        each misspelt word becomes the candidate the writing itself supports best: the CTC
+        likelihood of the candidate over the word's columns, plus a little of its word frequency.
+        Without them, the most frequent nearest word."""
+        if probs is None or charset is None:
+            return WORD.sub(lambda m: self.word(m.group(0)), text)
+        greedy_text, frames = best_path_frames(probs, charset)
+        if greedy_text != text:  # beam search read it differently: align its letters to the columns
+            frames = alignment(probs, text, charset)
+            if frames is None:
+                return WORD.sub(lambda m: self.word(m.group(0)), text)
+        best = probs.argmax(axis=-1)
+
+        def fix(m: re.Match) -> str:
+            i, j = m.span()
+            start = frames[i - 1] + 1 if i > 0 else 0
+            while i > 0 and start < len(best) and best[start] == best[frames[i - 1]]:
+                start += 1  # the rest of the character before the word
+            end = frames[j] if j < len(frames) else len(probs)
+            return self._likeliest(m.group(0), probs[start:end], charset)
+
+        return WORD.sub(fix, text)
+
+    def _likeliest(self, token: str, columns: np.ndarray, charset: str) -> str:
+        from symspellpy import Verbosity
+
+        low = token.lower()
+        if len(token) < 3 or low in self.sym.words:
+            return token
+        found = self.sym.lookup(low, Verbosity.ALL, max_edit_distance=2)
+        if not found:
+            return token
+        words = [_same_case(item.term, token) for item in found[:CANDIDATES]]
+        fits = texts_log_likelihood(columns, words, charset)
+        if not np.isfinite(fits).any():
+            return self.word(token)
+        prior = np.log([max(item.count, 1) for item in found[:CANDIDATES]])
+        return words[int(np.argmax(fits + PRIOR_WEIGHT * prior))]
+
+
+def _same_case(word: str, like: str) -> str:
+    """``word`` written in the capitalisation of ``like`` (all capitals, a capital first, or lower)."""
+    if like.isupper():
+        return word.upper()
+    return word[0].upper() + word[1:] if like[0].isupper() else word
 
 
 def read_lines(
@@ -318,7 +362,7 @@ def read_lines(
         probs = model.probabilities(strip)
         raw = beam_search(probs, model.charset) if decoder == "beam" else greedy(probs, model.charset)
         confidence = float(np.exp(np.mean(np.log(np.maximum(probs.max(axis=1), 1e-9))))) if len(probs) else 0.0
-        text = speller.line(raw) if correct and speller else raw
+        text = speller.line(raw, probs, model.charset) if correct and speller else raw
         lines.append(
             {"text": text, "raw_text": raw, "confidence": round(confidence, 4), "x": x, "y": y, "w": w, "h": h}
         )

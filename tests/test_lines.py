@@ -277,6 +277,31 @@ def test_without_a_line_model_the_task_is_refused(tmp_path):
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "unknown_task"
 
 
+def test_spelling_correction_weighs_candidates_by_the_writing():
+    """Read "anty": without the columns the likeliest English word is "any"; the columns say the
+    first letter might be a d and the second a u, and nothing there is a blank between n and y."""
+    from models.ctc import alignment, text_log_likelihood
+    from models.lines import Speller
+
+    charset = " adntuy"
+
+    def column(**weights):
+        p = np.full(len(charset) + 1, 0.002)
+        for ch, w in weights.items():
+            p[len(charset) if ch == "blank" else charset.index(ch)] = w
+        return p / p.sum()
+
+    probs = np.array([column(a=0.55, d=0.45), column(blank=1.0), column(n=0.55, u=0.45), column(blank=1.0),
+                      column(t=1.0), column(blank=1.0), column(y=1.0)])  # fmt: skip
+    speller = Speller.english()
+    assert speller.line("anty") == "any"
+    assert speller.line("anty", probs, charset) == "duty"
+    assert text_log_likelihood(probs, "duty", charset) > text_log_likelihood(probs, "any", charset)
+    assert alignment(probs, "anty", charset) == [0, 2, 4, 6]
+    assert alignment(probs, "anty anty", charset) is None  # more letters than columns
+    assert speller.line("anty anty", probs, charset) == "any any"  # then the words alone decide
+
+
 def test_spelling_correction_keeps_case_and_punctuation():
     from models.lines import Speller
 

@@ -48,7 +48,7 @@ def evaluate(data_dir: Path, weights_dir: Path, split: str = "test_f", limit: in
         for name, decode in (("greedy", greedy), ("beam", beam_search)):
             raw = decode(probs, model.charset)
             outs[name].append(raw)
-            outs[f"{name}+spelling"].append(speller.line(raw))
+            outs[f"{name}+spelling"].append(speller.line(raw, probs, model.charset))
     seconds = time.perf_counter() - start
     result = {k: {m: round(v, 4) for m, v in error_rates(refs, h).items() if m != "lines"} for k, h in outs.items()}
     return result | {"lines": len(refs), "split": split, "seconds": round(seconds, 1)}
