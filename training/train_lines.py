@@ -8,8 +8,9 @@
 - Real scanned handwritten names (``names_words/``, block capitals cut from forms; files 1-800,
   ``--names-repeat`` times per epoch) teach it scans, capitals and printed form text to ignore;
   files 801-1000 stay held out for ``training.evaluate_lines``.
-- ``testset_v`` (``val1``) selects the best epoch by character error rate; ``testset_f`` is left for
-  ``python -m training.evaluate_lines``.
+- 400 lines of ``testset_v`` (``val1``) select the best epoch by character error rate; its other
+  1,038 lines join training (``--no-train-on-val-rest`` keeps them out). ``testset_f``, whose
+  writers are in neither, is left for ``python -m training.evaluate_lines``.
 - CTC loss is computed here only; the saved model is the serving graph with its ``charset.txt``.
 - Resumable: the model, optimiser and epoch are checkpointed under
   ``training/.checkpoints/<run>/`` after every epoch; run the same command again to continue.
@@ -29,7 +30,7 @@ import numpy as np
 
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
 from training.common import CHECKPOINTS, ROOT, command_line
-from training.lines_data import NAMES, load_iam_offline, load_iam_ondb, load_names_words, strips
+from training.lines_data import NAMES, Lines, load_iam_offline, load_iam_ondb, load_names_words, strips
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -50,6 +51,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--variants", type=int, default=6, help="distinct augmented renderings of each line")
     p.add_argument("--names-repeat", type=int, default=3, help="times per epoch the scanned names are seen (0: none)")
     p.add_argument("--val-lines", type=int, default=400, help="validation lines decoded after each epoch")
+    p.add_argument(
+        "--no-train-on-val-rest",
+        dest="train_on_val_rest",
+        action="store_false",
+        help="keep the testset_v lines not used for validation out of training",
+    )
     p.add_argument(
         "--iam-offline",
         type=Path,
@@ -162,6 +169,12 @@ def main(argv=None) -> None:
     val_strips = strips(val, None)
     val_x = [val_strips[i] for i in pick if val_strips[i] is not None]
     val_y = [val.texts[i] for i in pick if val_strips[i] is not None]
+    # The rest of testset_v trains too (its writers are in neither test set); lines with
+    # characters outside the charset (a rare * or ]) are left out of it.
+    rest = sorted(set(range(len(val.texts))) - set(pick.tolist())) if args.train_on_val_rest else []
+    val_rest = Lines([val.strokes[i] for i in rest], [val.texts[i] for i in rest], [val.ids[i] for i in rest])
+    if rest:
+        print(f"testset_v: {len(pick)} lines validate, {len(rest)} more join training", flush=True)
 
     ckpt_dir = CHECKPOINTS / args.run_name
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -206,14 +219,18 @@ def main(argv=None) -> None:
     best_path, log_path = ckpt_dir / "best.json", ckpt_dir / "log.csv"
     best = json.loads(best_path.read_text()) if best_path.exists() else {"cer": 9.9}
     index = {c: i for i, c in enumerate(charset)}
-    labels = [[index[c] for c in t] for t in train.texts]
     while int(epoch_var.numpy()) < args.epochs:
         epoch = int(epoch_var.numpy())
         optimizer.learning_rate.assign(args.lr * args.lr_decay**epoch)
-        variant = strips(train, seed=args.seed * 1000 + epoch % args.variants)
-        ok = [i for i, s in enumerate(variant) if s is not None and s.shape[1] // 4 >= ctc_length(train.texts[i])]
-        images = [variant[i] for i in ok] + extra_x
-        targets = [labels[i] for i in ok] + [[index[c] for c in t] for t in extra_y]
+        images, targets = [], []
+        for part in (train, val_rest) if rest else (train,):
+            variant = strips(part, seed=args.seed * 1000 + epoch % args.variants)
+            for s, text in zip(variant, part.texts, strict=True):
+                if s is not None and s.shape[1] // 4 >= ctc_length(text) and all(c in index for c in text):
+                    images.append(s)
+                    targets.append([index[c] for c in text])
+        images += extra_x
+        targets += [[index[c] for c in t] for t in extra_y]
         start, losses = time.time(), []
         total = (len(images) + args.batch_size - 1) // args.batch_size
         for n, (x, widths, y, y_len) in enumerate(batches(images, targets, args.batch_size, rng), 1):
@@ -239,7 +256,10 @@ def main(argv=None) -> None:
             best_path.write_text(json.dumps(best))
     if args.average > 1:
         best = try_average(model, forward, ckpt_dir, args.average, best, (val_x, val_y), charset)
-    publish(args, charset, ckpt_dir, best, len(train.texts) + len(extra_y))
+    data = {"iam_ondb_trainset": len(train.texts), "iam_ondb_testset_v_rest": len(rest),
+            "iam_ondb_testset_v_validation": len(val_y), "scanned_names": len(names_y),
+            "iam_offline": len(extra_y) - len(names_y) * args.names_repeat}  # fmt: skip
+    publish(args, charset, ckpt_dir, best, data)
 
 
 def keep_epoch_weights(model, folder: Path, epoch: int, keep: int) -> None:
@@ -280,7 +300,7 @@ def try_average(model, forward, ckpt_dir: Path, count: int, best: dict, val: tup
     return best
 
 
-def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, train_lines: int) -> None:
+def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, data: dict) -> None:
     """Copy the best epoch's serving model with its charset and meta.json into ``--out``."""
     import keras
 
@@ -305,7 +325,7 @@ def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, 
             "val1_cer": round(best["cer"], 4),
             "val1_wer": round(best["wer"], 4),
             "epochs": args.epochs,
-            "train_lines": train_lines,
+            "lines": data,
             "names_repeat": args.names_repeat,
             "lr": args.lr,
             "lr_decay": args.lr_decay,
