@@ -128,6 +128,21 @@ def grow_charset(model, old_model, old: str, new: str) -> None:
         layer.set_weights([kernel, bias])
 
 
+def validation_lines(ids: list[str], count: int, rng: np.random.Generator) -> list[int]:
+    """Indices of about ``count`` lines made of whole forms (a form is one writer's page), so the
+    lines that train beside them share no page with them. The data names no writers, so one
+    writer's other pages may still train: the figures that matter come from testset_f."""
+    forms = sorted({line_id.rsplit("-", 1)[0] for line_id in ids})
+    chosen: set[str] = set()
+    total = 0
+    for form in rng.permutation(forms):
+        if total >= count:
+            break
+        chosen.add(str(form))
+        total += sum(line_id.rsplit("-", 1)[0] == form for line_id in ids)
+    return [i for i, line_id in enumerate(ids) if line_id.rsplit("-", 1)[0] in chosen]
+
+
 def ctc_length(text: str) -> int:
     """The fewest output columns CTC needs for ``text``: one per character, plus a blank between
     doubled letters."""
@@ -165,13 +180,14 @@ def main(argv=None) -> None:
     extra_x, extra_y = extra_x + names_x * args.names_repeat, extra_y + names_y * args.names_repeat
     charset = charset_of(train.texts + extra_y)
     rng = np.random.default_rng(args.seed)
-    pick = rng.choice(len(val.texts), min(args.val_lines, len(val.texts)), replace=False)
+    pick = validation_lines(val.ids, args.val_lines, rng)
     val_strips = strips(val, None)
     val_x = [val_strips[i] for i in pick if val_strips[i] is not None]
     val_y = [val.texts[i] for i in pick if val_strips[i] is not None]
-    # The rest of testset_v trains too (its writers are in neither test set); lines with
-    # characters outside the charset (a rare * or ]) are left out of it.
-    rest = sorted(set(range(len(val.texts))) - set(pick.tolist())) if args.train_on_val_rest else []
+    # The rest of testset_v trains too (its writers are in neither test set, and its forms are not
+    # among the validation lines'); lines with characters outside the charset (a rare * or ]) are
+    # left out of it.
+    rest = sorted(set(range(len(val.texts))) - set(pick)) if args.train_on_val_rest else []
     val_rest = Lines([val.strokes[i] for i in rest], [val.texts[i] for i in rest], [val.ids[i] for i in rest])
     if rest:
         print(f"testset_v: {len(pick)} lines validate, {len(rest)} more join training", flush=True)
