@@ -127,16 +127,17 @@ def _check_size(data: bytes) -> bytes:
     return data
 
 
-def _read(data: bytes, task: str, options):
+def _read(data: bytes, task: str, options, canvas: bool = False):
     """Recognise ``data`` as ``task``: a ``Reading`` or, for ``"page"``, a ``PageReading``.
-    ``options`` (form, JSON body or CLI flags) carries a page's ``alphabet`` and ``engine``."""
+    ``options`` (form, JSON body or CLI flags) carries a page's ``alphabet`` and ``engine``;
+    ``canvas`` says the image was drawn on the page (no ruled paper to look for)."""
     pixels = current_app.config["MAX_IMAGE_PIXELS"]
     if task == "line":
         if not registry().has_line():
             raise ApiError("unknown_task", "No handwritten-line model is installed on this server.")
         decoder = str(options.get("decoder") or "beam")
         correct = str(options.get("correct", "true")).lower() not in ("false", "0", "no", "off")
-        return read_lines(data, registry().line(), decoder, correct, _speller(), max_pixels=pixels)
+        return read_lines(data, registry().line(), decoder, correct, _speller(), max_pixels=pixels, ruled=not canvas)
     if task == "page":
         alphabet, engine = str(options.get("alphabet") or "digit"), str(options.get("engine") or "cnn")
         name = options.get("personal")
@@ -145,9 +146,9 @@ def _read(data: bytes, task: str, options):
     return recognize(data, task, registry(), pixels, _threshold(task))
 
 
-def _answer(data: bytes, task: str, options):
+def _answer(data: bytes, task: str, options, canvas: bool = False):
     """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
-    reading = _read(_check_size(data), task, options)
+    reading = _read(_check_size(data), task, options, canvas)
     if task == "line":
         for line, pid in zip(reading.result["lines"], feedback.record_lines(reading), strict=True):
             line["prediction_id"] = pid
@@ -209,7 +210,7 @@ def _register_routes(app: Flask) -> None:
         image = body.get("image")
         if not isinstance(image, str) or not image:
             raise ApiError("no_image", 'No image: send the canvas as a data: URL in "image".')
-        return _answer(decode_data_url(image), str(body.get("task", "digit")), body)
+        return _answer(decode_data_url(image), str(body.get("task", "digit")), body, canvas=True)
 
     @app.post("/upload")
     def upload():

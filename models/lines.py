@@ -87,7 +87,7 @@ def load_line_model(weights_dir: Path) -> LineRecognizer:
     return LineRecognizer(meta["name"], str(meta["version"]), meta["charset"], meta, weights_dir, forward)
 
 
-def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+def split_lines(gray: np.ndarray, ruled: bool = True) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """A paragraph image -> its text lines, top to bottom: ((x, y, w, h), grayscale crop).
 
     The ink is levelled first (a slightly skewed paragraph), then cut into bands where the row
@@ -98,19 +98,25 @@ def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.nd
     word and does not appear in the next line.
     """
     ink, faint = page_ink(gray)
-    ink = remove_ruling(ink, faint)
+    if ruled:  # paper may be ruled or squared; a drawing on the page's canvas is not
+        ink = remove_ruling(ink, faint)
     if not ink.any():
         raise BlankImage("Nothing to read: the image has no ink.")
     angle = estimate_skew(ink.astype(np.float32))
-    if angle:
-        gray, ink = _level(gray, ink, angle)
-    profile = ink.sum(axis=1).astype(float)
+    level = _level(ink.astype(np.uint8) * 255, angle) > 127 if angle else ink
+    profile = level.sum(axis=1).astype(float)
     bands = _bands(profile)
     if not bands:
         raise BlankImage("Nothing to read: the image has no ink.")
     bands = _split_tall_bands(bands, profile)
     if len(bands) > MAX_LINES:
         raise BadLineRequest(f"The image has more than {MAX_LINES} lines of text; send one paragraph at a time.")
+    if len(bands) == 1:  # one line: all its ink, cut from the image as it is (line_from_gray levels it)
+        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+        return [_crop(gray, int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)]
+    if angle:
+        dark = _level(np.round((1.0 - np.clip(gray, 0, 1)) * 255).astype(np.uint8), angle)
+        gray, ink = 1.0 - dark.astype(np.float32) / 255, level
     owner = _assign_strokes(ink, bands)
     out = []
     for k, (top, bottom) in enumerate(bands):
@@ -120,31 +126,31 @@ def split_lines(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.nd
             continue
         reach = (bottom - top) // 2  # strokes reaching out of the band, but no stray speck far off
         a, b = max(int(rows[0]), top - reach), min(int(rows[-1]) + 1, bottom + reach)
-        pad = max(2, int(0.15 * (b - a)))
-        y0, y1 = max(0, a - pad), min(gray.shape[0], b + pad)
-        x0, x1 = max(0, int(cols[0]) - pad), min(gray.shape[1], int(cols[-1]) + 1 + pad)
-        crop = gray[y0:y1, x0:x1].copy()
-        others = (owner[y0:y1, x0:x1] >= 0) & ~mine[y0:y1, x0:x1]
+        (x0, y0, w, h), crop = _crop(gray, a, b, int(cols[0]), int(cols[-1]) + 1)
+        others = (owner[y0 : y0 + h, x0 : x0 + w] >= 0) & ~mine[y0 : y0 + h, x0 : x0 + w]
         if others.any():  # strokes of the lines above and below: paper there
-            others = ndimage.binary_dilation(others, iterations=2)
-            paper = float(np.median(crop[~ndimage.binary_dilation(ink[y0:y1, x0:x1], iterations=2)])) if (
-                ~ink[y0:y1, x0:x1]).any() else 1.0  # fmt: skip
-            crop[others & ~mine[y0:y1, x0:x1]] = paper
-        out.append(((x0, y0, x1 - x0, y1 - y0), crop))
+            near = ink[y0 : y0 + h, x0 : x0 + w]
+            paper = float(np.median(crop[~ndimage.binary_dilation(near, iterations=2)])) if (~near).any() else 1.0
+            crop[ndimage.binary_dilation(others, iterations=2) & ~mine[y0 : y0 + h, x0 : x0 + w]] = paper
+        out.append(((x0, y0, w, h), crop))
     return out
 
 
-def _level(gray: np.ndarray, ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate the page and its ink by ``angle`` degrees, new corners white; 8-bit, which is plenty
-    for cutting lines and four times faster than rotating floats."""
+def _crop(gray: np.ndarray, a: int, b: int, left: int, right: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """Rows a:b and columns left:right of the page with a margin of 15% of the height: (box, copy)."""
+    pad = max(2, int(0.15 * (b - a)))
+    y0, y1 = max(0, a - pad), min(gray.shape[0], b + pad)
+    x0, x1 = max(0, left - pad), min(gray.shape[1], right + pad)
+    return (x0, y0, x1 - x0, y1 - y0), gray[y0:y1, x0:x1].copy()
+
+
+def _level(image: np.ndarray, angle: float) -> np.ndarray:
+    """An 8-bit image (ink bright) rotated by ``angle`` degrees, new corners dark: plenty for
+    cutting lines, and four times faster than rotating floats."""
     from PIL import Image
 
-    def turn(a: np.ndarray) -> np.ndarray:
-        img = Image.fromarray(a, "L").rotate(angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=0)
-        return np.asarray(img)
-
-    dark = turn(np.round((1.0 - np.clip(gray, 0, 1)) * 255).astype(np.uint8))
-    return 1.0 - dark.astype(np.float32) / 255, turn(ink.astype(np.uint8) * 255) > 127
+    img = Image.fromarray(image, "L").rotate(angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=0)
+    return np.asarray(img)
 
 
 def _bands(profile: np.ndarray) -> list[list[int]]:
@@ -345,14 +351,16 @@ def read_lines(
     correct: bool = True,
     speller: Speller | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    ruled: bool = True,
 ) -> LinesReading:
-    """Read a handwritten line or paragraph; ``.result`` is the response shape of ``"task": "line"``."""
+    """Read a handwritten line or paragraph; ``.result`` is the response shape of ``"task": "line"``.
+    ``ruled=False`` (a drawing on the page's canvas) skips looking for ruled lines."""
     if decoder not in DECODERS:
         raise BadLineRequest(f"Unknown decoder {decoder!r}; choose beam or greedy.")
     gray = to_gray(decode(data, max_pixels, side=PAGE_SIDE))
     speller = speller or (Speller.english() if correct else None)
     lines, crops, strips = [], [], []
-    for (x, y, w, h), crop in split_lines(gray):
+    for (x, y, w, h), crop in split_lines(gray, ruled):
         try:
             strip = line_from_gray(crop)
         except BlankImage:
