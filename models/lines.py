@@ -111,12 +111,14 @@ def split_lines(gray: np.ndarray, ruled: bool = True) -> list[tuple[tuple[int, i
     bands = _split_tall_bands(bands, profile)
     if len(bands) > MAX_LINES:
         raise BadLineRequest(f"The image has more than {MAX_LINES} lines of text; send one paragraph at a time.")
-    if len(bands) == 1:  # one line: all its ink, cut from the image as it is (line_from_gray levels it)
-        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-        return [_crop(gray, int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)]
     if angle:
         dark = _level(np.round((1.0 - np.clip(gray, 0, 1)) * 255).astype(np.uint8), angle)
         gray, ink = 1.0 - dark.astype(np.float32) / 255, level
+    if len(bands) == 1:  # one line: no strokes to share out
+        (top, bottom), reach = bands[0], (bands[0][1] - bands[0][0]) // 2
+        near = ink[max(0, top - reach) : bottom + reach]
+        rows, cols = np.flatnonzero(near.any(axis=1)) + max(0, top - reach), np.flatnonzero(near.any(axis=0))
+        return [_crop(gray, int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)]
     owner = _assign_strokes(ink, bands)
     out = []
     for k, (top, bottom) in enumerate(bands):
@@ -155,8 +157,9 @@ def _level(image: np.ndarray, angle: float) -> np.ndarray:
 
 def _bands(profile: np.ndarray) -> list[list[int]]:
     """Row ranges where the ink profile stands clear of nothing; a band much thinner than the
-    tallest one, or a gap much thinner than the bands beside it, joins its neighbour (a row of dots
-    or accents, quotes above, the tails below)."""
+    tallest one close to its neighbour, or a gap much thinner than the bands beside it, joins the
+    neighbour (a row of dots or accents, quotes above, the tails below). A band with almost no ink
+    (under 3% of the inkiest band's: a speck or smudge far from the writing) is dropped."""
     on = profile > 0.03 * profile.max()
     runs, start = [], None
     for y, filled in enumerate(np.append(on, False)):
@@ -172,11 +175,12 @@ def _bands(profile: np.ndarray) -> list[list[int]]:
     for a, b in runs[1:]:
         prev = merged[-1]
         thin = (b - a) < 0.45 * tallest or (prev[1] - prev[0]) < 0.45 * tallest
-        if thin or a - prev[1] < 0.3 * max(b - a, prev[1] - prev[0]):
+        if (thin and a - prev[1] < 0.5 * tallest) or a - prev[1] < 0.3 * max(b - a, prev[1] - prev[0]):
             prev[1] = b
         else:
             merged.append([a, b])
-    return merged
+    mass = [float(profile[a:b].sum()) for a, b in merged]
+    return [band for band, m in zip(merged, mass, strict=True) if m >= 0.03 * max(mass)]
 
 
 def _line_pitch(profile: np.ndarray) -> float | None:
