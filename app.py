@@ -196,7 +196,9 @@ def _register_routes(app: Flask) -> None:
         sheets = {"configured": sync is not None}
         if sync is not None:
             sheets |= {"pending": feedback.store().counts()["pending_sync"], "last_error": sync.last_error}
-        return jsonify({"status": "ok", "tasks": registry().tasks(), "loaded": registry().loaded(), "sheets": sheets})
+        glyphs = available_tasks(registry())
+        tasks = glyphs + (["page"] if glyphs else []) + (["line"] if registry().has_line() else [])
+        return jsonify({"status": "ok", "tasks": tasks, "loaded": registry().loaded(), "sheets": sheets})
 
     @app.post("/submit")
     def submit():

@@ -27,7 +27,7 @@ def assert_error(resp, status: int, code: str):
 
 def test_healthz(client):
     body = client.get("/healthz").get_json()
-    assert body["status"] == "ok" and "digit" in body["tasks"]
+    assert body["status"] == "ok" and {"digit", "character", "page", "line"} <= set(body["tasks"])
 
 
 def test_page_is_served(client):
