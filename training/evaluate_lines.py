@@ -6,7 +6,8 @@ Each IAM line is rendered from its pen strokes without augmentation, prepared li
 decoded greedily and with beam search, each without and with spelling correction. The names are
 real scans, prepared like uploads and decoded without correction (an English word list does not
 fit French names). CER and WER are edit operations over reference length (characters, and words
-split on spaces), summed over all lines. The figures go into the model's ``meta.json``.
+split on spaces), summed over all lines. It also checks the paragraph splitter on rendered test
+lines and composed paragraphs. The figures go into the model's ``meta.json``.
 """
 
 from __future__ import annotations
