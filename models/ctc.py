@@ -14,14 +14,7 @@ import numpy as np
 
 def greedy(probs: np.ndarray, charset: str) -> str:
     """Best class per column, repeats collapsed, blanks dropped."""
-    best = probs.argmax(axis=-1)
-    blank = len(charset)
-    out, prev = [], blank
-    for k in best:
-        if k != prev and k != blank:
-            out.append(charset[k])
-        prev = k
-    return "".join(out)
+    return best_path_frames(probs, charset)[0]
 
 
 def beam_search(probs: np.ndarray, charset: str, width: int = 10, prune: float = 3e-3) -> str:
@@ -81,9 +74,9 @@ def error_rates(references: list[str], hypotheses: list[str]) -> dict[str, float
     return {"cer": char_edits / max(chars, 1), "wer": word_edits / max(words, 1), "lines": len(references)}
 
 
-def log_probability(probs: np.ndarray) -> float:
-    """Sum of the best column log-probabilities: a confidence for a decoded line."""
-    return float(np.sum(np.log(np.maximum(probs.max(axis=-1), 1e-12)))) if len(probs) else -math.inf
+def confidence(probs: np.ndarray) -> float:
+    """How sure the reading of a line is: the geometric mean of each column's best probability."""
+    return float(np.exp(np.mean(np.log(np.maximum(probs.max(axis=-1), 1e-9))))) if len(probs) else 0.0
 
 
 def best_path_frames(probs: np.ndarray, charset: str) -> tuple[str, list[int]]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from models.ctc import alignment, beam_search, best_path_frames, greedy, texts_log_likelihood
+from models.ctc import alignment, beam_search, best_path_frames, confidence, greedy, texts_log_likelihood
 from models.errors import InputError
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
@@ -305,13 +305,13 @@ class Speller:
         each misspelt word becomes the candidate the writing itself supports best: the CTC
         likelihood of the candidate over the word's columns, plus a little of its word frequency.
         Without them, the most frequent nearest word."""
-        if probs is None or charset is None:
+        frames = None
+        if probs is not None and charset is not None:
+            greedy_text, frames = best_path_frames(probs, charset)
+            if greedy_text != text:  # beam search read it differently: align its letters to the columns
+                frames = alignment(probs, text, charset)
+        if frames is None:
             return WORD.sub(lambda m: self.word(m.group(0)), text)
-        greedy_text, frames = best_path_frames(probs, charset)
-        if greedy_text != text:  # beam search read it differently: align its letters to the columns
-            frames = alignment(probs, text, charset)
-            if frames is None:
-                return WORD.sub(lambda m: self.word(m.group(0)), text)
         best = probs.argmax(axis=-1)
 
         def fix(m: re.Match) -> str:
@@ -330,14 +330,14 @@ class Speller:
         low = token.lower()
         if len(token) < 3 or low in self.sym.words:
             return token
-        found = self.sym.lookup(low, Verbosity.ALL, max_edit_distance=2)
+        found = self.sym.lookup(low, Verbosity.ALL, max_edit_distance=2)[:CANDIDATES]
         if not found:
             return token
-        words = [_same_case(item.term, token) for item in found[:CANDIDATES]]
+        words = [_same_case(item.term, token) for item in found]
         fits = texts_log_likelihood(columns, words, charset)
         if not np.isfinite(fits).any():
             return self.word(token)
-        prior = np.log([max(item.count, 1) for item in found[:CANDIDATES]])
+        prior = np.log([max(item.count, 1) for item in found])
         return words[int(np.argmax(fits + PRIOR_WEIGHT * prior))]
 
 
@@ -373,10 +373,9 @@ def read_lines(
         strips.append(to_png(strip))
         probs = model.probabilities(strip)
         raw = beam_search(probs, model.charset) if decoder == "beam" else greedy(probs, model.charset)
-        confidence = float(np.exp(np.mean(np.log(np.maximum(probs.max(axis=1), 1e-9))))) if len(probs) else 0.0
         text = speller.line(raw, probs, model.charset) if correct and speller else raw
         lines.append(
-            {"text": text, "raw_text": raw, "confidence": round(confidence, 4), "x": x, "y": y, "w": w, "h": h}
+            {"text": text, "raw_text": raw, "confidence": round(confidence(probs), 4), "x": x, "y": y, "w": w, "h": h}
         )
     if not lines:
         raise BlankImage("Nothing to read: the image has no writing.")

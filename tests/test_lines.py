@@ -314,10 +314,11 @@ def test_spelling_correction_keeps_case_and_punctuation():
     not (__import__("tests.conftest").conftest.SHARED_DATA / "iam_ondb_lines").exists(), reason="needs ../shared/data"
 )
 def test_evaluate_lines_reports_cer_and_wer(line_weights):
+    from models.lines import load_line_model
     from tests.conftest import SHARED_DATA
     from training.evaluate_lines import evaluate
 
-    r = evaluate(SHARED_DATA, line_weights / "line", limit=3)
+    r = evaluate(SHARED_DATA, load_line_model(line_weights / "line"), limit=3)
     assert r["lines"] == 3 and set(r) >= {"greedy", "beam", "greedy+spelling", "beam+spelling"}
     assert 0 <= r["beam"]["cer"] and 0 <= r["greedy"]["wer"]
 

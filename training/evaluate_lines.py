@@ -22,16 +22,15 @@ import numpy as np
 from PIL import Image
 
 from models.ctc import beam_search, error_rates, greedy
-from models.lines import Speller, load_line_model, split_lines
+from models.lines import LineRecognizer, Speller, load_line_model, split_lines
 from models.preprocessing import PreprocessError, line_from_gray
 from models.registry import WEIGHTS_DIR
 from training.common import command_line
 from training.lines_data import NAMES, Lines, load_iam_ondb, load_names_words, render, strips
 
 
-def evaluate(data_dir: Path, weights_dir: Path, split: str = "test_f", limit: int | None = None) -> dict:
+def evaluate(data_dir: Path, model: LineRecognizer, split: str = "test_f", limit: int | None = None) -> dict:
     """Error rates of every decoder / correction combination on ``split``."""
-    model = load_line_model(weights_dir)
     lines = load_iam_ondb(data_dir, split)
     if limit is not None:
         lines = Lines(lines.strokes[:limit], lines.texts[:limit], lines.ids[:limit])
@@ -92,9 +91,8 @@ def evaluate_splitting(data_dir: Path, single: int = 200, paragraphs: int = 60) 
     return result | {"paragraphs_each": paragraphs}
 
 
-def evaluate_names(data_dir: Path, weights_dir: Path) -> dict:
+def evaluate_names(data_dir: Path, model: LineRecognizer) -> dict:
     """Error rates on the held-out scanned names (exact, and ignoring letter case)."""
-    model = load_line_model(weights_dir)
     grays, refs = load_names_words(data_dir, "test")
     outs: dict[str, list[str]] = {"greedy": [], "beam": []}
     for gray in grays:
@@ -122,11 +120,12 @@ def main(argv=None) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N test lines (a quick look)")
     p.add_argument("--no-write", action="store_true", help="print only; leave meta.json alone")
     args = p.parse_args(argv)
-    r = evaluate(args.data_dir, args.weights, limit=args.limit)
+    model = load_line_model(args.weights)
+    r = evaluate(args.data_dir, model, limit=args.limit)
     for k in ("greedy", "greedy+spelling", "beam", "beam+spelling"):
         print(f"{k:<16} CER {r[k]['cer']:.2%}  WER {r[k]['wer']:.2%}")
     print(f"{r['lines']} lines of {r['split']} in {r['seconds']} s")
-    names = evaluate_names(args.data_dir, args.weights) if (args.data_dir / NAMES).exists() else None
+    names = evaluate_names(args.data_dir, model) if (args.data_dir / NAMES).exists() else None
     if names:
         for k in ("greedy", "beam"):
             print(f"names {k:<10} CER {names[k]['cer']:.2%}  WER {names[k]['wer']:.2%}  "

@@ -172,7 +172,6 @@ def main(argv=None) -> None:
     import tensorflow as tf
 
     from models.architectures import build_crnn
-    from models.ctc import error_rates, greedy
 
     train, val = load_iam_ondb(args.data_dir, "train"), load_iam_ondb(args.data_dir, "val1")
     extra_x, extra_y = offline_strips(args.iam_offline) if args.iam_offline else ([], [])
@@ -255,8 +254,7 @@ def main(argv=None) -> None:
                 rate = n / (time.time() - start)
                 print(f"  epoch {epoch + 1} batch {n}/{total} loss {np.mean(losses[-50:]):.3f} "
                       f"({(total - n) / rate:.0f} s left)", flush=True)  # fmt: skip
-        hyps = [greedy(forward(s[None, ..., None]).numpy()[0], charset) for s in val_x]
-        rates = error_rates(val_y, hyps)
+        rates = validate(forward, (val_x, val_y), charset)
         epoch_var.assign_add(1)
         manager.save()
         keep_epoch_weights(model, ckpt_dir / "epochs", epoch + 1, args.average)
@@ -278,6 +276,14 @@ def main(argv=None) -> None:
     publish(args, charset, ckpt_dir, best, data)
 
 
+def validate(forward, val: tuple[list[np.ndarray], list[str]], charset: str) -> dict[str, float]:
+    """Greedy CER and WER of the model behind ``forward`` on the validation (strips, texts)."""
+    from models.ctc import error_rates, greedy
+
+    images, texts = val
+    return error_rates(texts, [greedy(forward(s[None, ..., None]).numpy()[0], charset) for s in images])
+
+
 def keep_epoch_weights(model, folder: Path, epoch: int, keep: int) -> None:
     """Save this epoch's weights and drop all but the last ``keep``."""
     if keep < 2:
@@ -292,7 +298,6 @@ def try_average(model, forward, ckpt_dir: Path, count: int, best: dict, val: tup
     """Average the weights of the last ``count`` epochs (late in a decaying schedule they lie in one
     valley, and their mean usually generalises better than any of them); keep it as the best model
     when it validates better."""
-    from models.ctc import error_rates, greedy
 
     files = sorted((ckpt_dir / "epochs").glob("epoch-*.weights.h5"))[-count:]
     if len(files) < 2:
@@ -303,8 +308,7 @@ def try_average(model, forward, ckpt_dir: Path, count: int, best: dict, val: tup
         weights = model.get_weights()
         sums = weights if sums is None else [a + b for a, b in zip(sums, weights, strict=True)]
     model.set_weights([w / len(files) for w in sums])
-    val_x, val_y = val
-    rates = error_rates(val_y, [greedy(forward(s[None, ..., None]).numpy()[0], charset) for s in val_x])
+    rates = validate(forward, val, charset)
     epochs = [int(p.name[6:9]) for p in files]
     print(f"mean of epochs {epochs[0]}-{epochs[-1]}: val CER {rates['cer']:.2%} (best single epoch "
           f"{best['cer']:.2%})", flush=True)  # fmt: skip
