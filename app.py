@@ -24,6 +24,7 @@ from models import versions
 from models.errors import InputError
 from models.lines import DECODERS, Speller, read_lines
 from models.pages import ALPHABETS, ENGINES, annotate, hog_alphabets, png_data_url, read_page
+from models.personal import existing_profile
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
@@ -54,6 +55,8 @@ ERROR_STATUS = {
     "too_many_pixels": 413,
     "unsupported_media_type": 415,
     "blank_image": 422,
+    "bad_profile": 400,
+    "unknown_profile": 404,
     "model_unavailable": 503,
 }
 
@@ -87,6 +90,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         GOOGLE_SHEETS_API_URL=None,  # replaces https://sheets.googleapis.com (a proxy, a local stand-in)
         GOOGLE_SHEETS_TIMEOUT=20,  # seconds per Sheets request
         ADMIN_TOKEN=None,  # bearer token for /admin routes; without one they answer 403
+        TEACH_MAX_WAITING=2,  # teaches that may wait behind the running one; more get 429
+        TEACH_NICE=10,  # teach workers run at this lower CPU priority: predictions come first
+        TEACH_OPTIONS={},  # overrides of training.teach.teach's settings (variants, vae_epochs, ...), for tests
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("HWR")
@@ -111,6 +117,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_errors(app)
     app.cli.add_command(recognize_command)
     app.cli.add_command(sheet_cli)
+    from web import personal
+
+    app.register_blueprint(personal.bp)
+    app.cli.add_command(personal.cli)
     return app
 
 
@@ -138,12 +148,12 @@ def _read(data: bytes, task: str, options, canvas: bool = False):
         decoder = str(options.get("decoder") or "beam")
         correct = str(options.get("correct", "true")).lower() not in ("false", "0", "no", "off")
         return read_lines(data, registry().line(), decoder, correct, _speller(), max_pixels=pixels, ruled=not canvas)
+    name = options.get("profile") or options.get("personal")  # personal= is the older name
+    profile = existing_profile(Path(current_app.config["PERSONAL_DIR"]), str(name)) if name else None
     if task == "page":
         alphabet, engine = str(options.get("alphabet") or "digit"), str(options.get("engine") or "cnn")
-        name = options.get("personal")
-        personal = personal_dir(Path(current_app.config["PERSONAL_DIR"]), str(name)) if name else None
-        return read_page(data, registry(), alphabet, engine, pixels, _threshold(alphabet), personal)
-    return recognize(data, task, registry(), pixels, _threshold(task))
+        return read_page(data, registry(), alphabet, engine, pixels, _threshold(alphabet), profile)
+    return recognize(data, task, registry(), pixels, _threshold(task), profile)
 
 
 def _answer(data: bytes, task: str, options, canvas: bool = False):
@@ -400,13 +410,19 @@ def _image_files(paths: tuple[str, ...]) -> list[Path]:
               help="page: which characters the page holds")  # fmt: skip
 @click.option("--engine", type=click.Choice(ENGINES), default="cnn", show_default=True,
               help="page: the CNN models or the classical HOG engine")  # fmt: skip
-@click.option("--personal", default=None, help="page: a personal model's name (see `flask sheet train`)")
+@click.option(
+    "--profile",
+    "--personal",
+    "profile",
+    default=None,
+    help="a profile's name: its adapted model reads (see `flask personal teach`, `flask sheet train`)",
+)
 @click.option("--decoder", type=click.Choice(DECODERS), default="beam", show_default=True, help="line: CTC decoding")
 @click.option("--correct/--no-correct", default=True, show_default=True, help="line: spelling correction")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @with_appcontext
 def recognize_command(
-    task: str, alphabet: str, engine: str, personal: str | None, decoder: str, correct: bool, paths: tuple[str, ...]
+    task: str, alphabet: str, engine: str, profile: str | None, decoder: str, correct: bool, paths: tuple[str, ...]
 ) -> None:
     """Print one JSON object per image (the API's response shape plus "file"), one per line.
     Exits with status 1 when any file could not be read."""
@@ -417,7 +433,7 @@ def recognize_command(
             if path.stat().st_size > config["MAX_UPLOAD_BYTES"]:
                 limit = config["MAX_UPLOAD_BYTES"]
                 raise ApiError("too_large", f"The image is {path.stat().st_size:,} bytes; the limit is {limit:,}.")
-            options = {"alphabet": alphabet, "engine": engine, "personal": personal, "decoder": decoder,
+            options = {"alphabet": alphabet, "engine": engine, "profile": profile, "decoder": decoder,
                        "correct": correct}  # fmt: skip
             result = _read(path.read_bytes(), task, options).result
         except InputError as exc:

@@ -105,3 +105,50 @@ def build_crnn(
     x = layers.Bidirectional(layers.LSTM(lstm, return_sequences=True, dropout=dropout), name="blstm2")(x)
     out = layers.Dense(num_chars + 1, activation="softmax", name="chars")(x)
     return keras.Model(inp, out, name=name)
+
+
+def build_vae(latent_dim: int = 8, name: str = "glyph_vae") -> tuple[keras.Model, keras.Model]:
+    """A small convolutional VAE for 28x28 glyphs: (encoder, decoder).
+
+    The encoder maps uint8 pixels to the mean and log-variance of a Gaussian over the latent space
+    (``z_mean``, ``z_log_var``); the decoder maps a latent point back to ink in 0-1 (``ink``).
+    Sampling (the reparameterisation ``z = mean + exp(log_var / 2) * eps``) and the loss
+    (reconstruction + KL) belong to ``training.teach``.
+    """
+    inp = keras.Input(GLYPH_SHAPE, dtype="uint8", name="pixels")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="enc_conv1")(x)  # 14x14
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="enc_conv2")(x)  # 7x7
+    x = layers.Flatten(name="enc_flatten")(x)
+    x = layers.Dense(128, activation="relu", name="enc_dense")(x)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    encoder = keras.Model(inp, [z_mean, z_log_var], name=f"{name}_encoder")
+
+    z = keras.Input((latent_dim,), name="z")
+    y = layers.Dense(7 * 7 * 64, activation="relu", name="dec_dense")(z)
+    y = layers.Reshape((7, 7, 64), name="dec_reshape")(y)
+    y = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu", name="dec_up1")(y)  # 14x14
+    y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="dec_up2")(y)  # 28x28
+    out = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="ink")(y)
+    decoder = keras.Model(z, out, name=f"{name}_decoder")
+    return encoder, decoder
+
+
+def build_writer_cnn(name: str = "writer_cnn") -> keras.Model:
+    """The writer classifier: is this glyph the taught person's ("yours"), a base-data sample of
+    the same character ("standard"), or another character ("other")? A small CNN of its own, so
+    that it can learn style, which the recognisers are trained to ignore."""
+    inp = keras.Input(GLYPH_SHAPE, dtype="uint8", name="pixels")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
+    x = _conv_bn(x, 16, 3, "w_conv1", padding="same")
+    x = layers.MaxPooling2D(name="w_pool1")(x)  # 14x14
+    x = _conv_bn(x, 32, 3, "w_conv2", padding="same")
+    x = layers.MaxPooling2D(name="w_pool2")(x)  # 7x7
+    x = _conv_bn(x, 64, 3, "w_conv3")
+    x = layers.GlobalAveragePooling2D(name="w_pool3")(x)
+    x = layers.Dropout(0.3, name="w_drop")(x)
+    from models.personal import WRITER_CLASSES
+
+    out = layers.Dense(len(WRITER_CLASSES), activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name=name)

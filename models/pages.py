@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -32,8 +33,14 @@ def engine_model(registry: Registry, alphabet: str, engine: str, personal=None):
     if alphabet not in ALPHABETS:
         raise BadPageRequest(f"Unknown alphabet {alphabet!r}; choose digit or character.")
     if personal is not None:
-        if alphabet != "digit" or engine not in ENGINES:
-            raise BadPageRequest("Personal models read digits, with engine cnn or hog.")
+        taught = Path(personal) / alphabet
+        if engine == "cnn" and (taught / "model" / "model.keras").exists():  # a profile taught by samples
+            return registry.personal(taught, "model")
+        if alphabet != "digit" or engine not in ENGINES or not (Path(personal) / engine).exists():
+            raise BadPageRequest(
+                f"Profile {Path(personal).name!r} has no {engine} model for {alphabet} pages: teach it "
+                "samples of this alphabet, or train it from a digit sheet."
+            )
         try:
             return registry.personal(personal, engine)
         except WeightsError as exc:

@@ -365,9 +365,15 @@ def side_by_side_pieces(ink: np.ndarray) -> int:
     return max(1, sum(1 for r in rows_of if r.size and r[-1] - r[0] + 1 >= h / 3))
 
 
+def glyph_ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Grayscale array (1 = white) -> the cleaned ink map a glyph is cut from, and whether the
+    picture was light on dark. The first half of ``glyph_from_gray``; ``fit_glyph`` is the second."""
+    return ink_map(crop_to_sheet(reduce(np.asarray(gray, dtype=np.float32))))
+
+
 def glyph_from_gray(gray: np.ndarray) -> Glyph:
     """Grayscale array (1 = white) -> model-ready glyph. The path every glyph takes."""
-    ink, inverted = ink_map(crop_to_sheet(reduce(np.asarray(gray, dtype=np.float32))))
+    ink, inverted = glyph_ink(gray)
     return Glyph(fit_glyph(ink), ink_bbox(ink), inverted, side_by_side_pieces(ink))
 
 

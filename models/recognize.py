@@ -6,11 +6,13 @@ request -> preprocessing -> model -> decoding -> response; nothing here knows ab
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from models.decoding import group_confidence, lookalikes, top_candidates
 from models.errors import InputError
+from models.personal import personal_models, writer_verdict
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
     PREPROCESSING_VERSION,
@@ -102,15 +104,20 @@ def recognize(
     registry: Registry,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
+    profile: Path | None = None,
 ) -> Reading:
-    """Read one image file's bytes as ``task``; raises ``PreprocessError`` or ``UnknownTask``."""
+    """Read one image file's bytes as ``task``; raises ``PreprocessError`` or ``UnknownTask``.
+    With a ``profile`` folder the profile's adapted model answers, with its writer verdict."""
     available = available_tasks(registry)
     if task not in available:
         raise UnknownTask(task, available)
-    model = registry.get(task)
+    model, writer = personal_models(registry, profile, task) if profile is not None else (registry.get(task), None)
     gray = to_gray(decode(data, max_pixels))
     glyph = glyph_from_gray(gray)
     probs = model.probabilities(glyph.pixels)[0]
     seen_png = to_png(glyph.pixels)  # encoded once: for the answer and for the feedback store
     result = glyph_result(task, model, glyph, probs, unsure_threshold(model, threshold), seen_png)
+    if profile is not None:
+        result["model"]["profile"] = profile.name
+        result["writer"] = writer_verdict(writer, glyph.pixels)
     return Reading(result, source_png(data, gray), seen_png)

@@ -177,24 +177,42 @@ class Registry:
                     self._models[key] = model
             return self._models[key]
 
+    MAX_PERSONAL = 32  # personal models kept loaded; the least recently loaded goes first
+
     def personal(self, folder: Path, engine: str):
-        """A personal model (``models.sheets``): ``folder/cnn`` or ``folder/hog``, reloaded when retrained."""
+        """A personal model in ``folder/engine``: a sheet's ``cnn`` or ``hog`` (``models.sheets``) or a
+        taught profile's ``model`` or ``writer`` (``models.personal``), reloaded when retrained."""
         path = Path(folder) / engine
         meta = path / "meta.json"
         if not meta.exists():
-            raise WeightsError(f"There is no personal {engine} model named {Path(folder).name!r}.")
-        key = f"personal:{Path(folder).name}/{engine}"  # one cached model per name: a retrain replaces it
+            raise WeightsError(f"There is no personal {engine} model in {Path(folder).name!r}.")
+        key = f"personal:{path.resolve()}"  # one cached model per folder: a retrain replaces it
         stamp = meta.stat().st_mtime_ns
         with self._loader_lock(key):
             cached = self._personal_stamps.get(key)
             if cached != stamp or key not in self._models:
                 from models.hog import load_hog
 
-                model = load_hog(path) if engine == "hog" else load_recognizer(path, "digit")
+                model = (
+                    load_hog(path) if engine == "hog" else load_recognizer(path, "digit" if engine == "cnn" else None)
+                )
                 with self._lock:
+                    self._models.pop(key, None)
                     self._models[key] = model
                     self._personal_stamps[key] = stamp
+                    personal = [k for k in self._models if k.startswith("personal:")]
+                    for old in personal[: max(0, len(personal) - self.MAX_PERSONAL)]:
+                        self._models.pop(old, None)
+                        self._personal_stamps.pop(old, None)
             return self._models[key]
+
+    def forget(self, folder: Path) -> None:
+        """Drop the cached personal models under ``folder`` (a deleted profile)."""
+        prefix = f"personal:{Path(folder).resolve()}"
+        with self._lock:
+            for key in [k for k in self._models if k.startswith(prefix + os.sep)]:
+                self._models.pop(key, None)
+                self._personal_stamps.pop(key, None)
 
     def line(self):
         """The handwritten-line model (``models/weights/line``), loaded once."""

@@ -24,7 +24,6 @@ from models.segmentation import PAGE_SIDE, segment
 DIGITS = "0123456789"
 MIN_PER_ROW = 5  # fewer samples of a digit than this teach a model nothing reliable
 SHEET_TTL_SECONDS = 24 * 3600  # a checked sheet waits this long to be trained on
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
 
 class SheetError(InputError):
@@ -84,9 +83,12 @@ def read_sheet(data: bytes, model=None, max_pixels: int = DEFAULT_MAX_PIXELS, mi
 
 
 def personal_dir(root: Path, name: str) -> Path:
-    """The folder of a personal model; refuses names that are not plain words."""
+    """The profile folder a sheet's models go into (``models.personal``); refuses names that are
+    not plain words."""
+    from models.personal import NAME
+
     if not NAME.fullmatch(name or ""):
-        raise SheetError("Name the personal model with letters, digits, - or _ (up to 40).")
+        raise SheetError("Name the profile with 1 to 40 lower-case letters, digits, - or _ (for example alice).")
     return Path(root) / name
 
 

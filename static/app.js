@@ -246,8 +246,15 @@
     send("/submit", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ image: canvas.toDataURL("image/png"), task: selectedTask() }),
+      body: JSON.stringify({ image: canvas.toDataURL("image/png"), task: selectedTask(), ...profileField() }),
     });
+  }
+
+  const profileSelect = $("profile-select");
+
+  /** The chosen profile as a request field ({} for the standard model). */
+  function profileField() {
+    return profileSelect.value ? { profile: profileSelect.value } : {};
   }
 
   function uploadFile(file) {
@@ -269,9 +276,11 @@
       form.append("task", "page");
       form.append("alphabet", kind === "personal" ? "digit" : selectedTask());
       form.append("engine", kind === "personal" ? engine : kind);
-      if (kind === "personal") form.append("personal", name);
+      if (kind === "personal") form.append("profile", name);
+      else if (profileSelect.value && kind === "cnn") form.append("profile", profileSelect.value);
     } else {
       form.append("task", selectedTask());
+      if (profileSelect.value) form.append("profile", profileSelect.value);
     }
     send("/upload", { method: "POST", headers: { Accept: "application/json" }, body: form });
   }
@@ -386,7 +395,8 @@
     }
     showFeedback(data);
     const model = data.model || {};
-    modelInfo.textContent = model.name ? `Model: ${model.name}${model.version ? ` · version ${model.version}` : ""}` : "";
+    const writer = data.writer && data.writer.label ? ` · writer: ${data.writer.label} (${percent(data.writer.probability)})` : "";
+    modelInfo.textContent = model.name ? `Model: ${model.name}${model.version ? ` · version ${model.version}` : ""}${writer}` : "";
     setStatus(data.unsure ? data.message || "Not sure." : `Read “${data.text}”, ${percent(data.confidence)} confident.`);
   }
 
@@ -573,7 +583,29 @@
     }
   }
 
+  async function loadProfiles() {
+    const { response, body } = await postJson("/personal/profiles", { headers: { Accept: "application/json" } });
+    if (!response || !response.ok || !body || !Array.isArray(body.profiles)) return;
+    const chosen = profileSelect.value;
+    profileSelect.querySelectorAll("option[value]:not([value=''])").forEach((o) => o.remove());
+    body.profiles.forEach((p) => {
+      const option = document.createElement("option");
+      option.value = p.name;
+      const taught = Object.entries(p.tasks || {}).map(([task, t]) => `${task} ${t.labels.join("")}`);
+      if (p.sheet) taught.push("digit sheet");
+      option.textContent = `${p.name} (${taught.join("; ")})`;
+      profileSelect.append(option);
+    });
+    if ([...profileSelect.options].some((o) => o.value === chosen)) profileSelect.value = chosen;
+  }
+
+  profileSelect.addEventListener("change", () => {
+    if (lastSource === "canvas") predictCanvas();
+    else if (lastSource && lastSource.file) uploadFile(lastSource.file);
+  });
+
   async function loadPersonal() {
+    loadProfiles();
     const { response, body } = await postJson("/sheet/models", { headers: { Accept: "application/json" } });
     if (!response || !response.ok || !Array.isArray(body)) return;
     pageEngine.querySelectorAll("option[data-personal]").forEach((o) => o.remove());
@@ -637,6 +669,155 @@
         ". Choose it under Engine to read pages with it.",
     );
     await loadPersonal();
+  });
+
+  // ---------------------------------------------------------------- teaching one sample
+
+  const STEP_NAMES = {
+    queued: "Waiting for the teach before yours…",
+    prepare: "Preparing your sample",
+    augment: "Making variants of it (rotation, scale, stroke, elastic, blur…)",
+    vae: "Training the VAE and sampling new versions",
+    adapt: "Adapting the model to your writing",
+    writer: "Training the writer classifier",
+    pictures: "Drawing the pictures",
+    done: "Done",
+  };
+  const PICTURE_TITLES = {
+    variants: "Augmented variants",
+    vae_samples: "VAE samples",
+    reconstruction: "Your sample and its VAE reconstruction",
+    latent_map: "The latent map",
+    feature_maps: "What the first convolution layers see",
+  };
+  const teachStatus = $("teach-status");
+  const teachStep = $("teach-step");
+  const teachProgress = $("teach-progress");
+  const tokenKey = (name) => `hwr-profile-token:${name}`;
+
+  function teachMessage(message, kind) {
+    teachStatus.textContent = message;
+    teachStatus.classList.toggle("error", kind === "error");
+  }
+
+  for (const radio of document.querySelectorAll('input[name="teach-mode"]')) {
+    radio.addEventListener("change", () => {
+      const sheet = document.querySelector('input[name="teach-mode"]:checked').value === "sheet";
+      $("teach-sheet").hidden = !sheet;
+      $("teach-sample").hidden = sheet;
+    });
+  }
+
+  $("teach-profile").addEventListener("change", () => {
+    const saved = localStorage.getItem(tokenKey($("teach-profile").value.trim()));
+    if (saved) $("teach-token").value = saved;
+  });
+
+  function showTeachResult(job) {
+    const r = job.result;
+    const m = r.metrics || {};
+    const guard = m.guard || {};
+    $("teach-summary").textContent =
+      `Profile “${job.profile}” now knows your ${r.labels.map((l) => `“${l}”`).join(", ")} (${job.task}, version ${r.version}, ` +
+      `${r.seconds} s). ` +
+      (r.promoted
+        ? `The adapted model reads the standard test sample at ${percent(guard.personal)} (standard model ${percent(guard.base)}). `
+        : "The adapted model did not measure at least as well as the standard one, so the standard one keeps reading for this profile. ") +
+      `Choose “${job.profile}” under Profile to read with it.`;
+    const figures = Object.entries((job.pictures || {})[job.label] || {}).map(([name, url]) => {
+      const figure = document.createElement("figure");
+      const img = document.createElement("img");
+      img.src = url;
+      img.alt = PICTURE_TITLES[name] || name;
+      img.dataset.picture = name;
+      const caption = document.createElement("figcaption");
+      const link = document.createElement("a");
+      link.href = `${url}?download=1`;
+      link.textContent = "Download PNG";
+      caption.append(`${PICTURE_TITLES[name] || name} · `, link);
+      figure.append(img, caption);
+      return figure;
+    });
+    $("teach-pictures").replaceChildren(...figures);
+    $("teach-results").hidden = false;
+  }
+
+  async function followJob(url) {
+    for (;;) {
+      const { response, body } = await postJson(url, { headers: { Accept: "application/json" } });
+      if (!response || !response.ok || !body) {
+        teachMessage(response ? errorMessage(response, body) : "Lost touch with the server.", "error");
+        return null;
+      }
+      teachProgress.value = Number(body.progress) || 0;
+      const eta = body.eta_s > 0 && body.state !== "done" ? ` (about ${Math.ceil(body.eta_s)} s left)` : "";
+      teachStep.textContent = `${STEP_NAMES[body.step] || body.step}${eta}`;
+      if (body.state === "done") return body;
+      if (body.state === "failed") {
+        teachMessage(`Teaching failed: ${body.error || "unknown error"}`, "error");
+        return null;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 700));
+    }
+  }
+
+  $("teach-start").addEventListener("click", async () => {
+    const label = $("teach-label").value;
+    const name = $("teach-profile").value.trim();
+    const file = $("teach-file").files[0];
+    if (!label) return teachMessage("Type the character your sample is.", "error");
+    if (!/^[a-z0-9_-]{1,40}$/.test(name)) return teachMessage("Name the profile with lower-case letters, digits, - or _.", "error");
+    if (!file && !strokes.length) return teachMessage("Draw the character in the box first, or choose a picture.", "error");
+    const token = $("teach-token").value || localStorage.getItem(tokenKey(name)) || "";
+    const headers = { Accept: "application/json", ...(token ? { "X-Profile-Token": token } : {}) };
+    let options;
+    if (file) {
+      const form = new FormData();
+      form.append("file", file, file.name || "sample");
+      Object.entries({ task: selectedTask(), label, profile: name }).forEach(([k, v]) => form.append(k, v));
+      options = { method: "POST", headers, body: form };
+    } else {
+      const body = { image: canvas.toDataURL("image/png"), task: selectedTask(), label, profile: name };
+      options = { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body) };
+    }
+    $("teach-start").disabled = true;
+    $("teach-results").hidden = true;
+    teachMessage("");
+    const { response, body } = await postJson("/personal/teach", options);
+    if (!response || response.status !== 202 || !body) {
+      $("teach-start").disabled = false;
+      const wait = response && response.status === 429 ? ` Try again in ${response.headers.get("Retry-After")} s.` : "";
+      return teachMessage((response ? errorMessage(response, body) : "Could not reach the server.") + wait, "error");
+    }
+    if (body.profile_token) {
+      localStorage.setItem(tokenKey(name), body.profile_token);
+      $("teach-token").value = body.profile_token;
+      teachMessage(`New profile “${name}”. Its token (kept in this browser) lets you add to it or delete it: ${body.profile_token}`);
+    }
+    $("teach-progress-box").hidden = false;
+    teachProgress.value = 0;
+    teachStep.textContent = STEP_NAMES.queued;
+    const job = await followJob(body.status_url);
+    $("teach-start").disabled = false;
+    if (job) {
+      showTeachResult(job);
+      await loadProfiles();
+    }
+  });
+
+  $("teach-delete").addEventListener("click", async () => {
+    const name = $("teach-profile").value.trim();
+    if (!name) return teachMessage("Type the name of the profile to delete.", "error");
+    const token = $("teach-token").value || localStorage.getItem(tokenKey(name)) || "";
+    const { response, body } = await postJson(`/personal/profiles/${encodeURIComponent(name)}`, {
+      method: "DELETE",
+      headers: { Accept: "application/json", "X-Profile-Token": token },
+    });
+    if (!response || !response.ok) return teachMessage(response ? errorMessage(response, body) : "Could not reach the server.", "error");
+    localStorage.removeItem(tokenKey(name));
+    $("teach-results").hidden = true;
+    teachMessage(`Deleted profile “${name}” and every file of it.`);
+    await loadProfiles();
   });
 
   loadPersonal();

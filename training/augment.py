@@ -1,10 +1,14 @@
 """Training-time augmentation that matches real input: small rotation, shear, scale and shift,
-and stroke thickness. It lives in the tf.data pipeline only and never reaches a served model."""
+and stroke thickness. It lives in the tf.data pipeline only and never reaches a served model.
+
+``one_sample_variants`` turns one taught sample into a training set of its own (teaching a
+profile, ``training.teach``): each variant is redrawn and sent through the served glyph path."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -59,3 +63,98 @@ def augment(
     x = _thickness(x, p_thickness)
     x = _affine(x, max_deg, max_shear, scale, shift)
     return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8)
+
+
+# ------------------------------------------------------------------------------ one-sample variants
+
+VARIANT_SIDE = 56  # the taught sample's ink is redrawn at this size: fine enough for erosion and elastic warps
+VARIANT_PAD = 16  # room around the ink for rotation, scale and translation
+
+
+def sample_ink(gray: np.ndarray) -> np.ndarray:
+    """A taught sample (grayscale, 1 = white) -> the ink every variant is drawn from: the 28x28
+    glyph the models see (clean, stroke width normalised), redrawn at ``VARIANT_SIDE`` and padded."""
+    from PIL import Image
+
+    from models.preprocessing import GLYPH_SIZE, glyph_from_gray
+
+    pixels = glyph_from_gray(gray).pixels.astype(np.float32) / 255.0
+    side = VARIANT_SIDE * GLYPH_SIZE // 20  # the glyph's ink fills 20 of its 28 pixels
+    big = np.asarray(Image.fromarray(pixels, "F").resize((side, side), Image.Resampling.BICUBIC))
+    return np.pad(np.clip(big, 0, 1), VARIANT_PAD)
+
+
+def _elastic(ink: np.ndarray, rng: np.random.Generator, alpha: float, sigma: float) -> np.ndarray:
+    """Elastic distortion (Simard et al. 2003): a smooth random displacement field."""
+    from scipy import ndimage
+
+    h, w = ink.shape
+    dx = ndimage.gaussian_filter(rng.uniform(-1, 1, (h, w)), sigma) * alpha
+    dy = ndimage.gaussian_filter(rng.uniform(-1, 1, (h, w)), sigma) * alpha
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return ndimage.map_coordinates(ink, [yy + dy, xx + dx], order=1, mode="constant")
+
+
+def _warp(ink: np.ndarray, rng: np.random.Generator, max_deg: float, scale: tuple[float, float],
+          max_shear: float, shift: float) -> np.ndarray:  # fmt: skip
+    """Rotation, anisotropic scale, shear and translation about the picture's centre."""
+    from scipy import ndimage
+
+    a = np.deg2rad(rng.uniform(-max_deg, max_deg))
+    sx, sy = rng.uniform(*scale, size=2)
+    sh = rng.uniform(-max_shear, max_shear)
+    forward = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.array([[sy, 0], [sh, sx]])
+    inverse = np.linalg.inv(forward)  # (row, col) of the output -> (row, col) of the input
+    centre = (np.array(ink.shape) - 1) / 2
+    offset = centre - inverse @ (centre + rng.uniform(-shift, shift, size=2))
+    return ndimage.affine_transform(ink, inverse, offset=offset, order=1, mode="constant")
+
+
+def _stroke(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Thicker (dilation) or thinner (erosion) strokes, or neither, a third of the time each."""
+    from scipy import ndimage
+
+    r = rng.random()
+    if r < 1 / 3:
+        return ndimage.grey_dilation(ink, size=(int(rng.integers(2, 5)),) * 2)
+    if r < 2 / 3:
+        thin = ndimage.grey_erosion(ink, size=(2, 2))
+        return thin if (thin > 0.5).sum() > 0.5 * (ink > 0.5).sum() else ink  # never erode a glyph away
+    return ink
+
+
+def _photograph(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Ink -> a grayscale picture (1 = white) with random paper brightness, ink contrast and blur."""
+    from scipy import ndimage
+
+    paper = rng.uniform(0.7, 1.0)
+    contrast = rng.uniform(0.45, 1.0)
+    gray = paper * (1.0 - contrast * np.clip(ink, 0, 1))
+    gray = ndimage.gaussian_filter(gray, rng.uniform(0.0, 1.5))
+    return np.clip(gray + rng.normal(0, 0.015, gray.shape), 0, 1).astype(np.float32)
+
+
+def one_sample_variants(gray: np.ndarray, count: int = 120, seed: int = 1) -> np.ndarray:
+    """``count`` variants of one taught sample (grayscale, 1 = white) as (count, 28, 28) uint8 glyphs.
+
+    Each variant is the sample's ink with a random stroke width (erosion or dilation), elastic
+    distortion, rotation, scale, shear and translation, then photographed (paper brightness, ink
+    contrast, blur, noise) and read back through ``models.preprocessing.glyph_from_gray``, the
+    path every served glyph takes.
+    """
+    from models.preprocessing import PreprocessError, glyph_from_gray
+
+    rng = np.random.default_rng(seed)
+    base = sample_ink(gray)
+    out: list[np.ndarray] = []
+    for _ in range(count * 3):  # a variant that loses its ink is drawn again
+        ink = _stroke(base, rng)
+        ink = _elastic(ink, rng, alpha=rng.uniform(0, 40), sigma=rng.uniform(5, 8))
+        ink = _warp(ink, rng, max_deg=15, scale=(0.8, 1.15), max_shear=0.25, shift=6)
+        try:
+            out.append(glyph_from_gray(_photograph(ink, rng)).pixels)
+        except PreprocessError:
+            continue
+        if len(out) == count:
+            break
+    return np.stack(out)

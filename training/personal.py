@@ -99,11 +99,19 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
         "metrics": {"held_out_accuracy": metrics},
     }
     (tmp / "meta.json").write_text(json.dumps(info, indent=2) + "\n")
-    # swap by renames: a half-trained model is never visible under its name, and the old one stays
-    # whole until the new one is in place
-    old = out.parent / f".{out.name}.{uuid.uuid4().hex}.old"
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    # swap each engine by renames: a half-trained model is never visible under its name, the old one
+    # stays whole until the new one is in place, and what else the profile holds is left alone
+    from models.personal import create_profile
+
+    _, token = create_profile(out.parent, out.name)
+    for part in ("cnn", "hog"):
+        old = out / f".{part}.{uuid.uuid4().hex}.old"
+        if (out / part).exists():
+            (out / part).rename(old)
+        (tmp / part).rename(out / part)
+        shutil.rmtree(old, ignore_errors=True)
+    (tmp / "meta.json").replace(out / "meta.json")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if token:
+        info = info | {"profile_token": token}
     return info

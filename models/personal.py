@@ -1,0 +1,217 @@
+"""Profiles: a person's own handwriting, taught from single samples or from a whole sheet.
+
+A profile is a folder ``<PERSONAL_DIR>/<name>/`` holding
+- ``profile.json``: the owner token's hash, when it was made, and per task what was taught
+  (labels, version, whether the adapted model was promoted, its measurements);
+- ``<task>/model/``: the recogniser adapted to this person (``model.keras`` + ``meta.json``);
+- ``<task>/writer/``: the writer classifier, "yours" / "standard" / "other";
+- ``<task>/samples.npz``, ``<task>/samples/``, ``<task>/pictures/<ord(label)>/*.png``: the taught
+  samples, their variants and VAE samples, and the figures of each teach (``training.teach``);
+- from a handwriting sheet (``models.sheets``, ``training.personal``): ``meta.json``, ``cnn/``, ``hog/``.
+
+Answers with a profile come from its adapted model and carry the writer verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from models.errors import InputError
+
+NAME = re.compile(r"[a-z0-9_-]{1,40}")
+WRITER_CLASSES = ("yours", "standard", "other")
+MAX_GUARD_DROP = 0.001  # an adapted model may read the base test sample at most 0.1 point worse
+BASE_DATA_DIR = "personal-base"  # under the weights folder: replay and guard samples per task
+PROFILE_FILE = "profile.json"
+
+
+class ProfileError(InputError):
+    """A profile request that cannot be served: the message says why."""
+
+    code = "bad_profile"
+
+
+class UnknownProfile(ProfileError):
+    code = "unknown_profile"
+
+
+class ProfileForbidden(ProfileError):
+    code = "forbidden"
+
+
+def check_name(name: str) -> str:
+    """``name`` when it is a valid profile name; raises ``ProfileError`` otherwise."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ProfileError("Name the profile with 1 to 40 lower-case letters, digits, - or _ (for example alice).")
+    return name
+
+
+def profile_dir(root: Path, name: str) -> Path:
+    """The folder of profile ``name`` under ``root`` (which need not exist yet)."""
+    return Path(root) / check_name(name)
+
+
+def existing_profile(root: Path, name: str) -> Path:
+    """The folder of an existing profile; raises ``UnknownProfile``."""
+    folder = profile_dir(root, name)
+    if not folder.is_dir():
+        raise UnknownProfile(f"There is no profile named {name!r}: teach it a sample first.")
+    return folder
+
+
+def profile_task_dir(profile: Path, task: str) -> Path:
+    """Where a task's taught models and samples live in a profile."""
+    return Path(profile) / task
+
+
+def read_profile(profile: Path) -> dict:
+    """The profile's ``profile.json`` (empty when it has none yet)."""
+    try:
+        return json.loads((Path(profile) / PROFILE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically (a reader sees the old file or the new one, never half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+_PROFILE_LOCK = threading.Lock()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_profile(root: Path, name: str) -> tuple[Path, str | None]:
+    """The profile's folder and, when this call created it, its new owner token (shown once; only
+    its hash is kept). An existing profile gives ``None``."""
+    import datetime as dt
+
+    folder = profile_dir(root, name)
+    with _PROFILE_LOCK:
+        if (folder / PROFILE_FILE).exists():
+            return folder, None
+        token = secrets.token_urlsafe(24)
+        created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _write_json(folder / PROFILE_FILE, read_profile(folder) | {"name": name, "created": created,
+                                                                    "token_sha256": _token_hash(token)})  # fmt: skip
+        return folder, token
+
+
+def token_matches(profile: Path, token: str | None) -> bool:
+    """Whether ``token`` is the profile's owner token."""
+    expected = read_profile(profile).get("token_sha256")
+    return bool(token and expected and hmac.compare_digest(_token_hash(str(token)), expected))
+
+
+def write_profile(profile: Path, task: str, record: dict) -> None:
+    """Keep a task's teach record (without the bulky parts) in ``profile.json``."""
+    keep = ("version", "base", "promoted", "labels", "last_taught", "taught_at", "metrics", "seconds")
+    with _PROFILE_LOCK:
+        data = read_profile(profile)
+        data.setdefault("tasks", {})[task] = {k: record[k] for k in keep if k in record}
+        _write_json(Path(profile) / PROFILE_FILE, data)
+
+
+def taught_tasks(profile: Path) -> dict[str, dict]:
+    """task -> its summary in ``profile.json``, for the tasks whose models are on disk."""
+    tasks = read_profile(profile).get("tasks", {})
+    return {t: v for t, v in tasks.items() if (profile_task_dir(profile, t) / "model" / "model.keras").exists()}
+
+
+def list_profiles(root: Path) -> list[dict]:
+    """Every profile: its taught characters per task and its sheet-trained engines."""
+    out = []
+    for folder in sorted(p for p in Path(root).glob("*") if p.is_dir() and NAME.fullmatch(p.name)):
+        item: dict = {"name": folder.name, "tasks": {}}
+        for task, info in taught_tasks(folder).items():
+            item["tasks"][task] = {"labels": info.get("labels", []), "version": info.get("version"),
+                                   "promoted": info.get("promoted")}  # fmt: skip
+        sheet = folder / "meta.json"
+        if sheet.exists():
+            meta = json.loads(sheet.read_text())
+            item["sheet"] = {"engines": meta.get("engines", []), "metrics": meta.get("metrics", {})}
+        if item["tasks"] or "sheet" in item:
+            out.append(item)
+    return out
+
+
+def delete_profile(root: Path, name: str) -> None:
+    """Remove every file of the profile (renamed aside first, so no reader finds half of it)."""
+    folder = existing_profile(root, name)
+    trash = folder.parent / f".{folder.name}.{secrets.token_hex(8)}.deleted"
+    folder.rename(trash)
+    shutil.rmtree(trash)
+
+
+_BASE: dict[Path, tuple] = {}
+
+
+def base_data(task: str, weights_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(replay_x, replay_y, guard_x, guard_y) of ``task`` from ``<weights>/personal-base/<task>.npz``
+    (made by ``python -m training.personal_data``), loaded once per process."""
+    path = Path(weights_dir) / BASE_DATA_DIR / f"{task}.npz"
+    if path not in _BASE:
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} is missing: run `python -m training.personal_data --data-dir ../shared/data`."
+            )
+        d = np.load(path)
+        _BASE[path] = (d["replay_x"], d["replay_y"].astype(np.int64), d["guard_x"], d["guard_y"].astype(np.int64))
+    return _BASE[path]
+
+
+def write_state(job: Path, state: dict) -> None:
+    """A teach job's state, for ``GET /personal/jobs/<id>`` (written atomically)."""
+    _write_json(Path(job) / "state.json", state)
+
+
+def read_state(job: Path) -> dict:
+    """A teach job's last written state (``queued`` when its worker has not written one yet)."""
+    try:
+        return json.loads((Path(job) / "state.json").read_text())
+    except (OSError, ValueError):
+        return {"state": "queued", "step": "queued", "progress": 0.0}
+
+
+# --------------------------------------------------------------------------------- reading
+
+
+def personal_models(registry, profile: Path, task: str):
+    """(recogniser, writer classifier or None) of ``profile`` for ``task``: the taught model, or for
+    digits a sheet-trained CNN; raises ``ProfileError`` when the profile has neither."""
+    folder = profile_task_dir(profile, task)
+    if (folder / "model" / "model.keras").exists():
+        return registry.personal(folder, "model"), registry.personal(folder, "writer")
+    if task == "digit" and (Path(profile) / "cnn" / "model.keras").exists():
+        writer = registry.personal(folder, "writer") if (folder / "writer" / "model.keras").exists() else None
+        return registry.personal(Path(profile), "cnn"), writer
+    taught = ", ".join(taught_tasks(profile)) or "nothing yet"
+    raise ProfileError(f"Profile {Path(profile).name!r} has no {task} model (it was taught: {taught}).")
+
+
+def writer_verdict(writer, pixels: np.ndarray) -> dict:
+    """``{"label": "yours"|"standard"|"other", "probability": p}`` for one 28x28 glyph."""
+    if writer is None:
+        return {"label": None, "probability": None, "message": "This profile has no writer classifier yet."}
+    probs = writer.probabilities(pixels)[0]
+    best = int(np.argmax(probs))
+    return {"label": writer.labels[best], "probability": round(float(probs[best]), 4)}

@@ -1,0 +1,431 @@
+"""Teach a profile one sample of a character: the steps of one teach job.
+
+1. **prepare**: the sample through ``models.preprocessing`` (the glyph every model sees);
+2. **augment**: ``VARIANTS`` variants (``training.augment.one_sample_variants``);
+3. **vae**: a small convolutional VAE (``models.architectures.build_vae``) trained on the variants;
+   ``VAE_SAMPLES`` new glyphs are decoded from latent points around the sample's;
+4. **adapt**: the base recogniser's last layer is trained again on its frozen features of a
+   class-balanced mix of base training data (replay, ``models/weights/personal-base``) and every
+   character this profile was taught. It is promoted only if it reads the base test sample no worse
+   than the base model (by ``MAX_GUARD_DROP``) and the taught characters' check variants no worse;
+5. **writer**: a small CNN (``build_writer_cnn``) learns "yours" (the taught characters' variants
+   and VAE samples) / "standard" (base data of the same characters) / "other" (other characters);
+6. **pictures**: PNG figures of every step (``training.teach_pictures``).
+
+The profile's task folder is built aside and swapped in by renames, so a reader never sees a half
+written model. ``python -m training.teach --job DIR`` runs one job of the web app's queue
+(``web.jobs``); ``flask --app app personal teach`` runs one in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from models.personal import (
+    MAX_GUARD_DROP,
+    PROFILE_FILE,
+    WRITER_CLASSES,
+    ProfileError,
+    base_data,
+    profile_task_dir,
+    read_profile,
+    write_profile,
+)
+from models.preprocessing import decode, glyph_from_gray, to_gray, to_png
+
+VARIANTS = 120  # the original design's ~100 variants, plus a few to spare for the check set
+CHECK_VARIANTS = 40  # variants of another seed: the adapted model must read them no worse than the base
+VAE_SAMPLES = 100
+VAE_LATENT = 8
+VAE_KL_WEIGHT = 0.5  # a beta-VAE: at 1 the 120 variants decode to one blurred mean; at 0.5 samples are sharp and varied
+VAE_EPOCHS = 100  # ~380 steps of 32 on 120 variants, about 9 s on 2 cores
+HEAD_EPOCHS = 25
+WRITER_EPOCHS = 12
+STEPS = (  # (name, share of the job's time) for progress and the ETA
+    ("prepare", 0.02),
+    ("augment", 0.06),
+    ("vae", 0.30),
+    ("adapt", 0.20),
+    ("writer", 0.27),
+    ("pictures", 0.15),
+)
+
+Progress = Callable[[str, float], None]  # (step name, fraction of the whole job done)
+
+
+class Steps:
+    """Reports progress as each step starts and ends, by the steps' shares of the job."""
+
+    def __init__(self, report: Progress | None):
+        self.report = report or (lambda step, fraction: None)
+        self.done = 0.0
+        self.shares = dict(STEPS)
+
+    def start(self, step: str) -> None:
+        self.report(step, self.done)
+
+    def end(self, step: str) -> None:
+        self.done += self.shares[step]
+        self.report(step, min(self.done, 1.0))
+
+
+# ------------------------------------------------------------------------------------------- VAE
+
+
+def train_vae(
+    glyphs: np.ndarray,
+    epochs: int = VAE_EPOCHS,
+    seed: int = 1,
+    latent: int = VAE_LATENT,
+    kl_weight: float = VAE_KL_WEIGHT,
+):
+    """Train ``build_vae`` on (N, 28, 28) uint8 glyphs; returns (encoder, decoder, loss per epoch).
+
+    Loss per glyph: binary cross-entropy of the 784 pixels (summed) + ``kl_weight`` x the KL
+    divergence of the encoder's Gaussian from the unit Gaussian. Same seed, same data: same weights."""
+    import keras
+    import tensorflow as tf
+
+    from models.architectures import build_vae
+
+    keras.utils.set_random_seed(seed)
+    encoder, decoder = build_vae(latent)
+    optimizer = keras.optimizers.Adam(1e-3)
+    x = tf.constant(glyphs[..., None])
+    target = tf.cast(x, tf.float32) / 255.0
+    params = encoder.trainable_weights + decoder.trainable_weights
+
+    @tf.function
+    def step(batch, truth, eps):
+        with tf.GradientTape() as tape:
+            mean, log_var = encoder(batch, training=True)
+            z = mean + tf.exp(0.5 * log_var) * eps  # the reparameterisation trick
+            ink = decoder(z, training=True)
+            recon = tf.reduce_sum(keras.losses.binary_crossentropy(truth, ink, axis=[]), axis=[1, 2, 3])
+            kl = -0.5 * tf.reduce_sum(1 + log_var - tf.square(mean) - tf.exp(log_var), axis=1)
+            loss = tf.reduce_mean(recon + kl_weight * kl)
+        optimizer.apply_gradients(zip(tape.gradient(loss, params), params, strict=True))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    history = []
+    for _ in range(epochs):
+        order = rng.permutation(len(glyphs))
+        losses = []
+        for i in range(0, len(order), 32):
+            idx = order[i : i + 32]
+            eps = rng.standard_normal((len(idx), latent)).astype(np.float32)
+            losses.append(float(step(tf.gather(x, idx), tf.gather(target, idx), eps)))
+        history.append(round(float(np.mean(losses)), 3))
+    return encoder, decoder, history
+
+
+def vae_samples(encoder, decoder, sample: np.ndarray, variants: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """``count`` new glyphs from the latent space around the sample: each is decoded from a point
+    drawn from the posterior of a random variant, pulled part of the way towards the sample's mean
+    (``z = m + u * (mean_i - m) + std_i * eps``). The decoded ink is sharpened a little (a VAE
+    blurs) and goes through the glyph path's last step (``fit_glyph``) like every other glyph."""
+    from models.preprocessing import PreprocessError, fit_glyph
+
+    rng = np.random.default_rng(seed)
+    centre = encoder(sample[None, ..., None], training=False)[0].numpy()[0]
+    mean, log_var = (t.numpy() for t in encoder(variants[..., None], training=False))
+    pick = rng.integers(0, len(variants), count * 2)
+    pull = rng.uniform(0.3, 1.0, (len(pick), 1))
+    eps = rng.standard_normal((len(pick), len(centre)))
+    z = (centre + pull * (mean[pick] - centre) + np.exp(0.5 * log_var[pick]) * eps).astype(np.float32)
+    inks = np.clip((decoder(z, training=False).numpy()[..., 0] - 0.15) / 0.6, 0.0, 1.0)
+    out = []
+    for ink in inks:
+        try:
+            out.append(fit_glyph(ink))
+        except PreprocessError:
+            continue
+        if len(out) == count:
+            break
+    return np.stack(out)
+
+
+# --------------------------------------------------------------------------------- adaptation
+
+
+def features(model, glyphs: np.ndarray) -> np.ndarray:
+    """The recogniser's frozen features: the input of its last (``probs``) layer."""
+    import keras
+
+    trunk = keras.Model(model.input, model.get_layer("probs").input)
+    return np.concatenate([trunk(glyphs[i : i + 512, ..., None], training=False).numpy()
+                           for i in range(0, len(glyphs), 512)])  # fmt: skip
+
+
+def train_head(base_kernel: np.ndarray, base_bias: np.ndarray, feats: np.ndarray, ids: np.ndarray,
+               epochs: int = HEAD_EPOCHS, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The last layer trained again from the base model's weights on (features, class ids)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input(feats.shape[1:])
+    dense = keras.layers.Dense(base_kernel.shape[1], activation="softmax")
+    head = keras.Model(inp, dense(inp))
+    dense.set_weights([base_kernel, base_bias])
+    head.compile(optimizer=keras.optimizers.Adam(3e-4), loss="sparse_categorical_crossentropy")
+    head.fit(feats, ids, epochs=epochs, batch_size=64, shuffle=True, verbose=0)
+    return tuple(dense.get_weights())
+
+
+def accuracy_of(kernel: np.ndarray, bias: np.ndarray, feats: np.ndarray, ids: np.ndarray) -> float:
+    """Accuracy of a softmax layer on features (the argmax needs no softmax)."""
+    return round(float(((feats @ kernel + bias).argmax(1) == ids).mean()), 4) if len(ids) else float("nan")
+
+
+# ---------------------------------------------------------------------------------------- writer
+
+
+def train_writer(yours: np.ndarray, standard: np.ndarray, other: np.ndarray, epochs: int = WRITER_EPOCHS,
+                 seed: int = 1):  # fmt: skip
+    """``build_writer_cnn`` trained on the three groups, balanced by class weights, augmented."""
+    import keras
+    import tensorflow as tf
+
+    from models.architectures import build_writer_cnn
+    from training.augment import augment
+
+    keras.utils.set_random_seed(seed)
+    x = np.concatenate([yours, standard, other])
+    y = np.concatenate([np.full(len(g), i) for i, g in enumerate((yours, standard, other))]).astype(np.int64)
+    weights = {i: len(y) / (3 * max(1, int((y == i).sum()))) for i in range(3)}
+    data = (
+        tf.data.Dataset.from_tensor_slices((x[..., None], y))
+        .shuffle(len(x), seed=seed)
+        .batch(64)
+        .map(lambda a, b: (augment(a, max_deg=8, max_shear=0.1, scale=0.08, shift=1.5), b))
+    )
+    model = build_writer_cnn()
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy")
+    model.fit(data, epochs=epochs, class_weight=weights, shuffle=False, verbose=0)  # shuffled above
+    return model
+
+
+# ------------------------------------------------------------------------------------------ job
+
+
+def sample_glyph(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(grayscale picture, 28x28 glyph) of a sample's image bytes; raises ``BlankImage`` on no ink."""
+    gray = to_gray(decode(data, max_pixels) if max_pixels else decode(data))
+    return gray, glyph_from_gray(gray).pixels
+
+
+def _taught_sets(folder: Path) -> dict[str, dict[str, np.ndarray]]:
+    """What earlier teaches of this task kept: label -> {"sample", "variants", "vae"}."""
+    path = folder / "samples.npz"
+    if not path.exists():
+        return {}
+    d = np.load(path)
+    labels = sorted({k.split("/")[0] for k in d.files})
+    return {lab: {part: d[f"{lab}/{part}"] for part in ("sample", "variants", "check", "vae")} for lab in labels}
+
+
+def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress | None = None, seed: int = 1,
+          variants: int = VARIANTS, vae_epochs: int = VAE_EPOCHS, writer_epochs: int = WRITER_EPOCHS,
+          use_vae: bool = True, pictures: bool = True, base_dir: Path | None = None,
+          weights_dir: Path | None = None) -> dict:  # fmt: skip
+    """Teach ``profile`` (a folder) one sample of ``label`` for ``task``; returns the task's record
+    (also written to the profile's ``profile.json``). ``base_dir`` is the served base model's folder."""
+    import keras
+
+    from models.registry import WEIGHTS_DIR, load_recognizer
+    from training.augment import one_sample_variants
+    from training.common import save_weights
+    from training.retrain import training_mix
+
+    started = time.monotonic()
+    steps = Steps(progress)
+    weights_dir = Path(weights_dir or WEIGHTS_DIR)
+    base_dir = Path(base_dir or weights_dir / task)
+    base = load_recognizer(base_dir, task)
+    if label not in base.labels:
+        raise ValueError(f"{label!r} is not one of the {task} labels")
+    timings: dict[str, float] = {}
+
+    def timed(step: str, fn):
+        t = time.monotonic()
+        steps.start(step)
+        out = fn()
+        steps.end(step)
+        timings[step] = round(time.monotonic() - t, 2)
+        return out
+
+    gray, sample = timed("prepare", lambda: sample_glyph(data))
+    var = timed("augment", lambda: one_sample_variants(gray, variants, seed))
+    check = one_sample_variants(gray, CHECK_VARIANTS, seed + 1000)
+
+    def vae_step():
+        if not use_vae:
+            return None, None, [], np.zeros((0, 28, 28), np.uint8)
+        enc, dec, hist = train_vae(var, vae_epochs, seed)
+        return enc, dec, hist, vae_samples(enc, dec, sample, var, VAE_SAMPLES, seed)
+
+    encoder, decoder, vae_loss, generated = timed("vae", vae_step)
+
+    profile = Path(profile)
+    current = profile_task_dir(profile, task)
+    taught = _taught_sets(current)
+    taught[label] = {"sample": sample, "variants": var, "check": check, "vae": generated}
+    ids_of = {lab: base.labels.index(lab) for lab in taught}
+    replay_x, replay_y, guard_x, guard_y = base_data(task, weights_dir)
+
+    def adapt():
+        model = keras.models.load_model(base_dir / "model.keras", compile=False)
+        yours_x = np.concatenate([np.concatenate([t["variants"], t["vae"]]) for t in taught.values()])
+        yours_y = np.concatenate(
+            [np.full(len(t["variants"]) + len(t["vae"]), ids_of[lab]) for lab, t in taught.items()]
+        )
+        x, y, mix = training_mix(
+            replay_x, replay_y.astype(np.int64), yours_x, yours_y, 0.5, np.random.default_rng(seed)
+        )
+        kernel0, bias0 = model.get_layer("probs").get_weights()
+        kernel, bias = train_head(kernel0, bias0, features(model, x), y, seed=seed)
+        check_x = np.concatenate([t["check"] for t in taught.values()])
+        check_y = np.concatenate([np.full(len(t["check"]), ids_of[lab]) for lab, t in taught.items()])
+
+        def compare(x_eval: np.ndarray, y_eval: np.ndarray) -> dict:
+            f = features(model, x_eval)
+            return {"base": accuracy_of(kernel0, bias0, f, y_eval), "personal": accuracy_of(kernel, bias, f, y_eval),
+                    "samples": len(y_eval)}  # fmt: skip
+
+        metrics = {"guard": compare(guard_x, guard_y), "check_variants": compare(check_x, check_y)}
+        promoted = (metrics["guard"]["personal"] >= metrics["guard"]["base"] - MAX_GUARD_DROP
+                    and metrics["check_variants"]["personal"] >= metrics["check_variants"]["base"])  # fmt: skip
+        if promoted:
+            model.get_layer("probs").set_weights([kernel, bias])
+        return model, metrics, promoted, mix
+
+    model, metrics, promoted, mix = timed("adapt", adapt)
+
+    def writer_step():
+        rng = np.random.default_rng(seed)
+        taught_ids = np.array(sorted(ids_of.values()))
+        same = np.isin(replay_y, taught_ids)
+        yours = np.concatenate([np.concatenate([t["variants"], t["vae"]]) for t in taught.values()])
+        other_pool = np.flatnonzero(~same)
+        other = replay_x[rng.choice(other_pool, min(len(other_pool), 3 * len(yours)), replace=False)]
+        return train_writer(yours, replay_x[same], other, writer_epochs, seed)
+
+    writer = timed("writer", writer_step)
+
+    out = current.parent / f".{current.name}.{uuid.uuid4().hex}.tmp"
+    version = int(read_profile(profile).get("tasks", {}).get(task, {}).get("version", 0)) + 1
+    name = profile.name
+    meta = {k: v for k, v in base.meta.items() if k not in ("metrics", "training", "name", "version")}
+    own = {"name": f"{name}-{task}", "version": str(version), "parent": base.version, "profile": name}
+    save_weights(model, out / "model", meta | own | {"promoted": promoted})
+    save_weights(writer, out / "writer", {"name": f"{name}-{task}-writer", "version": str(version),
+                                          "labels": list(WRITER_CLASSES), "profile": name})  # fmt: skip
+    np.savez_compressed(
+        out / "samples.npz", **{f"{lab}/{part}": arr for lab, t in taught.items() for part, arr in t.items()}
+    )
+    (out / "samples").mkdir()
+    for lab, t in taught.items():
+        (out / "samples" / f"{ord(lab)}.png").write_bytes(to_png(t["sample"]))
+    if current.exists():  # earlier teaches' pictures stay
+        for old in (current / "pictures").glob("*"):
+            if old.name != str(ord(label)):
+                shutil.copytree(old, out / "pictures" / old.name)
+
+    def pictures_step():
+        from training import teach_pictures
+
+        taught_ids = list(ids_of.values())
+        standard = replay_x[replay_y == ids_of[label]][:200]
+        other_ids = np.flatnonzero(~np.isin(replay_y, taught_ids))
+        other = replay_x[np.random.default_rng(seed).choice(other_ids, min(300, len(other_ids)), replace=False)]
+        folder = out / "pictures" / str(ord(label))
+        return teach_pictures.draw_all(folder, label, sample, var, generated, encoder, decoder, standard, other, model)
+
+    drawn = timed("pictures", pictures_step) if pictures else []
+    seconds = round(time.monotonic() - started, 1)
+    record = {
+        "version": version,
+        "base": {"name": base.name, "version": base.version},
+        "promoted": promoted,
+        "labels": sorted(taught, key=lambda lab: base.labels.index(lab)),
+        "last_taught": label,
+        "taught_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "metrics": metrics,
+        "samples": {"variants": len(var), "vae": len(generated), "check_variants": len(check), "mix": mix},
+        "vae_loss": vae_loss,
+        "seconds": seconds,
+        "timings": timings,
+        "pictures": {str(ord(label)): drawn},
+        "seed": seed,
+    }
+    (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
+    if not (profile / PROFILE_FILE).exists():  # deleted while this taught it: leave nothing behind
+        shutil.rmtree(out, ignore_errors=True)
+        raise ProfileError(f"Profile {name!r} was deleted while it was being taught.")
+    old = current.parent / f".{current.name}.{uuid.uuid4().hex}.old"
+    if current.exists():
+        current.rename(old)
+    out.rename(current)
+    shutil.rmtree(old, ignore_errors=True)
+    write_profile(profile, task, record)
+    return record
+
+
+# ------------------------------------------------------------------------------ the queue's jobs
+
+
+def run_job(job: Path) -> int:
+    """Run the job in folder ``job`` (``request.json`` + ``sample.png``), reporting to ``state.json``;
+    jobs take turns through a lock file beside them, so one teach runs at a time on this machine."""
+    import fcntl
+
+    from models.personal import write_state
+
+    request = json.loads((job / "request.json").read_text())
+    with open(job.parent / "teach.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits while another teach runs
+        started = time.monotonic()
+
+        def report(step: str, fraction: float) -> None:
+            elapsed = time.monotonic() - started
+            eta = elapsed / fraction - elapsed if fraction > 0.02 else request.get("estimate_s", 60)
+            write_state(job, {"state": "running", "step": step, "progress": round(fraction, 3),
+                              "eta_s": round(max(eta, 0.0), 1)})  # fmt: skip
+
+        report("prepare", 0.0)
+        try:
+            record = teach((job / "sample.png").read_bytes(), request["task"], request["label"],
+                           Path(request["profile_dir"]), report, weights_dir=Path(request["weights_dir"]),
+                           base_dir=Path(request["base_dir"]), **request.get("options", {}))  # fmt: skip
+        except Exception as exc:  # the job reports every failure; the worker process then ends
+            write_state(job, {"state": "failed", "step": "failed", "progress": 1.0, "eta_s": 0,
+                              "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+            return 1
+        write_state(job, {"state": "done", "step": "done", "progress": 1.0, "eta_s": 0, "result": record})
+    return 0
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--job", type=Path, required=True, help="a job folder made by the web app's teach queue")
+    p.add_argument("--nice", type=int, default=10, help="lower this process's CPU priority by this much")
+    args = p.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)  # serving requests comes first
+    sys.exit(run_job(args.job))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The web layer: blueprints and their CLI commands (``app.py`` registers them)."""

@@ -1,0 +1,222 @@
+"""Teaching a profile your handwriting: the ``/personal`` routes and ``flask --app app personal``.
+
+- ``POST /personal/teach``: one sample (JSON ``image`` data URL, or multipart ``file``) with its
+  ``task``, ``label`` and ``profile``; answers ``202 {"job_id", "profile"}`` at once (plus the new
+  ``profile_token`` when this made the profile). Teaching an existing profile needs its token.
+- ``GET /personal/jobs/<id>``: ``{"state", "step", "progress", "eta_s"}`` and, when done, the results
+  and the picture URLs.
+- ``GET /personal/profiles``; ``DELETE /personal/profiles/<name>`` (owner or admin token);
+  ``GET /personal/profiles/<name>/pictures/<task>/<code>/<picture>.png`` (``?download=1``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import Blueprint, current_app, jsonify, request, send_file, url_for
+from flask.cli import AppGroup
+
+from models.errors import InputError
+from models.personal import (
+    ProfileError,
+    ProfileForbidden,
+    UnknownProfile,
+    check_name,
+    create_profile,
+    delete_profile,
+    existing_profile,
+    list_profiles,
+    profile_task_dir,
+    token_matches,
+)
+from models.preprocessing import decode_data_url, to_png
+from models.recognize import GLYPH_TASKS
+from web.jobs import QueueFull, TeachQueue
+
+bp = Blueprint("personal", __name__, url_prefix="/personal")
+cli = AppGroup("personal", help="Profiles: teach one sample of your handwriting, list and delete profiles.")
+
+
+class InvalidLabel(InputError):
+    code = "invalid_label"
+
+
+def personal_root() -> Path:
+    return Path(current_app.config["PERSONAL_DIR"])
+
+
+def queue() -> TeachQueue:
+    """The app's teach queue (jobs under ``PERSONAL_DIR/.jobs``)."""
+    if "teach_queue" not in current_app.extensions:
+        current_app.extensions["teach_queue"] = TeachQueue(
+            personal_root() / ".jobs", current_app.config["TEACH_MAX_WAITING"], current_app.config["TEACH_NICE"]
+        )
+    return current_app.extensions["teach_queue"]
+
+
+def _registry():
+    return current_app.extensions["registry"]
+
+
+def checked_sample(data: bytes, task: str, label: str, name: str) -> bytes:
+    """Check a teach request before it is queued; returns the sample as PNG (the glyph path's input).
+    Raises the errors a client gets: unknown task, invalid label, bad profile name, blank image."""
+    from models.recognize import UnknownTask, available_tasks
+    from training.teach import sample_glyph
+
+    tasks = [t for t in available_tasks(_registry()) if t in GLYPH_TASKS]
+    if task not in tasks:
+        raise UnknownTask(task, tasks)
+    check_name(name)
+    labels = _registry().get(task).labels
+    if not isinstance(label, str) or label not in labels:
+        raise InvalidLabel(f"{label!r} is not a {task} label; choose one of: {''.join(labels)}.")
+    gray, _ = sample_glyph(data, current_app.config["MAX_IMAGE_PIXELS"])  # BlankImage -> 422 before queueing
+    return to_png((gray * 255).round().astype("uint8"))
+
+
+def _given_token() -> str | None:
+    body = request.get_json(silent=True) if request.is_json else None
+    form = request.form if not request.is_json else {}
+    return (request.headers.get("X-Profile-Token") or (body or {}).get("profile_token")
+            or form.get("profile_token"))  # fmt: skip
+
+
+def _is_admin() -> bool:
+    from app import ApiError, _require_admin
+
+    try:
+        _require_admin()
+    except ApiError:
+        return False
+    return True
+
+
+def _may_change(profile: Path) -> None:
+    """Refuse unless the request carries the profile's token or the admin token."""
+    if not (token_matches(profile, _given_token()) or _is_admin()):
+        raise ProfileForbidden(
+            f"Profile {profile.name!r} belongs to somebody: send its token (X-Profile-Token) or the admin token."
+        )
+
+
+def picture_urls(profile: str, task: str, record: dict) -> dict[str, dict[str, str]]:
+    """label -> picture name -> URL, for a teach record."""
+    return {chr(int(code)): {n: url_for("personal.picture", name=profile, task=task, code=int(code), picture=n)
+                             for n in names} for code, names in record.get("pictures", {}).items()}  # fmt: skip
+
+
+@bp.post("/teach")
+def teach():
+    from app import _uploaded_file
+
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("image"), str) or not body["image"]:
+            raise InputError('Send JSON with the sample as a data: URL in "image".')
+        data, fields = decode_data_url(body["image"]), body
+    else:
+        data, fields = _uploaded_file(), request.form
+    task, label, name = (str(fields.get(k, "")) for k in ("task", "label", "profile"))
+    task = task or "digit"
+    png = checked_sample(data, task, label, name)
+    folder, token = create_profile(personal_root(), name)
+    if token is None:
+        _may_change(folder)
+    reg = _registry()
+    req = {"task": task, "label": label, "profile": name, "profile_dir": str(folder),
+           "base_dir": str(reg.source(task)), "weights_dir": str(reg.weights_dir),
+           "options": current_app.config["TEACH_OPTIONS"]}  # fmt: skip
+    try:
+        job_id = queue().submit(req, png)
+    except QueueFull as exc:
+        response = jsonify({"error": {"code": "busy", "message": "Other teaches are waiting; try again shortly.",
+                                      "retry_after_s": exc.retry_after}})  # fmt: skip
+        return response, 429, {"Retry-After": str(exc.retry_after)}
+    answer = {"job_id": job_id, "profile": name, "status_url": url_for("personal.job", job_id=job_id)}
+    return jsonify(answer | ({"profile_token": token} if token else {})), 202
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    state = queue().state(job_id)
+    if state is None:
+        return jsonify({"error": {"code": "unknown_job", "message": "There is no teach job with that id."}}), 404
+    if state["state"] == "done":
+        state["pictures"] = picture_urls(state["profile"], state["task"], state["result"])
+    return jsonify(state)
+
+
+@bp.get("/profiles")
+def profiles():
+    return jsonify({"profiles": list_profiles(personal_root())})
+
+
+@bp.delete("/profiles/<name>")
+def delete(name: str):
+    folder = existing_profile(personal_root(), name)
+    _may_change(folder)
+    delete_profile(personal_root(), name)
+    _registry().forget(folder)
+    return jsonify({"deleted": name})
+
+
+@bp.get("/profiles/<name>/pictures/<task>/<int:code>/<picture>.png")
+def picture(name: str, task: str, code: int, picture: str):
+    from training.teach_pictures import PICTURES
+
+    folder = existing_profile(personal_root(), name)
+    path = profile_task_dir(folder, task) / "pictures" / str(code) / f"{picture}.png"
+    if task not in GLYPH_TASKS or picture not in PICTURES or not path.is_file():
+        raise UnknownProfile("There is no such picture.")
+    download = request.args.get("download") not in (None, "", "0", "false")
+    return send_file(path, mimetype="image/png", as_attachment=download,
+                     download_name=f"{name}-{task}-{chr(code)}-{picture}.png", max_age=0)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+@cli.command("teach")
+@click.option("--task", type=click.Choice(GLYPH_TASKS), default="digit", show_default=True, help="the model to adapt")
+@click.option("--label", required=True, help="the character the sample is")
+@click.option("--profile", "name", required=True, help="profile name ([a-z0-9_-], up to 40)")
+@click.argument("sample", type=click.Path(exists=True, dir_okay=False))
+def teach_command(task: str, label: str, name: str, sample: str) -> None:
+    """Teach PROFILE one sample: progress on stderr, the job's result as one JSON object on stdout."""
+    from training.teach import teach as run_teach
+
+    try:
+        png = checked_sample(Path(sample).read_bytes(), task, label, name)
+    except InputError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    folder, token = create_profile(personal_root(), name)
+
+    def progress(step: str, fraction: float) -> None:
+        click.echo(f"[{fraction:4.0%}] {step}", err=True)
+
+    reg = _registry()
+    record = run_teach(png, task, label, folder, progress, base_dir=reg.source(task), weights_dir=reg.weights_dir,
+                       **current_app.config["TEACH_OPTIONS"])  # fmt: skip
+    out = {"state": "done", "task": task, "label": label, "profile": name, "result": record}
+    click.echo(json.dumps(out | ({"profile_token": token} if token else {})))
+
+
+@cli.command("list")
+def list_command() -> None:
+    """List the profiles, one JSON object per line."""
+    for item in list_profiles(personal_root()):
+        click.echo(json.dumps(item))
+
+
+@cli.command("delete")
+@click.argument("name")
+def delete_command(name: str) -> None:
+    """Delete profile NAME and every file of it."""
+    try:
+        delete_profile(personal_root(), name)
+    except ProfileError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"deleted profile {name}")
