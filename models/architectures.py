@@ -141,11 +141,13 @@ def build_writer_cnn(name: str = "writer_cnn") -> keras.Model:
     that it can learn style, which the recognisers are trained to ignore."""
     inp = keras.Input(GLYPH_SHAPE, dtype="uint8", name="pixels")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
-    x = _conv_bn(x, 16, 3, "w_conv1", padding="same")
+    # no batch norm: a few hundred steps leave its running statistics far from the batch ones, and
+    # served in inference mode it then answered "yours" to everything
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="w_conv1")(x)
     x = layers.MaxPooling2D(name="w_pool1")(x)  # 14x14
-    x = _conv_bn(x, 32, 3, "w_conv2", padding="same")
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="w_conv2")(x)
     x = layers.MaxPooling2D(name="w_pool2")(x)  # 7x7
-    x = _conv_bn(x, 64, 3, "w_conv3")
+    x = layers.Conv2D(64, 3, activation="relu", name="w_conv3")(x)
     x = layers.GlobalAveragePooling2D(name="w_pool3")(x)
     x = layers.Dropout(0.3, name="w_drop")(x)
     from models.personal import WRITER_CLASSES

@@ -1,0 +1,188 @@
+"""Measure teaching from one sample on writers it never saw:
+``python -m training.evaluate_personal --data-dir ../shared/data``.
+
+The writer-consistent set. ``handwritten_chars62`` has no writer ids, but its files come in runs:
+within a class, consecutive file indices share paper, lighting, pen and hand (look at
+``DIGIT_1_1.png`` ... ``DIGIT_1_10.png``: one person's European 1s with a long flag; a run of
+crossed 7s further on). We take each block of 10 consecutive indices of a class as one writer's
+samples of that character. This is an assumption about the dataset, stated here and in the README.
+
+For each group, the first sample is taught (a fresh profile each time) and the group's other
+samples are read through ``models.recognize.recognize`` (the function behind the API and the CLI)
+with and without the profile. Digits: all nine others are new to every model (the digit model
+trained on MNIST only). Characters: only those in the chars62 validation and test parts count,
+since the character model trained on the rest.
+
+It reports, over groups: base vs personal accuracy on the writer's other samples; the same with the
+VAE left out (augmentation alone); the writer classifier's verdict on the writer's held-out
+samples ("yours"), on base test samples of the same character ("standard") and of other
+characters ("other"); and the adapted digit models on the whole official MNIST test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from models.personal import base_data, create_profile
+from models.recognize import recognize
+from models.registry import WEIGHTS_DIR, Registry
+from training.common import ROOT, command_line
+from training.datasets import CHARSET62, load_chars62, load_mnist, prepare, three_way_split
+
+REPORT = ROOT / "models" / "weights" / "personal-base" / "evaluation.json"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, required=True, help="folder with handwritten_chars62/ and mnist/")
+    p.add_argument("--digit-blocks", default="0,4,8", help="which blocks of 10 of each digit to teach (0-9)")
+    p.add_argument("--characters", default="ACEGKMPRTWYbdfhkmqsu", help="character-task classes to teach")
+    p.add_argument("--char-blocks", default="0", help="which blocks of 10 of each character to teach")
+    p.add_argument("--out", type=Path, default=REPORT, help="where the figures are written (JSON)")
+    p.add_argument("--limit", type=int, default=0, help="teach at most this many groups per task (0: all)")
+    return p.parse_args(argv)
+
+
+def writer_groups(data_dir: Path, task: str, labels: str, blocks: list[int]) -> list[dict]:
+    """[{label, files: [paths in index order]}] for the chosen blocks of 10 consecutive indices."""
+    root = Path(data_dir) / "handwritten_chars62"
+    by_label: dict[str, list[tuple[int, Path]]] = defaultdict(list)
+    for row in csv.DictReader(open(root / "labels.csv", newline="")):
+        index = int(re.search(r"_(\d+)\.png$", row["file"]).group(1))
+        if row["char"] in labels:
+            by_label[row["char"]].append((index, root / "png" / row["file"]))
+    groups = []
+    for label in labels:
+        files = [f for _, f in sorted(by_label[label])]
+        for b in blocks:
+            if len(files[b * 10 : b * 10 + 10]) == 10:
+                groups.append({"task": task, "label": label, "block": b, "files": files[b * 10 : b * 10 + 10]})
+    return groups
+
+
+def unseen_character_files(data_dir: Path) -> set[str]:
+    """chars62 files in the character model's validation and test parts (the split of
+    ``training.datasets.character_data``, seed 1): the only ones it did not train on."""
+    _, y, files = load_chars62(Path(data_dir))
+    idx = three_way_split(y, 0.10, 0.20, 1)
+    return {files[i] for i in np.concatenate([idx["val"], idx["test"]])}
+
+
+def read(files: list[Path], task: str, registry: Registry, profile: Path | None) -> list[dict]:
+    return [recognize(f.read_bytes(), task, registry, profile=profile).result for f in files]
+
+
+def scores(results: list[dict], label: str, arm: str) -> dict:
+    """Top-1 accuracy, answered right (the ``text`` a user sees) and the "not sure" rate."""
+    return {arm: float(np.mean([r["candidates"][0]["label"] == label for r in results])),
+            f"{arm}_answered": float(np.mean([r["text"] == label for r in results])),
+            f"{arm}_unsure": float(np.mean([r["unsure"] for r in results]))}  # fmt: skip
+
+
+def main(argv=None) -> None:
+    from training.teach import WRITER_EPOCHS, teach
+
+    args = parse_args(argv)
+    registry = Registry(WEIGHTS_DIR)
+    work = Path(tempfile.mkdtemp(prefix="hwr-eval-personal-"))
+    unseen = unseen_character_files(args.data_dir)
+    groups = writer_groups(args.data_dir, "digit", "0123456789", [int(b) for b in args.digit_blocks.split(",")])
+    chars = writer_groups(args.data_dir, "character", args.characters, [int(b) for b in args.char_blocks.split(",")])
+    if args.limit:
+        groups, chars = groups[: args.limit], chars[: args.limit]
+    _, _, mnist_x, mnist_y = load_mnist(args.data_dir)
+    mnist_x = prepare(mnist_x)
+    rows = []
+    started = time.monotonic()
+    for n, g in enumerate(groups + chars):
+        task, label = g["task"], g["label"]
+        held = g["files"][1:] if task == "digit" else [f for f in g["files"][1:] if f.name in unseen]
+        if not held:
+            continue
+        row = {"task": task, "label": label, "block": g["block"], "taught": g["files"][0].name, "held_out": len(held)}
+        row |= scores(read(held, task, registry, None), label, "base")
+        for arm, use_vae in (("personal", True), ("augmentation_only", False)):
+            folder, _ = create_profile(work, f"g{n}-{arm.replace('_', '-')}")
+            record = teach(
+                g["files"][0].read_bytes(),
+                task,
+                label,
+                folder,
+                use_vae=use_vae,
+                pictures=False,
+                writer_epochs=WRITER_EPOCHS if use_vae else 1,
+            )  # the writer is measured with the VAE only
+            answers = read(held, task, registry, folder)
+            row |= scores(answers, label, arm)
+            row[f"{arm}_promoted"] = record["promoted"]
+            if use_vae:
+                row["seconds"] = record["seconds"]
+                row["writer_yours"] = float(np.mean([r["writer"]["label"] == "yours" for r in answers]))
+                row |= writer_on_base(task, label, registry, folder)
+                if task == "digit":
+                    model = registry.personal(folder / task, "model")
+                    probs = np.concatenate([model.probabilities(mnist_x[i : i + 1000]) for i in range(0, 10000, 1000)])
+                    row["mnist_test"] = float((probs.argmax(1) == mnist_y).mean())
+            shutil.rmtree(folder)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    report = summarise(rows, registry, mnist_x, mnist_y)
+    minutes = round((time.monotonic() - started) / 60, 1)
+    report |= {"command": command_line("training.evaluate_personal"), "minutes": minutes, "groups": rows}
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "groups"}, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def writer_on_base(task: str, label: str, registry: Registry, folder: Path) -> dict:
+    """The writer classifier on base *test* samples: of the same character (should say "standard")
+    and of other characters ("other"), from the shipped guard sample of the test split."""
+    _, _, gx, gy = base_data(task, registry.weights_dir)
+    writer = registry.personal(folder / task, "writer")
+    target = (CHARSET62 if task == "character" else "0123456789").index(label)
+    out = {}
+    for name, mask, want in (("writer_standard", gy == target, "standard"), ("writer_other", gy != target, "other")):
+        x = gx[mask][:300]
+        verdicts = np.array(writer.labels)[writer.probabilities(x).argmax(1)]
+        out[name] = float(np.mean(verdicts == want))
+    return out
+
+
+def summarise(rows: list[dict], registry: Registry, mnist_x: np.ndarray, mnist_y: np.ndarray) -> dict:
+    """Means over groups, and the spread (min, max), per task; the base digit model's MNIST test."""
+    base = registry.get("digit")
+    probs = np.concatenate([base.probabilities(mnist_x[i : i + 1000]) for i in range(0, 10000, 1000)])
+    out = {"mnist_test_base": float((probs.argmax(1) == mnist_y).mean()), "tasks": {}}
+    keys = [f"{arm}{k}" for arm in ("base", "personal", "augmentation_only") for k in ("", "_answered", "_unsure")]
+    keys += ["writer_yours", "writer_standard", "writer_other", "mnist_test", "seconds"]
+    for task in ("digit", "character"):
+        part = [r for r in rows if r["task"] == task]
+        if not part:
+            continue
+        summary = {"groups": len(part), "held_out_samples": int(sum(r["held_out"] for r in part))}
+        for k in keys:
+            values = [r[k] for r in part if k in r]
+            if values:
+                summary[k] = {"mean": round(float(np.mean(values)), 4), "min": round(float(np.min(values)), 4),
+                              "max": round(float(np.max(values)), 4)}  # fmt: skip
+        hard = [r for r in part if r["base"] < 1.0]
+        summary["groups_base_misreads"] = {"groups": len(hard)} | {
+            k: round(float(np.mean([r[k] for r in hard])), 4) for k in ("base", "personal", "augmentation_only") if hard
+        }
+        summary["promoted"] = int(sum(r["personal_promoted"] for r in part))
+        out["tasks"][task] = summary
+    return out
+
+
+if __name__ == "__main__":
+    main()
