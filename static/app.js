@@ -724,7 +724,9 @@
         ? `The adapted model reads the standard test sample at ${percent(guard.personal)} (standard model ${percent(guard.base)}). `
         : "The adapted model did not measure at least as well as the standard one, so the standard one keeps reading for this profile. ") +
       `Choose “${job.profile}” under Profile to read with it.`;
-    const figures = Object.entries((job.pictures || {})[job.label] || {}).map(([name, url]) => {
+    const drawn = (job.pictures || {})[job.label] || {};
+    const figures = Object.keys(PICTURE_TITLES).filter((name) => drawn[name]).map((name) => {
+      const url = drawn[name];
       const figure = document.createElement("figure");
       const img = document.createElement("img");
       img.src = url;

@@ -365,6 +365,8 @@ def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
     sources = glyph_sources(RESOURCES / "mnist_test_first500.npz", RESOURCES / "photo_digits")
     sheet = tmp_path / "sheet.png"
     compose_sheet(sources, np.random.default_rng(4), per_row=6).save(sheet)
+    expect(page.locator("#sheet-file")).to_be_hidden()  # "One sample" is the panel's first way
+    page.click('label:has(input[name="teach-mode"][value="sheet"])')
     page.set_input_files("#sheet-file", str(sheet))
     page.click("#sheet-check")
     expect(page.locator("#sheet-summary")).to_contain_text("Found 60 digits in 10 rows", timeout=PREDICTION_TIMEOUT_MS)
@@ -373,6 +375,57 @@ def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
     page.fill("#sheet-token", "wrong")
     page.click("#sheet-train")
     expect(page.locator("#sheet-status")).to_contain_text("admin token")
+
+
+@pytest.fixture(scope="module")
+def teach_page(browser, tmp_path_factory):
+    """The page served with its profiles in a temporary folder and quick teach settings."""
+    from werkzeug.serving import make_server
+
+    from tests.test_personal import FAST
+
+    folder = tmp_path_factory.mktemp("teach-app")
+    app = make_app(folder, PERSONAL_DIR=str(folder / "personal"), TEACH_OPTIONS=FAST)
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    context = browser.new_context(viewport={"width": 1200, "height": 1600})
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{srv.server_port}/")
+    try:
+        yield page, app
+    finally:
+        context.close()
+        srv.shutdown()
+        thread.join(timeout=10)
+        srv.server_close()
+
+
+def test_one_drawn_sample_teaches_a_profile_and_shows_every_step(teach_page, tmp_path):
+    page, app = teach_page
+    stroke(page, [(0.3, 0.3), (0.45, 0.2), (0.62, 0.25), (0.65, 0.4), (0.5, 0.55), (0.3, 0.75), (0.7, 0.75)])
+    assert wait_for_answer(page) == "2"
+    page.fill("#teach-label", "2")
+    page.fill("#teach-profile", "erin")
+    page.click("#teach-start")
+    expect(page.locator("#teach-progress-box")).to_be_visible()
+    expect(page.locator("#teach-status")).to_contain_text("New profile")
+    expect(page.locator("#teach-results")).to_be_visible(timeout=300_000)
+    expect(page.locator("#teach-summary")).to_contain_text("erin")
+    for name in ("variants", "vae_samples", "reconstruction", "latent_map", "feature_maps"):
+        img = page.locator(f'#teach-pictures img[data-picture="{name}"]')
+        expect(img).to_be_visible()
+        page.wait_for_function("(el) => el.complete && el.naturalWidth > 100", arg=img.element_handle())
+    href = page.locator("#teach-pictures a").first.get_attribute("href")
+    assert href.endswith("?download=1")
+    assert page.locator("#teach-progress").get_attribute("value") in ("1", "1.0")
+    page.screenshot(path=os.environ.get("HWR_TEACH_SCREENSHOT", str(tmp_path / "teach.png")), full_page=True)
+
+    # the profile now reads what is drawn, with the writer verdict
+    page.select_option("#profile-select", "erin")
+    expect(page.locator("#model-info")).to_contain_text("erin-digit", timeout=PREDICTION_TIMEOUT_MS)
+    expect(page.locator("#model-info")).to_contain_text("writer:")
+    assert page.locator("#result-text").inner_text().strip() == "2"
 
 
 @pytest.fixture(scope="module")

@@ -55,11 +55,11 @@ HEAD_INTERPOLATE = 0.5  # the personal head = base + this share of the tuning st
 WRITER_EPOCHS = 12
 STEPS = (  # (name, share of the job's time) for progress and the ETA
     ("prepare", 0.02),
-    ("augment", 0.06),
-    ("vae", 0.30),
-    ("adapt", 0.20),
-    ("writer", 0.27),
-    ("pictures", 0.15),
+    ("augment", 0.04),
+    ("vae", 0.42),
+    ("adapt", 0.16),
+    ("writer", 0.28),
+    ("pictures", 0.08),
 )
 
 Progress = Callable[[str, float], None]  # (step name, fraction of the whole job done)
@@ -76,6 +76,10 @@ class Steps:
     def start(self, step: str) -> None:
         self.report(step, self.done)
 
+    def within(self, step: str, fraction: float) -> None:
+        """Progress inside ``step`` (0-1 of it), for the long steps."""
+        self.report(step, min(self.done + self.shares[step] * fraction, 1.0))
+
     def end(self, step: str) -> None:
         self.done += self.shares[step]
         self.report(step, min(self.done, 1.0))
@@ -90,6 +94,7 @@ def train_vae(
     seed: int = 1,
     latent: int = VAE_LATENT,
     kl_weight: float = VAE_KL_WEIGHT,
+    tick: Callable[[float], None] | None = None,
 ):
     """Train ``build_vae`` on (N, 28, 28) uint8 glyphs; returns (encoder, decoder, loss per epoch).
 
@@ -129,6 +134,8 @@ def train_vae(
             eps = rng.standard_normal((len(idx), latent)).astype(np.float32)
             losses.append(float(step(tf.gather(x, idx), tf.gather(target, idx), eps)))
         history.append(round(float(np.mean(losses)), 3))
+        if tick and len(history) % 10 == 0:
+            tick(len(history) / epochs)
     return encoder, decoder, history
 
 
@@ -205,7 +212,7 @@ def accuracy_of(kernel: np.ndarray, bias: np.ndarray, feats: np.ndarray, ids: np
 
 
 def train_writer(yours: np.ndarray, standard: np.ndarray, other: np.ndarray, epochs: int = WRITER_EPOCHS,
-                 seed: int = 1):  # fmt: skip
+                 seed: int = 1, tick: Callable[[float], None] | None = None):  # fmt: skip
     """``build_writer_cnn`` trained on the three groups, balanced by class weights, augmented."""
     import keras
     import tensorflow as tf
@@ -225,7 +232,8 @@ def train_writer(yours: np.ndarray, standard: np.ndarray, other: np.ndarray, epo
     )
     model = build_writer_cnn()
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy")
-    model.fit(data, epochs=epochs, class_weight=weights, shuffle=False, verbose=0)  # shuffled above
+    report = [keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: tick((e + 1) / epochs))] if tick else []
+    model.fit(data, epochs=epochs, class_weight=weights, shuffle=False, verbose=0, callbacks=report)  # shuffled above
     return model
 
 
@@ -285,12 +293,13 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
     def vae_step():
         if not use_vae:
             return None, None, [], np.zeros((0, 28, 28), np.uint8)
-        enc, dec, hist = train_vae(var, vae_epochs, seed)
+        enc, dec, hist = train_vae(var, vae_epochs, seed, tick=lambda f: steps.within("vae", 0.9 * f))
         return enc, dec, hist, vae_samples(enc, dec, sample, var, VAE_SAMPLES, seed)
 
     encoder, decoder, vae_loss, generated = timed("vae", vae_step)
 
     profile = Path(profile)
+    owned = (profile / PROFILE_FILE).exists()
     current = profile_task_dir(profile, task)
     taught = _taught_sets(current)
     taught[label] = {"sample": sample, "variants": var, "check": check, "vae": generated}
@@ -339,7 +348,7 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
         yours = np.concatenate([np.concatenate([t["variants"], t["vae"]]) for t in taught.values()])
         other_pool = np.flatnonzero(~same)
         other = replay_x[rng.choice(other_pool, min(len(other_pool), 3 * len(yours)), replace=False)]
-        return train_writer(yours, replay_x[same], other, writer_epochs, seed)
+        return train_writer(yours, replay_x[same], other, writer_epochs, seed, lambda f: steps.within("writer", f))
 
     writer = timed("writer", writer_step)
 
@@ -390,7 +399,7 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
         "seed": seed,
     }
     (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
-    if not (profile / PROFILE_FILE).exists():  # deleted while this taught it: leave nothing behind
+    if owned and not (profile / PROFILE_FILE).exists():  # deleted while this taught it: leave nothing behind
         shutil.rmtree(out, ignore_errors=True)
         raise ProfileError(f"Profile {name!r} was deleted while it was being taught.")
     old = current.parent / f".{current.name}.{uuid.uuid4().hex}.old"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+MAP_POINTS = 100  # points per group on the latent map: t-SNE takes seconds, not tens of them
 PICTURES = ("variants", "vae_samples", "reconstruction", "latent_map", "feature_maps")
 
 
@@ -64,12 +65,17 @@ def draw_reconstruction(path: Path, sample: np.ndarray, reconstruction: np.ndarr
 
 def latent_points(encoder, groups: dict[str, np.ndarray], seed: int = 1) -> dict[str, np.ndarray]:
     """Each group's latent means mapped to 2-D by t-SNE (PCA below 10 points in all)."""
+    rng = np.random.default_rng(seed)
+    groups = {
+        k: v[rng.choice(len(v), MAP_POINTS, replace=False)] if len(v) > MAP_POINTS else v for k, v in groups.items()
+    }
     means = {k: encoder(v[..., None], training=False)[0].numpy() for k, v in groups.items() if len(v)}
     stacked = np.concatenate(list(means.values()))
     if len(stacked) >= 10:
         from sklearn.manifold import TSNE
 
-        flat = TSNE(2, perplexity=min(30.0, len(stacked) / 4), init="pca", random_state=seed).fit_transform(stacked)
+        tsne = TSNE(2, perplexity=min(30.0, len(stacked) / 4), init="pca", random_state=seed, max_iter=500)
+        flat = tsne.fit_transform(stacked)
     else:
         from sklearn.decomposition import PCA
 
@@ -116,21 +122,26 @@ def first_conv_maps(model, sample: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return [(n, np.asarray(m)[0]) for n, m in zip(convs, maps, strict=True)]
 
 
+def tile_maps(maps: np.ndarray, columns: int = 8) -> np.ndarray:
+    """(H, W, C) activations -> one image of the C maps, each scaled to its own range, 1 px apart."""
+    h, w, c = maps.shape
+    rows = -(-c // columns)
+    out = np.full((rows * (h + 1), columns * (w + 1)), np.nan, np.float32)
+    for k in range(c):
+        m = maps[..., k]
+        span = float(m.max() - m.min())
+        r, col = divmod(k, columns)
+        out[r * (h + 1) : r * (h + 1) + h, col * (w + 1) : col * (w + 1) + w] = (m - m.min()) / span if span else 0
+    return out
+
+
 def draw_feature_maps(path: Path, maps: list[tuple[str, np.ndarray]]) -> None:
     plt = _pyplot()
-    columns = 16
-    rows = sum(-(-m.shape[-1] // columns) for _, m in maps)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.6, rows * 0.7 + 0.4))
-    axes = np.atleast_2d(axes)
-    r = 0
-    for name, m in maps:
-        for c in range(-(-m.shape[-1] // columns) * columns):
-            ax = axes[r + c // columns, c % columns]
-            ax.axis("off")
-            if c < m.shape[-1]:
-                ax.imshow(m[..., c], cmap="viridis", interpolation="nearest")
-        axes[r, 0].set_title(name, fontsize=8, loc="left")
-        r += -(-m.shape[-1] // columns)
+    fig, axes = plt.subplots(1, len(maps), figsize=(5 * len(maps), 3.2))
+    for ax, (name, m) in zip(np.atleast_1d(axes), maps, strict=True):
+        ax.imshow(tile_maps(m), cmap="viridis", interpolation="nearest")
+        ax.set_title(f"{name}: {m.shape[-1]} feature maps", fontsize=9)
+        ax.axis("off")
     _save(fig, path)
 
 
