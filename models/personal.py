@@ -201,8 +201,9 @@ def personal_models(registry, profile: Path, task: str):
     folder = profile_task_dir(profile, task)
     if (folder / "model" / "model.keras").exists():
         return registry.personal(folder, "model"), registry.personal(folder, "writer")
-    if task == "digit" and (Path(profile) / "cnn" / "model.keras").exists():
-        writer = registry.personal(folder, "writer") if (folder / "writer" / "model.keras").exists() else None
+    if task == "digit" and (Path(profile) / "cnn" / "model.keras").exists():  # trained from a sheet
+        writer = next((registry.personal(f, "writer") for f in (folder, Path(profile))
+                       if (f / "writer" / "model.keras").exists()), None)  # fmt: skip
         return registry.personal(Path(profile), "cnn"), writer
     taught = ", ".join(taught_tasks(profile)) or "nothing yet"
     raise ProfileError(f"Profile {Path(profile).name!r} has no {task} model (it was taught: {taught}).")

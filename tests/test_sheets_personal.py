@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from tests.conftest import RESOURCES, make_app, png_bytes
+from tests.conftest import RESOURCES, canvas_digit, make_app, png_bytes
 from training.compose_pages import compose_page, compose_sheet, glyph_sources
 
 TOKEN = "sheet-token"
@@ -49,6 +49,14 @@ def test_a_sheet_is_checked_trained_and_used_for_pages(sheet_app, sources):
     acc = resp.get_json()["metrics"]["held_out_accuracy"]
     assert acc["personal cnn"] >= 0.8 and acc["personal hog"] >= 0.6
     assert client.get("/sheet/models").get_json()[0]["name"] == "alice"
+    assert resp.get_json()["profile_token"]  # the sheet made profile "alice": one concept with taught profiles
+    listed = client.get("/personal/profiles").get_json()["profiles"]
+    assert listed[0]["name"] == "alice" and listed[0]["sheet"]["engines"] == ["cnn", "hog"]
+    glyph = png_bytes(canvas_digit([[(0.5, 0.15), (0.5, 0.85)]]))
+    single = client.post("/upload", data={"file": (io.BytesIO(glyph), "g.png"), "task": "digit", "profile": "alice"})
+    assert single.status_code == 200, single.get_json()
+    assert single.get_json()["model"]["name"] == "alice-cnn"
+    assert single.get_json()["writer"]["label"] in ("yours", "standard", "other")
 
     page, truth = compose_page(sources, np.random.default_rng(5), "lines", 1200, 1300)
     for engine in ("cnn", "hog"):
@@ -81,4 +89,5 @@ def test_unknown_sheet_and_bad_names(sheet_app):
     assert resp.status_code == 422 and "not known" in resp.get_json()["error"]["message"]
     form = {"file": (io.BytesIO(b"x"), "p.png"), "task": "page", "personal": "../etc"}
     resp = client.post("/upload", data=form)
-    assert resp.status_code == 422 and "Name the personal model" in resp.get_json()["error"]["message"]
+    assert resp.status_code == 400 and "Name the profile" in resp.get_json()["error"]["message"]
+    assert resp.get_json()["error"]["code"] == "bad_profile"

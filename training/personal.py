@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models.hog import save_hog
+from models.personal import WRITER_CLASSES
 from models.registry import load_recognizer
 from models.sheets import Sheet
 from training.common import save_weights
@@ -50,6 +51,22 @@ def holdout_split(labels: list[str], share: float = 0.2) -> np.ndarray:
     return held
 
 
+def sheet_writer(glyphs: np.ndarray, weights_dir: Path, seed: int):
+    """The writer classifier of a sheet (``training.teach.train_writer``): "yours" is the sheet's
+    digits, "standard" the digit model's training digits, "other" the character data's letters."""
+    from models.personal import base_data
+    from models.registry import WEIGHTS_DIR
+    from training.teach import train_writer
+
+    root = weights_dir if (Path(weights_dir) / "personal-base").exists() else WEIGHTS_DIR
+    digits_x = base_data("digit", root)[0]
+    chars_x, chars_y = base_data("character", root)[:2]
+    letters = chars_x[chars_y >= 10]
+    rng = np.random.default_rng(seed)
+    return train_writer(glyphs, digits_x, letters[rng.choice(len(letters), min(len(letters), 2000), replace=False)],
+                        seed=seed)  # fmt: skip
+
+
 def train_personal(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int = 6, seed: int = 1) -> dict:
     """Fit both personal engines into ``out`` and return the meta.json written there."""
     with _LOCKS_GUARD:
@@ -79,6 +96,8 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
     model = fine_tune(base_dir, x_train, ids, args)
     meta = {k: v for k, v in base.meta.items() if k not in ("metrics", "training")}
     save_weights(model, tmp / "cnn", meta | {"name": f"{name}-cnn", "version": "1", "parent": base.version})
+    writer_meta = {"name": f"{name}-writer", "version": "1", "labels": list(WRITER_CLASSES), "profile": name}
+    save_weights(sheet_writer(x_train, base_dir.parent, seed), tmp / "writer", writer_meta)
 
     from models.hog import load_hog
 
@@ -93,6 +112,7 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
     info = {
         "name": name,
         "engines": ["cnn", "hog"],
+        "writer": True,
         "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "rows": sheet.rows,
         "samples": {"train": int((~held).sum()), "held_out": int(held.sum()), "augmented_copies": AUGMENTED_COPIES},
@@ -104,7 +124,7 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
     from models.personal import create_profile
 
     _, token = create_profile(out.parent, out.name)
-    for part in ("cnn", "hog"):
+    for part in ("cnn", "hog", "writer"):
         old = out / f".{part}.{uuid.uuid4().hex}.old"
         if (out / part).exists():
             (out / part).rename(old)
