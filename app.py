@@ -57,6 +57,7 @@ ERROR_STATUS = {
     "blank_image": 422,
     "bad_profile": 400,
     "unknown_profile": 404,
+    "too_many_profiles": 409,
     "model_unavailable": 503,
 }
 
@@ -92,6 +93,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         ADMIN_TOKEN=None,  # bearer token for /admin routes; without one they answer 403
         TEACH_MAX_WAITING=2,  # teaches that may wait behind the running one; more get 429
         TEACH_NICE=10,  # teach workers run at this lower CPU priority: predictions come first
+        MAX_PROFILES=500,  # profiles kept at most (about 2 MB each); a new one beyond this is refused
         TEACH_OPTIONS={},  # overrides of training.teach.teach's settings (variants, vae_epochs, ...), for tests
     )
     app.config.from_pyfile("config.py", silent=True)

@@ -377,28 +377,35 @@ def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
     expect(page.locator("#sheet-status")).to_contain_text("admin token")
 
 
-@pytest.fixture(scope="module")
-def teach_page(browser, tmp_path_factory):
-    """The page served with its profiles in a temporary folder and quick teach settings."""
+@contextlib.contextmanager
+def served_page(browser, app, height: int = 900):
+    """``app`` served on 127.0.0.1 (a free port) in a thread, and a browser page open on it."""
     from werkzeug.serving import make_server
 
-    from tests.test_personal import FAST
-
-    folder = tmp_path_factory.mktemp("teach-app")
-    app = make_app(folder, PERSONAL_DIR=str(folder / "personal"), TEACH_OPTIONS=FAST)
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
-    context = browser.new_context(viewport={"width": 1200, "height": 1600})
+    context = browser.new_context(viewport={"width": 1200, "height": height})
     page = context.new_page()
     page.goto(f"http://127.0.0.1:{srv.server_port}/")
     try:
-        yield page, app
+        yield page
     finally:
         context.close()
         srv.shutdown()
         thread.join(timeout=10)
         srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def teach_page(browser, tmp_path_factory):
+    """The page served with its profiles in a temporary folder and quick teach settings."""
+    from tests.test_personal import FAST
+
+    folder = tmp_path_factory.mktemp("teach-app")
+    app = make_app(folder, PERSONAL_DIR=str(folder / "personal"), TEACH_OPTIONS=FAST)
+    with served_page(browser, app, height=1600) as page:
+        yield page, app
 
 
 def test_one_drawn_sample_teaches_a_profile_and_shows_every_step(teach_page, tmp_path):
@@ -434,7 +441,6 @@ def line_page(browser, tmp_path_factory):
     import json
 
     import keras
-    from werkzeug.serving import make_server
 
     from models.architectures import build_crnn
     from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
@@ -451,19 +457,8 @@ def line_page(browser, tmp_path_factory):
             "line_preprocessing_version": LINE_PREPROCESSING_VERSION}  # fmt: skip
     (root / "line" / "meta.json").write_text(json.dumps(meta))
     app = make_app(tmp_path_factory.mktemp("line-app"), WEIGHTS_DIR=str(root))
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    page.goto(f"http://127.0.0.1:{srv.server_port}/")
-    try:
+    with served_page(browser, app) as page:
         yield page, app
-    finally:
-        context.close()
-        srv.shutdown()
-        thread.join(timeout=10)
-        srv.server_close()
 
 
 def test_the_line_task_writes_on_a_wide_canvas(line_page):

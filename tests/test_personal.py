@@ -33,7 +33,12 @@ def drawn(strokes) -> bytes:
 def teach_app(tmp_path):
     app = make_app(tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), TEACH_OPTIONS=FAST, ADMIN_TOKEN="admin-secret")
     yield app
-    for pid_file in (tmp_path / "personal" / ".jobs").glob("*/pid"):  # no worker outlives its test
+    stop_workers(tmp_path / "personal")
+
+
+def stop_workers(personal: Path) -> None:
+    """No teach worker outlives its test."""
+    for pid_file in (personal / ".jobs").glob("*/pid"):
         try:
             os.killpg(int(pid_file.read_text()), signal.SIGKILL)
         except (ProcessLookupError, ValueError, PermissionError):
@@ -194,11 +199,7 @@ def test_a_teach_while_others_wait_is_refused_with_retry_after(tmp_path):
         assert third.status_code == 202  # the queue is free again
         assert wait_for_job(client, third.get_json()["status_url"])["result"]["labels"] == ["2", "7"]
     finally:
-        for pid_file in (tmp_path / "personal" / ".jobs").glob("*/pid"):
-            try:
-                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
-            except (ProcessLookupError, ValueError, PermissionError):
-                pass
+        stop_workers(tmp_path / "personal")
 
 
 def test_cli_teaches_lists_reads_with_and_deletes_a_profile(teach_app, tmp_path):
@@ -226,3 +227,10 @@ def test_cli_teaches_lists_reads_with_and_deletes_a_profile(teach_app, tmp_path)
     assert runner.invoke(args=["personal", "delete", "dave"]).exit_code == 0
     assert not (Path(teach_app.config["PERSONAL_DIR"]) / "dave").exists()
     assert runner.invoke(args=["personal", "delete", "dave"]).exit_code != 0
+
+
+def test_a_full_server_refuses_new_profiles(tmp_path):
+    app = make_app(tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), MAX_PROFILES=0)
+    resp = app.test_client().post("/personal/teach", json={"image": data_url(drawn(TWO)), "label": "2", "profile": "x"})
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "too_many_profiles"
+    assert not (tmp_path / "personal" / "x").exists()

@@ -43,6 +43,10 @@ class InvalidLabel(InputError):
     code = "invalid_label"
 
 
+class TooManyProfiles(InputError):
+    code = "too_many_profiles"
+
+
 def personal_root() -> Path:
     return Path(current_app.config["PERSONAL_DIR"])
 
@@ -122,6 +126,11 @@ def teach():
     task, label, name = (str(fields.get(k, "")) for k in ("task", "label", "profile"))
     task = task or "digit"
     png = checked_sample(data, task, label, name)
+    if (
+        not (personal_root() / name).exists()
+        and len(list_profiles(personal_root())) >= current_app.config["MAX_PROFILES"]
+    ):
+        raise TooManyProfiles(f"This server keeps at most {current_app.config['MAX_PROFILES']} profiles; it is full.")
     folder, token = create_profile(personal_root(), name)
     if token is None:
         _may_change(folder)
