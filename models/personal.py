@@ -124,7 +124,7 @@ def token_matches(profile: Path, token: str | None) -> bool:
 
 def write_profile(profile: Path, task: str, record: dict) -> None:
     """Keep a task's teach record (without the bulky parts) in ``profile.json``."""
-    keep = ("version", "base", "promoted", "labels", "last_taught", "taught_at", "metrics", "seconds")
+    keep = ("version", "base", "promoted", "labels", "last_taught", "taught_at", "metrics", "seconds", "evaluation")
     with _PROFILE_LOCK:
         data = read_profile(profile)
         data.setdefault("tasks", {})[task] = {k: record[k] for k in keep if k in record}

@@ -397,6 +397,7 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
         "timings": timings,
         "pictures": {str(ord(label)): drawn},
         "seed": seed,
+        "evaluation": held_out_writers(weights_dir, task),
     }
     (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
     if owned and not (profile / PROFILE_FILE).exists():  # deleted while this taught it: leave nothing behind
@@ -412,6 +413,19 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
 
 
 # ------------------------------------------------------------------------------ the queue's jobs
+
+
+def held_out_writers(weights_dir: Path, task: str) -> dict:
+    """What teaching one sample measured on writers it never saw (``training.evaluate_personal``):
+    a teach has no other samples of its writer to measure on, so each profile says what to expect."""
+    path = Path(weights_dir) / "personal-base" / "evaluation.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"measured_by": report.get("command"), "on": "handwritten_chars62 writer blocks (see README)"} | report.get(
+        "tasks", {}
+    ).get(task, {})
 
 
 def run_job(job: Path) -> int:

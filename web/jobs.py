@@ -101,6 +101,13 @@ class TeachQueue:
             ):
                 shutil.rmtree(folder, ignore_errors=True)
 
+    def forget(self, profile: str) -> None:
+        """Remove the finished jobs of ``profile`` (its samples and results): the profile is deleted."""
+        for folder in self.dir.glob("*"):
+            if (folder / "request.json").exists() and self.request(folder.name).get("profile") == profile:
+                if read_state(folder)["state"] in ("done", "failed"):
+                    shutil.rmtree(folder, ignore_errors=True)
+
     def submit(self, request: dict, sample_png: bytes) -> str:
         """Queue a teach (``request``: task, label, profile, profile_dir, base_dir, weights_dir);
         returns its job id. Raises ``QueueFull`` when ``max_waiting`` teaches already wait."""

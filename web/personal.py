@@ -169,6 +169,7 @@ def delete(name: str):
     _may_change(folder)
     delete_profile(personal_root(), name)
     _registry().forget(folder)
+    queue().forget(name)
     return jsonify({"deleted": name})
 
 
