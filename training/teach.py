@@ -312,11 +312,12 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
         yours_y = np.concatenate(
             [np.full(len(t["variants"]) + len(t["vae"]), ids_of[lab]) for lab, t in taught.items()]
         )
-        # the mix is made of features: the base data's are computed once per base model and process
+        # the mix is made of features: the base data's are computed once per base model and process;
+        # yours is shuffled, as the mix takes the first of a class's rows when it has more than places
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(yours_y))
         replay_f = base_features(model, base_dir, "replay", replay_x)
-        f, y, mix = training_mix(
-            replay_f, replay_y, features(model, yours_x), yours_y, 0.5, np.random.default_rng(seed)
-        )
+        f, y, mix = training_mix(replay_f, replay_y, features(model, yours_x[order]), yours_y[order], 0.5, rng)
         kernel0, bias0 = model.get_layer("probs").get_weights()
         tuned = train_head(kernel0, bias0, f, y, seed=seed)
         # weight-space ensembling, as retraining does: halfway from the base head to the tuned one keeps
