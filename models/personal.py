@@ -210,9 +210,18 @@ def personal_models(registry, profile: Path, task: str):
 
 
 def writer_verdict(writer, pixels: np.ndarray) -> dict:
-    """``{"label": "yours"|"standard"|"other", "probability": p}`` for one 28x28 glyph."""
+    """``{"label": "yours"|"standard"|"other", "probability": p}`` for one 28x28 glyph.
+
+    "yours" when p("yours") reaches the threshold measured at teach time (``yours_threshold`` in
+    the writer's meta.json: what only 5% of unseen base glyphs reach), otherwise the likelier of
+    "standard" and "other"; ``probability`` is the classifier's probability of the label given."""
     if writer is None:
         return {"label": None, "probability": None, "message": "This profile has no writer classifier yet."}
     probs = writer.probabilities(pixels)[0]
-    best = int(np.argmax(probs))
-    return {"label": writer.labels[best], "probability": round(float(probs[best]), 4)}
+    threshold = writer.meta.get("yours_threshold")
+    if threshold is None:
+        best = int(np.argmax(probs))
+    else:
+        best = 0 if probs[0] >= threshold else 1 + int(np.argmax(probs[1:]))
+    verdict = {"label": writer.labels[best], "probability": round(float(probs[best]), 4)}
+    return verdict | ({"yours_threshold": threshold} if threshold is not None else {})

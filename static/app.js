@@ -395,7 +395,9 @@
     }
     showFeedback(data);
     const model = data.model || {};
-    const writer = data.writer && data.writer.label ? ` · writer: ${data.writer.label} (${percent(data.writer.probability)})` : "";
+    // "yours" is decided by a calibrated threshold, not by the largest probability: no percentage for it
+    const w = data.writer || {};
+    const writer = w.label ? ` · writer: ${w.label}${w.label === "yours" ? "" : ` (${percent(w.probability)})`}` : "";
     modelInfo.textContent = model.name ? `Model: ${model.name}${model.version ? ` · version ${model.version}` : ""}${writer}` : "";
     setStatus(data.unsure ? data.message || "Not sure." : `Read “${data.text}”, ${percent(data.confidence)} confident.`);
   }

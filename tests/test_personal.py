@@ -136,6 +136,7 @@ def test_a_taught_profile_answers_with_its_model_and_the_writer_verdict(teach_ap
         data = answer.get_json()
         assert data["model"] == {"name": "alice-digit", "version": "1", "profile": "alice"}
         assert data["writer"]["label"] in WRITER_CLASSES and 0 <= data["writer"]["probability"] <= 1
+        assert 0 < data["writer"]["yours_threshold"] < 1  # calibrated at teach time on unseen base glyphs
         assert data["candidates"][0]["label"] == "2"
     upload = client.post("/upload", data={"file": (io.BytesIO(drawn(TWO)), "two.png"), "task": "digit",
                                           "profile": "alice"}, content_type="multipart/form-data")  # fmt: skip
@@ -234,3 +235,23 @@ def test_a_full_server_refuses_new_profiles(tmp_path):
     resp = app.test_client().post("/personal/teach", json={"image": data_url(drawn(TWO)), "label": "2", "profile": "x"})
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "too_many_profiles"
     assert not (tmp_path / "personal" / "x").exists()
+
+
+def test_the_writer_verdict_uses_the_calibrated_yours_threshold():
+    from models.personal import writer_verdict
+
+    class Writer:
+        labels = list(WRITER_CLASSES)
+
+        def __init__(self, probs, meta):
+            self.probs, self.meta = np.array([probs]), meta
+
+        def probabilities(self, pixels):
+            return self.probs
+
+    glyph = np.zeros((28, 28), np.uint8)
+    low_yours = [0.2, 0.7, 0.1]
+    assert writer_verdict(Writer(low_yours, {}), glyph)["label"] == "standard"  # no threshold: the largest
+    assert writer_verdict(Writer(low_yours, {"yours_threshold": 0.15}), glyph)["label"] == "yours"
+    assert writer_verdict(Writer([0.1, 0.3, 0.6], {"yours_threshold": 0.15}), glyph)["label"] == "other"
+    assert writer_verdict(None, glyph)["label"] is None

@@ -52,19 +52,19 @@ def holdout_split(labels: list[str], share: float = 0.2) -> np.ndarray:
 
 
 def sheet_writer(glyphs: np.ndarray, weights_dir: Path, seed: int):
-    """The writer classifier of a sheet (``training.teach.train_writer``): "yours" is the sheet's
-    digits, "standard" the digit model's training digits, "other" the character data's letters."""
+    """The writer classifier of a sheet and its "yours" threshold (``training.teach``): "yours" is
+    the sheet's digits, "standard" the digit model's training digits, "other" the character data's
+    letters; half of each base group is kept aside to set the threshold."""
     from models.personal import base_data
     from models.registry import WEIGHTS_DIR
-    from training.teach import train_writer
+    from training.teach import halves, train_writer, writer_threshold
 
     root = weights_dir if (Path(weights_dir) / "personal-base").exists() else WEIGHTS_DIR
-    digits_x = base_data("digit", root)[0]
+    standard, standard_cal = halves(base_data("digit", root)[0], seed)
     chars_x, chars_y = base_data("character", root)[:2]
-    letters = chars_x[chars_y >= 10]
-    rng = np.random.default_rng(seed)
-    return train_writer(glyphs, digits_x, letters[rng.choice(len(letters), min(len(letters), 2000), replace=False)],
-                        seed=seed)  # fmt: skip
+    other, other_cal = halves(chars_x[chars_y >= 10], seed)
+    model = train_writer(glyphs, standard, other[:2000], seed=seed)
+    return model, writer_threshold(model, np.concatenate([standard_cal, other_cal[:1000]]))
 
 
 def train_personal(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int = 6, seed: int = 1) -> dict:
@@ -96,8 +96,10 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
     model = fine_tune(base_dir, x_train, ids, args)
     meta = {k: v for k, v in base.meta.items() if k not in ("metrics", "training")}
     save_weights(model, tmp / "cnn", meta | {"name": f"{name}-cnn", "version": "1", "parent": base.version})
-    writer_meta = {"name": f"{name}-writer", "version": "1", "labels": list(WRITER_CLASSES), "profile": name}
-    save_weights(sheet_writer(x_train, base_dir.parent, seed), tmp / "writer", writer_meta)
+    writer, threshold = sheet_writer(x_train, base_dir.parent, seed)
+    writer_meta = {"name": f"{name}-writer", "version": "1", "labels": list(WRITER_CLASSES), "profile": name,
+                   "yours_threshold": threshold}  # fmt: skip
+    save_weights(writer, tmp / "writer", writer_meta)
 
     from models.hog import load_hog
 
