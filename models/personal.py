@@ -213,8 +213,9 @@ def writer_verdict(writer, pixels: np.ndarray) -> dict:
     """``{"label": "yours"|"standard"|"other", "probability": p}`` for one 28x28 glyph.
 
     "yours" when p("yours") reaches the threshold measured at teach time (``yours_threshold`` in
-    the writer's meta.json: what only 5% of unseen base glyphs reach), otherwise the likelier of
-    "standard" and "other"; ``probability`` is the classifier's probability of the label given."""
+    the writer's meta.json: what only 5% of unseen standard glyphs of the taught characters reach),
+    otherwise the likelier of "standard" and "other"; ``probability`` is the classifier's
+    probability of the label given."""
     if writer is None:
         return {"label": None, "probability": None, "message": "This profile has no writer classifier yet."}
     probs = writer.probabilities(pixels)[0]

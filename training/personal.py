@@ -54,7 +54,7 @@ def holdout_split(labels: list[str], share: float = 0.2) -> np.ndarray:
 def sheet_writer(glyphs: np.ndarray, weights_dir: Path, seed: int):
     """The writer classifier of a sheet and its "yours" threshold (``training.teach``): "yours" is
     the sheet's digits, "standard" the digit model's training digits, "other" the character data's
-    letters; half of each base group is kept aside to set the threshold."""
+    letters; half of the standard digits is kept aside to set the threshold."""
     from models.personal import base_data
     from models.registry import WEIGHTS_DIR
     from training.teach import halves, train_writer, writer_threshold
@@ -62,9 +62,9 @@ def sheet_writer(glyphs: np.ndarray, weights_dir: Path, seed: int):
     root = weights_dir if (Path(weights_dir) / "personal-base").exists() else WEIGHTS_DIR
     standard, standard_cal = halves(base_data("digit", root)[0], seed)
     chars_x, chars_y = base_data("character", root)[:2]
-    other, other_cal = halves(chars_x[chars_y >= 10], seed)
-    model = train_writer(glyphs, standard, other[:2000], seed=seed)
-    return model, writer_threshold(model, np.concatenate([standard_cal, other_cal[:1000]]))
+    other = chars_x[chars_y >= 10]
+    model = train_writer(glyphs, standard, np.random.default_rng(seed).permutation(other)[:2000], seed=seed)
+    return model, writer_threshold(model, standard_cal)
 
 
 def train_personal(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int = 6, seed: int = 1) -> dict:

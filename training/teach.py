@@ -237,12 +237,13 @@ def train_writer(yours: np.ndarray, standard: np.ndarray, other: np.ndarray, epo
     return model
 
 
-YOURS_FALSE_SHARE = 0.05  # the "yours" threshold lets this share of unseen base glyphs through
+YOURS_FALSE_SHARE = 0.05  # the "yours" threshold lets this share of unseen standard glyphs through
 
 
 def writer_threshold(writer, unseen: np.ndarray) -> float:
     """The p("yours") above which a glyph is called "yours": the ``1 - YOURS_FALSE_SHARE`` quantile
-    of p("yours") over base glyphs the writer classifier did not train on.
+    of p("yours") over ``unseen``: base glyphs of the taught characters (the look-alikes that are
+    hardest to tell from yours) that the writer classifier did not train on.
 
     Trained on near-copies of one sample, the classifier ranks a writer's other samples well above
     standard ones (ROC AUC 0.90-0.99 on five of six chars62 writer blocks) but rarely above 0.5:
@@ -369,10 +370,10 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
         same = np.isin(replay_y, taught_ids)
         yours = np.concatenate([np.concatenate([t["variants"], t["vae"]]) for t in taught.values()])
         other_pool = rng.permutation(np.flatnonzero(~same))
-        other, other_cal = replay_x[other_pool[: 3 * len(yours)]], replay_x[other_pool[3 * len(yours) :][:1000]]
+        other = replay_x[other_pool[: 3 * len(yours)]]
         standard, standard_cal = halves(replay_x[same], seed)
         model = train_writer(yours, standard, other, writer_epochs, seed, lambda f: steps.within("writer", f))
-        return model, writer_threshold(model, np.concatenate([standard_cal, other_cal]))
+        return model, writer_threshold(model, standard_cal)
 
     writer, yours_threshold = timed("writer", writer_step)
 
@@ -442,15 +443,20 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
 
 def held_out_writers(weights_dir: Path, task: str) -> dict:
     """What teaching one sample measured on writers it never saw (``training.evaluate_personal``):
-    a teach has no other samples of its writer to measure on, so each profile says what to expect."""
-    path = Path(weights_dir) / "personal-base" / "evaluation.json"
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {"measured_by": report.get("command"), "on": "handwritten_chars62 writer blocks (see README)"} | report.get(
-        "tasks", {}
-    ).get(task, {})
+    a teach has no other samples of its writer to measure on, so each profile says what to expect.
+    The writer classifier's figures come from ``evaluation-writer.json`` when it is there (the run
+    with the served "yours" threshold)."""
+    folder = Path(weights_dir) / "personal-base"
+    out: dict = {}
+    for name, keys in (("evaluation.json", None), ("evaluation-writer.json", "writer_")):
+        try:
+            report = json.loads((folder / name).read_text())
+        except (OSError, ValueError):
+            continue
+        figures = report.get("tasks", {}).get(task, {})
+        out |= {k: v for k, v in figures.items() if keys is None or k.startswith(keys)}
+        out.setdefault("measured_by", []).append(report.get("command"))
+    return out
 
 
 def run_job(job: Path) -> int:
