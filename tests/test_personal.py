@@ -255,3 +255,14 @@ def test_the_writer_verdict_uses_the_calibrated_yours_threshold():
     assert writer_verdict(Writer(low_yours, {"yours_threshold": 0.15}), glyph)["label"] == "yours"
     assert writer_verdict(Writer([0.1, 0.3, 0.6], {"yours_threshold": 0.15}), glyph)["label"] == "other"
     assert writer_verdict(None, glyph)["label"] is None
+
+
+def test_the_yours_threshold_has_a_floor():
+    from training.teach import MIN_YOURS_THRESHOLD, writer_threshold
+
+    def nobody_is_yours(x, training=False):
+        import tensorflow as tf
+
+        return tf.constant(np.tile([[0.0, 1.0, 0.0]], (len(x), 1)), tf.float32)
+
+    assert writer_threshold(nobody_is_yours, np.zeros((50, 28, 28), np.uint8)) == MIN_YOURS_THRESHOLD
