@@ -83,13 +83,14 @@ def read_sheet(data: bytes, model=None, max_pixels: int = DEFAULT_MAX_PIXELS, mi
 
 
 def personal_dir(root: Path, name: str) -> Path:
-    """The profile folder a sheet's models go into (``models.personal``); refuses names that are
-    not plain words."""
-    from models.personal import NAME
+    """The profile folder a sheet's models go into (``models.personal.profile_dir``); a name that
+    is not a profile name is a ``SheetError``, as every other fault of a sheet request."""
+    from models.personal import ProfileError, profile_dir
 
-    if not NAME.fullmatch(name or ""):
-        raise SheetError("Name the profile with 1 to 40 lower-case letters, digits, - or _ (for example alice).")
-    return Path(root) / name
+    try:
+        return profile_dir(root, name)
+    except ProfileError as exc:
+        raise SheetError(exc.message) from exc
 
 
 def list_personal(root: Path) -> list[dict]:

@@ -330,13 +330,12 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
     taught[label] = {"sample": sample, "variants": var, "check": check, "vae": generated}
     ids_of = {lab: base.labels.index(lab) for lab in taught}
     replay_x, replay_y, guard_x, guard_y = base_data(task, weights_dir)
+    # every taught character's variants and VAE samples: what the head and the writer learn as yours
+    yours_x = np.concatenate([np.concatenate([t["variants"], t["vae"]]) for t in taught.values()])
+    yours_y = np.concatenate([np.full(len(t["variants"]) + len(t["vae"]), ids_of[lab]) for lab, t in taught.items()])
 
     def adapt():
         model = keras.models.load_model(base_dir / "model.keras", compile=False)
-        yours_x = np.concatenate([np.concatenate([t["variants"], t["vae"]]) for t in taught.values()])
-        yours_y = np.concatenate(
-            [np.full(len(t["variants"]) + len(t["vae"]), ids_of[lab]) for lab, t in taught.items()]
-        )
         # the mix is made of features: the base data's are computed once per base model and process;
         # yours is shuffled, as the mix takes the first of a class's rows when it has more than places
         rng = np.random.default_rng(seed)
@@ -371,11 +370,10 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
         rng = np.random.default_rng(seed)
         taught_ids = np.array(sorted(ids_of.values()))
         same = np.isin(replay_y, taught_ids)
-        yours = np.concatenate([np.concatenate([t["variants"], t["vae"]]) for t in taught.values()])
         other_pool = rng.permutation(np.flatnonzero(~same))
-        other = replay_x[other_pool[: 3 * len(yours)]]
+        other = replay_x[other_pool[: 3 * len(yours_x)]]
         standard, standard_cal = halves(replay_x[same], seed)
-        model = train_writer(yours, standard, other, writer_epochs, seed, lambda f: steps.within("writer", f))
+        model = train_writer(yours_x, standard, other, writer_epochs, seed, lambda f: steps.within("writer", f))
         return model, writer_threshold(model, standard_cal)
 
     writer, yours_threshold = timed("writer", writer_step)
