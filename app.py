@@ -21,9 +21,10 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import feedback
 from models import versions
+from models.decoding import ALPHABET_HINTS
 from models.errors import InputError
 from models.lines import DECODERS, Speller, read_lines
-from models.pages import ALPHABETS, ENGINES, annotate, hog_alphabets, png_data_url, read_page
+from models.pages import ENGINES, PAGE_ALPHABETS, annotate, hog_alphabets, page_alphabet, png_data_url, read_page
 from models.personal import existing_profile
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
@@ -141,7 +142,8 @@ def _check_size(data: bytes) -> bytes:
 
 def _read(data: bytes, task: str, options, canvas: bool = False):
     """Recognise ``data`` as ``task``: a ``Reading`` or, for ``"page"``, a ``PageReading``.
-    ``options`` (form, JSON body or CLI flags) carries a page's ``alphabet`` and ``engine``;
+    ``options`` (form, JSON body or CLI flags) carries the ``alphabet`` hint (for a page: what it
+    holds, which also picks the model), a page's ``engine`` and the ``profile``;
     ``canvas`` says the image was drawn on the page (no ruled paper to look for)."""
     pixels = current_app.config["MAX_IMAGE_PIXELS"]
     if task == "line":
@@ -154,8 +156,10 @@ def _read(data: bytes, task: str, options, canvas: bool = False):
     profile = existing_profile(Path(current_app.config["PERSONAL_DIR"]), str(name)) if name else None
     if task == "page":
         alphabet, engine = str(options.get("alphabet") or "digit"), str(options.get("engine") or "cnn")
-        return read_page(data, registry(), alphabet, engine, pixels, _threshold(alphabet), profile)
-    return recognize(data, task, registry(), pixels, _threshold(task), profile)
+        return read_page(data, registry(), alphabet, engine, pixels, _threshold(page_alphabet(alphabet)[0]), profile)
+    alphabet = options.get("alphabet")
+    hint = None if not alphabet or alphabet == task else str(alphabet)  # "character" for characters: any
+    return recognize(data, task, registry(), pixels, _threshold(task), profile, hint)
 
 
 def _answer(data: bytes, task: str, options, canvas: bool = False):
@@ -408,8 +412,9 @@ def _image_files(paths: tuple[str, ...]) -> list[Path]:
 @click.option(
     "--task", default="digit", show_default=True, help="What to read: " + ", ".join(GLYPH_TASKS) + ", page, line."
 )
-@click.option("--alphabet", type=click.Choice(ALPHABETS), default="digit", show_default=True,
-              help="page: which characters the page holds")  # fmt: skip
+@click.option("--alphabet", type=click.Choice(sorted(set(PAGE_ALPHABETS) | set(ALPHABET_HINTS))), default=None,
+              help="character: read among these classes only (default any); page: what the page holds "
+                   "(default digit)")  # fmt: skip
 @click.option("--engine", type=click.Choice(ENGINES), default="cnn", show_default=True,
               help="page: the CNN models or the classical HOG engine")  # fmt: skip
 @click.option(
@@ -424,7 +429,13 @@ def _image_files(paths: tuple[str, ...]) -> list[Path]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @with_appcontext
 def recognize_command(
-    task: str, alphabet: str, engine: str, profile: str | None, decoder: str, correct: bool, paths: tuple[str, ...]
+    task: str,
+    alphabet: str | None,
+    engine: str,
+    profile: str | None,
+    decoder: str,
+    correct: bool,
+    paths: tuple[str, ...],
 ) -> None:
     """Print one JSON object per image (the API's response shape plus "file"), one per line.
     Exits with status 1 when any file could not be read."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.errors import InputError
+
 # Characters that are written identically by many people (EMNIST ByClass's main confusions): when
 # the answer is one of a group, the others are always shown beside it.
 LOOKALIKE_GROUPS: tuple[str, ...] = (
@@ -50,3 +52,45 @@ def group_confidence(probs: np.ndarray, labels: list[str]) -> float:
     the shape, whichever case or digit it is."""
     best = int(np.argmax(probs))
     return float(probs[best] + sum(probs[labels.index(c)] for c in lookalikes(labels[best], labels)))
+
+
+# What a user may say the character is, to read it among those classes only ("alphabet hints").
+ALPHABET_HINTS: dict[str, str] = {
+    "any": "",  # every class of the model
+    "letter": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    "upper": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "lower": "abcdefghijklmnopqrstuvwxyz",
+    "digit": "0123456789",
+}
+
+
+class BadAlphabet(InputError):
+    """An alphabet hint the service does not offer, or one the task's model cannot honour."""
+
+    code = "bad_alphabet"
+
+
+def check_hint(hint: str | None, labels: list[str]) -> str:
+    """``hint`` (None: ``"any"``) if it names an alphabet that shares classes with ``labels``."""
+    hint = "any" if hint in (None, "") else str(hint)
+    if hint not in ALPHABET_HINTS:
+        raise BadAlphabet(f"Unknown alphabet {hint!r}; choose one of: {', '.join(ALPHABET_HINTS)}.")
+    if not hint_indices(hint, labels).size:
+        raise BadAlphabet(f"This model reads none of the {hint} characters; choose one of: any, digit.")
+    return hint
+
+
+def hint_indices(hint: str, labels: list[str]) -> np.ndarray:
+    """Indices into ``labels`` of the classes ``hint`` allows, in label order."""
+    allowed = ALPHABET_HINTS[hint]
+    return np.array([i for i, c in enumerate(labels) if not allowed or c in allowed], dtype=int)
+
+
+def restrict(probs: np.ndarray, labels: list[str], hint: str) -> tuple[np.ndarray, list[str]]:
+    """Probabilities renormalised over the classes ``hint`` allows (last axis), with their labels:
+    candidates, confidence and "not sure" are then computed over those classes only."""
+    if hint == "any":
+        return probs, labels
+    keep = hint_indices(hint, labels)
+    sub = probs[..., keep]
+    return sub / np.maximum(sub.sum(axis=-1, keepdims=True), 1e-12), [labels[i] for i in keep]

@@ -11,13 +11,31 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from models.decoding import group_confidence, top_candidates
+from models.decoding import group_confidence, restrict, top_candidates
 from models.errors import InputError
 from models.preprocessing import DEFAULT_MAX_PIXELS, PREPROCESSING_VERSION, decode, to_gray, to_png
 from models.registry import Registry, WeightsError
 from models.segmentation import PAGE_SIDE, Page, segment
 
-ALPHABETS = ("digit", "character")
+ALPHABETS = ("digit", "character")  # the page models
+# what a page holds -> (the model that reads it, the alphabet hint its answers are restricted to)
+PAGE_ALPHABETS: dict[str, tuple[str, str]] = {
+    "digit": ("digit", "any"),
+    "character": ("character", "any"),
+    "any": ("character", "any"),
+    "letter": ("character", "letter"),
+    "upper": ("character", "upper"),
+    "lower": ("character", "lower"),
+}
+
+
+def page_alphabet(alphabet: str) -> tuple[str, str]:
+    """(model task, alphabet hint) for a page's ``alphabet``; raises ``BadPageRequest``."""
+    if alphabet not in PAGE_ALPHABETS:
+        raise BadPageRequest(f"Unknown alphabet {alphabet!r}; choose one of: {', '.join(PAGE_ALPHABETS)}.")
+    return PAGE_ALPHABETS[alphabet]
+
+
 ENGINES = ("cnn", "hog")
 
 
@@ -85,21 +103,25 @@ def read_page(
     threshold: float | None = None,
     personal=None,
 ) -> PageReading:
-    """Read every glyph on a page image; ``.result`` is the response shape of ``"task": "page"``."""
-    model = engine_model(registry, alphabet, engine, personal)
+    """Read every glyph on a page image; ``.result`` is the response shape of ``"task": "page"``.
+    ``alphabet`` (``PAGE_ALPHABETS``) names the model and restricts its answers to a hint's classes."""
+    task, hint = page_alphabet(alphabet)
+    model = engine_model(registry, task, engine, personal)
     if threshold is None:  # the model's measured "not sure" threshold, as for single glyphs
-        threshold = float(model.meta.get("unsure", {}).get("threshold", 0.5))
+        unsure = model.meta.get("unsure", {})
+        threshold = float(unsure.get("by_alphabet", {}).get(hint, unsure).get("threshold", 0.5))
     picture = decode(data, max_pixels, side=PAGE_SIDE)
     gray = to_gray(picture)
     page = segment(gray)
     glyphs = page.glyphs
     probs = model.probabilities(np.stack([g.pixels for g in glyphs])) if glyphs else np.zeros((0, len(model.labels)))
+    probs, labels = restrict(probs, model.labels, hint)
     out_glyphs, lines, k = [], [], 0
     for r, row in enumerate(page.rows):
         text = ""
         for g in row:
-            candidates = top_candidates(probs[k], model.labels, 5)
-            unsure = group_confidence(probs[k], model.labels) < threshold
+            candidates = top_candidates(probs[k], labels, 5)
+            unsure = group_confidence(probs[k], labels) < threshold
             item = {"x": g.x, "y": g.y, "w": g.w, "h": g.h, "line": r, "space_before": g.space_before,
                     "text": candidates[0]["label"],
                     "confidence": candidates[0]["probability"], "candidates": candidates, "unsure": unsure}  # fmt: skip
@@ -125,7 +147,7 @@ def read_page(
     if out_glyphs and unsure > len(out_glyphs) / 2:
         result["message"] = (
             f"Not sure about {unsure} of {len(out_glyphs)} marks: this does not look much like handwritten "
-            f"{'digits' if alphabet == 'digit' else 'characters'}."
+            f"{'digits' if task == 'digit' else 'characters'}."
         )
     return PageReading(result, [_crop_png(gray, g) for g in glyphs], [to_png(g.pixels) for g in glyphs])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.decoding import group_confidence, lookalikes, top_candidates
+from models.decoding import check_hint, group_confidence, lookalikes, restrict, top_candidates
 from models.errors import InputError
 from models.personal import personal_models, writer_verdict
 from models.preprocessing import (
@@ -45,11 +45,14 @@ def available_tasks(registry: Registry) -> list[str]:
     return [t for t in GLYPH_TASKS if t in installed]
 
 
-def unsure_threshold(model: Recognizer, override: float | None = None) -> float:
-    """The confidence below which an answer is "not sure": configured, else measured, else default."""
+def unsure_threshold(model: Recognizer, override: float | None = None, alphabet: str = "any") -> float:
+    """The confidence below which an answer is "not sure": configured, else measured for the
+    alphabet hint (over its classes only), else measured over every class, else the default."""
     if override is not None:
         return float(override)
-    return float(model.meta.get("unsure", {}).get("threshold", DEFAULT_UNSURE_THRESHOLD))
+    unsure = model.meta.get("unsure", {})
+    measured = unsure.get("by_alphabet", {}).get(alphabet, {}).get("threshold")
+    return float(measured if measured is not None else unsure.get("threshold", DEFAULT_UNSURE_THRESHOLD))
 
 
 def doubt(glyph: Glyph, probs: np.ndarray, labels: list[str], threshold: float) -> str | None:
@@ -62,22 +65,32 @@ def doubt(glyph: Glyph, probs: np.ndarray, labels: list[str], threshold: float) 
 
 
 def glyph_result(
-    task: str, model: Recognizer, glyph: Glyph, probs: np.ndarray, threshold: float, seen_png: bytes
+    task: str,
+    model: Recognizer,
+    glyph: Glyph,
+    probs: np.ndarray,
+    threshold: float,
+    seen_png: bytes,
+    alphabet: str = "any",
 ) -> dict:
-    """The shared response shape for one glyph; ``seen_png`` is ``glyph.pixels`` as PNG."""
-    candidates = top_candidates(probs, model.labels, 5)
+    """The shared response shape for one glyph; ``seen_png`` is ``glyph.pixels`` as PNG. With an
+    ``alphabet`` hint, candidates and confidence are over that alphabet's classes only."""
+    probs, labels = restrict(probs, model.labels, alphabet)
+    candidates = top_candidates(probs, labels, 5)
     best = candidates[0]["label"]
-    reason = doubt(glyph, probs, model.labels, threshold)
+    reason = doubt(glyph, probs, labels, threshold)
     result = {
         "task": task,
         "text": "" if reason else best,
         "confidence": candidates[0]["probability"],
         "candidates": candidates,
-        "lookalikes": lookalikes(best, model.labels),
+        "lookalikes": lookalikes(best, labels),
         "unsure": reason is not None,
         "input_28x28": png_data_url(seen_png),
         "model": {"name": model.name, "version": model.version},
     }
+    if alphabet != "any":
+        result["alphabet"] = alphabet
     if reason:
         result["message"] = reason
     return result
@@ -105,18 +118,21 @@ def recognize(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
     profile: Path | None = None,
+    alphabet: str | None = None,
 ) -> Reading:
-    """Read one image file's bytes as ``task``; raises ``PreprocessError`` or ``UnknownTask``.
-    With a ``profile`` folder the profile's adapted model answers, with its writer verdict."""
+    """Read one image file's bytes as ``task``; raises ``PreprocessError``, ``UnknownTask`` or
+    ``BadAlphabet``. With a ``profile`` folder the profile's adapted model answers, with its writer
+    verdict; with an ``alphabet`` hint (``decoding.ALPHABET_HINTS``) only its classes are candidates."""
     available = available_tasks(registry)
     if task not in available:
         raise UnknownTask(task, available)
     model, writer = personal_models(registry, profile, task) if profile is not None else (registry.get(task), None)
+    hint = check_hint(alphabet, model.labels)
     gray = to_gray(decode(data, max_pixels))
     glyph = glyph_from_gray(gray)
     probs = model.probabilities(glyph.pixels)[0]
     seen_png = to_png(glyph.pixels)  # encoded once: for the answer and for the feedback store
-    result = glyph_result(task, model, glyph, probs, unsure_threshold(model, threshold), seen_png)
+    result = glyph_result(task, model, glyph, probs, unsure_threshold(model, threshold, hint), seen_png, hint)
     if profile is not None:
         result["model"]["profile"] = profile.name
         result["writer"] = writer_verdict(writer, glyph.pixels)

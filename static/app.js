@@ -246,8 +246,25 @@
     send("/submit", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ image: canvas.toDataURL("image/png"), task: selectedTask(), ...profileField() }),
+      body: JSON.stringify({
+        image: canvas.toDataURL("image/png"),
+        task: selectedTask(),
+        ...profileField(),
+        ...alphabetField(),
+      }),
     });
+  }
+
+  const alphabetPick = $("alphabet-pick");
+  const alphabetSelect = $("alphabet-select");
+
+  /** The alphabet hint as a request field: only the character task takes one ({} for "any"). */
+  function alphabetField() {
+    return selectedTask() === "character" && alphabetSelect.value !== "any" ? { alphabet: alphabetSelect.value } : {};
+  }
+
+  function showAlphabetPick() {
+    alphabetPick.hidden = selectedTask() !== "character";
   }
 
   const profileSelect = $("profile-select");
@@ -274,13 +291,16 @@
     if (asPage.checked) {
       const [kind, name, engine] = pageEngine.value.split(":"); // "cnn", "hog" or "personal:<name>:<engine>"
       form.append("task", "page");
-      form.append("alphabet", kind === "personal" ? "digit" : selectedTask());
+      // a page's alphabet names what it holds: digits, or characters (optionally only letters, capitals...)
+      const hint = alphabetField().alphabet;
+      form.append("alphabet", kind === "personal" ? "digit" : hint || selectedTask());
       form.append("engine", kind === "personal" ? engine : kind);
       if (kind === "personal") form.append("profile", name);
       else if (profileSelect.value && kind === "cnn") form.append("profile", profileSelect.value);
     } else {
       form.append("task", selectedTask());
       if (profileSelect.value) form.append("profile", profileSelect.value);
+      Object.entries(alphabetField()).forEach(([k, v]) => form.append(k, v));
     }
     send("/upload", { method: "POST", headers: { Accept: "application/json" }, body: form });
   }
@@ -1002,17 +1022,24 @@
     return true;
   }
 
+  function reread() {
+    if (lastSource === "canvas") predictCanvas();
+    else if (lastSource && lastSource.file) uploadFile(lastSource.file);
+  }
+  alphabetSelect.addEventListener("change", reread);
+
   for (const radio of document.querySelectorAll('input[name="task"]')) {
     radio.addEventListener("change", () => {
+      showAlphabetPick();
       if (fitCanvasToTask()) {
         clearResult();
         if (lastSource === "canvas") lastSource = null;
       }
-      if (lastSource === "canvas") predictCanvas();
-      else if (lastSource && lastSource.file) uploadFile(lastSource.file);
+      reread();
     });
   }
   fitCanvasToTask();
+  showAlphabetPick();
 
   canvas.addEventListener("keydown", (event) => {
     if (event.key === "Enter" || event.key === " ") {

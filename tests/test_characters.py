@@ -213,3 +213,91 @@ def test_scribble_is_not_a_confident_character(client):
         img = png_bytes(255 - g.pixels)
         flagged += client.post("/submit", json={"image": data_url(img), "task": "digit"}).get_json()["unsure"]
     assert flagged >= 10  # most random tangles are answered "not sure"
+
+
+# ---------------------------------------------------------------- alphabet hints
+
+
+def test_restrict_renormalises_over_the_hinted_classes():
+    from models.decoding import BadAlphabet, check_hint, restrict
+
+    probs = np.full(62, 0.2 / 60)
+    probs[LABELS.index("0")], probs[LABELS.index("O")] = 0.5, 0.3
+    sub, labels = restrict(probs, LABELS, "letter")
+    assert labels == [c for c in LABELS if c.isalpha()] and sub.sum() == pytest.approx(1)
+    assert labels[int(sub.argmax())] == "O"
+    upper, labels = restrict(probs[None], LABELS, "upper")
+    assert upper.shape == (1, 26) and "".join(labels) == "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    assert restrict(probs, LABELS, "any")[0] is probs
+    assert check_hint(None, LABELS) == "any" and check_hint("digit", list("0123456789")) == "digit"
+    with pytest.raises(BadAlphabet, match="Unknown alphabet"):
+        check_hint("kanji", LABELS)
+    with pytest.raises(BadAlphabet, match="none of the letter"):
+        check_hint("letter", list("0123456789"))
+
+
+def photo_letters() -> list[tuple[bytes, str]]:
+    from tests.conftest import RESOURCES
+
+    files = sorted(f for f in (RESOURCES / "photo_chars").glob("*.png") if not f.name.startswith("DIGIT"))
+    return [(f.read_bytes(), f.name.split("_")[1]) for f in files]
+
+
+@CHAR_TESTS_NEED
+def test_letter_hint_never_answers_a_digit_and_reads_more_letters(client):
+    plain = hinted = 0
+    for data, truth in photo_letters():
+        fields = {"file": (io.BytesIO(data), "c.png"), "task": "character"}
+        body = client.post("/upload", data=fields).get_json()
+        plain += body["candidates"][0]["label"].lower() == truth.lower()
+        fields = {"file": (io.BytesIO(data), "c.png"), "task": "character", "alphabet": "letter"}
+        body = client.post("/upload", data=fields).get_json()
+        assert body["alphabet"] == "letter" and all(c["label"].isalpha() for c in body["candidates"])
+        assert all(c.isalpha() for c in body["lookalikes"])
+        hinted += body["candidates"][0]["label"].lower() == truth.lower()
+    # on these 52 photographed letters (chars62 test part) the hint turns digit answers into letters
+    assert hinted >= plain and hinted >= 0.85 * len(photo_letters())
+
+
+@CHAR_TESTS_NEED
+def test_case_and_digit_hints_on_canvas(client):
+    ring = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(ring).ellipse((70, 40, 210, 240), outline=0, width=18)
+    image = data_url(png_bytes(np.asarray(ring)))
+    answers = {}
+    for hint in ("upper", "lower", "digit"):
+        body = client.post("/submit", json={"image": image, "task": "character", "alphabet": hint}).get_json()
+        answers[hint] = body["candidates"][0]["label"]
+        allowed = {"upper": str.isupper, "lower": str.islower, "digit": str.isdigit}[hint]
+        assert all(allowed(c["label"]) for c in body["candidates"])
+        assert sum(c["probability"] for c in body["candidates"]) <= 1.0001
+    assert answers == {"upper": "O", "lower": "o", "digit": "0"}
+
+
+@CHAR_TESTS_NEED
+def test_bad_alphabet_hints_are_400(client):
+    image = data_url(png_bytes(canvas_digit([[(0.5, 0.15), (0.5, 0.85)]])))
+    for task, hint, words in (("character", "kanji", "Unknown alphabet"), ("digit", "letter", "none of the letter")):
+        response = client.post("/submit", json={"image": image, "task": task, "alphabet": hint})
+        assert response.status_code == 400, response.get_data(as_text=True)
+        body = response.get_json()
+        assert body["error"]["code"] == "bad_alphabet" and words in body["error"]["message"]
+    assert client.post("/submit", json={"image": image, "task": "digit", "alphabet": "digit"}).status_code == 200
+
+
+@CHAR_TESTS_NEED
+def test_alphabet_hint_in_the_cli(runner):
+    import json
+
+    from app import recognize_command
+    from tests.conftest import RESOURCES
+
+    photo = RESOURCES / "photo_chars"
+    files = [str(f) for f in sorted(photo.glob("CAP_O_*.png")) + sorted(photo.glob("SMALL_l_*.png"))]
+    result = runner.invoke(recognize_command, ["--task", "character", "--alphabet", "letter", *files])
+    assert result.exit_code == 0, result.output
+    outs = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert [o["alphabet"] for o in outs] == ["letter", "letter"]
+    assert all(c["label"].isalpha() for o in outs for c in o["candidates"])
+    result = runner.invoke(recognize_command, ["--task", "character", "--alphabet", "upper", files[0]])
+    assert json.loads(result.output)["candidates"][0]["label"] == "O"

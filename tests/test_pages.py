@@ -168,3 +168,24 @@ def test_segmentation_splits_two_touching_digits(mnist_sample):
         row[60:144, 40 + 140 * k : 40 + 140 * k + big.shape[1]] -= big
     page = segment(np.clip(row, 0, 1))
     assert len(page.glyphs) == 5
+
+
+def test_a_page_of_letters_with_an_alphabet_hint(client):
+    """Photographed letters on a page: with ``alphabet=letter`` (or ``upper``) every glyph is read
+    among those classes only, and the answer says which alphabet it used."""
+    from tests.conftest import RESOURCES
+
+    names = ["CAP_O", "CAP_I", "CAP_S", "CAP_Z", "CAP_B"]
+    crops = [Image.open(next((RESOURCES / "photo_chars").glob(f"{n}_*.png"))).convert("L") for n in names]
+    crops = [c.resize((round(c.width * 90 / c.height), 90)) for c in crops]
+    page = Image.new("L", (120 * len(crops) + 80, 220), 235)
+    for i, c in enumerate(crops):
+        page.paste(c, (60 + 120 * i, 60))
+    buf = io.BytesIO()
+    page.save(buf, format="PNG")
+    for hint, allowed in (("letter", str.isalpha), ("upper", str.isupper)):
+        status, body = upload_page(client, buf.getvalue(), "letters.png", alphabet=hint)
+        assert status == 200 and body["alphabet"] == hint and body["model"]["name"] == "character"
+        assert len(body["glyphs"]) == len(names)
+        assert all(allowed(c["label"]) for g in body["glyphs"] for c in g["candidates"])
+    assert body["text"].replace(" ", "") == "OISZB"

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "training" / ".checkpoints"
 
 
-def glyph_training_parser(doc: str, task: str, data_help: str, epochs: int, lr_decay: float) -> argparse.ArgumentParser:
+def glyph_training_parser(
+    doc: str, task: str, data_help: str, epochs: int, lr_decay: float, outliers: int
+) -> argparse.ArgumentParser:
     """The flags every glyph-classifier training command shares; callers add their own."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=None, help=data_help)
@@ -36,6 +38,9 @@ def glyph_training_parser(doc: str, task: str, data_help: str, epochs: int, lr_d
     p.add_argument("--batch-size", type=int, default=128, help="mini-batch size")
     p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
     p.add_argument("--lr-decay", type=float, default=lr_decay, help="learning-rate factor per epoch")
+    p.add_argument(
+        "--outliers", type=int, default=outliers, help="scribbles + run-together glyphs trained to a uniform answer"
+    )
     p.add_argument("--seed", type=int, default=1, help="random seed (splits, init, shuffling)")
     p.add_argument("--out", type=Path, default=ROOT / "models" / "weights" / task, help="output folder")
     p.add_argument("--run-name", default=None, help=f"checkpoint folder name (default: {task}-<arch>)")

@@ -52,3 +52,13 @@ def side_by_side(glyphs: np.ndarray, n: int, seed: int = 0, gap: tuple[int, int]
         big = np.asarray(Image.fromarray(page, "F").resize((page.shape[1] * 4, page.shape[0] * 4), Image.BILINEAR))
         out.append(glyph_from_gray(1.0 - np.clip(big, 0, 1)))
     return out
+
+
+def outliers(glyphs: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` training outliers (uint8 glyphs, no class): two thirds scribbles, one third run-together
+    characters made from ``glyphs``, through the glyph path. The seeds (``100 + seed``) differ from
+    the ones ``training.evaluate`` measures with."""
+    if n <= 0:
+        return np.zeros((0, 28, 28), np.uint8)
+    made = scribbles(n - n // 3, seed=100 + seed) + side_by_side(glyphs, n // 3, seed=100 + seed, gap=(-3, 3))
+    return np.stack([g.pixels for g in made])

@@ -12,13 +12,19 @@ import argparse
 
 from training.common import command_line, glyph_training_parser, publish, train_from_args
 from training.datasets import digit_split, load_mnist, prepare
+from training.negatives import outliers as make_outliers
 
 LABELS = list("0123456789")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = glyph_training_parser(
-        __doc__, "digit", "folder holding mnist/*.gz (default: download via Keras)", epochs=30, lr_decay=0.9
+        __doc__,
+        "digit",
+        "folder holding mnist/*.gz (default: download via Keras)",
+        epochs=30,
+        lr_decay=0.9,
+        outliers=3000,  # outlier exposure: without it scribbles got confident digit answers
     )
     p.add_argument(
         "--val-size", type=int, default=5000, help="training images held out for model selection (at most 10%%)"
@@ -32,7 +38,8 @@ def main(argv=None) -> None:
     x_train = prepare(x_train)
     keep, val = digit_split(y_train, args.val_size, args.seed)
     data = {"x_train": x_train[keep], "y_train": y_train[keep], "x_val": x_train[val], "y_val": y_train[val]}
-    best, summary = train_from_args(args, "digit", len(LABELS), data)
+    outliers = make_outliers(data["x_train"], args.outliers, args.seed)
+    best, summary = train_from_args(args, "digit", len(LABELS), data, outliers)
     training = summary | {
         "val_size": args.val_size,
         "command": command_line("training.train_digits"),
