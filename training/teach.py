@@ -238,8 +238,9 @@ def train_writer(yours: np.ndarray, standard: np.ndarray, other: np.ndarray, epo
 
 
 YOURS_FALSE_SHARE = 0.05  # the "yours" threshold lets this share of unseen standard glyphs through
-# never below this: one evaluated profile's standard glyphs all scored ~0, its threshold with them,
-# and it called everything "yours" (added after the evaluation run; to be measured)
+# never below this: without it one evaluated profile's standard glyphs all scored ~0, its threshold
+# with them, and it called everything "yours". Measured (README): on 30 digit profiles the floor
+# takes "standard" from 88.0% to 94.6% and "other" from 70.3% to 76.4%, "yours" from 66.7% to 44.1%
 MIN_YOURS_THRESHOLD = 0.01
 
 
