@@ -112,6 +112,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             reg.get(task)
         if reg.has_line():
             reg.line()
+            reg.line_filter()
         for alphabet in hog_alphabets(reg):
             reg.hog(alphabet)
     feedback.init_app(app)
@@ -151,7 +152,8 @@ def _read(data: bytes, task: str, options, canvas: bool = False):
             raise ApiError("unknown_task", "No handwritten-line model is installed on this server.")
         decoder = str(options.get("decoder") or "beam")
         correct = str(options.get("correct", "true")).lower() not in ("false", "0", "no", "off")
-        return read_lines(data, registry().line(), decoder, correct, _speller(), max_pixels=pixels, ruled=not canvas)
+        return read_lines(data, registry().line(), decoder, correct, _speller(), pixels, not canvas,
+                          registry().line_filter())  # fmt: skip
     name = options.get("profile") or options.get("personal")  # personal= is the older name
     profile = existing_profile(Path(current_app.config["PERSONAL_DIR"]), str(name)) if name else None
     if task == "page":

@@ -154,3 +154,24 @@ def build_writer_cnn(name: str = "writer_cnn") -> keras.Model:
 
     out = layers.Dense(len(WRITER_CLASSES), activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name=name)
+
+
+FILTER_WIDTH = 256  # the handwriting filter reads windows of this many strip columns
+
+
+def build_line_filter(width: int = 16, name: str = "line_filter") -> keras.Model:
+    """Is this line strip handwriting? A (48, 256) window of a line strip (``line_from_gray``) ->
+    p(handwriting), against printed form text, dotted or dashed rules and lines cut off at the
+    image's edge. Average and max pooling over the window, so width padding matters little."""
+    from models.preprocessing import LINE_HEIGHT
+
+    inp = keras.Input((LINE_HEIGHT, FILTER_WIDTH, 1), dtype="uint8", name="window")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
+    for i, filters in enumerate((width, 2 * width, 4 * width, 4 * width)):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"c{i + 1}")(x)
+        x = layers.MaxPooling2D(2, name=f"p{i + 1}")(x)  # 3 x 16 after four
+    x = layers.Concatenate(name="pool")([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)])
+    x = layers.Dropout(0.3, name="drop")(x)
+    x = layers.Dense(32, activation="relu", name="dense")(x)
+    out = layers.Dense(1, activation="sigmoid", name="handwriting")(x)
+    return keras.Model(inp, out, name=name)

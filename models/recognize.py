@@ -55,11 +55,23 @@ def unsure_threshold(model: Recognizer, override: float | None = None, alphabet:
     return float(measured if measured is not None else unsure.get("threshold", DEFAULT_UNSURE_THRESHOLD))
 
 
-def doubt(glyph: Glyph, probs: np.ndarray, labels: list[str], threshold: float) -> str | None:
+def side_by_side_threshold(model: Recognizer, alphabet: str = "any") -> float:
+    """The confidence below which ink in several pieces side by side is "not sure" (measured with
+    the model; above it the model's certainty wins over a broken stroke). Without a measured one:
+    always."""
+    unsure = model.meta.get("unsure", {})
+    measured = unsure.get("by_alphabet", {}).get(alphabet, {}).get("side_by_side_threshold")
+    return float(measured if measured is not None else unsure.get("side_by_side_threshold", 1.0001))
+
+
+def doubt(
+    glyph: Glyph, probs: np.ndarray, labels: list[str], threshold: float, side_by_side: float = 1.0001
+) -> str | None:
     """Why the answer should not be trusted as one glyph, or None when it can be."""
-    if glyph.pieces > 1:
+    confidence = group_confidence(probs, labels)
+    if glyph.pieces > 1 and confidence < side_by_side:
         return f"Not sure: this looks like {glyph.pieces} characters side by side. Write one at a time."
-    if group_confidence(probs, labels) < threshold:
+    if confidence < threshold:
         return "Not sure: this does not look much like any single character."
     return None
 
@@ -78,7 +90,7 @@ def glyph_result(
     probs, labels = restrict(probs, model.labels, alphabet)
     candidates = top_candidates(probs, labels, 5)
     best = candidates[0]["label"]
-    reason = doubt(glyph, probs, labels, threshold)
+    reason = doubt(glyph, probs, labels, threshold, side_by_side_threshold(model, alphabet))
     result = {
         "task": task,
         "text": "" if reason else best,

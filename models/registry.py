@@ -225,6 +225,18 @@ class Registry:
                     self._models["line"] = model
             return self._models["line"]
 
+    def line_filter(self):
+        """The handwriting filter of line answers (``models/weights/line-filter``) or None when none
+        is installed, loaded once."""
+        with self._loader_lock("line-filter"):
+            if "line-filter" not in self._models:
+                from models.lines import load_line_filter
+
+                handwriting = load_line_filter(self.weights_dir / "line-filter")
+                with self._lock:
+                    self._models["line-filter"] = handwriting
+            return self._models["line-filter"]
+
     def has_line(self) -> bool:
         """Whether a line model is installed."""
         return (self.weights_dir / "line" / "model.keras").exists()
@@ -236,7 +248,7 @@ class Registry:
     def loaded(self) -> dict[str, str]:
         """name -> version of the models loaded so far."""
         with self._lock:
-            return {t: m.version for t, m in self._models.items()}
+            return {t: m.version for t, m in self._models.items() if m is not None}
 
 
 _REGISTRIES: dict[tuple[Path, Path | None], Registry] = {}

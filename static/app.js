@@ -251,6 +251,7 @@
         task: selectedTask(),
         ...profileField(),
         ...alphabetField(),
+        ...correctField(),
       }),
     });
   }
@@ -265,6 +266,15 @@
 
   function showAlphabetPick() {
     alphabetPick.hidden = selectedTask() !== "character";
+    correctPick.hidden = selectedTask() !== "line";
+  }
+
+  const correctPick = $("correct-pick");
+  const correctSpelling = $("correct-spelling");
+
+  /** The line task's spelling switch as a request field ({} when on, the server's default). */
+  function correctField() {
+    return selectedTask() === "line" && !correctSpelling.checked ? { correct: "false" } : {};
   }
 
   const profileSelect = $("profile-select");
@@ -300,7 +310,7 @@
     } else {
       form.append("task", selectedTask());
       if (profileSelect.value) form.append("profile", profileSelect.value);
-      Object.entries(alphabetField()).forEach(([k, v]) => form.append(k, v));
+      Object.entries({ ...alphabetField(), ...correctField() }).forEach(([k, v]) => form.append(k, v));
     }
     send("/upload", { method: "POST", headers: { Accept: "application/json" }, body: form });
   }
@@ -425,17 +435,55 @@
   function showLine(data) {
     clearResult();
     resultEmpty.hidden = true;
-    resultText.textContent = data.text;
     resultText.classList.add("line");
+    data.lines.forEach((line, i) => {
+      if (i) resultText.append("\n");
+      resultText.append(...lineWords(line));
+    });
     resultConfidence.textContent = `${percent(data.confidence)} confident`;
-    resultNote.textContent =
-      data.raw_text !== data.text ? `Before spelling correction: “${data.raw_text.replace(/\n/g, " / ")}”.` : "";
+    const notes = [];
+    if (data.lines.some((l) => (l.corrections || []).length))
+      notes.push("Underlined words were corrected: click one to put back what was written.");
+    if (data.dropped && data.dropped.length) {
+      const n = data.dropped.length;
+      notes.push(`Left out ${n} line${n === 1 ? "" : "s"} that did not look handwritten (printed, ruled or cut off).`);
+    }
+    if (data.message) notes.push(data.message);
+    resultNote.textContent = notes.join(" ");
     resultNote.hidden = !resultNote.textContent;
     const first = data.lines.length ? data.lines[0] : null;
     showFeedback(first ? { prediction_id: first.prediction_id, candidates: [{ label: first.text }] } : null, 300);
     const model = data.model || {};
     modelInfo.textContent = model.name ? `Model: ${model.name} · version ${model.version}` : "";
     setStatus(`Read ${data.lines.length} line${data.lines.length === 1 ? "" : "s"}.`);
+  }
+
+  /** A line's text as nodes: each corrected word a button that swaps between the correction and
+   * the raw reading (``corrections[].word`` counts the line's words from 0). */
+  function lineWords(line) {
+    const changes = new Map((line.corrections || []).map((c) => [c.word, c]));
+    const nodes = [];
+    let last = 0;
+    let n = 0;
+    for (const m of line.text.matchAll(/[A-Za-z]+/g)) {
+      const change = changes.get(n++);
+      if (!change) continue;
+      nodes.push(line.text.slice(last, m.index));
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "corrected-word";
+      button.textContent = change.corrected;
+      button.title = `Read as “${change.raw}”; click to use that`;
+      button.addEventListener("click", () => {
+        const raw = button.textContent === change.corrected;
+        button.textContent = raw ? change.raw : change.corrected;
+        button.title = raw ? `Corrected to “${change.corrected}”; click to use that` : `Read as “${change.raw}”; click to use that`;
+      });
+      nodes.push(button);
+      last = m.index + m[0].length;
+    }
+    nodes.push(line.text.slice(last));
+    return nodes;
   }
 
   function clearResult() {
@@ -1027,6 +1075,7 @@
     else if (lastSource && lastSource.file) uploadFile(lastSource.file);
   }
   alphabetSelect.addEventListener("change", reread);
+  correctSpelling.addEventListener("change", reread);
 
   for (const radio of document.querySelectorAll('input[name="task"]')) {
     radio.addEventListener("change", () => {

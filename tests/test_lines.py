@@ -3,6 +3,9 @@ decoding and error rates, and the CRNN's batch independence."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -462,3 +465,127 @@ def test_lines_whose_tails_touch_are_still_told_apart(client):
     body = client.post("/upload", data={"file": (io.BytesIO(data), "touching.jpg"), "task": "line"}).get_json()
     assert len(body["lines"]) == 3
     assert error_rates([truth[n] for n in names], [line["raw_text"] for line in body["lines"]])["cer"] <= 0.3
+
+
+# ---------------------------------------------------------------- answers as people write them
+
+
+def test_answers_have_no_space_before_punctuation():
+    from models.lines import tidy_text
+
+    assert tidy_text("Vang lieng ,the pro-") == "Vang lieng, the pro-"
+    assert tidy_text("Plain of Jars ,howeve-,") == "Plain of Jars, howeve-,"
+    assert tidy_text("don 't go .Then he said :yes !") == "don't go. Then he said: yes!"
+    assert tidy_text('communists " former') == 'communists " former'  # quotes as written
+    assert tidy_text("e.g. 3.5 and 1,000 - well") == "e.g. 3.5 and 1,000 - well"
+
+
+def test_names_are_kept_and_every_change_is_listed():
+    from models.lines import Speller, looks_like_name
+
+    speller = Speller.english()
+    text, changes = speller.correct("The quikc brown fox met KYLLIAN and Gaetan in Penh.")
+    assert text == "The quick brown fox met KYLLIAN and Gaetan in Penh."  # names are not dictionary words
+    assert changes == [{"raw": "quikc", "corrected": "quick", "word": 1}]
+    assert looks_like_name("He met Norman.", 7, "Norman") and not looks_like_name("Norman met him.", 0, "Norman")
+    assert looks_like_name("a TRIGUEL", 2, "TRIGUEL") and not looks_like_name("so. The", 4, "The")
+
+
+def test_a_line_answer_lists_its_corrections(client):
+    import io
+
+    from tests.conftest import RESOURCES
+
+    for path in sorted((RESOURCES / "lines").glob("*.png"))[:5]:
+        body = client.post("/upload", data={"file": (io.BytesIO(path.read_bytes()), path.name), "task": "line"})
+        body = body.get_json()
+        for line in body["lines"]:
+            raw_words, words = re.findall(r"[A-Za-z]+", line["raw_text"]), re.findall(r"[A-Za-z]+", line["text"])
+            assert len(raw_words) == len(words)
+            for change in line["corrections"]:
+                assert raw_words[change["word"]] == change["raw"] and words[change["word"]] == change["corrected"]
+            changed = {c["word"] for c in line["corrections"]}
+            assert all(raw_words[i] == words[i] for i in range(len(words)) if i not in changed)
+            assert not re.search(r" [.,;:?!']", line["text"])
+
+
+# ---------------------------------------------------------------- only the handwriting comes back
+
+
+def form_crop(name: str, label: str = "PRENOM :", cut: bool = True) -> bytes:
+    """A test line as a form field: a printed label above it, a dotted rule below and, with ``cut``,
+    the bottom of the line above cut off by the top edge."""
+    import io
+
+    import matplotlib
+    from PIL import ImageFont
+
+    from tests.conftest import RESOURCES
+
+    line = Image.open(RESOURCES / "lines" / name).convert("L")
+    line = line.resize((round(line.width * 60 / line.height), 60))
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), 16)
+    page = Image.new("L", (line.width + 60, 190), 255)
+    draw = ImageDraw.Draw(page)
+    if cut:
+        page.paste(line, (30, -34))  # the line above, cut off by the crop
+    draw.text((30, 30), label, fill=0, font=font)
+    page.paste(line, (30, 60))
+    for x in range(30, 30 + line.width, 8):
+        draw.ellipse((x, 150, x + 3, 153), fill=40)
+    buf = io.BytesIO()
+    page.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+LINE_FILTER_NEEDED = pytest.mark.skipif(
+    not (__import__("models.registry").registry.WEIGHTS_DIR / "line-filter" / "model.keras").exists(),
+    reason="no handwriting filter (python -m training.train_line_filter --data-dir ../shared/data)",
+)
+
+
+@LINE_FILTER_NEEDED
+def test_printed_labels_rules_and_cut_off_lines_are_dropped(client):
+    import io
+    import json
+
+    from models.ctc import error_rates
+    from tests.conftest import RESOURCES
+
+    truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
+    name = "n05-541z-06.png"
+    body = client.post("/upload", data={"file": (io.BytesIO(form_crop(name)), "form.jpg"), "task": "line"}).get_json()
+    assert len(body["lines"]) == 1, body
+    assert error_rates([truth[name]], [body["raw_text"]])["cer"] <= 0.3
+    assert len(body["dropped"]) >= 2 and {d["reason"] for d in body["dropped"]} <= {"cut_off", "not_handwriting"}
+    assert all({"x", "y", "w", "h"} <= set(d) for d in body["dropped"])
+    assert body["lines"][0]["handwriting"] >= 0.5
+
+
+@LINE_FILTER_NEEDED
+def test_a_paragraph_keeps_every_line(client):
+    import io
+    import json
+
+    from tests.conftest import RESOURCES
+
+    names = sorted(json.loads((RESOURCES / "lines" / "truth.json").read_text()))[:4]
+    body = client.post("/upload", data={"file": (io.BytesIO(photographed_paragraph(names)), "p.jpg"), "task": "line"})
+    body = body.get_json()
+    assert len(body["lines"]) == 4 and "dropped" not in body and "message" not in body
+
+
+@LINE_FILTER_NEEDED
+def test_printed_text_alone_is_read_with_a_warning(client):
+    import io
+
+    import matplotlib
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSerif.ttf"), 40)
+    page = Image.new("L", (700, 120), 255)
+    ImageDraw.Draw(page).text((20, 30), "Printed words, not handwriting", fill=0, font=font)
+    buf = io.BytesIO()
+    page.save(buf, format="PNG")
+    body = client.post("/upload", data={"file": (io.BytesIO(buf.getvalue()), "p.png"), "task": "line"}).get_json()
+    assert len(body["lines"]) == 1 and "handwriting" in body["message"]

@@ -511,3 +511,44 @@ def test_a_sentence_written_on_the_wide_canvas_is_read_by_the_shipped_model(page
     assert body["task"] == "line" and len(body["lines"]) == 1
     assert error_rates([sample["text"]], [body["raw_text"]])["cer"] <= 0.3, body["raw_text"]
     expect(page.locator("#result-text")).to_have_text(body["text"])
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parent.parent / "models" / "weights" / "character" / "model.keras").exists(),
+    reason="no character weights",
+)
+def test_alphabet_hint_and_spelling_switch(page):
+    """The alphabet hint sits beside the task switch for characters and re-reads the drawing; the
+    line task offers the spelling switch instead, and a line read without it says so."""
+    import json
+
+    expect(page.locator("#alphabet-pick")).to_be_hidden()
+    page.get_by_label("Character").check()
+    expect(page.locator("#alphabet-pick")).to_be_visible()
+    expect(page.locator("#correct-pick")).to_be_hidden()
+    ring = [(0.5 + 0.3 * math.cos(t / 20 * 6.4), 0.5 + 0.38 * math.sin(t / 20 * 6.4)) for t in range(21)]
+    stroke(page, ring, steps=4)
+    wait_for_answer(page)
+    for hint, answer in (("digit", "0"), ("upper", "O"), ("lower", "o")):
+        with page.expect_response(lambda r: r.url.endswith("/submit")) as response:
+            page.select_option("#alphabet-select", hint)
+        assert response.value.json()["alphabet"] == hint
+        expect(page.locator("#result-text")).to_have_text(answer)
+    page.get_by_label("Line of text").check()
+    expect(page.locator("#alphabet-pick")).to_be_hidden()
+    expect(page.locator("#correct-pick")).to_be_visible()
+    sample = json.loads((RESOURCES / "lines" / "strokes.json").read_text())
+    box = canvas_box(page)
+    for points in sample["strokes"]:
+        xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+        page.mouse.move(*xy[0])
+        page.mouse.down()
+        for x, y in xy[1:]:
+            page.mouse.move(x, y)
+        page.mouse.up()
+    expect(page.locator("#status")).to_contain_text("Read 1 line", timeout=PREDICTION_TIMEOUT_MS)
+    with page.expect_response(lambda r: r.url.endswith("/submit")) as response:
+        page.get_by_label("Spelling correction").uncheck()
+    body = response.value.json()
+    assert body["corrected"] is False and body["text"] == body["raw_text"]
+    expect(page.locator("#result-text")).to_have_text(body["text"])

@@ -60,46 +60,61 @@ def case_report(labels: list[str], y_true: np.ndarray, y_pred: np.ndarray) -> di
 def measure_unsure(
     model: Recognizer,
     val: tuple[np.ndarray, np.ndarray],
-    tests: dict[str, tuple[np.ndarray, np.ndarray]],
+    tests: dict[str, tuple],
     multi_source: np.ndarray,
     hint: str = "any",
 ) -> dict:
-    """Choose the "not sure" confidence threshold on real validation glyphs (those the model reads
-    right) and measure what it does on held-out real glyphs (each named test set, as (glyphs,
-    labels)), on random scribbles and on several characters written side by side. With an alphabet
-    ``hint``, over that alphabet's classes only (the samples should all be of the alphabet)."""
+    """Choose the "not sure" thresholds on validation glyphs and measure what they do on held-out
+    real glyphs (each named test set: (glyphs, labels) or (glyphs, labels, pieces) when the pieces
+    were counted on the full-size picture), on random scribbles and on several characters written
+    side by side. With an alphabet ``hint``, over that alphabet's classes only.
+
+    ``threshold``: below it an answer is "not sure" (a quantile over the validation glyphs read
+    right). ``side_by_side_threshold``: ink in several pieces side by side is "not sure" below it,
+    just above the highest confidence of side-by-side validation glyphs, so a broken stroke of one
+    character the model reads with certainty is not taken for two characters."""
     keep = hint_indices(hint, model.labels)
 
     def conf(glyphs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probs, labels = restrict(probabilities(model, glyphs), model.labels, hint)
         return keep[probs.argmax(1)], np.array([group_confidence(p, labels) for p in probs])
 
-    def pieces_of(glyphs: np.ndarray) -> np.ndarray:
-        return np.array([side_by_side_pieces(g.astype(np.float32) / 255) for g in glyphs])
-
     def share(mask: np.ndarray) -> float:
         return round(float(mask.mean()), 4)
 
     val_pred, val_conf = conf(val[0])
     threshold = round(float(np.quantile(val_conf[val_pred == val[1]], RIGHT_FLAG_RATE)), 4)
+    multi_val = side_by_side(val[0], 300, seed=11)
+    _, multi_conf = conf(np.stack([g.pixels for g in multi_val]))
+    several = np.array([g.pieces for g in multi_val]) > 1
+    multi_threshold = round(float(multi_conf[several].max()) + 1e-4, 4) if several.any() else 1.0001
+
+    def flagged(c: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+        return (c < threshold) | ((pieces > 1) & (c < multi_threshold))
+
     report = {
         "threshold": threshold,
         "chosen_as": f"{RIGHT_FLAG_RATE:.1%} quantile of look-alike-group confidence on the validation "
         "glyphs the model reads right",
+        "side_by_side_threshold": multi_threshold,
     }
-    for name, (glyphs, labels) in tests.items():
+    for name, test in tests.items():
+        glyphs, labels = test[0], test[1]
+        pieces = (
+            test[2] if len(test) > 2 else np.array([side_by_side_pieces(g.astype(np.float32) / 255) for g in glyphs])
+        )
         pred, c = conf(glyphs)
-        flagged = (c < threshold) | (pieces_of(glyphs) > 1)
-        right = pred == labels
-        report[name] = {"read_right_flagged": share(flagged[right]), "all_flagged": share(flagged),
+        hit, right = flagged(c, pieces), pred == labels
+        report[name] = {"read_right_flagged": share(hit[right]), "all_flagged": share(hit),
                         "samples": int(len(labels))}  # fmt: skip
     for name, made in (
         ("scribbles", scribbles(300, seed=7)),
         ("side_by_side", side_by_side(multi_source, 300, seed=7)),
     ):
         _, c = conf(np.stack([g.pixels for g in made]))
-        report[f"{name}_flagged"] = share((c < threshold) | (np.array([g.pieces for g in made]) > 1))
-    report["samples"] = {"validation": len(val[1]), "scribbles": 300, "side_by_side": 300}
+        report[f"{name}_flagged"] = share(flagged(c, np.array([g.pieces for g in made])))
+    report["samples"] = {"validation": len(val[1]), "side_by_side_validation": int(several.sum()),
+                         "scribbles": 300, "side_by_side": 300}  # fmt: skip
     return report
 
 
@@ -122,17 +137,21 @@ def chars62_files(data_dir: Path, alphabet: set[str]) -> list[tuple[Path, str]]:
     return [(root / "png" / r["file"], r["char"]) for r in rows if r["char"] in alphabet]
 
 
-def read_files(model: Recognizer, files: list[tuple[Path, str]]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Glyphs and class ids of the files read through the upload path, and how many were unreadable."""
+def read_files(model: Recognizer, files: list[tuple[Path, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Glyphs, class ids and ink pieces side by side of the files read through the upload path,
+    and how many were unreadable."""
     index = {c: i for i, c in enumerate(model.labels)}
-    glyphs, y_true, unreadable = [], [], 0
+    glyphs, y_true, pieces, unreadable = [], [], [], 0
     for path, label in files:
         try:
-            glyphs.append(glyph_from_bytes(path.read_bytes()).pixels)
-            y_true.append(index[label])
+            glyph = glyph_from_bytes(path.read_bytes())
         except PreprocessError:
             unreadable += 1
-    return np.stack(glyphs), np.array(y_true), unreadable
+            continue
+        glyphs.append(glyph.pixels)
+        y_true.append(index[label])
+        pieces.append(glyph.pieces)
+    return np.stack(glyphs), np.array(y_true), np.array(pieces), unreadable
 
 
 def files_report(model: Recognizer, glyphs: np.ndarray, y_true: np.ndarray, unreadable: int) -> dict:
@@ -153,9 +172,9 @@ def evaluate_digit(model: Recognizer, data_dir: Path | None) -> dict:
     metrics = {"mnist_test": accuracy_report(model.labels, y_test, predict(model, test))}
     real = {"mnist_test": (test, y_test)}
     if data_dir is not None and (Path(data_dir) / "handwritten_chars62").exists():
-        glyphs, y, unreadable = read_files(model, chars62_files(Path(data_dir), set(model.labels)))
+        glyphs, y, pieces, unreadable = read_files(model, chars62_files(Path(data_dir), set(model.labels)))
         metrics["chars62_photo_digits"] = files_report(model, glyphs, y, unreadable)
-        real["chars62_photo_digits"] = (glyphs, y)
+        real["chars62_photo_digits"] = (glyphs, y, pieces)
     metrics["unsure"] = measure_unsure(model, (prepare(x_train)[val], y_train[val]), real, x_test)
     return metrics
 

@@ -1,0 +1,107 @@
+"""Choose the spelling corrector's two settings on validation data only:
+``python -m training.tune_spelling --data-dir ../shared/data``.
+
+``models.lines.OOV_LOG_COUNT`` (the prior of a raw reading that is no dictionary word) and
+``REPLACE_MARGIN`` (how much better a replacement must score) are swept over a grid. Each setting
+is scored on the IAM-OnDB ``val1`` lines that chose the line model's epoch (whole forms it never
+trained on, the same pick as ``training.train_lines``, rendered plainly) and on the scanned names
+1-800 (the line model's training part of ``names_words``; the held-out names 801-1000 stay out).
+The chosen setting has the lowest corrected CER on ``val1`` among those no worse than raw on the
+names; the table is printed and written as JSON (``--out``). Texts are compared as the product
+answers them (``models.lines.tidy_text``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import models.lines as lines_module
+from models.ctc import beam_search, error_rates
+from models.lines import Speller, load_line_model, tidy_text
+from models.preprocessing import PreprocessError, line_from_gray
+from models.registry import WEIGHTS_DIR
+from training.common import command_line
+from training.lines_data import Lines, load_iam_ondb, load_names_words, strips
+from training.train_lines import validation_lines
+
+
+def column_probs(model, prepared: list) -> list:
+    return [None if s is None else model.probabilities(s) for s in prepared]
+
+
+def names_strips(grays: list[np.ndarray]) -> list:
+    out = []
+    for gray in grays:
+        try:
+            out.append(line_from_gray(gray))
+        except PreprocessError:
+            out.append(None)
+    return out
+
+
+def score(speller: Speller, probs: list, refs: list[str], charset: str, fold_case: bool = False) -> dict:
+    """Raw and corrected CER of beam-search readings, and how many words were changed."""
+    raw, fixed, changed = [], [], 0
+    for p in probs:
+        if p is None:
+            raw.append("")
+            fixed.append("")
+            continue
+        text = beam_search(p, charset)
+        corrected, changes = speller.correct(text, p, charset)
+        raw.append(tidy_text(text))
+        fixed.append(tidy_text(corrected))
+        changed += len(changes)
+    refs = [tidy_text(r) for r in refs]
+    if fold_case:
+        refs, raw, fixed = [r.upper() for r in refs], [h.upper() for h in raw], [h.upper() for h in fixed]
+    cer = {k: round(error_rates(refs, hyps)["cer"], 5) for k, hyps in (("raw_cer", raw), ("corrected_cer", fixed))}
+    return cer | {"words_changed": changed}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, required=True, help="folder with iam_ondb_lines/ and names_words/")
+    p.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "line", help="the line model folder")
+    p.add_argument("--val-lines", type=int, default=400, help="val1 lines used (as training.train_lines picks them)")
+    p.add_argument("--oov", default="6,8,10,12", help="OOV_LOG_COUNT values tried")
+    p.add_argument("--margin", default="0,1,2,4", help="REPLACE_MARGIN values tried")
+    p.add_argument("--out", type=Path, default=None, help="write the table here (JSON)")
+    args = p.parse_args(argv)
+    started = time.monotonic()
+    model = load_line_model(args.weights)
+    val = load_iam_ondb(args.data_dir, "val1")
+    seed = model.meta.get("training", {}).get("seed", 1)
+    pick = validation_lines(val.ids, args.val_lines, np.random.default_rng(seed))
+    val = Lines([val.strokes[i] for i in pick], [val.texts[i] for i in pick], [val.ids[i] for i in pick])
+    val_probs = column_probs(model, strips(val, None))
+    grays, names = load_names_words(args.data_dir, "train")
+    name_probs = column_probs(model, names_strips(grays))
+    speller = Speller.english()
+    rows = []
+    for oov, margin in itertools.product(map(float, args.oov.split(",")), map(float, args.margin.split(","))):
+        lines_module.OOV_LOG_COUNT, lines_module.REPLACE_MARGIN = oov, margin
+        row = {"oov_log_count": oov, "replace_margin": margin,
+               "val1": score(speller, val_probs, val.texts, model.charset),
+               "names_1_800": score(speller, name_probs, names, model.charset, fold_case=True)}  # fmt: skip
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    fair = [r for r in rows if r["names_1_800"]["corrected_cer"] <= r["names_1_800"]["raw_cer"]] or rows
+    best = min(fair, key=lambda r: r["val1"]["corrected_cer"])
+    report = {"chosen": {"oov_log_count": best["oov_log_count"], "replace_margin": best["replace_margin"]},
+              "grid": rows, "val1_lines": len(val.texts), "names": len(names),
+              "command": command_line("training.tune_spelling"),
+              "minutes": round((time.monotonic() - started) / 60, 1)}  # fmt: skip
+    print(json.dumps(report["chosen"]))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
