@@ -7,7 +7,8 @@ is scored on the IAM-OnDB ``val1`` lines that chose the line model's epoch (whol
 trained on, the same pick as ``training.train_lines``, rendered plainly) and on the scanned names
 1-800 (the line model's training part of ``names_words``; the held-out names 801-1000 stay out).
 The chosen setting has the lowest corrected CER on ``val1`` among those no worse than raw on the
-names; the table is printed and written as JSON (``--out``). Texts are compared as the product
+names, with a margin of at least ``MIN_MARGIN`` (a replacement must beat the raw reading
+clearly); the table is printed and written as JSON (``--out``). Texts are compared as the product
 answers them (``models.lines.tidy_text``).
 """
 
@@ -29,6 +30,8 @@ from models.registry import WEIGHTS_DIR
 from training.common import command_line
 from training.lines_data import Lines, load_iam_ondb, load_names_words, strips
 from training.train_lines import validation_lines
+
+MIN_MARGIN = 0.5  # lower margins replace words the writing reads better as they are
 
 
 def column_probs(model, prepared: list) -> list:
@@ -70,8 +73,8 @@ def main(argv=None) -> None:
     p.add_argument("--data-dir", type=Path, required=True, help="folder with iam_ondb_lines/ and names_words/")
     p.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "line", help="the line model folder")
     p.add_argument("--val-lines", type=int, default=400, help="val1 lines used (as training.train_lines picks them)")
-    p.add_argument("--oov", default="6,8,10,12", help="OOV_LOG_COUNT values tried")
-    p.add_argument("--margin", default="0,1,2,4", help="REPLACE_MARGIN values tried")
+    p.add_argument("--oov", default="0,2,4,6,8,10,12", help="OOV_LOG_COUNT values tried")
+    p.add_argument("--margin", default="0.5,1,2,4", help="REPLACE_MARGIN values tried")
     p.add_argument("--out", type=Path, default=None, help="write the table here (JSON)")
     args = p.parse_args(argv)
     started = time.monotonic()
@@ -92,7 +95,8 @@ def main(argv=None) -> None:
                "names_1_800": score(speller, name_probs, names, model.charset, fold_case=True)}  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)
-    fair = [r for r in rows if r["names_1_800"]["corrected_cer"] <= r["names_1_800"]["raw_cer"]] or rows
+    fair = [r for r in rows if r["names_1_800"]["corrected_cer"] <= r["names_1_800"]["raw_cer"]
+            and r["replace_margin"] >= MIN_MARGIN] or rows  # fmt: skip
     best = min(fair, key=lambda r: r["val1"]["corrected_cer"])
     report = {"chosen": {"oov_log_count": best["oov_log_count"], "replace_margin": best["replace_margin"]},
               "grid": rows, "val1_lines": len(val.texts), "names": len(names),
