@@ -107,21 +107,29 @@ def read_page(
     ``alphabet`` (``PAGE_ALPHABETS``) names the model and restricts its answers to a hint's classes."""
     task, hint = page_alphabet(alphabet)
     model = engine_model(registry, task, engine, personal)
-    if threshold is None:  # the model's measured "not sure" threshold, as for single glyphs
+    if threshold is None:  # the model's measured "not sure" threshold for page glyphs
         unsure = model.meta.get("unsure", {})
-        threshold = float(unsure.get("by_alphabet", {}).get(hint, unsure).get("threshold", 0.5))
+        measured = unsure.get("by_alphabet", {}).get(hint, unsure)
+        threshold = float(measured.get("page_threshold", measured.get("threshold", 0.5)))
     picture = decode(data, max_pixels, side=PAGE_SIDE)
     gray = to_gray(picture)
     page = segment(gray)
     glyphs = page.glyphs
     probs = model.probabilities(np.stack([g.pixels for g in glyphs])) if glyphs else np.zeros((0, len(model.labels)))
     probs, labels = restrict(probs, model.labels, hint)
+    gate = registry.glyph_gate() if glyphs and hasattr(model, "meta") else None
+    if gate is not None:  # not one character at all (a printed word, a smudge): "not sure" too
+        from models.recognize import gate_threshold, one_character
+
+        not_one = one_character(gate, np.stack([g.pixels for g in glyphs])) < gate_threshold(gate, model, hint)
+    else:
+        not_one = np.zeros(len(glyphs), bool)
     out_glyphs, lines, k = [], [], 0
     for r, row in enumerate(page.rows):
         text = ""
         for g in row:
             candidates = top_candidates(probs[k], labels, 5)
-            unsure = group_confidence(probs[k], labels) < threshold
+            unsure = bool(group_confidence(probs[k], labels) < threshold or not_one[k])
             item = {"x": g.x, "y": g.y, "w": g.w, "h": g.h, "line": r, "space_before": g.space_before,
                     "text": candidates[0]["label"],
                     "confidence": candidates[0]["probability"], "candidates": candidates, "unsure": unsure}  # fmt: skip

@@ -65,15 +65,45 @@ def side_by_side_threshold(model: Recognizer, alphabet: str = "any") -> float:
 
 
 def doubt(
-    glyph: Glyph, probs: np.ndarray, labels: list[str], threshold: float, side_by_side: float = 1.0001
+    glyph: Glyph,
+    probs: np.ndarray,
+    labels: list[str],
+    threshold: float,
+    side_by_side: float = 1.0001,
+    one_character: float | None = None,
 ) -> str | None:
-    """Why the answer should not be trusted as one glyph, or None when it can be."""
+    """Why the answer should not be trusted as one glyph, or None when it can be.
+    ``one_character``: how likely the glyph gate thinks it is one character at all, already
+    compared with its threshold (None: no gate, or the gate is content)."""
     confidence = group_confidence(probs, labels)
     if glyph.pieces > 1 and confidence < side_by_side:
         return f"Not sure: this looks like {glyph.pieces} characters side by side. Write one at a time."
+    if one_character is not None:
+        return "Not sure: this does not look like one handwritten character."
     if confidence < threshold:
         return "Not sure: this does not look much like any single character."
     return None
+
+
+def gate_threshold(gate: Recognizer, model: Recognizer, alphabet: str = "any") -> float:
+    """The glyph gate's threshold measured with ``model`` (``unsure.glyph_gate`` in its meta.json,
+    for the alphabet hint when measured), else the gate's own."""
+    unsure = model.meta.get("unsure", {})
+    measured = (unsure.get("by_alphabet", {}).get(alphabet) or unsure).get("glyph_gate") or unsure.get("glyph_gate")
+    return float((measured or {}).get("threshold", gate.meta.get("threshold", 0.0)))
+
+
+def one_character(gate: Recognizer, pixels: np.ndarray) -> np.ndarray:
+    """p(one character) of each (N, 28, 28) glyph, from the glyph gate."""
+    return gate.probabilities(pixels)[:, gate.labels.index("character")]
+
+
+def gate_doubt(gate: Recognizer | None, model: Recognizer, pixels: np.ndarray, alphabet: str = "any") -> float | None:
+    """p(one character) from the glyph gate when it is below its threshold for ``model``, else None."""
+    if gate is None:
+        return None
+    p = float(one_character(gate, pixels)[0])
+    return p if p < gate_threshold(gate, model, alphabet) else None
 
 
 def glyph_result(
@@ -84,13 +114,14 @@ def glyph_result(
     threshold: float,
     seen_png: bytes,
     alphabet: str = "any",
+    one_character: float | None = None,
 ) -> dict:
     """The shared response shape for one glyph; ``seen_png`` is ``glyph.pixels`` as PNG. With an
     ``alphabet`` hint, candidates and confidence are over that alphabet's classes only."""
     probs, labels = restrict(probs, model.labels, alphabet)
     candidates = top_candidates(probs, labels, 5)
     best = candidates[0]["label"]
-    reason = doubt(glyph, probs, labels, threshold, side_by_side_threshold(model, alphabet))
+    reason = doubt(glyph, probs, labels, threshold, side_by_side_threshold(model, alphabet), one_character)
     result = {
         "task": task,
         "text": "" if reason else best,
@@ -144,7 +175,10 @@ def recognize(
     glyph = glyph_from_gray(gray)
     probs = model.probabilities(glyph.pixels)[0]
     seen_png = to_png(glyph.pixels)  # encoded once: for the answer and for the feedback store
-    result = glyph_result(task, model, glyph, probs, unsure_threshold(model, threshold, hint), seen_png, hint)
+    one_character = gate_doubt(registry.glyph_gate(), model, glyph.pixels, hint)
+    result = glyph_result(
+        task, model, glyph, probs, unsure_threshold(model, threshold, hint), seen_png, hint, one_character
+    )
     if profile is not None:
         result["model"]["profile"] = profile.name
         result["writer"] = writer_verdict(writer, glyph.pixels)

@@ -225,6 +225,17 @@ class Registry:
                     self._models["line"] = model
             return self._models["line"]
 
+    def glyph_gate(self) -> Recognizer | None:
+        """The glyph gate ("one character, or not": ``models/weights/glyph-gate``) or None when none
+        is installed, loaded once."""
+        with self._loader_lock("glyph-gate"):
+            if "glyph-gate" not in self._models:
+                path = self.weights_dir / "glyph-gate"
+                gate = load_recognizer(path) if (path / "model.keras").exists() else None
+                with self._lock:
+                    self._models["glyph-gate"] = gate
+            return self._models["glyph-gate"]
+
     def line_filter(self):
         """The handwriting filter of line answers (``models/weights/line-filter``) or None when none
         is installed, loaded once."""

@@ -301,3 +301,41 @@ def test_alphabet_hint_in_the_cli(runner):
     assert all(c["label"].isalpha() for o in outs for c in o["candidates"])
     result = runner.invoke(recognize_command, ["--task", "character", "--alphabet", "upper", files[0]])
     assert json.loads(result.output)["candidates"][0]["label"] == "O"
+
+
+# ---------------------------------------------------------------- the glyph gate
+
+GATE_NEEDED = pytest.mark.skipif(
+    not (__import__("models.registry").registry.WEIGHTS_DIR / "glyph-gate" / "model.keras").exists(),
+    reason="no glyph gate (python -m training.train_glyph_gate --data-dir ../shared/data)",
+)
+
+
+@GATE_NEEDED
+def test_scribbles_and_run_together_glyphs_are_not_sure(client, mnist_sample):
+    from training.negatives import scribbles, side_by_side
+
+    x, _ = mnist_sample
+    made = scribbles(40, seed=11) + side_by_side(x, 20, seed=11, gap=(-2, 2))  # seeds no training used
+    for task in ("digit", "character"):
+        answers = [client.post("/submit", json={"image": data_url(png_bytes(255 - g.pixels)), "task": task}).get_json()
+                   for g in made]  # fmt: skip
+        assert sum(a["unsure"] for a in answers) >= 0.8 * len(made), task  # 91% of 300 measured (digits)
+    messages = {a.get("message", "") for a in answers}
+    assert any("one handwritten character" in m for m in messages)
+
+
+@GATE_NEEDED
+def test_real_digits_read_right_are_rarely_not_sure(client, mnist_sample):
+    from tests.conftest import RESOURCES
+
+    x, y = mnist_sample
+    images = [(png_bytes(a), str(b)) for a, b in zip(x, y, strict=True)]
+    images += [(f.read_bytes(), f.name.split("_")[1]) for f in sorted((RESOURCES / "photo_digits").glob("*.png"))]
+    right = unsure = 0
+    for data, truth in images:
+        body = client.post("/upload", data={"file": (io.BytesIO(data), "d.png"), "task": "digit"}).get_json()
+        if body["candidates"][0]["label"] == truth:
+            right += 1
+            unsure += body["unsure"]
+    assert right >= 0.98 * len(images) and unsure <= 0.01 * right

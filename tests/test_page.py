@@ -488,6 +488,18 @@ def test_the_line_task_writes_on_a_wide_canvas(line_page):
     expect(page.locator("#pen-width-value")).to_have_text("18 px")
 
 
+def draw_strokes(page, strokes: list) -> None:
+    """Pen strokes (lists of points as fractions of the canvas box) drawn with the mouse."""
+    box = canvas_box(page)
+    for points in strokes:
+        xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+        page.mouse.move(*xy[0])
+        page.mouse.down()
+        for x, y in xy[1:]:
+            page.mouse.move(x, y)
+        page.mouse.up()
+
+
 def test_a_sentence_written_on_the_wide_canvas_is_read_by_the_shipped_model(page):
     """Real handwriting: the pen strokes of an IAM-OnDB writer-independent test line, drawn with the
     mouse on the line task's canvas, read by the shipped line model."""
@@ -497,14 +509,7 @@ def test_a_sentence_written_on_the_wide_canvas_is_read_by_the_shipped_model(page
 
     sample = json.loads((RESOURCES / "lines" / "strokes.json").read_text())
     page.get_by_label("Line of text").check()
-    box = canvas_box(page)
-    for points in sample["strokes"]:
-        xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-        page.mouse.move(*xy[0])
-        page.mouse.down()
-        for x, y in xy[1:]:
-            page.mouse.move(x, y)
-        page.mouse.up()
+    draw_strokes(page, sample["strokes"])
     with page.expect_response(lambda r: r.url.endswith("/submit")) as answer:
         page.click("#predict")
     body = answer.value.json()
@@ -538,14 +543,7 @@ def test_alphabet_hint_and_spelling_switch(page):
     expect(page.locator("#alphabet-pick")).to_be_hidden()
     expect(page.locator("#correct-pick")).to_be_visible()
     sample = json.loads((RESOURCES / "lines" / "strokes.json").read_text())
-    box = canvas_box(page)
-    for points in sample["strokes"]:
-        xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-        page.mouse.move(*xy[0])
-        page.mouse.down()
-        for x, y in xy[1:]:
-            page.mouse.move(x, y)
-        page.mouse.up()
+    draw_strokes(page, sample["strokes"])
     expect(page.locator("#status")).to_contain_text("Read 1 line", timeout=PREDICTION_TIMEOUT_MS)
     with page.expect_response(lambda r: r.url.endswith("/submit")) as response:
         page.get_by_label("Spelling correction").uncheck()
