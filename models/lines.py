@@ -6,6 +6,7 @@ another image), CTC decoding gives ``raw_text``, and optional spelling correctio
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -380,9 +381,10 @@ class Speller:
                 frames = alignment(probs, text, charset)
         best = probs.argmax(axis=-1) if frames is not None else None
         changes: list[dict] = []
+        words = itertools.count()  # which word of the line ``fix`` is at
 
         def fix(m: re.Match) -> str:
-            token = m.group(0)
+            token, index = m.group(0), next(words)
             name = self.keeps_names and looks_like_name(text, m.start(), token)
             if frames is None:
                 new = token if name else self.word(token)
@@ -394,7 +396,7 @@ class Speller:
                 end = frames[j] if j < len(frames) else len(probs)
                 new = self._likeliest(token, probs[start:end], charset, name)
             if new != token:
-                changes.append({"raw": token, "corrected": new, "word": len(WORD.findall(text[: m.start()]))})
+                changes.append({"raw": token, "corrected": new, "word": index})
             return new
 
         return WORD.sub(fix, text), changes

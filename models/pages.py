@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from models.decoding import group_confidence, restrict, top_candidates
 from models.errors import InputError
 from models.preprocessing import DEFAULT_MAX_PIXELS, PREPROCESSING_VERSION, decode, to_gray, to_png
+from models.recognize import gate_threshold, measured_unsure, one_character
 from models.registry import Registry, WeightsError
 from models.segmentation import PAGE_SIDE, Page, segment
 
@@ -108,19 +109,16 @@ def read_page(
     task, hint = page_alphabet(alphabet)
     model = engine_model(registry, task, engine, personal)
     if threshold is None:  # the model's measured "not sure" threshold for page glyphs
-        unsure = model.meta.get("unsure", {})
-        measured = unsure.get("by_alphabet", {}).get(hint, unsure)
-        threshold = float(measured.get("page_threshold", measured.get("threshold", 0.5)))
+        overall = measured_unsure(model, "threshold", hint, 0.5)
+        threshold = float(measured_unsure(model, "page_threshold", hint, overall))
     picture = decode(data, max_pixels, side=PAGE_SIDE)
     gray = to_gray(picture)
     page = segment(gray)
     glyphs = page.glyphs
     probs = model.probabilities(np.stack([g.pixels for g in glyphs])) if glyphs else np.zeros((0, len(model.labels)))
     probs, labels = restrict(probs, model.labels, hint)
-    gate = registry.glyph_gate() if glyphs and hasattr(model, "meta") else None
+    gate = registry.glyph_gate() if glyphs else None
     if gate is not None:  # not one character at all (a printed word, a smudge): "not sure" too
-        from models.recognize import gate_threshold, one_character
-
         not_one = one_character(gate, np.stack([g.pixels for g in glyphs])) < gate_threshold(gate, model, hint)
     else:
         not_one = np.zeros(len(glyphs), bool)

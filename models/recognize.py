@@ -45,23 +45,27 @@ def available_tasks(registry: Registry) -> list[str]:
     return [t for t in GLYPH_TASKS if t in installed]
 
 
+def measured_unsure(model: Recognizer, key: str, alphabet: str = "any", default=None):
+    """A "not sure" setting ``key`` of ``model``'s meta.json (``unsure``): measured for the alphabet
+    hint when it was, else measured over every class, else ``default``."""
+    unsure = model.meta.get("unsure", {})
+    value = unsure.get("by_alphabet", {}).get(alphabet, {}).get(key)
+    return value if value is not None else unsure.get(key, default)
+
+
 def unsure_threshold(model: Recognizer, override: float | None = None, alphabet: str = "any") -> float:
     """The confidence below which an answer is "not sure": configured, else measured for the
     alphabet hint (over its classes only), else measured over every class, else the default."""
     if override is not None:
         return float(override)
-    unsure = model.meta.get("unsure", {})
-    measured = unsure.get("by_alphabet", {}).get(alphabet, {}).get("threshold")
-    return float(measured if measured is not None else unsure.get("threshold", DEFAULT_UNSURE_THRESHOLD))
+    return float(measured_unsure(model, "threshold", alphabet, DEFAULT_UNSURE_THRESHOLD))
 
 
 def side_by_side_threshold(model: Recognizer, alphabet: str = "any") -> float:
     """The confidence below which ink in several pieces side by side is "not sure" (measured with
     the model; above it the model's certainty wins over a broken stroke). Without a measured one:
     always."""
-    unsure = model.meta.get("unsure", {})
-    measured = unsure.get("by_alphabet", {}).get(alphabet, {}).get("side_by_side_threshold")
-    return float(measured if measured is not None else unsure.get("side_by_side_threshold", 1.0001))
+    return float(measured_unsure(model, "side_by_side_threshold", alphabet, 1.0001))
 
 
 def doubt(
@@ -88,9 +92,8 @@ def doubt(
 def gate_threshold(gate: Recognizer, model: Recognizer, alphabet: str = "any") -> float:
     """The glyph gate's threshold measured with ``model`` (``unsure.glyph_gate`` in its meta.json,
     for the alphabet hint when measured), else the gate's own."""
-    unsure = model.meta.get("unsure", {})
-    measured = (unsure.get("by_alphabet", {}).get(alphabet) or unsure).get("glyph_gate") or unsure.get("glyph_gate")
-    return float((measured or {}).get("threshold", gate.meta.get("threshold", 0.0)))
+    measured = measured_unsure(model, "glyph_gate", alphabet) or {}
+    return float(measured.get("threshold", gate.meta.get("threshold", 0.0)))
 
 
 def one_character(gate: Recognizer, pixels: np.ndarray) -> np.ndarray:
