@@ -110,6 +110,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         reg = app.extensions["registry"]
         for task in reg.tasks():
             reg.get(task)
+        reg.glyph_gate()  # every glyph answer asks it
         if reg.has_line():
             reg.line()
             reg.line_filter()
