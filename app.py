@@ -7,6 +7,7 @@ Run ``python app.py`` to serve on the embedded defaults.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import io
 import json
@@ -24,7 +25,19 @@ from models import versions
 from models.decoding import ALPHABET_HINTS
 from models.errors import InputError
 from models.lines import DECODERS, Speller, read_lines
-from models.pages import ENGINES, PAGE_ALPHABETS, annotate, hog_alphabets, page_alphabet, png_data_url, read_page
+from models.pages import (
+    ENGINES,
+    PAGE_ALPHABETS,
+    PageReading,
+    annotate,
+    hog_alphabets,
+    in_upload_pixels,
+    page_alphabet,
+    png_data_url,
+    read_drawing,
+    read_page,
+    upload_size,
+)
 from models.personal import existing_profile
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, available_tasks, recognize
@@ -143,10 +156,20 @@ def _check_size(data: bytes) -> bytes:
 
 
 def _read(data: bytes, task: str, options, canvas: bool = False):
-    """Recognise ``data`` as ``task``: a ``Reading`` or, for ``"page"``, a ``PageReading``.
+    """Recognise ``data`` as ``task``: a ``Reading`` or, for ``"page"``, a ``PageReading``; a line
+    answer's and a page's boxes are in the pixels of ``data`` (``in_upload_pixels``).
     ``options`` (form, JSON body or CLI flags) carries the ``alphabet`` hint (for a page: what it
     holds, which also picks the model), a page's ``engine`` and the ``profile``;
-    ``canvas`` says the image was drawn on the page (no ruled paper to look for)."""
+    ``canvas`` says the image was drawn on the page (no ruled paper to look for; several characters
+    side by side are read as a short sequence, a ``PageReading`` too)."""
+    reading = _read_as_read(data, task, options, canvas)
+    if task in ("line", "page"):
+        return dataclasses.replace(reading, result=in_upload_pixels(reading.result, upload_size(data)))
+    return reading
+
+
+def _read_as_read(data: bytes, task: str, options, canvas: bool):
+    """``_read`` with boxes in the pixels of the page as read."""
     pixels = current_app.config["MAX_IMAGE_PIXELS"]
     if task == "line":
         if not registry().has_line():
@@ -162,6 +185,11 @@ def _read(data: bytes, task: str, options, canvas: bool = False):
         return read_page(data, registry(), alphabet, engine, pixels, _threshold(page_alphabet(alphabet)[0]), profile)
     alphabet = options.get("alphabet")
     hint = None if not alphabet or alphabet == task else str(alphabet)  # "character" for characters: any
+    if canvas and task in available_tasks(registry()):
+        what = task if hint in (None, "any") or task == "digit" else hint  # what the page path calls it
+        sequence = read_drawing(data, registry(), what, pixels, _threshold(task), profile)
+        if sequence is not None:
+            return sequence
     return recognize(data, task, registry(), pixels, _threshold(task), profile, hint)
 
 
@@ -172,7 +200,7 @@ def _answer(data: bytes, task: str, options, canvas: bool = False):
         for line, pid in zip(reading.result["lines"], feedback.record_lines(reading), strict=True):
             line["prediction_id"] = pid
         return jsonify(reading.result)
-    if task == "page":
+    if isinstance(reading, PageReading):  # a page, or several characters drawn side by side
         for glyph, pid in zip(reading.result["glyphs"], feedback.record_page(reading), strict=True):
             glyph["prediction_id"] = pid
         return jsonify(reading.result)
@@ -297,8 +325,11 @@ def _speller() -> Speller | None:
 
 
 def _labels_of(task: str) -> list[str]:
-    """The labels a correction of ``task`` is checked against (a line: its model's characters)."""
-    return registry().line().labels if task == "line" else registry().get(task).labels
+    """The labels a correction of ``task`` is checked against (a line: its model's characters; a
+    page's glyph: the labels of the model its alphabet names)."""
+    if task == "line":
+        return registry().line().labels
+    return registry().get(page_alphabet(task)[0] if task in PAGE_ALPHABETS else task).labels
 
 
 def _json_object() -> dict:

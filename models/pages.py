@@ -13,7 +13,15 @@ from PIL import Image, ImageDraw, ImageFont
 
 from models.decoding import group_confidence, restrict, top_candidates
 from models.errors import InputError
-from models.preprocessing import DEFAULT_MAX_PIXELS, PREPROCESSING_VERSION, decode, to_gray, to_png
+from models.preprocessing import (
+    DEFAULT_MAX_PIXELS,
+    PREPROCESSING_VERSION,
+    BlankImage,
+    decode,
+    glyph_from_gray,
+    to_gray,
+    to_png,
+)
 from models.recognize import gate_threshold, measured_unsure, one_character
 from models.registry import Registry, WeightsError
 from models.segmentation import PAGE_SIDE, Page, segment
@@ -156,6 +164,91 @@ def read_page(
             f"{'digits' if task == 'digit' else 'characters'}."
         )
     return PageReading(result, [_crop_png(gray, g) for g in glyphs], [to_png(g.pixels) for g in glyphs])
+
+
+DRAWING_PAPER = 4  # a drawing is read on paper this many times its size: the page's lighting model
+# (a closing wider than any pen stroke of a page) would take a canvas's thick strokes for shadow
+
+
+def read_drawing(
+    data: bytes,
+    registry: Registry,
+    alphabet: str = "digit",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    threshold: float | None = None,
+    personal=None,
+) -> PageReading | None:
+    """A drawing whose ink stands in several pieces side by side ("12", "A7") read as a short
+    sequence through the page path, boxes in the drawing's pixels; None when it is one glyph.
+    ``alphabet`` is a page's (``PAGE_ALPHABETS``)."""
+    picture = decode(data, max_pixels)
+    if glyph_from_gray(to_gray(picture)).pieces < 2:
+        return None
+    drawing = Image.open(io.BytesIO(data)).convert("RGBA")
+    paper = Image.new("RGB", (drawing.width * DRAWING_PAPER, drawing.height * DRAWING_PAPER), "white")
+    dx, dy = drawing.width * (DRAWING_PAPER - 1) // 2, drawing.height * (DRAWING_PAPER - 1) // 2
+    paper.paste(drawing, (dx, dy), drawing)
+    buf = io.BytesIO()
+    paper.save(buf, format="PNG", compress_level=1)
+    try:
+        reading = read_page(buf.getvalue(), registry, alphabet, "cnn", max_pixels, threshold, personal)
+    except BlankImage:  # TooManyPieces too: not a short sequence
+        return None
+    r = reading.result
+    if not 2 <= len(r["glyphs"]) <= MAX_SEQUENCE:
+        return None
+    scale = paper.width / r["image"]["width"]  # the page path reads at most PAGE_SIDE pixels
+    for g, seen in zip(r["glyphs"], reading.glyph_pixels, strict=True):
+        x0, y0 = round(g["x"] * scale) - dx, round(g["y"] * scale) - dy
+        x1, y1 = round((g["x"] + g["w"]) * scale) - dx, round((g["y"] + g["h"]) * scale) - dy
+        g.update(x=x0, y=y0, w=x1 - x0, h=y1 - y0, input_28x28=png_data_url(Image.open(io.BytesIO(seen))))
+    task = page_alphabet(alphabet)[0]
+    result = {
+        "task": task,
+        "sequence": True,
+        "alphabet": alphabet,
+        "text": r["text"],
+        "confidence": min(g["confidence"] for g in r["glyphs"]),
+        "unsure": any(g["unsure"] for g in r["glyphs"]),
+        "glyphs": r["glyphs"],
+        "candidates": [],
+        "lookalikes": [],
+        "image": {"width": drawing.width, "height": drawing.height},
+        "model": r["model"],
+    }
+    return PageReading(result, reading.glyph_inputs, reading.glyph_pixels)
+
+
+MAX_SEQUENCE = 12  # more glyphs than this in one drawing is not a short sequence: "not sure" stays
+
+
+def upload_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of an image file as it is shown, after its EXIF orientation (header only)."""
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size
+        orientation = img.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def in_upload_pixels(result: dict, size: tuple[int, int]) -> dict:
+    """A page's or a line answer with its boxes (``glyphs``, ``lines``, ``dropped``) in the pixels of
+    the uploaded image of ``size``: ``image`` becomes that size, and ``read`` says the size of the
+    page as read (the annotated picture's) and its ``scale`` (read pixels per uploaded pixel)."""
+    read_w, read_h = result["image"]["width"], result["image"]["height"]
+    sx, sy = size[0] / read_w, size[1] / read_h
+
+    def scaled(box: dict) -> dict:
+        x0, y0 = round(box["x"] * sx), round(box["y"] * sy)
+        x1, y1 = round((box["x"] + box["w"]) * sx), round((box["y"] + box["h"]) * sy)
+        return box | {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
+
+    out = dict(result)
+    for key in ("glyphs", "lines", "dropped"):
+        if key in out:
+            out[key] = [scaled(box) for box in out[key]]
+    out["image"] = {"width": size[0], "height": size[1]}
+    out["read"] = {"width": read_w, "height": read_h, "scale": round(read_w / size[0], 6)}
+    return out
 
 
 def _font(size: float) -> ImageFont.ImageFont:

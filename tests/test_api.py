@@ -143,3 +143,24 @@ def test_missing_weights_answer_503_not_500(tmp_path, missing):
     assert_error(resp, 503, "model_unavailable")
     message = resp.get_json()["error"]["message"]
     assert "training.train_digits" in message and str(tmp_path) not in message  # no server paths leak
+
+
+def test_several_characters_drawn_side_by_side_are_read_as_a_sequence(app, client):
+    """A drawn "12" goes through the page path: its text, a box per glyph in the drawing's pixels,
+    and a prediction id per glyph that feedback can correct."""
+    one = [[(0.3, 0.2), (0.3, 0.8)]]
+    two = [[(0.5, 0.3), (0.62, 0.22), (0.75, 0.3), (0.72, 0.45), (0.55, 0.75), (0.8, 0.75)]]
+    body = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(one + two)))}).get_json()
+    assert body["sequence"] is True and body["task"] == "digit" and body["text"] == "12"
+    assert [g["text"] for g in body["glyphs"]] == ["1", "2"]
+    first = body["glyphs"][0]
+    assert abs(first["x"] + first["w"] / 2 - 0.3 * 280) < 6 and first["h"] > 0.5 * 280  # the drawing's pixels
+    fix = {"prediction_id": body["glyphs"][1]["prediction_id"], "correct": False, "label": "7"}
+    assert client.post("/feedback", json=fix).status_code == 200
+    row = app.extensions["feedback"].feedback("digit")[0]
+    assert row.predicted == "2" and row.label == "7"
+
+
+def test_one_character_in_one_piece_is_not_a_sequence(client):
+    body = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(ONE)))}).get_json()
+    assert "sequence" not in body and body["text"] == "1" and body["prediction_id"]

@@ -83,7 +83,24 @@ def test_response_shape_and_reading_order(client, mnist_sample):
     for key in ("annotated_png", "rendering_png"):
         assert body[key].startswith("data:image/png;base64,")
         img = Image.open(io.BytesIO(base64.b64decode(body[key].split(",", 1)[1])))
-        assert img.size == (body["image"]["width"], body["image"]["height"])
+        assert img.size == (body["read"]["width"], body["read"]["height"])  # the page as read
+
+
+def test_boxes_are_in_the_pixels_of_the_uploaded_image(client, mnist_sample):
+    """A page uploaded at three times the size it is read at comes back with boxes three times as
+    large as those of the page uploaded at the read size, and says the scale beside them."""
+    small = Image.open(io.BytesIO(mnist_page(["12 3", "45"], mnist_sample)))
+    big = small.resize((small.width * 3, small.height * 3), Image.BILINEAR)
+    assert max(big.size) > 2000  # read downscaled
+    k = 2000 / max(big.size)
+    _, at_read = upload_page(client, png_bytes(big.resize((round(big.width * k), round(big.height * k)))), "r.png")
+    _, body = upload_page(client, png_bytes(big), "big.png")
+    assert body["image"] == {"width": big.width, "height": big.height}
+    assert body["read"] == at_read["image"] | {"scale": pytest.approx(at_read["image"]["width"] / big.width, abs=1e-4)}
+    for key in ("glyphs", "lines"):
+        for mine, read in zip(body[key], at_read[key], strict=True):
+            for side in ("x", "y", "w", "h"):
+                assert mine[side] == pytest.approx(read[side] / body["read"]["scale"], abs=2)
 
 
 def test_slanted_rows_stay_rows(client, mnist_sample):
@@ -131,7 +148,8 @@ def test_a_huge_photo_is_read_downscaled(client):
     name = "page_01_none.jpg"
     big = Image.open(PAGES / name).resize((4800, 6240), Image.BILINEAR)
     status, body = upload_page(client, png_bytes(big, "JPEG", quality=85), "big.jpg")
-    assert status == 200 and max(body["image"].values()) <= 2000
+    assert status == 200 and max(body["read"]["width"], body["read"]["height"]) <= 2000
+    assert body["image"] == {"width": 4800, "height": 6240}  # the boxes' pixels: the uploaded file's
     score = score_page(TRUTH[name], body)
     assert score["right"] / score["glyphs"] >= 0.95
 
@@ -189,3 +207,13 @@ def test_a_page_of_letters_with_an_alphabet_hint(client):
         assert len(body["glyphs"]) == len(names)
         assert all(allowed(c["label"]) for g in body["glyphs"] for c in g["candidates"])
     assert body["text"].replace(" ", "") == "OISZB"
+
+
+def test_a_glyph_of_a_letter_page_can_be_corrected(client, mnist_sample):
+    """A page read with an alphabet hint stores its glyphs under that alphabet; correcting one is
+    checked against the labels of the model the alphabet names."""
+    _, body = upload_page(client, mnist_page(["12"], mnist_sample), "p.png", alphabet="letter")
+    glyph = body["glyphs"][0]
+    label = "Q" if glyph["text"] != "Q" else "R"
+    ack = client.post("/feedback", json={"prediction_id": glyph["prediction_id"], "correct": False, "label": label})
+    assert ack.status_code == 200 and ack.get_json()["label"] == label
