@@ -78,14 +78,18 @@ def test_side_by_side_pieces():
     assert side_by_side_pieces(drawn("LiL")) == 3
 
 
-def test_several_characters_get_not_sure(client, mnist_sample):
-    x, _ = mnist_sample
+def test_several_characters_uploaded_get_not_sure(client, mnist_sample):
+    """An uploaded image of several characters is "not sure" (drawn on the canvas, they are read as
+    a sequence: tests/test_api.py)."""
+    x, y = mnist_sample
     row = np.concatenate([x[0], np.zeros((28, 6), np.uint8), x[1], np.zeros((28, 6), np.uint8), x[2]], axis=1)
-    body = client.post("/submit", json={"image": data_url(png_bytes(255 - np.pad(row, 20))), "task": "digit"})
-    body = body.get_json()
+    image = png_bytes(255 - np.pad(row, 20))
+    body = client.post("/upload", data={"file": (io.BytesIO(image), "three.png"), "task": "digit"}).get_json()
     assert body["unsure"] is True and body["text"] == ""
     assert "3 characters" in body["message"]
     assert len(body["candidates"]) == 5  # the guesses are still shown
+    drawn = client.post("/submit", json={"image": data_url(image), "task": "digit"}).get_json()
+    assert drawn["sequence"] is True and drawn["text"] == "".join(str(d) for d in y[:3])
 
 
 def test_a_clear_digit_is_not_unsure(client):

@@ -1,7 +1,9 @@
-"""The page in a real browser: drawing, live prediction, undo/clear, upload and the phone layout.
+"""The page in a real browser: drawing, live prediction, undo/clear, upload, the result area at
+1280x800 and 390x844, lines and pages line by line, history, copy and downloads, keyboard use.
 
 Drives Debian's chromium (``apt-get install chromium``) through Playwright's Python API
 (``pip install playwright``; never ``playwright install``) against the real app on a free port.
+Screenshots of each state go to ``HWR_ARTIFACTS`` (default ``instance/test-artifacts``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import io
 import math
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -30,6 +33,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PREDICTION_TIMEOUT_MS = 60_000  # the first request loads the model
+ARTIFACTS = Path(os.environ.get("HWR_ARTIFACTS") or Path(__file__).resolve().parents[1] / "instance" / "test-artifacts")
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# the centre of the visible part of an element, and what the browser finds at that point
+CENTRE_JS = """(el) => {
+  const r = el.getBoundingClientRect();
+  const top = Math.max(r.top, 0), bottom = Math.min(r.bottom, innerHeight);
+  const left = Math.max(r.left, 0), right = Math.min(r.right, innerWidth);
+  if (bottom - top < 20 || right - left < 20) return {visible: false};
+  const x = (left + right) / 2, y = (top + bottom) / 2;
+  const hit = document.elementFromPoint(x, y);
+  return {visible: true, inside: !!hit && el.contains(hit), hit: hit ? hit.outerHTML.slice(0, 80) : null};
+}"""
 WHITE_PIXELS_JS = """() => {
   const c = document.querySelector('#canvas');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -101,6 +117,7 @@ def page(browser, base_url):
 
 
 def canvas_box(page):
+    page.locator("#canvas").scroll_into_view_if_needed()  # a click on a result below may have scrolled it away
     box = page.locator("#canvas").bounding_box()
     assert box and box["width"] > 100 and box["height"] > 100
     return box
@@ -131,6 +148,29 @@ def _png(draw, side: int = 200) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
+
+
+def shoot(page, name: str) -> None:
+    """A screenshot of the viewport as a test artifact (what a person sees at this size)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def assert_in_view_and_uncovered(page, selector: str) -> None:
+    """``selector`` shows at least 20x20 px in the viewport, and nothing covers its centre."""
+    seen = page.locator(selector).evaluate(CENTRE_JS)
+    assert seen["visible"], f"{selector} is not in the viewport"
+    assert seen["inside"], f"{selector} is covered at its centre by {seen['hit']}"
+
+
+def rows(app, sql: str) -> list:
+    import sqlite3
+
+    conn = sqlite3.connect(app.config["FEEDBACK_DB"])
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def wait_for_answer(page):
@@ -234,8 +274,9 @@ def test_upload_shows_prediction_and_server_errors(page, base_url):
     page.set_input_files("#file-input", {"name": "one.png", "mimeType": "image/png", "buffer": png})
     assert wait_for_answer(page) == "1"
     expect(page.locator("#candidates .candidate")).to_have_count(5)
-    expect(page.locator("#upload-preview")).to_be_visible()
-    assert page.locator("#upload-preview").get_attribute("alt")
+    expect(page.locator("#source-thumb")).to_be_visible()  # the input this answer belongs to
+    expect(page.locator("#source-caption")).to_contain_text("one.png")
+    expect(page.locator("#result-panel")).to_be_focused()  # keyboard and screen reader follow the upload
 
     text = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image\n"}
     answer = page.request.post(base_url + "/upload", multipart={"file": text, "task": "digit"})
@@ -243,6 +284,7 @@ def test_upload_shows_prediction_and_server_errors(page, base_url):
     message = answer.json()["error"]["message"]
     page.set_input_files("#file-input", text)
     expect(page.locator("#status")).to_have_text(message)
+    assert page.locator("#result-panel #status").count() == 1  # errors show in the result area
     expect(page.locator("#result-text")).to_have_text("")
     assert "Traceback" not in page.content()
 
@@ -276,10 +318,35 @@ def test_phone_layout_fits_and_draws_by_touch(browser, base_url):
         context.close()
 
 
-def test_several_characters_are_read_as_a_short_sequence(page):
-    for x in (0.2, 0.5, 0.8):
-        stroke(page, [(x, 0.3), (x, 0.7)])
-    expect(page.locator("#result-text")).to_have_text("111", timeout=PREDICTION_TIMEOUT_MS)
+def test_on_a_phone_the_answer_and_its_feedback_show_right_under_the_canvas(browser, base_url):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/")
+        stroke(page, ONE)
+        assert wait_for_answer(page) == "1"
+        assert page.evaluate("window.scrollY") == 0
+        for selector in ("#canvas", "#result-text", "#source", "#feedback-yes", "#feedback-no"):
+            assert_in_view_and_uncovered(page, selector)
+        shoot(page, "glyph-phone")
+    finally:
+        context.close()
+
+
+def test_several_characters_are_read_as_a_short_sequence(page, served_app):
+    stroke(page, [(0.3, 0.2), (0.3, 0.8)])
+    stroke(page, [(0.5, 0.3), (0.62, 0.22), (0.75, 0.3), (0.72, 0.45), (0.55, 0.75), (0.8, 0.75)])
+    expect(page.locator("#result-text")).to_have_text("12", timeout=PREDICTION_TIMEOUT_MS)
+    expect(page.locator("#status")).to_contain_text("2 characters side by side")
+    expect(page.locator("#boxes .box")).to_have_count(2)
+    expect(page.locator("#line-list .feedback")).to_have_count(2)  # each glyph its own Yes / No
+    shoot(page, "sequence-desktop")
+    page.click("#glyph-1-feedback-no")
+    page.fill("#glyph-1-feedback-label", "7")
+    page.press("#glyph-1-feedback-label", "Enter")
+    expect(page.locator("#glyph-1-feedback-status")).to_have_text("Thanks, saved: it is “7”.")
+    last = "SELECT p.predicted, f.label FROM feedback f JOIN predictions p ON p.id = f.prediction_id ORDER BY f.id DESC"
+    assert rows(served_app[1], last)[0] == ("2", "7")
 
 
 @pytest.mark.skipif(
@@ -318,12 +385,35 @@ def test_yes_and_no_feedback_is_saved(page, served_app):
     expect(page.locator("#feedback-status")).to_have_text("Thanks, saved: it is “1”.")
 
     conn = sqlite3.connect(served_app[1].config["FEEDBACK_DB"])
-    rows = conn.execute("SELECT correct, label, revision FROM feedback").fetchall()
+    saved = conn.execute("SELECT correct, label, revision FROM feedback ORDER BY id DESC LIMIT 1").fetchall()
     conn.close()
-    assert rows == [(0, "1", 2)]  # one row, updated
+    assert saved == [(0, "1", 2)]  # one row, updated
 
     page.click("#clear")
     expect(page.locator("#feedback")).to_be_hidden()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_page_upload_shows_the_result_and_the_page_in_view(browser, base_url, viewport):
+    """After a page upload the result area and the annotated page are in the viewport and nothing
+    covers them; focus is on the result; the boxes carry a legend."""
+    phone = viewport["width"] < 500
+    context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/")
+        page.check("#as-page")
+        page.set_input_files("#file-input", str(RESOURCES / "pages" / "page_04_table.jpg"))
+        expect(page.locator("#boxes .box").first).to_be_attached(timeout=PREDICTION_TIMEOUT_MS)
+        page.wait_for_function("() => document.querySelector('#boxed-picture').complete")
+        expect(page.locator("#result-panel")).to_be_focused()
+        for selector in ("#result-panel", "#boxed-image", "#source"):
+            assert_in_view_and_uncovered(page, selector)
+        expect(page.locator("#legend")).to_be_visible()
+        expect(page.locator("#legend")).to_contain_text("not sure")
+        shoot(page, f"page-upload-{'phone' if phone else 'desktop'}")
+    finally:
+        context.close()
 
 
 def test_a_page_upload_is_annotated_and_a_glyph_can_be_corrected(page, served_app):
@@ -332,12 +422,12 @@ def test_a_page_upload_is_annotated_and_a_glyph_can_be_corrected(page, served_ap
     pages = Path(__file__).resolve().parent / "resources" / "pages"
     page.check("#as-page")
     page.set_input_files("#file-input", str(pages / "page_04_table.jpg"))
-    expect(page.locator("#page-panel")).to_be_visible(timeout=PREDICTION_TIMEOUT_MS)
-    text = page.locator("#page-text").inner_text()
-    assert text.count("\n") >= 5 and len(text.replace("\n", "").replace(" ", "")) > 100
-    assert page.locator("#page-annotated").get_attribute("src").startswith("data:image/png")
-    assert page.locator("#page-download-rendering").get_attribute("href").startswith("data:image/png")
-    boxes = page.locator(".page-box")
+    expect(page.locator("#boxes-view")).to_be_visible(timeout=PREDICTION_TIMEOUT_MS)
+    lines = page.locator("#line-list .line-text").all_inner_texts()
+    assert len(lines) >= 6 and len("".join(lines).replace(" ", "")) > 100
+    assert page.locator("#boxed-picture").get_attribute("src").startswith("data:image/png")
+    assert page.locator("#download-annotated").get_attribute("href").startswith("data:image/png")
+    boxes = page.locator("#boxes .box")
     assert boxes.count() > 100
     first = boxes.first
     first.click()
@@ -348,10 +438,16 @@ def test_a_page_upload_is_annotated_and_a_glyph_can_be_corrected(page, served_ap
     page.fill("#page-fix-label", "8")
     page.press("#page-fix-label", "Enter")
     expect(page.locator("#page-status")).to_contain_text("Saved")
+    expect(first).to_have_class("box fixed")
+    assert page.locator("#line-list .line-text").first.inner_text().replace(" ", "")[0] == "8"  # the text follows
     conn = sqlite3.connect(served_app[1].config["FEEDBACK_DB"])
     labels = [r[0] for r in conn.execute("SELECT label FROM feedback ORDER BY id DESC LIMIT 1")]
     conn.close()
     assert labels == ["8"]
+    boxes.nth(1).click()
+    expect(page.locator("#page-fix")).to_be_visible()
+    page.press("#page-fix-label", "Escape")  # Escape closes the correction form
+    expect(page.locator("#page-fix")).to_be_hidden()
 
 
 def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
@@ -459,30 +555,44 @@ def line_page(browser, tmp_path_factory):
 
 
 def test_the_line_task_writes_on_a_wide_canvas(line_page):
-    import sqlite3
-
     page, app = line_page
     expect(page.locator("#pen-width-value")).to_have_text("18 px")
+    stroke(page, ONE)  # a digit drawn first stays when the task changes
     page.get_by_label("Line of text").check()
     expect(page.locator("#canvas")).to_have_class("wide")
-    expect(page.locator("#pen-width-value")).to_have_text("6 px")  # a fine pen for writing a sentence
+    expect(page.locator("#canvas-hint")).to_contain_text("line of text")
+    expect(page.locator("#pen-width-value")).to_have_text("8 px")  # a fine pen for writing a sentence
+    expect(page.locator("#profile-pick")).to_be_hidden()  # options of other tasks are hidden
+    expect(page.locator("#page-options")).to_be_hidden()
     box = canvas_box(page)
-    assert box["width"] / box["height"] == pytest.approx(840 / 240, rel=0.05)
-    for k in range(6):  # loops and verticals across the line
-        stroke(page, [(0.1 + 0.13 * k, 0.25), (0.1 + 0.13 * k, 0.8)])
-        stroke(page, [(0.14 + 0.13 * k, 0.55), (0.2 + 0.13 * k, 0.8), (0.16 + 0.13 * k, 0.5)])
+    assert box["width"] >= 0.9 * page.locator("#canvas-frame").evaluate("el => el.closest('.panel').clientWidth") - 40
+    height = float(page.locator("#canvas").get_attribute("data-height"))
+    assert height >= 3 * 150  # room for three lines of writing
+    for k in range(6):  # loops and verticals across the first line
+        stroke(page, [(0.1 + 0.13 * k, 0.08), (0.1 + 0.13 * k, 0.28)])
+        stroke(page, [(0.14 + 0.13 * k, 0.18), (0.2 + 0.13 * k, 0.28), (0.16 + 0.13 * k, 0.16)])
     expect(page.locator("#status")).to_contain_text("Read 1 line", timeout=PREDICTION_TIMEOUT_MS)
-    page.click("#feedback-no")
-    page.fill("#feedback-label", "a line of loops")
-    page.press("#feedback-label", "Enter")
-    expect(page.locator("#feedback-status")).to_contain_text("Thanks, saved")
-    conn = sqlite3.connect(app.config["FEEDBACK_DB"])
-    rows = conn.execute("SELECT label FROM feedback").fetchall()
-    conn.close()
-    assert rows == [("a line of loops",)]
+    page.click("#line-0-feedback-no")
+    page.fill("#line-0-feedback-label", "a line of loops")
+    page.press("#line-0-feedback-label", "Enter")
+    expect(page.locator("#line-0-feedback-status")).to_contain_text("Thanks, saved")
+    assert rows(app, "SELECT label FROM feedback") == [("a line of loops",)]
+    stroke(page, [(0.1, 0.75), (0.3, 0.95)])  # writing in the last line makes room for another
+    expect(page.locator("#canvas")).to_have_attribute("data-height", str(int(height + 150)))
     page.get_by_label("Digit").check()
     expect(page.locator("#canvas")).not_to_have_class("wide")
     expect(page.locator("#pen-width-value")).to_have_text("18 px")
+    assert page.evaluate(PIXEL_JS, [0.5, 0.5])[0] < 128  # the digit is still there
+    assert wait_for_answer(page) == "1"
+
+
+def draw_sample(page, sample: dict) -> None:
+    """Pen strokes given as fractions of the ``sample["canvas"]`` size, drawn at that scale from
+    the top left of the line task's canvas (its width in canvas units may differ)."""
+    width, height = (float(page.locator("#canvas").get_attribute(f"data-{k}")) for k in ("width", "height"))
+    k = width / sample["canvas"][0]
+    fy = sample["canvas"][1] * k / height
+    draw_strokes(page, [[(x, y * fy) for x, y in points] for points in sample["strokes"]])
 
 
 def draw_strokes(page, strokes: list) -> None:
@@ -506,13 +616,14 @@ def test_a_sentence_written_on_the_wide_canvas_is_read_by_the_shipped_model(page
 
     sample = json.loads((RESOURCES / "lines" / "strokes.json").read_text())
     page.get_by_label("Line of text").check()
-    draw_strokes(page, sample["strokes"])
+    draw_sample(page, sample)
     with page.expect_response(lambda r: r.url.endswith("/submit")) as answer:
         page.click("#predict")
     body = answer.value.json()
     assert body["task"] == "line" and len(body["lines"]) == 1
     assert error_rates([sample["text"]], [body["raw_text"]])["cer"] <= 0.3, body["raw_text"]
-    expect(page.locator("#result-text")).to_have_text(body["text"])
+    expect(page.locator("#line-list .line-text")).to_have_text([body["text"]])
+    expect(page.locator("#boxes .box")).to_have_count(1)
 
 
 @pytest.mark.skipif(
@@ -540,10 +651,197 @@ def test_alphabet_hint_and_spelling_switch(page):
     expect(page.locator("#alphabet-pick")).to_be_hidden()
     expect(page.locator("#correct-pick")).to_be_visible()
     sample = json.loads((RESOURCES / "lines" / "strokes.json").read_text())
-    draw_strokes(page, sample["strokes"])
+    draw_sample(page, sample)
     expect(page.locator("#status")).to_contain_text("Read 1 line", timeout=PREDICTION_TIMEOUT_MS)
     with page.expect_response(lambda r: r.url.endswith("/submit")) as response:
         page.get_by_label("Spelling correction").uncheck()
     body = response.value.json()
     assert body["corrected"] is False and body["text"] == body["raw_text"]
-    expect(page.locator("#result-text")).to_have_text(body["text"])
+    expect(page.locator("#line-list .line-text")).to_have_text([body["text"]])
+
+
+def fake_answer(text: str, probabilities: list[float], **extra) -> dict:
+    labels = [text] + [str(d) for d in range(10) if str(d) != text][: len(probabilities) - 1]
+    return {"task": "digit", "text": text, "confidence": probabilities[0], "unsure": False, "lookalikes": [],
+            "candidates": [{"label": lb, "probability": p} for lb, p in zip(labels, probabilities, strict=True)],
+            "model": {"name": "fake", "version": "0"}} | extra  # fmt: skip
+
+
+def test_percentages_never_say_100_or_0(page):
+    page.route("**/submit", lambda route: route.fulfill(json=fake_answer("7", [1.0, 0.0, 0.0, 0.0, 0.0])))
+    stroke(page, SEVEN_BAR + SEVEN_LEG[1:])
+    assert wait_for_answer(page) == "7"
+    expect(page.locator("#result-confidence")).to_have_text(">99.9% confident")
+    expect(page.locator(".candidate-prob").nth(1)).to_have_text("<0.1%")
+    shown = page.locator("#result-panel").inner_text()
+    assert "100.0%" not in shown and "0.0%" not in shown
+
+
+def test_not_sure_reads_as_one_sentence_and_yes_confirms_the_guess(page, served_app):
+    """The real answer, turned "not sure" on its way to the page: one sentence with the guess; Yes
+    says "Yes, it is 7" and stores 7 as right; No asks for the label; Escape closes the form."""
+
+    def unsure(route):
+        body = route.fetch().json()
+        message = "Not sure: this does not look like one handwritten character."
+        route.fulfill(json=body | {"unsure": True, "text": "", "message": message})
+
+    page.route("**/submit", unsure)
+    stroke(page, SEVEN_BAR + SEVEN_LEG[1:])
+    expect(page.locator("#result-text")).to_have_text(
+        re.compile(r"^Not sure – best guess 7 \([<>]?\d+\.\d%\)$"), timeout=PREDICTION_TIMEOUT_MS
+    )
+    expect(page.locator("#result-note")).to_contain_text("does not look like one handwritten character")
+    expect(page.locator("#feedback-yes")).to_have_text("Yes, it is 7")
+    shoot(page, "not-sure-desktop")
+    page.click("#feedback-no")
+    expect(page.locator("#feedback-status")).to_contain_text("Type what it is")
+    expect(page.locator("#feedback-label")).to_be_focused()
+    page.press("#feedback-label", "Escape")
+    expect(page.locator("#feedback-label")).to_be_hidden()
+    expect(page.locator("#feedback-no")).to_be_focused()
+    page.click("#feedback-yes")
+    expect(page.locator("#feedback-status")).to_have_text("Thanks, saved: it is “7”.")
+    last = "SELECT f.correct, f.label, p.predicted FROM feedback f JOIN predictions p ON p.id = f.prediction_id"
+    assert rows(served_app[1], last + " ORDER BY f.id DESC")[0] == (1, "7", "7")
+
+
+def test_history_survives_a_reload_and_its_feedback_can_be_changed(page, served_app):
+    stroke(page, ONE)
+    assert wait_for_answer(page) == "1"
+    expect(page.locator("#history-list .history-item")).to_have_count(1)
+    page.reload()
+    item = page.locator("#history-list .history-item")
+    expect(item).to_have_count(1)
+    expect(item.locator(".history-text")).to_have_text("1")
+    expect(item.locator(".history-meta")).to_contain_text("Digit · drawing")
+    expect(item.locator(".history-meta")).to_contain_text("no feedback")
+    assert item.locator(".history-thumb").get_attribute("src").startswith("data:image/png")
+    item.locator("summary").click()
+    item.get_by_role("button", name="No").click()
+    item.get_by_label("The right answer").fill("7")
+    item.get_by_label("The right answer").press("Enter")
+    expect(page.locator("#history-list .history-meta")).to_contain_text("wrong, it is “7”")
+    last = "SELECT f.correct, f.label, p.predicted FROM feedback f JOIN predictions p ON p.id = f.prediction_id"
+    assert rows(served_app[1], last + " ORDER BY f.id DESC")[0] == (0, "7", "1")
+    page.reload()
+    expect(page.locator("#history-list .history-meta")).to_contain_text("wrong, it is “7”")
+    page.click("#history-clear")
+    expect(page.locator("#history-list .history-item")).to_have_count(0)
+    expect(page.locator("#history-empty")).to_be_visible()
+    page.reload()
+    expect(page.locator("#history-list .history-item")).to_have_count(0)
+
+
+def download_text(page, selector: str) -> tuple[str, str]:
+    with page.expect_download() as info:
+        page.click(selector)
+    download = info.value
+    return download.suggested_filename, Path(download.path()).read_text(encoding="utf-8")
+
+
+def test_copy_and_downloads_carry_the_text(browser, base_url):
+    import csv
+    import json
+
+    context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/")
+        stroke(page, [(0.3, 0.2), (0.3, 0.8)])
+        stroke(page, [(0.5, 0.3), (0.62, 0.22), (0.75, 0.3), (0.72, 0.45), (0.55, 0.75), (0.8, 0.75)])
+        expect(page.locator("#result-text")).to_have_text("12", timeout=PREDICTION_TIMEOUT_MS)
+        page.click("#copy-text")
+        expect(page.locator("#status")).to_have_text("Text copied.")
+        assert page.evaluate("navigator.clipboard.readText()") == "12"
+        name, text = download_text(page, "#download-txt")
+        assert name.endswith(".txt") and text == "12\n"
+        name, text = download_text(page, "#download-json")
+        answer = json.loads(text)
+        assert name.endswith(".json") and answer["text"] == "12" and all(g["prediction_id"] for g in answer["glyphs"])
+        name, text = download_text(page, "#download-csv")
+        table = list(csv.DictReader(io.StringIO(text)))
+        assert name.endswith(".csv") and [r["text"] for r in table] == ["1", "2"]
+        assert table[0]["prediction_id"] == answer["glyphs"][0]["prediction_id"]
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_paragraph_upload_has_a_box_and_feedback_per_line(browser, served_app, viewport):
+    """Each line of a photographed paragraph gets its box on the picture, its text, confidence and
+    own Yes / No; a correction of line 2 is stored for line 2's prediction."""
+    from tests.test_lines import photographed_paragraph
+
+    names = ["b01-059z-01.png", "d09-612z-08.png", "n05-541z-06.png", "n09-202z-05.png"]
+    phone = viewport["width"] < 500
+    context = browser.new_context(
+        viewport=viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2,
+        permissions=["clipboard-read", "clipboard-write"],
+    )  # fmt: skip
+    try:
+        page = context.new_page()
+        page.goto(served_app[0] + "/")
+        page.get_by_label("Line of text").check()
+        upload = {"name": "paragraph.jpg", "mimeType": "image/jpeg", "buffer": photographed_paragraph(names)}
+        with page.expect_response(lambda r: r.url.endswith("/upload"), timeout=PREDICTION_TIMEOUT_MS) as answer:
+            page.set_input_files("#file-input", upload)
+        body = answer.value.json()
+        assert len(body["lines"]) == 4
+        expect(page.locator("#boxes .box")).to_have_count(4)
+        expect(page.locator("#line-list .line-text")).to_have_text([line["text"] for line in body["lines"]])
+        expect(page.locator("#line-list .feedback")).to_have_count(4)
+        expect(page.locator("#result-panel")).to_be_focused()
+        page.wait_for_function("() => document.querySelector('#boxed-picture').complete")
+        for selector in ("#source", "#boxed-image"):
+            assert_in_view_and_uncovered(page, selector)
+        shoot(page, f"paragraph-{'phone' if phone else 'desktop'}")
+        page.click("#line-1-feedback-no")
+        expect(page.locator("#line-1-feedback-label")).to_have_value(body["lines"][1]["text"])  # to edit, not retype
+        page.fill("#line-1-feedback-label", "a corrected second line")
+        page.press("#line-1-feedback-label", "Enter")
+        expect(page.locator("#line-1-feedback-status")).to_contain_text("Thanks, saved")
+        pid = body["lines"][1]["prediction_id"]
+        assert rows(served_app[1], f"SELECT correct, label FROM feedback WHERE prediction_id = '{pid}'") == [
+            (0, "a corrected second line")
+        ]
+        page.click("#copy-text")
+        assert page.evaluate("navigator.clipboard.readText()") == body["text"]
+    finally:
+        context.close()
+
+
+CONTROLS_JS = """() => {
+  const all = [...document.querySelectorAll('a[href], button, input, select, canvas, summary')];
+  const shown = all.filter((el) => {
+    if (el.disabled || el.closest('[hidden]')) return false;
+    if (el.type === 'radio' && !el.checked) return false;  // a radio group is one tab stop
+    const closed = el.closest('details:not([open])');
+    if (closed && el !== closed.querySelector('summary')) return false;  // folded away until opened
+    const r = el.getBoundingClientRect();
+    return el.classList.contains('visually-hidden') || (r.width > 0 && r.height > 0);
+  });
+  shown.forEach((el, i) => { el.dataset.kb = String(i); });
+  return shown.map((el) => el.id || el.textContent.trim().slice(0, 30) || el.tagName);
+}"""
+
+
+def test_keyboard_alone_reaches_every_control(page):
+    stroke(page, ONE)
+    assert wait_for_answer(page) == "1"
+    controls = page.evaluate(CONTROLS_JS)
+    assert {"canvas", "predict", "file-input", "feedback-yes", "copy-text", "download-json"} <= set(controls)
+    reached = set()
+    page.locator("body").focus()
+    for _ in range(3 * len(controls)):
+        page.keyboard.press("Tab")
+        kb = page.evaluate("document.activeElement && document.activeElement.dataset.kb")
+        if kb is not None:
+            reached.add(int(kb))
+        if len(reached) == len(controls):
+            break
+    missed = [controls[i] for i in range(len(controls)) if i not in reached]
+    assert missed == []
+    page.focus("#feedback-yes")
+    page.keyboard.press("Enter")
+    expect(page.locator("#feedback-status")).to_have_text("Thanks, saved.")
