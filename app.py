@@ -97,6 +97,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         PRELOAD_MODELS=False,
         UNSURE_THRESHOLDS={},  # task -> confidence below which answers are "not sure" (default: measured)
         FEEDBACK_DB=None,  # SQLite file; default: feedback.sqlite3 in the instance folder
+        DATABASE_URL=os.environ.get("DATABASE_URL"),  # postgresql://...: the shared store instead of FEEDBACK_DB
         PREDICTION_TTL_HOURS=24,  # inputs nobody gave feedback on are deleted after this
         FEEDBACK_SYNC_BACKGROUND=True,  # copy feedback to Google Sheets in a background thread
         GOOGLE_SERVICE_ACCOUNT_FILE=None,  # with GOOGLE_SHEET_ID: the Sheets copy is on
@@ -127,6 +128,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         if reg.has_line():
             reg.line()
             reg.line_filter()
+            reg.line_lm()
         for alphabet in hog_alphabets(reg):
             reg.hog(alphabet)
     feedback.init_app(app)
@@ -177,7 +179,7 @@ def _read_as_read(data: bytes, task: str, options, canvas: bool):
         decoder = str(options.get("decoder") or "beam")
         correct = str(options.get("correct", "true")).lower() not in ("false", "0", "no", "off")
         return read_lines(data, registry().line(), decoder, correct, _speller(), pixels, not canvas,
-                          registry().line_filter())  # fmt: skip
+                          registry().line_filter(), registry().line_lm())  # fmt: skip
     name = options.get("profile") or options.get("personal")  # personal= is the older name
     profile = existing_profile(Path(current_app.config["PERSONAL_DIR"]), str(name)) if name else None
     if task == "page":

@@ -1,7 +1,8 @@
 """Per-line latency of the line model: ``python bench/lines.py --data-dir ../shared/data [--runs 100]``.
 
 Renders IAM-OnDB test lines (``testset_f``) as PNG uploads and times, with the model loaded once:
-line preprocessing, the forward pass, beam-search decoding, spelling correction, and the whole
+line preprocessing, the forward pass, beam-search decoding (plain, and with the language model of
+``models/weights/line-lm`` as served), spelling correction, and the whole
 ``models.lines.read_lines`` call; then ``read_lines`` on the same lines drawn as the page's wide
 canvas sends them (840 x 240, 6 px pen). Prints p50/p90/p99 in milliseconds.
 """
@@ -21,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+from models.charlm import load_line_lm  # noqa: E402
 from models.ctc import beam_search  # noqa: E402
-from models.lines import Speller, load_line_model, read_lines  # noqa: E402
+from models.lines import Speller, decode_columns, load_line_model, read_lines  # noqa: E402
 from models.preprocessing import line_from_gray  # noqa: E402
 from models.registry import WEIGHTS_DIR  # noqa: E402
 from training.lines_data import load_iam_ondb, render  # noqa: E402
@@ -48,6 +50,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=100, help="lines timed")
     args = p.parse_args()
     model = load_line_model(args.weights)
+    lm = load_line_lm(args.weights.parent / "line-lm")  # as the app serves: None when none is installed
     speller = Speller.english()
     lines = load_iam_ondb(args.data_dir, "test_f")
     grays = [render(*lines.strokes[i]) for i in range(args.runs)]
@@ -57,24 +60,27 @@ def main() -> None:
         Image.fromarray((g * 255).astype(np.uint8)).save(buf, "PNG")
         pngs.append(buf.getvalue())
     canvases = [canvas_png(*lines.strokes[i]) for i in range(args.runs)]
-    names = ("preprocess", "forward", "beam", "spelling", "read_lines", "canvas")
+    names = ("preprocess", "forward", "beam", "beam+lm", "spelling", "read_lines", "canvas")
     times: dict[str, list[float]] = {k: [] for k in names}
-    read_lines(pngs[0], model, speller=speller)  # warm-up
+    read_lines(pngs[0], model, speller=speller, lm=lm)  # warm-up
     for g, png, drawn in zip(grays, pngs, canvases, strict=True):
         t0 = time.perf_counter()
         strip = line_from_gray(g)
         t1 = time.perf_counter()
         probs = model.probabilities(strip)
         t2 = time.perf_counter()
-        raw = beam_search(probs, model.charset)
+        beam_search(probs, model.charset)
         t3 = time.perf_counter()
+        raw = decode_columns(probs, model.charset, "beam", lm)
+        t3b = time.perf_counter()
         speller.line(raw, probs, model.charset)
         t4 = time.perf_counter()
-        read_lines(png, model, speller=speller)
+        read_lines(png, model, speller=speller, lm=lm)
         t5 = time.perf_counter()
-        read_lines(drawn, model, speller=speller, ruled=False)  # as /submit reads the canvas
+        read_lines(drawn, model, speller=speller, ruled=False, lm=lm)  # as /submit reads the canvas
         t6 = time.perf_counter()
-        for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
+        spans = (t1 - t0, t2 - t1, t3 - t2, t3b - t3, t4 - t3b, t5 - t4, t6 - t5)
+        for k, v in zip(times, spans, strict=True):
             times[k].append(v * 1000)
     print(f"{len(pngs)} IAM-OnDB test lines, {os.cpu_count()} CPUs")
     print(f"{'measurement':<14}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")

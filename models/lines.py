@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from models.charlm import LineLM
 from models.ctc import alignment, beam_search, best_path_frames, confidence, greedy, texts_log_likelihood
 from models.errors import InputError
 from models.preprocessing import (
@@ -32,7 +33,7 @@ from models.preprocessing import (
 )
 from models.segmentation import PAGE_SIDE, page_ink, remove_ruling
 
-DECODERS = ("beam", "greedy")
+DECODERS = ("beam", "greedy")  # beam: with the language model of models/weights/line-lm when installed
 MAX_LINES = 60  # a paragraph image with more text lines than this is refused rather than read slowly
 WORD = re.compile(r"[A-Za-z]+")
 CANDIDATES = 60  # dictionary words within two edits weighed against the writing, nearest first
@@ -454,6 +455,16 @@ def _same_case(word: str, like: str) -> str:
     return word[0].upper() + word[1:] if like[0].isupper() else word
 
 
+def decode_columns(probs: np.ndarray, charset: str, decoder: str = "beam", lm: LineLM | None = None) -> str:
+    """The text of a line's column probabilities: greedily, or by beam search (with the language
+    model ``lm`` when given, weighted as it was tuned)."""
+    if decoder == "greedy":
+        return greedy(probs, charset)
+    if lm is None:
+        return beam_search(probs, charset)
+    return beam_search(probs, charset, **lm.decoder(charset, greedy(probs, charset)))
+
+
 CUT_OFF_HEIGHT = 0.6  # a line at the image's top or bottom edge this much shorter than the tallest is cut off
 
 
@@ -466,6 +477,7 @@ def read_lines(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     ruled: bool = True,
     handwriting: HandwritingFilter | None = None,
+    lm: LineLM | None = None,
 ) -> LinesReading:
     """Read a handwritten line or paragraph; ``.result`` is the response shape of ``"task": "line"``.
     ``ruled=False`` (a drawing on the page's canvas) skips looking for ruled lines.
@@ -473,7 +485,8 @@ def read_lines(
     Only the handwriting comes back: a line that the image's top or bottom edge cuts off, or that
     the ``handwriting`` filter does not take for handwriting (printed form labels, dotted rules),
     is listed under ``dropped`` instead of read. When nothing is left, the likeliest line is read
-    with a message that it may not be handwriting."""
+    with a message that it may not be handwriting. The beam search uses the language model ``lm``
+    when given."""
     if decoder not in DECODERS:
         raise BadLineRequest(f"Unknown decoder {decoder!r}; choose beam or greedy.")
     gray = to_gray(decode(data, max_pixels, side=PAGE_SIDE))
@@ -502,7 +515,7 @@ def read_lines(
         crops.append(to_png(np.round(np.clip(crop, 0, 1) * 255).astype(np.uint8)))
         strips.append(to_png(strip))
         probs = model.probabilities(strip)
-        raw = beam_search(probs, model.charset) if decoder == "beam" else greedy(probs, model.charset)
+        raw = decode_columns(probs, model.charset, decoder, lm)
         text, changes = speller.correct(raw, probs, model.charset) if correct and speller else (raw, [])
         lines.append({"text": tidy_text(text), "raw_text": tidy_text(raw), "corrections": changes,
                       "confidence": round(confidence(probs), 4)} | seen)  # fmt: skip
@@ -513,6 +526,7 @@ def read_lines(
         "confidence": round(float(np.mean([line["confidence"] for line in lines])), 4),
         "lines": lines,
         "decoder": decoder,
+        "language_model": {"name": "line-lm", "version": lm.version} if lm is not None and decoder == "beam" else None,
         "corrected": bool(correct),
         "image": {"width": gray.shape[1], "height": gray.shape[0]},
         "model": {"name": model.name, "version": model.version},

@@ -248,6 +248,23 @@ class Registry:
                     self._models["line-filter"] = handwriting
             return self._models["line-filter"]
 
+    def line_lm(self):
+        """The language model of the line decoder (``models/weights/line-lm``) or None when none is
+        installed, loaded once."""
+        with self._loader_lock("line-lm"):
+            if "line-lm" not in self._models:
+                from models.charlm import TRAIN_COMMAND, load_line_lm
+
+                try:
+                    lm = load_line_lm(self.weights_dir / "line-lm")
+                except (ValueError, KeyError) as exc:
+                    raise WeightsError(
+                        f"The line language model does not load ({exc}): run `{TRAIN_COMMAND}`."
+                    ) from exc
+                with self._lock:
+                    self._models["line-lm"] = lm
+            return self._models["line-lm"]
+
     def has_line(self) -> bool:
         """Whether a line model is installed."""
         return (self.weights_dir / "line" / "model.keras").exists()

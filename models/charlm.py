@@ -1,0 +1,249 @@
+"""A character n-gram language model for the line decoder's beam search.
+
+Interpolated Witten-Bell estimates over (possibly fractional) n-gram counts: the probability of a
+character after a context mixes what followed that context in the training text with the estimate
+after the context one character shorter, weighted by how many different characters were seen to
+follow it. Lines begin with ``BOUNDARY`` context and the model also gives the probability that a
+line ends (``END``), so a beam's last word is scored too.
+
+The counts are built by ``training.train_charlm`` from text the line model may see (IAM-OnDB
+training transcriptions and the word-frequency list that ships with symspellpy) and stored as
+``charlm.npz`` with a ``meta.json`` that records the decoder weights chosen on validation lines.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+BOUNDARY = "\n"  # the context before a line's first character; never a character of a line
+END = "\n"  # the "character" that ends a line (the same symbol: it never occurs inside a line)
+LM_FORMAT = "1"  # bump when the stored arrays change meaning
+CACHE_LIMIT = 200_000  # contexts whose distributions are kept; cleared when full
+
+
+def count_ngrams(texts: Iterable[tuple[str, float]], order: int) -> dict[str, dict[str, float]]:
+    """context -> next character -> weight, for contexts of 0 to ``order - 1`` characters, over
+    ``(text, weight)`` pairs; each text is a whole line (its start is the boundary, its end ``END``)."""
+    counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    pad = BOUNDARY * (order - 1)
+    for text, weight in texts:
+        s = pad + text + END
+        for i in range(order - 1, len(s)):
+            ch = s[i]
+            for k in range(order):
+                counts[s[i - k : i]][ch] += weight
+    return counts
+
+
+@dataclass
+class CharLM:
+    """A loaded model: ``vocab`` (every character it knows, ``END`` first) and, per context, the
+    characters seen after it with their weights, in flat arrays: ``names`` (the contexts, sorted,
+    found by binary search) and ``offsets`` into ``chars`` and ``weights``. Flat arrays keep a
+    model of half a million contexts at a few tens of MB in memory and quick to load."""
+
+    order: int
+    vocab: str
+    names: np.ndarray  # (contexts,) str, sorted
+    offsets: np.ndarray  # (contexts + 1,) int64: context i's characters are chars[offsets[i]:offsets[i + 1]]
+    chars: np.ndarray  # vocab indices, uint8
+    weights: np.ndarray  # float32
+    meta: dict = field(default_factory=dict)
+    discount: float = 0.0  # 0: Witten-Bell; otherwise absolute discounting by this much
+    _cache: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_counts(
+        cls, counts: dict[str, dict[str, float]], order: int, meta: dict | None = None, discount: float = 0.0
+    ) -> CharLM:
+        chars = sorted({c for follow in counts.values() for c in follow} - {END})
+        vocab = END + "".join(chars)
+        if len(vocab) > 256:
+            raise ValueError(f"{len(vocab)} characters: the model stores character indices in one byte")
+        index = {c: i for i, c in enumerate(vocab)}
+        names = sorted(counts)
+        sizes = [len(counts[c]) for c in names]
+        return cls(
+            order,
+            vocab,
+            np.array(names, dtype=str) if names else np.array([], str),
+            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            np.array([index[c] for n in names for c in counts[n]], np.uint8),
+            np.array([w for n in names for w in counts[n].values()], np.float32),
+            meta or {},
+            discount,
+        )
+
+    @property
+    def context_count(self) -> int:
+        return len(self.names)
+
+    def seen(self, ctx: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(vocab indices, weights) of what followed ``ctx`` in training, or None if it never occurred."""
+        i = int(np.searchsorted(self.names, ctx))
+        if i >= len(self.names) or self.names[i] != ctx:
+            return None
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return self.chars[a:b].astype(np.intp), self.weights[a:b].astype(np.float64)
+
+    def distribution(self, context: str) -> np.ndarray:
+        """P(next character | context) over ``vocab`` (``END`` at index 0); ``context`` is the
+        text so far of the line (only its last ``order - 1`` characters matter)."""
+        ctx = (BOUNDARY * (self.order - 1) + context)[-(self.order - 1) :] if self.order > 1 else ""
+        return self._dist(ctx)
+
+    def _dist(self, ctx: str) -> np.ndarray:
+        hit = self._cache.get(ctx)
+        if hit is not None:
+            return hit
+        lower = self._dist(ctx[1:]) if ctx else np.full(len(self.vocab), 1.0 / len(self.vocab))
+        seen = self.seen(ctx)
+        if seen is None:
+            out = lower
+        else:
+            idx, weights = seen
+            total, types = float(weights.sum()), len(idx)
+            if self.discount:  # what each seen character gives up goes to the shorter context
+                kept = np.maximum(weights - self.discount, 0.0)
+                out = lower * (1.0 - kept.sum() / total)
+                out[idx] += kept / total
+            else:
+                out = lower * (types / (total + types))
+                out[idx] += weights / (total + types)
+        with self._lock:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[ctx] = out
+        return out
+
+    def log_prob(self, text: str) -> float:
+        """log P(text as a whole line), its end included."""
+        index = {c: i for i, c in enumerate(self.vocab)}
+        total = 0.0
+        for i, ch in enumerate(text + END):
+            k = index.get(ch)
+            p = self.distribution(text[:i])[k] if k is not None else 0.0
+            total += float(np.log(max(p, 1e-12)))
+        return total
+
+    def for_charset(self, charset: str) -> CharsetLM:
+        """The model seen through a recogniser's charset (its class order), for the beam search."""
+        return CharsetLM(self, charset)
+
+    def save(self, folder: Path) -> None:
+        """``charlm.npz`` (contexts, their characters and weights) and ``meta.json``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            folder / "charlm.npz",
+            contexts=self.names,
+            sizes=np.diff(self.offsets),
+            chars=self.chars,
+            weights=self.weights,
+            vocab=np.array(self.vocab),
+            order=np.array(self.order),
+            discount=np.array(self.discount),
+            format=np.array(LM_FORMAT),
+        )
+        (folder / "meta.json").write_text(json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n")
+
+
+def load_charlm(folder: Path) -> CharLM:
+    """A model saved by ``CharLM.save``; ValueError when the file is of another format."""
+    with np.load(folder / "charlm.npz", allow_pickle=False) as d:
+        if str(d["format"]) != LM_FORMAT:
+            raise ValueError(f"{folder / 'charlm.npz'} is format {d['format']}, this code reads {LM_FORMAT}")
+        names, sizes, chars, weights = d["contexts"], d["sizes"], d["chars"], d["weights"]
+        vocab, order, discount = str(d["vocab"]), int(d["order"]), float(d["discount"])
+    if len(names) > 1 and not bool(np.all(names[:-1] < names[1:])):
+        raise ValueError(f"{folder / 'charlm.npz'}: contexts are not sorted")
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    meta_path = folder / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return CharLM(order, vocab, names, offsets, chars.astype(np.uint8), weights.astype(np.float32), meta, discount)
+
+
+class CharsetLM:
+    """A ``CharLM`` answering in a recogniser's class order: ``log_probs(prefix)[k]`` is
+    log P(charset[k] | prefix), ``log_end(prefix)`` log P(the line ends | prefix). Characters the
+    language model never saw get the smallest probability it gives any character there."""
+
+    def __init__(self, lm: CharLM, charset: str):
+        self.lm = lm
+        index = {c: i for i, c in enumerate(lm.vocab)}
+        self._map = np.array([index.get(c, -1) for c in charset])
+        self._unknown = self._map < 0
+        self._cache: dict[str, np.ndarray] = {}
+
+    def log_probs(self, prefix: str) -> np.ndarray:
+        key = prefix[-(self.lm.order - 1) :] if self.lm.order > 1 else ""
+        hit = self._cache.get(key)
+        if hit is None:
+            dist = self.lm.distribution(prefix)
+            p = dist[np.maximum(self._map, 0)]
+            if self._unknown.any():
+                p = np.where(self._unknown, dist[1:].min() if len(dist) > 1 else 1e-6, p)
+            hit = np.log(np.maximum(p, 1e-12))
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+    def log_end(self, prefix: str) -> float:
+        return float(np.log(max(self.lm.distribution(prefix)[0], 1e-12)))
+
+
+def block_capitals(text: str) -> bool:
+    """Whether a reading is in block capitals (two letters or more, at least 80% capitals): names
+    and codes on forms more often than prose, where an English language model helps less."""
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 2 and sum(c.isupper() for c in letters) >= 0.8 * len(letters)
+
+
+class LineLM:
+    """The language model as the line decoder uses it, with the weights chosen on validation lines:
+    ``alpha`` and ``beta`` (see ``models.ctc.beam_search``), the beam ``width``, and
+    ``capitals_alpha``, the weight for a line the greedy reading finds in block capitals."""
+
+    def __init__(self, lm: CharLM, alpha: float, beta: float, width: int, capitals_alpha: float):
+        self.lm, self.alpha, self.beta, self.width, self.capitals_alpha = lm, alpha, beta, width, capitals_alpha
+        self._views: dict[str, CharsetLM] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        return str(self.lm.meta.get("version", "1"))
+
+    def view(self, charset: str) -> CharsetLM:
+        with self._lock:
+            if charset not in self._views:
+                self._views[charset] = self.lm.for_charset(charset)
+            return self._views[charset]
+
+    def decoder(self, charset: str, greedy_text: str) -> dict:
+        """``beam_search`` keyword arguments for one line, given its greedy reading."""
+        alpha = self.capitals_alpha if block_capitals(greedy_text) else self.alpha
+        return {"lm": self.view(charset), "alpha": alpha, "beta": self.beta if alpha else 0.0, "width": self.width}
+
+
+def load_line_lm(folder: Path) -> LineLM | None:
+    """The installed language model of the line decoder (``models/weights/line-lm``), or None when
+    there is none; ValueError when its files do not match this code."""
+    if not (folder / "charlm.npz").exists():
+        return None
+    lm = load_charlm(folder)
+    d = lm.meta.get("decoder", {})
+    missing = {"alpha", "beta", "width", "capitals_alpha"} - set(d)
+    if missing:
+        raise ValueError(f"{folder / 'meta.json'} lacks decoder settings {sorted(missing)}: run `{TRAIN_COMMAND}`")
+    return LineLM(lm, float(d["alpha"]), float(d["beta"]), int(d["width"]), float(d["capitals_alpha"]))
+
+
+TRAIN_COMMAND = "python -m training.train_charlm --data-dir ../shared/data"
