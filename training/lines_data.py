@@ -86,6 +86,41 @@ def render(points: np.ndarray, pen_up: np.ndarray, rng: np.random.Generator | No
     return np.clip(gray, 0, 1).astype(np.float32)
 
 
+SUPERSAMPLE = 4  # renderings of a set pen width are drawn this much larger, then shrunk (fractional pens)
+
+
+def render_as(points: np.ndarray, pen_up: np.ndarray, ink_height: float, pen: float, photo: bool = False,
+              seed: int = 0) -> Image.Image:  # fmt: skip
+    """A line drawn as a user makes it: ink ``ink_height`` px tall with a round pen ``pen`` px wide,
+    black on white (``photo``: on uneven, noisy paper, a little blurred, as a phone photo), as an
+    8-bit grayscale image."""
+    k = SUPERSAMPLE
+    p = points.astype(np.float32)
+    p = (p - p.min(axis=0)) * (ink_height * k) / max(float(np.ptp(p[:, 1])), 1.0)
+    margin = int(max(ink_height * 0.3, 6) * k)
+    p += margin
+    w, h = int(p[:, 0].max()) + 2 * margin, int(p[:, 1].max()) + 2 * margin
+    img = Image.new("L", (w, h), 255)
+    draw = ImageDraw.Draw(img)
+    width = max(1, int(round(pen * k)))
+    for stroke in np.split(p, np.flatnonzero(pen_up)[:-1] + 1):
+        if len(stroke) > 1:
+            draw.line([tuple(q) for q in stroke], fill=0, width=width, joint="curve")
+        for x, y in stroke[[0, -1]]:  # round caps, as a canvas pen draws them
+            draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=0)
+    img = img.resize((max(1, w // k), max(1, h // k)), Image.Resampling.BOX)
+    if not photo:
+        return img
+    r = np.random.default_rng(seed)
+    img = img.filter(ImageFilter.GaussianBlur(0.6))
+    gray = np.asarray(img, np.float32) / 255.0
+    yy, xx = np.mgrid[0 : gray.shape[0], 0 : gray.shape[1]]
+    paper = 0.85 - 0.2 * xx / max(gray.shape[1], 1) - 0.1 * yy / max(gray.shape[0], 1)  # a shadow across
+    ink = 0.15
+    gray = paper - (paper - ink) * (1 - gray) + r.normal(0, 0.03, gray.shape)
+    return Image.fromarray(np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8))
+
+
 def _prepare_one(args: tuple) -> np.ndarray | None:
     points, pen_up, seed = args
     try:
