@@ -1,6 +1,7 @@
 """Feedback: the yes/no and corrected labels people give on each answer.
 
-The store (``feedback.store``, SQLite) is always written first and is the source of truth; the
+The store (``feedback.store``: the SQLite file, or PostgreSQL when ``DATABASE_URL`` names one) is
+always written first and is the source of truth; the
 Google Sheets copy (``feedback.sheets``) follows in the background when configured; export
 (``feedback.export``) and retraining (``training.retrain``) read the store. ``init_app`` wires it
 into the Flask app (flaskr's ``db.py`` pattern): views call ``store()`` and never open connections.
@@ -9,7 +10,6 @@ into the Flask app (flaskr's ``db.py`` pattern): views call ``store()`` and neve
 from __future__ import annotations
 
 import logging
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +20,7 @@ from flask.cli import AppGroup
 
 from feedback.export import write_csv, write_zip  # noqa: F401 (also used by the admin routes)
 from feedback.sheets import SheetsConfig, SheetSync, SyncError
-from feedback.store import FeedbackStore, UnknownPrediction
+from feedback.store import FeedbackStore, StoreError, UnknownPrediction, is_database_url, mask_url
 from models.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,19 @@ class FeedbackError(InputError):
 
 
 def init_app(app: Flask) -> None:
-    """Open the store, set up the Sheets sync when configured, and add ``flask feedback ...``."""
-    path = app.config.get("FEEDBACK_DB") or str(Path(app.instance_path) / "feedback.sqlite3")
-    store_ = FeedbackStore(path, prediction_ttl=float(app.config["PREDICTION_TTL_HOURS"]) * 3600)
+    """Open the store, set up the Sheets sync when configured, and add ``flask feedback ...``.
+
+    ``DATABASE_URL`` (``postgresql://...``) selects PostgreSQL, shared by every instance; without
+    it the store is the SQLite file ``FEEDBACK_DB`` (default: feedback.sqlite3 in the instance folder).
+    """
+    url = app.config.get("DATABASE_URL")
+    if url and not is_database_url(str(url)):
+        raise StoreError(
+            f"DATABASE_URL must be a postgresql:// URL, not {mask_url(str(url))}; for SQLite set FEEDBACK_DB to a file."
+        )
+    target = str(url) if url else app.config.get("FEEDBACK_DB") or str(Path(app.instance_path) / "feedback.sqlite3")
+    store_ = FeedbackStore(target, prediction_ttl=float(app.config["PREDICTION_TTL_HOURS"]) * 3600)
+    log.info("feedback store: %s (%s)", store_.location, store_.engine.name)
     app.extensions["feedback"] = store_
     sheets = SheetsConfig.from_app_config(app.config)
     sync = SheetSync(store_, sheets) if sheets else None
@@ -128,7 +138,7 @@ def _store_rows(rows: list[tuple], source: str) -> list[str | None]:
     buttons, not the answer."""
     try:
         return store().add_predictions(rows, source=source) if rows else []
-    except sqlite3.Error:
+    except store().errors:
         log.exception("could not record %d %s answers in the feedback store", len(rows), source)
         return [None] * len(rows)
 
@@ -172,7 +182,7 @@ feedback_cli = AppGroup("feedback", help="Feedback store: status, Google Sheets 
 def status_command() -> None:
     """Print how many predictions and feedback rows the store holds and how many wait for Sheets."""
     counts = store().counts()
-    click.echo(f"store: {store().path}")
+    click.echo(f"store: {store().location} ({store().engine.name})")
     for name, value in counts.items():
         click.echo(f"{name}: {value}")
     click.echo("google sheets: " + ("configured" if syncer() else "not configured"))

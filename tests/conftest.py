@@ -21,8 +21,52 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def make_app(tmp_path: Path, **config):
     """An app for tests: its feedback database in ``tmp_path``, no background sync, ``config`` on top."""
-    base = {"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), "FEEDBACK_SYNC_BACKGROUND": False}
+    base = {"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), "DATABASE_URL": None,
+            "FEEDBACK_SYNC_BACKGROUND": False}  # fmt: skip
     return create_app(base | config)
+
+
+ENGINES = ["sqlite", "postgresql"]  # the feedback store's engines; store tests run on both
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server the suite starts itself (tests/postgres.py); skipped with the reason
+    where PostgreSQL is not installed, except under CI, where that is a failure."""
+    from tests.postgres import start_postgres
+
+    try:
+        server = start_postgres()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
+        pytest.skip(f"no PostgreSQL server for the store tests: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres):
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture(params=ENGINES)
+def store_target(request, tmp_path) -> str:
+    """Where a fresh feedback store lives: a SQLite file, or a new PostgreSQL database's URL."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return str(tmp_path / "feedback.sqlite3")
+
+
+def app_on(tmp_path: Path, target: str, **config):
+    """``make_app`` with its feedback store at ``target`` (a SQLite file or a postgresql:// URL)."""
+    from feedback.store import is_database_url
+
+    where = {"DATABASE_URL": target} if is_database_url(target) else {"FEEDBACK_DB": target}
+    return make_app(tmp_path, **where, **config)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ class FakeGoogle:
     rows: list[list[str]] = field(default_factory=list)
     faults: deque = field(default_factory=deque)
     log: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
+    appended: list[str] = field(default_factory=list)  # the row id of every row ever appended, in order
     tokens_issued: int = 0
     title: str = "Sheet1"
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -159,6 +160,7 @@ def start_fake_google() -> FakeGoogle:
             rng, append = _range(m.group(1)), m.group(2)
             if append and self.command == "POST":
                 state.rows.extend([[str(v) for v in r] for r in body["values"]])
+                state.appended.extend(str(r[8]) if len(r) > 8 else "" for r in body["values"])
                 return 200, {"spreadsheetId": sid, "updates": {"updatedRows": len(body["values"])}}
             if self.command == "PUT":
                 self._write(rng, body["values"])

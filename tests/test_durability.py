@@ -1,6 +1,7 @@
-"""Nothing acknowledged is lost: the real server (``python app.py``) is killed with SIGKILL in the
-middle of a burst of feedback, restarted on the same database, and every acknowledged feedback is
-there with the value that was acknowledged (or a later one still in flight when it died)."""
+"""Nothing acknowledged is lost: two real servers (``python app.py``) share one feedback database
+(the SQLite file, or a real PostgreSQL server); one is killed with SIGKILL in the middle of a
+burst of feedback sent to both, and every feedback either of them acknowledged is there, read by
+the survivor, with the value that was acknowledged (or a later one still in flight when it died)."""
 
 from __future__ import annotations
 
@@ -17,23 +18,30 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from feedback.store import is_database_url
 from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
+from tests.helpers import read_table
 from tests.test_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "durability-token"
 
 
-def start(db: Path, port: int) -> subprocess.Popen:
-    env = os.environ | {"HWR_PORT": str(port), "HWR_FEEDBACK_DB": str(db), "HWR_ADMIN_TOKEN": TOKEN,
-                        "HWR_THREADS": "8", "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+def start(target: str, port: int) -> subprocess.Popen:
+    """``python app.py`` on ``port`` with its feedback store at ``target`` (a file or a URL)."""
+    store = {"DATABASE_URL": target} if is_database_url(target) else {"HWR_FEEDBACK_DB": target}
+    env = os.environ | store | {"HWR_PORT": str(port), "HWR_ADMIN_TOKEN": TOKEN, "HWR_THREADS": "8",
+                                "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
+    return subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.time() + 180
+
+
+def wait_until_up(proc: subprocess.Popen, port: int) -> None:
+    deadline = time.time() + 240
     while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
-            return proc
+            return
         except (urllib.error.URLError, ConnectionError):
             assert proc.poll() is None and time.time() < deadline, "the server did not start"
             time.sleep(0.3)
@@ -44,62 +52,64 @@ def post(url: str, body: dict) -> dict:
     return json.load(urllib.request.urlopen(req, timeout=30))
 
 
-def test_sigkill_during_a_burst_loses_no_acknowledged_feedback(tmp_path):
-    db, port = tmp_path / "feedback.sqlite3", free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start(db, port)
+def test_sigkill_of_one_of_two_instances_loses_no_acknowledged_feedback(store_target):
+    ports = [free_port(), free_port()]
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    procs = [start(store_target, p) for p in ports]  # both start at once, on one new database
     try:
+        for proc, port in zip(procs, ports, strict=True):
+            wait_until_up(proc, port)
         image = data_url(png_bytes(canvas_digit(SEVEN)))
-        pids = [post(base + "/submit", {"image": image})["prediction_id"] for _ in range(48)]
+        pids = [post(bases[i % 2] + "/submit", {"image": image})["prediction_id"] for i in range(48)]
         acked: dict[str, tuple[int, str]] = {}  # prediction id -> (revision, label) last acknowledged
-        lock, go = threading.Lock(), threading.Event()
+        after_kill = [0]  # acknowledgements the survivor gave once the other was dead
+        lock, go, killed, stop = threading.Lock(), threading.Event(), threading.Event(), threading.Event()
 
-        def writer(mine: list[str]) -> None:
+        def writer(base: str, mine: list[str]) -> None:
             labels = "0123456789"
             for i in range(10_000):
+                if stop.is_set():
+                    return
                 pid = mine[i % len(mine)]
                 label = labels[(i // len(mine)) % 10]
                 body = {"prediction_id": pid, "correct": label == "7", "label": label}
                 try:
                     ack = post(base + "/feedback", body)
                 except (urllib.error.URLError, ConnectionError, OSError):
-                    return  # the server is gone
+                    return  # its server is gone
                 with lock:
                     acked[pid] = (ack["revision"], label)
+                    after_kill[0] += killed.is_set()
                 if len(acked) >= 24:
                     go.set()
 
-        threads = [threading.Thread(target=writer, args=(pids[k::8],)) for k in range(8)]
+        # writer k rates predictions made by both servers, through server k % 2
+        threads = [threading.Thread(target=writer, args=(bases[k % 2], pids[k::8])) for k in range(8)]
         for t in threads:
             t.start()
         assert go.wait(60)
         time.sleep(0.5)  # well inside the burst
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        os.kill(procs[0].pid, signal.SIGKILL)
+        procs[0].wait(timeout=30)
+        killed.set()
+        time.sleep(1.0)  # the survivor goes on taking feedback
+        stop.set()
         for t in threads:
             t.join(timeout=60)
         with lock:
             acknowledged = dict(acked)
-        assert len(acknowledged) >= 24
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-    proc = start(db, port)  # restart on the same database
-    try:
-        req = urllib.request.Request(base + "/admin/feedback/export?format=csv",
+        assert len(acknowledged) >= 24 and after_kill[0] > 0
+        req = urllib.request.Request(bases[1] + "/admin/feedback/export?format=csv",
                                      headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
         rows = list(csv.DictReader(io.StringIO(urllib.request.urlopen(req, timeout=30).read().decode())))
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
     stored = {r["prediction_id"]: r for r in rows}
     assert len(stored) == len(rows)  # one row per prediction, never duplicated
-    import sqlite3
-
-    conn = sqlite3.connect(db)
-    revisions = dict(conn.execute("SELECT prediction_id, revision FROM feedback").fetchall())
-    conn.close()
+    revisions = {r["prediction_id"]: r["revision"] for r in read_table(store_target, "SELECT * FROM feedback")}
     for pid, (revision, label) in acknowledged.items():
         assert pid in stored, "an acknowledged feedback is missing after the crash"
         assert revisions[pid] >= revision

@@ -1,11 +1,13 @@
 """Feedback: every answer gets a prediction id, yes/no (with the right label) is committed to the
-real SQLite file before the answer, and a second answer updates the first; export in CSV and zip."""
+real database before the answer, and a second answer updates the first; export in CSV and zip.
+Each test of the store runs on both engines: the SQLite file and a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import csv
 import io
 import sqlite3
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -14,7 +16,8 @@ from PIL import Image
 from feedback.export import read_zip
 from feedback.store import SCHEMA_VERSION, FeedbackStore, StoreError
 from models.preprocessing import glyph_from_bytes
-from tests.conftest import SEVEN, canvas_digit, data_url, make_app, png_bytes
+from tests.conftest import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import read_table, store_target_of
 
 SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
 
@@ -25,26 +28,26 @@ def predict(client, data: bytes = SEVEN_PNG, task: str = "digit") -> dict:
     return body
 
 
-def rows(app) -> list[sqlite3.Row]:
-    """The feedback table read straight from the database file, as another process would."""
-    conn = sqlite3.connect(app.config["FEEDBACK_DB"])
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM feedback ORDER BY id").fetchall()
-    finally:
-        conn.close()
+@pytest.fixture
+def app(tmp_path, store_target):
+    """A fresh app on a fresh store of each engine."""
+    return app_on(tmp_path, store_target)
+
+
+def rows(app) -> list[dict]:
+    """The feedback table read straight from the database, as another process would."""
+    return read_table(app, "SELECT * FROM feedback ORDER BY id")
 
 
 def test_every_answer_is_stored_with_what_the_model_saw(app, client):
     body = predict(client)
-    conn = sqlite3.connect(app.config["FEEDBACK_DB"])
-    row = conn.execute(
+    (row,) = read_table(
+        app,
         "SELECT task, predicted, confidence, model_name, model_version, preprocessing_version, input_png, "
         "model_input_png FROM predictions WHERE id = ?",
         (body["prediction_id"],),
-    ).fetchone()
-    conn.close()
-    task, predicted, confidence, name, version, prep, input_png, seen_png = row
+    )
+    task, predicted, confidence, name, version, prep, input_png, seen_png = row.values()
     assert (task, predicted, name, version) == ("digit", "7", "digit", body["model"]["version"])
     assert confidence == pytest.approx(body["confidence"])
     assert prep == glyph_from_bytes.__globals__["PREPROCESSING_VERSION"]
@@ -56,7 +59,7 @@ def test_a_jpeg_upload_is_stored_as_png_that_reads_the_same(app, client):
     jpeg = png_bytes(canvas_digit(SEVEN), "JPEG", quality=90)
     resp = client.post("/upload", data={"file": (io.BytesIO(jpeg), "seven.jpg"), "task": "digit"})
     pid = resp.get_json()["prediction_id"]
-    row = FeedbackStore(app.config["FEEDBACK_DB"]).prediction(pid)
+    row = FeedbackStore(store_target_of(app)).prediction(pid)
     assert bytes(row["input_png"]).startswith(b"\x89PNG")
     again = glyph_from_bytes(bytes(row["input_png"])).pixels
     assert np.array_equal(again, np.asarray(Image.open(io.BytesIO(row["model_input_png"]))))
@@ -145,8 +148,19 @@ def test_new_database_has_the_schema_version_and_a_newer_one_is_refused(tmp_path
         FeedbackStore(path)
 
 
-def test_old_predictions_without_feedback_are_pruned(tmp_path):
-    store = FeedbackStore(tmp_path / "fb.sqlite3", prediction_ttl=3600)
+def test_a_newer_postgresql_schema_is_refused(pg_url):
+    assert FeedbackStore(pg_url).schema_version() == SCHEMA_VERSION
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StoreError, match="schema version") as refused:
+        FeedbackStore(pg_url)
+    assert urlsplit(pg_url).password not in str(refused.value)  # the password never reaches a message
+
+
+def test_old_predictions_without_feedback_are_pruned(store_target):
+    store = FeedbackStore(store_target, prediction_ttl=3600)
     args = ("digit", "7", 0.9, False, [], "digit", "1", "4", b"in", b"seen")
     kept, dropped = store.add_prediction(*args), store.add_prediction(*args)
     store.record_feedback(kept, True, "7")
@@ -230,11 +244,34 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path):
     assert (row.prediction_id, row.label, row.source) == ("a", "7", "glyph")
 
 
-def test_a_failed_commit_leaves_the_connection_usable(tmp_path):
-    store = FeedbackStore(tmp_path / "fb.sqlite3")
-    with pytest.raises(sqlite3.IntegrityError):
+def test_a_postgresql_version_1_database_is_migrated_in_place(pg_url):
+    import psycopg
+
+    from feedback.store import POSTGRES_MIGRATIONS, _statements
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for statement in _statements(POSTGRES_MIGRATIONS[1]):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO predictions VALUES ('a', '2026-01-01T00:00:00Z', 'digit', '7', 0.9, 0, '[]', 'digit', '1',"
+            " '4', '\\x00', '\\x00')"
+        )
+        conn.execute(
+            "INSERT INTO feedback (prediction_id, correct, label, created_at, updated_at) VALUES ('a', 1, '7', '', '')"
+        )
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+    store = FeedbackStore(pg_url)
+    assert store.schema_version() == SCHEMA_VERSION == 2
+    (row,) = store.feedback()
+    assert (row.prediction_id, row.label, row.source, row.input_png) == ("a", "7", "glyph", b"\x00")
+
+
+def test_a_failed_commit_leaves_the_connection_usable(store_target):
+    store = FeedbackStore(store_target)
+    with pytest.raises(store.errors):
         with store.transaction() as conn:
-            conn.execute(
+            conn.execute(  # no prediction 'x': the foreign key refuses it
                 "INSERT INTO feedback (prediction_id, correct, created_at, updated_at) VALUES ('x', 1, '', '')"
             )
     pid = store.add_prediction("digit", "7", 0.9, False, [], "digit", "1", "4", b"in", b"seen")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from feedback.sheets import HEADER, SyncError
-from tests.conftest import SEVEN, canvas_digit, data_url, make_app, png_bytes
+from tests.conftest import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
 from tests.fake_google import Fault, start_fake_google
 
 SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))
@@ -27,11 +27,13 @@ def google():
 
 
 @pytest.fixture
-def sheet_app(tmp_path, google):
+def sheet_app(tmp_path, google, store_target):
+    """An app whose store (each engine in turn) syncs to the fake Google."""
     key = tmp_path / "service-account.json"
     google.service_account(key)
-    return make_app(
+    return app_on(
         tmp_path,
+        store_target,
         GOOGLE_SERVICE_ACCOUNT_FILE=str(key),
         GOOGLE_SHEET_ID="sheet-123",
         GOOGLE_SHEETS_API_URL=google.url,
@@ -91,6 +93,7 @@ def test_every_row_arrives_exactly_once_through_a_fault(sheet_app, google, fault
     assert len(google.rows) == (6 if fault.after_applying else 4)  # Google may have done the write
     assert sync(sheet_app) == 2
     assert google.ids() == [str(a["feedback_id"]) for a in acks]
+    assert sorted(google.appended) == sorted(google.ids())  # no row was ever appended twice
     assert sheet_app.extensions["feedback"].counts()["pending_sync"] == 0
 
 
