@@ -1,0 +1,33 @@
+"""gunicorn settings for serving many people: ``gunicorn -c gunicorn.conf.py``.
+
+The entry point is the app factory (``app.create_app``), with every model loaded before a worker
+takes its first request. ``python app.py`` (waitress, one process) stays the embedded default.
+
+Why these numbers (measured on this repository's 2-core machine, README "Production server"):
+- one worker process per core: preprocessing and decoding are Python and numpy, so a process per
+  core is what gets past the GIL; a few threads per worker keep the cores busy while a request
+  waits on a database commit or the network;
+- the models load in each worker after the fork (``preload_app = False``): with the app and its
+  TensorFlow models preloaded in the master and then forked, the workers answered ``/healthz``
+  but every ``/submit`` hung in TensorFlow (its thread pools do not survive a fork), so each
+  worker pays its own start-up and memory instead;
+- ``kill -HUP <master>`` reloads gracefully: new workers start with the new code and config while
+  the old ones finish the requests they hold (up to ``graceful_timeout``).
+"""
+
+import os
+
+CORES = os.cpu_count() or 1
+
+wsgi_app = "app:create_app({'PRELOAD_MODELS': True})"  # load every model before the first request
+bind = [f"{os.environ.get('HWR_HOST', '127.0.0.1')}:{os.environ.get('HWR_PORT', '5000')}"]
+workers = int(os.environ.get("WEB_CONCURRENCY", CORES))  # gunicorn's usual variable for the count
+worker_class = "gthread"
+threads = int(os.environ.get("HWR_WORKER_THREADS", "4"))  # per worker: overlap commits and network
+preload_app = False  # TensorFlow hangs in a worker forked after it was initialised (see above)
+timeout = 120  # a worker silent this long is restarted; generous, since start-up loads the models
+graceful_timeout = 30  # on HUP or TERM, what a worker may take to finish its requests
+keepalive = 5  # seconds an idle keep-alive connection stays open (behind a proxy: above its own)
+max_requests = 0  # no recycling: each new worker pays a model load
+control_socket_disable = True  # no control socket in $HOME: several servers may run side by side
+accesslog = os.environ.get("HWR_ACCESS_LOG")  # "-" for standard output; off by default

@@ -1,0 +1,69 @@
+"""The README's production command: gunicorn with gunicorn.conf.py serves /healthz and real
+/submit answers on 127.0.0.1, reloads gracefully on HUP (new workers, still answering), and stops
+cleanly on TERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
+from tests.test_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def workers(master: int) -> set[int]:
+    """The master's worker processes."""
+    return {int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
+def wait_for(proc: subprocess.Popen, check, what: str, seconds: float = 300):
+    deadline = time.time() + seconds
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        assert proc.poll() is None, f"gunicorn exited before {what}"
+        assert time.time() < deadline, f"gunicorn: no {what} within {seconds} s"
+        time.sleep(0.5)
+
+
+def submit(base: str) -> dict:
+    body = json.dumps({"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"}).encode()
+    req = urllib.request.Request(base + "/submit", body, {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=60))
+
+
+def test_gunicorn_serves_reloads_and_stops(tmp_path):
+    port = free_port()
+    env = os.environ | {"HWR_PORT": str(port), "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
+                        "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
+    proc = subprocess.Popen([str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health = wait_for(proc, lambda: json.load(urllib.request.urlopen(base + "/healthz", timeout=5)), "/healthz")
+        assert health["status"] == "ok" and "digit" in health["loaded"]  # models loaded before serving
+        answer = submit(base)
+        assert answer["text"] == "7" and len(answer["prediction_id"]) == 32
+        first = wait_for(proc, lambda: workers(proc.pid) if len(workers(proc.pid)) == os.cpu_count() else None,
+                         "one worker per core")  # fmt: skip
+        proc.send_signal(signal.SIGHUP)  # graceful reload
+        wait_for(proc, lambda: len(workers(proc.pid)) == len(first) and not workers(proc.pid) & first, "new workers")
+        assert submit(base)["text"] == "7"
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=120)
+    assert code == 0  # a clean stop
