@@ -9,8 +9,9 @@
    detached bar of a 5); specks are dropped; a piece much wider than the page's typical glyph is cut
    at a clear gap in its column profile (touching glyphs), and only there.
 4. Glyphs are grouped into rows by following each row from left to right (so a slightly slanted
-   row stays one row), rows are ordered top to bottom, and a gap wider than about half a glyph
-   height is a space.
+   row stays one row), rows are ordered top to bottom. A gap is a space when it is clearly wider
+   than the row's gaps between the glyphs of one number or word, and always when it is wider than
+   about a glyph (so a row of single digits, or of two numbers, keeps its spaces).
 Each glyph's own ink then goes through ``models.preprocessing.fit_glyph``, the same step every
 single glyph takes, so the classifiers see what they were trained on.
 """
@@ -31,6 +32,10 @@ RULE_FRACTION = 0.12  # straight ink runs longer than this share of the page sid
 MERGE_GAP = 0.45  # pieces of one glyph are at most this many glyph heights apart vertically
 SPACE_GAP = 0.5  # a space is wider than this many glyph heights...
 SPACE_OVER_GAP = 1.8  # ...and this many times the row's narrower gaps (lower quartile) between glyphs
+# A gap this many glyph heights wide is a space whatever the row's other gaps are: otherwise a row
+# whose gaps are all spaces ("1 2", "7 5 3") compares each with the others and keeps none. Gaps
+# inside one number on tests/resources/pages are at most 0.6 heights; spaces at least 1.12.
+SPACE_CLEAR = 0.9
 WIDTH_RATIO = 0.7  # a typical handwritten glyph is this wide for its height
 SPLIT_RATIO = 1.8  # a piece this many typical widths wide may be touching glyphs
 MAX_SLANT = 0.1  # rows rise or fall at most this much per pixel (about 6 degrees)
@@ -275,12 +280,20 @@ def _rows(glyphs: list[PageGlyph], height: float) -> list[list[PageGlyph]]:
             lines[best] = _row_line(rows[best])
     rows.sort(key=lambda r: float(np.median([g.y + g.h / 2 for g in r])))
     for row in rows:
-        gaps = [g.x - (prev.x + prev.w) for prev, g in pairwise(row)]
-        if gaps:
-            limit = max(SPACE_GAP * height, SPACE_OVER_GAP * float(np.percentile(gaps, 25)))
-            for g, gap in zip(row[1:], gaps, strict=True):
-                g.space_before = gap > limit
+        _mark_spaces(row, height)
     return rows
+
+
+def _mark_spaces(row: list[PageGlyph], height: float) -> None:
+    """Set ``space_before`` on a row's glyphs: a gap wider than the row's narrow gaps suggest, or
+    a clear gap (``SPACE_CLEAR`` glyph heights) in any case."""
+    gaps = [g.x - (prev.x + prev.w) for prev, g in pairwise(row)]
+    if not gaps:
+        return
+    relative = max(SPACE_GAP * height, SPACE_OVER_GAP * float(np.percentile(gaps, 25)))
+    limit = min(relative, SPACE_CLEAR * height)
+    for g, gap in zip(row[1:], gaps, strict=True):
+        g.space_before = gap > limit
 
 
 def segment(gray: np.ndarray) -> Page:

@@ -26,8 +26,9 @@ def upload_page(client, data: bytes, name: str = "page.jpg", **fields) -> tuple[
     return resp.status_code, resp.get_json()
 
 
-def mnist_page(rows: list[str], mnist_sample, slant_deg: float = 0.0) -> bytes:
-    """Dark MNIST test digits on light paper, one text row per entry, spaces as gaps."""
+def mnist_page(rows: list[str], mnist_sample, slant_deg: float = 0.0, gap: int = 14) -> bytes:
+    """Dark MNIST test digits on light paper, one text row per entry, spaces as gaps; ``gap``
+    pixels between the glyphs of a number (the ink of a glyph is about 46 px tall)."""
     x, y = mnist_sample
     by_label = {str(d): [a for a, b in zip(x, y, strict=True) if b == d] for d in range(10)}
     page = Image.new("L", (900, 120 * len(rows) + 80), 235)
@@ -44,14 +45,14 @@ def mnist_page(rows: list[str], mnist_sample, slant_deg: float = 0.0) -> bytes:
             box = (cx, 50 + r * 120)
             under = np.asarray(page.crop((*box, box[0] + glyph.width, box[1] + 64)))
             page.paste(Image.fromarray(np.minimum(under, np.asarray(glyph))), box)
-            cx += glyph.width + 14  # handwriting keeps about the same gap between glyphs
+            cx += glyph.width + gap  # handwriting keeps about the same gap between glyphs
     if slant_deg:
         page = page.rotate(slant_deg, resample=Image.BILINEAR, expand=True, fillcolor=235)
     return png_bytes(page)
 
 
 def test_composed_pages_read_at_least_97_percent(client):
-    totals = {"glyphs": 0, "detected": 0, "right": 0}
+    totals = {"glyphs": 0, "detected": 0, "right": 0, "gaps": 0, "space_errors": 0}
     for name, truth in TRUTH.items():
         status, body = upload_page(client, (PAGES / name).read_bytes(), name)
         assert status == 200, body
@@ -61,6 +62,7 @@ def test_composed_pages_read_at_least_97_percent(client):
     assert totals["glyphs"] > 500
     assert totals["detected"] / totals["glyphs"] >= 0.98  # detection recall
     assert totals["right"] / totals["glyphs"] >= 0.97  # end to end, the issue's target
+    assert totals["gaps"] > 500 and totals["space_errors"] <= 0.01 * totals["gaps"]  # numbers apart, digits together
 
 
 def test_the_hog_engine_reads_the_same_pages(client):
@@ -101,6 +103,21 @@ def test_boxes_are_in_the_pixels_of_the_uploaded_image(client, mnist_sample):
         for mine, read in zip(body[key], at_read[key], strict=True):
             for side in ("x", "y", "w", "h"):
                 assert mine[side] == pytest.approx(read[side] / body["read"]["scale"], abs=2)
+
+
+def test_rows_whose_gaps_are_all_spaces_keep_them(client, mnist_sample):
+    """Well-separated digits (a row of single digits, two numbers) come back with their spaces."""
+    status, body = upload_page(client, mnist_page(["1 2", "7 5 3 0", "48 96"], mnist_sample), "s.png")
+    assert status == 200 and body["text"] == "1 2\n7 5 3 0\n48 96"
+    assert [g["space_before"] for g in body["glyphs"][:2]] == [False, True]
+
+
+@pytest.mark.parametrize("gap", [6, 14, 24])
+def test_a_number_written_with_its_own_spacing_stays_one(mnist_sample, gap):
+    """Tight, ordinary or roomy spacing inside a number (up to half a glyph height) is no space."""
+    picture = Image.open(io.BytesIO(mnist_page(["31415926", "2718 28"], mnist_sample, gap=gap)))
+    page = segment(np.asarray(picture) / 255)
+    assert [[g.space_before for g in row] for row in page.rows] == [[False] * 8, [False] * 4 + [True, False]]
 
 
 def test_slanted_rows_stay_rows(client, mnist_sample):

@@ -7,6 +7,8 @@ once); it is read right when that box's label is the true one. Reported per engi
 - detection recall: detected true glyphs / true glyphs;
 - glyph accuracy (end to end): true glyphs detected *and* read right / true glyphs;
 - extra boxes: predicted boxes that match no true glyph;
+- space errors: of the gaps between two neighbouring true glyphs of a line that were both detected
+  as neighbours in one row, those where a space was read and none is written, or the other way;
 - exact pages: pages whose whole text (rows, spaces, digits) is right.
 """
 
@@ -29,8 +31,38 @@ def iou(a: dict, b: dict) -> float:
     return inter / max(1, a["w"] * a["h"] + b["w"] * b["h"] - inter)
 
 
+def true_spaces(truth: dict) -> list[bool]:
+    """Per true glyph (in reading order): whether its line's text has a space before it."""
+    spaces = []
+    for line in truth["text"].split("\n"):
+        before = False
+        for ch in line:
+            if ch == " ":
+                before = True
+                continue
+            spaces.append(before)
+            before = False
+    return spaces
+
+
+def space_counts(truth: dict, result: dict, matched: dict[int, int]) -> tuple[int, int]:
+    """(gaps compared, gaps read wrong): neighbouring true glyphs of a line matched (``matched``:
+    true index -> predicted index) to neighbouring glyphs of one row, space or not."""
+    spaces, glyphs = true_spaces(truth), result["glyphs"]
+    compared = wrong = 0
+    for i in range(1, len(truth["glyphs"])):
+        a, b = matched.get(i - 1), matched.get(i)
+        same_line = truth["glyphs"][i - 1]["line"] == truth["glyphs"][i]["line"]
+        if a is None or b != a + 1 or not same_line or glyphs[a]["line"] != glyphs[b]["line"]:
+            continue
+        compared += 1
+        wrong += bool(glyphs[b].get("space_before")) != spaces[i]
+    return compared, wrong
+
+
 def score_page(truth: dict, result: dict) -> dict:
-    """Counts for one page: true glyphs, detected, read right, extra boxes, exact text."""
+    """Counts for one page: true glyphs, detected, read right, extra boxes, gaps compared and
+    spaces read wrong, exact text."""
     sx = result["image"]["width"] / truth["width"]  # boxes come back in the working image's pixels
     sy = result["image"]["height"] / truth["height"]
     true = [{"x": g["x"] * sx, "y": g["y"] * sy, "w": g["w"] * sx, "h": g["h"] * sy, "text": g["text"]}
@@ -39,20 +71,23 @@ def score_page(truth: dict, result: dict) -> dict:
         ((iou(t, p), i, j) for i, t in enumerate(true) for j, p in enumerate(result["glyphs"])),
         reverse=True,
     )
-    used_t, used_p, right = set(), set(), 0
+    matched, used_p, right = {}, set(), 0
     for overlap, i, j in pairs:
         if overlap < 0.3:
             break
-        if i in used_t or j in used_p:
+        if i in matched or j in used_p:
             continue
-        used_t.add(i)
+        matched[i] = j
         used_p.add(j)
         right += result["glyphs"][j]["text"] == true[i]["text"]
+    gaps, space_errors = space_counts(truth, result, matched)
     return {
         "glyphs": len(true),
-        "detected": len(used_t),
+        "detected": len(matched),
         "right": right,
         "extra": len(result["glyphs"]) - len(used_p),
+        "gaps": gaps,
+        "space_errors": space_errors,
         "exact": result["text"] == truth["text"],
     }
 
@@ -61,14 +96,15 @@ def evaluate(pages: Path, engine: str, alphabet: str = "digit") -> dict:
     """Totals over every page listed in ``pages/truth.json``."""
     truths = json.loads((pages / "truth.json").read_text())
     registry = shared_registry()
-    totals = {"pages": 0, "glyphs": 0, "detected": 0, "right": 0, "extra": 0, "exact": 0, "seconds": 0.0}
+    counts = ("glyphs", "detected", "right", "extra", "gaps", "space_errors", "exact")
+    totals = dict.fromkeys(counts, 0) | {"pages": 0, "seconds": 0.0}
     for name, truth in truths.items():
         start = time.perf_counter()
         result = read_page((pages / name).read_bytes(), registry, alphabet, engine).result
         totals["seconds"] += time.perf_counter() - start
         score = score_page(truth, result)
         totals["pages"] += 1
-        for k in ("glyphs", "detected", "right", "extra", "exact"):
+        for k in counts:
             totals[k] += int(score[k])
     n = max(1, totals["glyphs"])
     return totals | {
@@ -90,6 +126,7 @@ def main(argv=None) -> None:
         print(
             f"{engine}: {r['pages']} pages, {r['glyphs']} glyphs: detection recall {r['detection_recall']:.2%}, "
             f"glyph accuracy {r['glyph_accuracy']:.2%}, extra boxes {r['extra']}, "
+            f"space errors {r['space_errors']}/{r['gaps']} gaps, "
             f"exact pages {r['exact']}/{r['pages']}, {r['seconds_per_page']:.2f} s/page"
         )
 
