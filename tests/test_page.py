@@ -450,6 +450,129 @@ def test_a_page_upload_is_annotated_and_a_glyph_can_be_corrected(page, served_ap
     expect(page.locator("#page-fix")).to_be_hidden()
 
 
+def upload_a_page(page, name: str = "page_04_table.jpg") -> dict:
+    """Upload one of the test pages as a page of digits; the answer's JSON once it is shown."""
+    page.check("#as-page")
+    with page.expect_response(lambda r: r.url.endswith("/upload"), timeout=PREDICTION_TIMEOUT_MS) as answer:
+        page.set_input_files("#file-input", str(RESOURCES / "pages" / name))
+    body = answer.value.json()
+    page.wait_for_function("() => document.querySelector('#boxed-picture').complete")
+    return body
+
+
+def tap_centre(page, locator) -> None:
+    box = locator.bounding_box()
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def test_on_a_phone_a_tap_on_a_small_page_box_magnifies_it_and_corrects_the_glyph_meant(browser, served_app):
+    """At 390x844 a page's boxes are far smaller than a fingertip: a tap opens a magnifier on that
+    spot with the nearest glyph's correction; a tap in the magnifier picks a neighbour instead."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(served_app[0] + "/")
+        glyphs = upload_a_page(page)["glyphs"]
+        k = min(range(1, len(glyphs) - 1), key=lambda i: glyphs[i]["w"])  # the narrowest box (a 1)
+        small = page.locator("#boxes .box").nth(k)
+        small.scroll_into_view_if_needed()
+        seen = small.bounding_box()
+        assert seen["width"] < 44 and seen["height"] < 44  # below the WCAG target size
+        tap_centre(page, small)
+        expect(page.locator("#loupe")).to_be_visible()
+        expect(page.locator("#page-fix-question")).to_have_text(f"Read as “{glyphs[k]['text']}”. Right answer")
+        loupe_boxes = page.locator("#loupe-boxes .loupe-box")
+        expect(loupe_boxes.nth(k)).to_have_class(re.compile(r"\bselected\b"))
+        assert loupe_boxes.nth(k).bounding_box()["height"] >= 44  # magnified to a fingertip
+        assert_in_view_and_uncovered(page, "#loupe-view")
+        assert_in_view_and_uncovered(page, "#page-fix-label")
+        shoot(page, "page-magnifier-phone")
+
+        j = k + 1 if glyphs[k + 1]["line"] == glyphs[k]["line"] else k - 1  # its neighbour in the row
+        view, near = page.locator("#loupe-view").bounding_box(), loupe_boxes.nth(j).bounding_box()
+        assert view["x"] <= near["x"] and near["x"] + near["width"] <= view["x"] + view["width"]
+        tap_centre(page, loupe_boxes.nth(j))
+        expect(page.locator("#page-fix-question")).to_have_text(f"Read as “{glyphs[j]['text']}”. Right answer")
+        expect(loupe_boxes.nth(j)).to_have_class(re.compile(r"\bselected\b"))
+        expect(loupe_boxes.nth(k)).not_to_have_class(re.compile(r"\bselected\b"))
+        label = "3" if glyphs[j]["text"] != "3" else "8"
+        page.fill("#page-fix-label", label)
+        page.press("#page-fix-label", "Enter")
+        expect(page.locator("#page-status")).to_contain_text("Saved")
+        expect(loupe_boxes.nth(j)).to_have_class(re.compile(r"\bfixed\b"))
+        shoot(page, "page-magnifier-fixed-phone")
+        pid = glyphs[j]["prediction_id"]
+        assert rows(served_app[1], f"SELECT correct, label FROM feedback WHERE prediction_id = '{pid}'") == [(0, label)]
+        page.click("#loupe-close")
+        expect(page.locator("#loupe")).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_feedback_on_a_page_glyph_can_be_changed_from_the_history(page, served_app):
+    """A page's history entry lists its glyphs line by line; one opens its own Yes / No, and the
+    change reaches the feedback store and survives a reload."""
+    body = upload_a_page(page, "page_02_lines.jpg")
+    glyphs = body["glyphs"]
+    page.reload()
+    item = page.locator("#history-list .history-item").first
+    expect(item.locator(".history-meta")).to_contain_text(f"feedback on 0 of {len(glyphs)}")
+    item.locator("summary").click()
+    buttons = item.locator(".history-glyph")
+    expect(buttons).to_have_count(len(glyphs))
+    expect(item.locator(".history-glyphs")).to_have_count(len(body["lines"]))  # a row per line
+    k = next(i for i, g in enumerate(glyphs) if g["line"] == 2)
+    buttons.nth(k).click()
+    expect(item.locator(".history-part")).to_have_text(f"Line 3: read as “{glyphs[k]['text']}”")
+    shoot(page, "history-page-glyph-desktop")
+    item.get_by_role("button", name="No", exact=True).click()
+    label = "3" if glyphs[k]["text"] != "3" else "8"
+    item.get_by_label("The right answer").fill(label)
+    item.get_by_label("The right answer").press("Enter")
+    expect(item.locator(".history-meta")).to_contain_text(f"feedback on 1 of {len(glyphs)}")
+    expect(buttons.nth(k)).to_have_text(label)
+    expect(item.locator(".feedback-status")).to_have_text(f"Thanks, saved: it is “{label}”.")
+    pid = glyphs[k]["prediction_id"]
+    assert rows(served_app[1], f"SELECT correct, label FROM feedback WHERE prediction_id = '{pid}'") == [(0, label)]
+    page.reload()
+    again = page.locator("#history-list .history-item").first
+    expect(again.locator(".history-meta")).to_contain_text("feedback on 1 of")
+
+
+QUOTA = 20_000  # characters the history may take in the test below: a full browser storage
+FULL_STORAGE_JS = f"""(() => {{
+  const set = Storage.prototype.setItem;
+  window.setItemUnlimited = (k, v) => set.call(localStorage, k, v);
+  Storage.prototype.setItem = function (k, v) {{
+    if (k === "hwr-history" && String(v).length > {QUOTA}) throw new DOMException("full", "QuotaExceededError");
+    return set.call(this, k, v);
+  }};
+}})()"""
+
+
+def test_a_full_storage_drops_the_oldest_answers_and_keeps_the_new_one(browser, base_url):
+    context = browser.new_context(viewport=DESKTOP)
+    context.add_init_script(FULL_STORAGE_JS)
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/")
+        entry = {"task": "Digit", "kind": "glyph", "source": "drawing", "time": "2026-01-01T00:00:00Z", "parts": []}
+        old = [entry | {"key": f"old-{i}", "text": f"old {i} " + "x" * 300} for i in range(60)]
+        page.evaluate("(items) => setItemUnlimited('hwr-history', JSON.stringify(items))", old)
+        page.reload()
+        stroke(page, ONE)
+        assert wait_for_answer(page) == "1"
+        expect(page.locator("#history-note")).to_contain_text("oldest answers were removed")
+        kept = page.evaluate("JSON.parse(localStorage.getItem('hwr-history'))")
+        assert kept[0]["text"] == "1" and 1 < len(kept) < 50
+        assert [k["key"] for k in kept[1:]] == [f"old-{i}" for i in range(len(kept) - 1)]  # the newest of the old
+        one_more = page.evaluate("([kept, next]) => JSON.stringify([...kept, next]).length", [kept, old[len(kept) - 1]])
+        assert one_more > QUOTA  # only as many were dropped as had to be
+        expect(page.locator("#history-list .history-item")).to_have_count(len(kept))
+    finally:
+        context.close()
+
+
 def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
     import numpy as np
 

@@ -1,16 +1,21 @@
 /* The last 50 answers in this browser (localStorage): thumbnail, task, answer, feedback given and
- * time. Feedback can be changed from here while the server still knows the answer. */
+ * time. Feedback can be changed from here while the server still knows the answer: a control per
+ * part for short answers, and for a page its glyphs line by line, each opening its own control.
+ * When the browser's storage is full the oldest answers go first. */
 
 import { feedbackControl } from "./feedback.js";
 import { $, element } from "./util.js";
 
 const KEY = "hwr-history";
 const KEEP = 50;
-const CONTROLS_UP_TO = 12; // answers with more parts (a page) list their corrections, not a control each
+const CONTROLS_UP_TO = 12; // answers with more parts (a page) list their glyphs; one opens its control
 
 const list = $("history-list");
 const empty = $("history-empty");
 const clearButton = $("history-clear");
+const note = $("history-note");
+
+let picked = null; // {key, id}: the glyph of a page answer whose feedback control is open
 
 function load() {
   try {
@@ -21,17 +26,21 @@ function load() {
   }
 }
 
+/** Save the newest ``KEEP`` answers, dropping the oldest while the storage is full; returns how
+ * many were kept (0 when the browser keeps none, as in some private modes). */
 function store(items) {
-  try {
-    localStorage.setItem(KEY, JSON.stringify(items.slice(0, KEEP)));
-  } catch (_) {
-    // storage full or off: drop the oldest half and try once more
+  let keep = items.slice(0, KEEP);
+  while (keep.length) {
     try {
-      localStorage.setItem(KEY, JSON.stringify(items.slice(0, Math.floor(KEEP / 2))));
+      localStorage.setItem(KEY, JSON.stringify(keep));
+      return keep.length;
     } catch (_) {
-      /* private mode: no history */
+      if (keep.length > 1) keep = keep.slice(0, -1);
+      else if (keep[0].parts.length) keep = [{ ...keep[0], parts: [], tooLarge: true }]; // the answer, not its parts
+      else return 0;
     }
   }
+  return 0;
 }
 
 /**
@@ -41,7 +50,12 @@ function store(items) {
 export function remember(entry) {
   const key = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const parts = entry.parts.filter((p) => p.id).map((p) => ({ ...p, feedback: null }));
-  store([{ ...entry, key, time: new Date().toISOString(), parts }, ...load()]);
+  const items = [{ ...entry, key, time: new Date().toISOString(), parts }, ...load()];
+  const kept = store(items);
+  note.hidden = kept >= Math.min(items.length, KEEP);
+  note.textContent = kept
+    ? "This browser's storage is full: the oldest answers were removed to make room."
+    : "This browser does not keep a history (storage is off or full).";
   render();
   return key;
 }
@@ -81,7 +95,11 @@ function entryNode(item) {
     "p",
     "history-meta",
     `${item.task} · ${item.source || "drawing"} · ${time.toLocaleString()} · ` +
-      (item.parts.length === 1 ? describe(item.parts[0].feedback) : `feedback on ${given} of ${item.parts.length}`),
+      (item.tooLarge
+        ? "too large to keep its feedback here"
+        : item.parts.length === 1
+          ? describe(item.parts[0].feedback)
+          : `feedback on ${given} of ${item.parts.length}`),
   );
   what.append(text, meta);
   head.append(what);
@@ -96,8 +114,56 @@ function entryNode(item) {
       );
     }
     li.append(details);
+  } else if (item.parts.length) {
+    li.append(glyphPicker(item));
   }
   return li;
+}
+
+/** A page's glyphs line by line, each a button showing what it is now; the picked one gets a
+ * feedback control below them. */
+function glyphPicker(item) {
+  const details = element("details", "history-change");
+  details.append(element("summary", "", "Change feedback, glyph by glyph"));
+  const byLine = new Map();
+  for (const part of item.parts) {
+    const line = Number(part.line) || 0;
+    if (!byLine.has(line)) byLine.set(line, []);
+    byLine.get(line).push(part);
+  }
+  const slot = element("div", "history-slot");
+  const rows = new Map(); // line -> its row of glyph buttons
+  const open = (part) => {
+    picked = { key: item.key, id: part.id };
+    details.querySelectorAll(".history-glyph").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.id === part.id)));
+    const control = feedbackControl(part, { given: part.feedback, onSaved: (state) => noteFeedback(item.key, part.id, state) });
+    const line = Number(part.line) || 0;
+    slot.replaceChildren(element("p", "history-part", `Line ${line + 1}: read as “${part.predicted}”`), control);
+    rows.get(line).after(slot); // right under the glyph's own line, not below the whole page
+    return control;
+  };
+  for (const [line, parts] of byLine) {
+    const row = element("p", "history-glyphs");
+    row.setAttribute("role", "group");
+    row.setAttribute("aria-label", `Line ${line + 1}`);
+    row.append(element("span", "history-line-number", String(line + 1)));
+    for (const part of parts) {
+      const f = part.feedback;
+      const state = !f ? "" : f.correct ? " right" : " wrong";
+      const button = element("button", `history-glyph${state}${part.space ? " after-space" : ""}`, f && !f.correct && f.label ? f.label : part.predicted);
+      button.type = "button";
+      button.dataset.id = part.id;
+      button.setAttribute("aria-label", `Line ${line + 1}, read as “${part.predicted}”: ${describe(f)}`);
+      button.setAttribute("aria-pressed", "false");
+      button.addEventListener("click", () => open(part).querySelector("button").focus());
+      row.append(button);
+    }
+    details.append(row);
+    rows.set(line, row);
+  }
+  const again = picked && picked.key === item.key && item.parts.find((p) => p.id === picked.id);
+  if (again) open(again);
+  return details;
 }
 
 export function render() {
@@ -116,5 +182,7 @@ export function render() {
 
 clearButton.addEventListener("click", () => {
   localStorage.removeItem(KEY);
+  picked = null;
+  note.hidden = true;
   render();
 });

@@ -34,6 +34,11 @@ const pageFix = $("page-fix");
 const pageFixLabel = $("page-fix-label");
 const pageFixQuestion = $("page-fix-question");
 const pageStatus = $("page-status");
+const loupe = $("loupe");
+const loupeView = $("loupe-view");
+const loupePage = $("loupe-page");
+const loupePicture = $("loupe-picture");
+const loupeBoxes = $("loupe-boxes");
 const actions = $("result-actions");
 const csvButton = $("download-csv");
 const annotatedLink = $("download-annotated");
@@ -94,6 +99,9 @@ export function clearResult() {
   lineList.replaceChildren();
   boxedPicture.removeAttribute("src");
   pageFix.hidden = true;
+  loupe.hidden = true;
+  loupeBoxes.replaceChildren();
+  loupePicture.removeAttribute("src");
   pageStatus.textContent = "";
   legend.hidden = true;
   actions.hidden = true;
@@ -184,7 +192,7 @@ function drawBoxes(data, items, picture, label, onClick) {
       const box = element(onClick ? "button" : "span", `box${g.unsure ? " unsure" : ""}`);
       if (onClick) {
         box.type = "button";
-        box.addEventListener("click", () => onClick(i));
+        box.addEventListener("click", (event) => onClick(i, event));
       }
       box.style.left = `${(g.x / W) * 100}%`;
       box.style.top = `${(g.y / H) * 100}%`;
@@ -305,8 +313,10 @@ function showPage(data, from) {
   });
   const texts = data.lines.map((l) => l.text);
   annotatedLink.href = data.annotated_png;
-  drawBoxes(data, data.glyphs, data.annotated_png, (g) => `Read as “${g.text}”, ${percent(g.confidence)}${g.unsure ? ", not sure" : ""}. Correct it`, startFix);
-  const parts = data.glyphs.map((g, i) => ({ id: g.prediction_id, predicted: g.text, unsure: !!g.unsure, name: `glyph ${i + 1}` }));
+  const label = (g) => `Read as “${g.text}”, ${percent(g.confidence)}${g.unsure ? ", not sure" : ""}. Correct it`;
+  drawBoxes(data, data.glyphs, data.annotated_png, label, (i, event) => needsLoupe(event) || startFix(i));
+  drawLoupe(data);
+  const parts = data.glyphs.map((g, i) => ({ id: g.prediction_id, predicted: g.text, unsure: !!g.unsure, name: `glyph ${i + 1}`, line: g.line, space: !!g.space_before }));
   const key = keep(from, data, "page", data.text, parts);
   lineList.replaceChildren(
     ...data.lines.map((line, r) => {
@@ -325,22 +335,126 @@ function showPage(data, from) {
 }
 
 function startFix(i) {
-  if (!shown || shown.kind !== "page" || !shown.data.glyphs[i].prediction_id) return;
+  if (!shown || shown.kind !== "page" || i < 0 || !shown.data.glyphs[i].prediction_id) return;
   fixing = i;
-  boxes.querySelectorAll(".box").forEach((b, k) => b.classList.toggle("selected", k === i));
+  shown.data.glyphs.forEach((_, k) => markBox(k, "selected", k === i));
   pageFixQuestion.textContent = `Read as “${shown.data.glyphs[i].predicted}”. Right answer`;
   pageFix.hidden = false;
   pageFixLabel.value = "";
-  pageFixLabel.focus();
+  if (loupe.hidden) return pageFixLabel.focus();
+  pageFixLabel.focus({ preventScroll: true }); // keep the magnifier in view above the form
+  loupe.scrollIntoView({ block: "nearest" });
+  pageFix.scrollIntoView({ block: "nearest" });
 }
 
 function closeFix() {
   const at = fixing;
   pageFix.hidden = true;
   fixing = null;
-  boxes.querySelectorAll(".box").forEach((b) => b.classList.remove("selected"));
-  if (at !== null && boxes.children[at]) boxes.children[at].focus();
+  if (shown && shown.kind === "page") shown.data.glyphs.forEach((_, k) => markBox(k, "selected", false));
+  if (!loupe.hidden) $("loupe-close").focus({ preventScroll: true });
+  else if (at !== null && boxes.children[at]) boxes.children[at].focus();
 }
+
+/** Set or clear a state ("selected", "fixed") on glyph ``i``'s box on the page and in the magnifier. */
+function markBox(i, state, on) {
+  for (const layer of [boxes, loupeBoxes]) {
+    if (layer.children[i]) layer.children[i].classList.toggle(state, on);
+  }
+}
+
+// ---------------------------------------------------------------- the magnifier
+
+const TAP_PX = 44; // WCAG target size: page boxes shown smaller than this get the magnifier on touch
+const LOUPE_GLYPH_PX = 64; // the magnifier shows the page's typical glyph this tall
+
+function medianHeight(glyphs) {
+  const heights = glyphs.map((g) => g.h).sort((a, b) => a - b);
+  return heights[Math.floor(heights.length / 2)] || 1;
+}
+
+let lastPointer = "mouse"; // a click made by Enter or Space carries no pointer type of its own
+boxes.addEventListener("pointerdown", (event) => {
+  lastPointer = event.pointerType;
+});
+
+/** A finger's tap on a page whose boxes are smaller than a fingertip: the magnifier answers it. */
+function needsLoupe(event) {
+  if (!shown || shown.kind !== "page" || event.detail === 0) return false; // keyboard: the box itself
+  if ((event.pointerType || lastPointer) !== "touch") return false;
+  const scale = boxedPicture.getBoundingClientRect().height / shown.data.image.height;
+  return medianHeight(shown.data.glyphs) * scale < TAP_PX;
+}
+
+/** The point of ``event`` in the answer's image pixels, on ``layer`` (the page or the magnifier). */
+function imagePoint(event, layer) {
+  const r = layer.getBoundingClientRect();
+  const { width: W, height: H } = shown.data.image;
+  return [((event.clientX - r.left) / r.width) * W, ((event.clientY - r.top) / r.height) * H];
+}
+
+/** The correctable glyph whose box is nearest to (x, y); inside two boxes, the nearer centre. */
+function nearestGlyph(x, y) {
+  let best = -1;
+  let bestCost = Infinity;
+  shown.data.glyphs.forEach((g, i) => {
+    if (!g.prediction_id) return;
+    const dx = Math.max(g.x - x, 0, x - (g.x + g.w));
+    const dy = Math.max(g.y - y, 0, y - (g.y + g.h));
+    const cost = Math.hypot(dx, dy) + 1e-3 * Math.hypot(x - (g.x + g.w / 2), y - (g.y + g.h / 2));
+    if (cost < bestCost) [best, bestCost] = [i, cost];
+  });
+  return best;
+}
+
+/** The magnifier's copy of the page: the annotated picture with a box per glyph, not yet shown. */
+function drawLoupe(data) {
+  const { width: W, height: H } = data.image;
+  loupePicture.src = data.annotated_png;
+  loupeBoxes.replaceChildren(
+    ...data.glyphs.map((g) => {
+      const box = element("span", `loupe-box${g.unsure ? " unsure" : ""}`);
+      box.style.left = `${(g.x / W) * 100}%`;
+      box.style.top = `${(g.y / H) * 100}%`;
+      box.style.width = `${(g.w / W) * 100}%`;
+      box.style.height = `${(g.h / H) * 100}%`;
+      return box;
+    }),
+  );
+}
+
+/** Show the magnifier centred on (x, y) of the page, its typical glyph ``LOUPE_GLYPH_PX`` tall. */
+function openLoupe(x, y) {
+  const { width: W, height: H } = shown.data.image;
+  const zoom = LOUPE_GLYPH_PX / medianHeight(shown.data.glyphs); // CSS pixels per image pixel
+  loupePage.style.width = `${Math.round(W * zoom)}px`;
+  loupePage.style.height = `${Math.round(H * zoom)}px`;
+  loupe.hidden = false;
+  loupeView.scrollLeft = x * zoom - loupeView.clientWidth / 2;
+  loupeView.scrollTop = y * zoom - loupeView.clientHeight / 2;
+}
+
+function closeLoupe() {
+  const at = fixing;
+  loupe.hidden = true;
+  closeFix();
+  if (at !== null && boxes.children[at]) boxes.children[at].focus({ preventScroll: true });
+}
+
+// a tap on the page (on a box or between them) magnifies where it landed and opens the nearest glyph
+boxes.addEventListener("click", (event) => {
+  if (!needsLoupe(event)) return;
+  const [x, y] = imagePoint(event, boxes);
+  openLoupe(x, y);
+  startFix(nearestGlyph(x, y));
+});
+loupePage.addEventListener("click", (event) => {
+  if (shown && shown.kind === "page") startFix(nearestGlyph(...imagePoint(event, loupePage)));
+});
+$("loupe-close").addEventListener("click", closeLoupe);
+loupe.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") closeLoupe();
+});
 
 function pageSays(message, kind) {
   pageStatus.textContent = message;
@@ -387,7 +501,7 @@ pageFix.addEventListener("submit", async (event) => {
   }
   glyph.text = label;
   replaceGlyph(about, index, label);
-  boxes.children[index].classList.toggle("fixed", !correct);
+  markBox(index, "fixed", !correct);
   noteFeedback(about.key, glyph.prediction_id, { correct, label: correct ? null : label });
   pageSays(correct ? `Saved: “${label}” was read right.` : `Saved: it is “${label}”.`);
   if (fixing === index) closeFix();
