@@ -181,6 +181,7 @@ class CharsetLM:
         self._map = np.array([index.get(c, -1) for c in charset])
         self._unknown = self._map < 0
         self._cache: dict[str, np.ndarray] = {}
+        self._weights: dict[tuple, np.ndarray] = {}
 
     def log_probs(self, prefix: str) -> np.ndarray:
         key = prefix[-(self.lm.order - 1) :] if self.lm.order > 1 else ""
@@ -194,6 +195,18 @@ class CharsetLM:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
             self._cache[key] = hit
+        return hit
+
+    def weights(self, prefix: str, alpha: float, beta: float) -> np.ndarray:
+        """P(charset[k] | prefix) ** alpha * e ** beta for every k: what the beam search multiplies
+        a new character by (kept per context, so each is computed once per line or two)."""
+        key = (prefix[-(self.lm.order - 1) :] if self.lm.order > 1 else "", alpha, beta)
+        hit = self._weights.get(key)
+        if hit is None:
+            hit = np.exp(alpha * self.log_probs(prefix) + beta)
+            if len(self._weights) >= CACHE_LIMIT:
+                self._weights.clear()
+            self._weights[key] = hit
         return hit
 
     def log_end(self, prefix: str) -> float:

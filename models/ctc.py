@@ -33,14 +33,13 @@ def beam_search(
     pruning characters below 0.3% read 400 validation lines exactly as width 16 and 0.1% did, in
     60% of the time.
 
-    With a language model (``lm``: ``log_probs(prefix)`` over the charset and ``log_end(prefix)``,
-    see ``models.charlm.CharsetLM``), each new character of a prefix is weighed by
+    With a language model (``lm``: ``weights(prefix, alpha, beta)`` over the charset and
+    ``log_end(prefix)``, see ``models.charlm.CharsetLM``), each new character of a prefix is weighed by
     P_lm(character | prefix) ** ``alpha`` and a bonus e ** ``beta`` (which keeps the model from
     preferring short texts), and a finished line by P_lm(end | text) ** ``alpha``.
     """
     blank = len(charset)
     use_lm = lm is not None and alpha != 0.0
-    bonus = math.exp(beta)
     beams: dict[str, tuple[float, float]] = {"": (1.0, 0.0)}  # prefix -> (ends in blank, ends in char)
     for t in range(probs.shape[0]):
         p = probs[t]
@@ -50,16 +49,19 @@ def beam_search(
             beams = {prefix: ((b + c) / norm, 0.0) for prefix, (b, c) in beams.items()}
             continue
         nxt: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-        chars = [k for k in candidates if k != blank]
+        chars = [k for k in candidates.tolist() if k != blank]
+        column = p[chars].tolist()  # Python floats: numpy scalars make this loop several times slower
+        letters = [charset[k] for k in chars]
+        p_blank = float(p[blank])
         for prefix, (pb, pc) in beams.items():
             total = pb + pc
-            nxt[prefix][0] += total * p[blank]  # a blank keeps the prefix
-            weigh = np.exp(alpha * lm.log_probs(prefix)[chars]) * bonus if use_lm else None
-            for j, k in enumerate(chars):
-                ch = charset[k]
-                w = p[k] * weigh[j] if use_lm else p[k]
-                if prefix and prefix[-1] == ch:
-                    nxt[prefix][1] += pc * p[k]  # the same character continues without a blank
+            nxt[prefix][0] += total * p_blank  # a blank keeps the prefix
+            weighed = lm.weights(prefix, alpha, beta)[chars].tolist() if use_lm else column
+            last = prefix[-1] if prefix else None
+            for j, ch in enumerate(letters):
+                w = column[j] * weighed[j] if use_lm else column[j]
+                if ch == last:
+                    nxt[prefix][1] += pc * column[j]  # the same character continues without a blank
                     nxt[prefix + ch][1] += pb * w  # a new one after a blank
                 else:
                     nxt[prefix + ch][1] += total * w
