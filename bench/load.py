@@ -1,0 +1,217 @@
+"""Load on the production server: ``python bench/load.py``.
+
+Starts ``gunicorn -c gunicorn.conf.py`` on a free port of 127.0.0.1 (a fresh SQLite store in a
+temporary folder, or ``DATABASE_URL`` when set), or drives ``--url``. For each concurrency level it
+measures, in one run:
+- ``/healthz`` alone (the baseline);
+- each task (``/submit`` of one 280x280 canvas digit, ``/feedback`` on stored answers) with that
+  many clients, while one more client keeps asking ``/healthz`` (does it queue behind them?).
+Every phase is bounded twice: a number of requests and a number of seconds, whichever comes first.
+Prints throughput and p50/p99 per task and the ratio of each p50 to the ``/healthz`` p50.
+
+The clients run in this process and share the machine's cores with the server: on a small machine
+they take some of its CPU, so the figures are a lower bound of what the server alone can do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", default=None, help="drive this server (http://host:port) instead of starting gunicorn")
+    p.add_argument("--concurrency", default="1,4,16", help="comma-separated numbers of concurrent clients")
+    p.add_argument("--requests", type=int, default=600, help="requests per phase at most")
+    p.add_argument("--seconds", type=float, default=20.0, help="seconds per phase at most")
+    p.add_argument("--tasks", default="submit,feedback", help="comma-separated tasks: submit, feedback")
+    return p.parse_args()
+
+
+def canvas_seven() -> str:
+    """A 280x280 canvas drawing of a 7 as the page sends it (a PNG data: URL)."""
+    img = Image.new("RGB", (280, 280), "white")
+    ImageDraw.Draw(img).line([(70, 56), (210, 56), (126, 238)], fill="black", width=18)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@dataclass
+class Phase:
+    """One bounded phase: how many requests are left, until when, and what each took."""
+
+    budget: int
+    deadline: float
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed: float = 0.0  # seconds from its first request to its last answer
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self) -> bool:
+        """Whether a client may send one more request (and count it)."""
+        with self.lock:
+            if self.budget <= 0 or time.perf_counter() >= self.deadline:
+                return False
+            self.budget -= 1
+            return True
+
+
+def client(host: str, port: int, phase: Phase, make_request, stop: threading.Event | None = None) -> None:
+    """Send requests on one keep-alive connection until the phase (or ``stop``) ends."""
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    while (stop is None or not stop.is_set()) and phase.take():
+        method, path, body = make_request()
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        t = time.perf_counter()
+        try:
+            conn.request(method, path, body, headers)
+            resp = conn.getresponse()
+            resp.read()
+            ok = resp.status == 200
+        except (OSError, http.client.HTTPException):
+            ok = False
+            conn.close()
+            conn = http.client.HTTPConnection(host, port, timeout=60)
+        with phase.lock:
+            if ok:
+                phase.latencies.append(time.perf_counter() - t)
+            else:
+                phase.errors += 1
+    conn.close()
+
+
+def run_phase(host: str, port: int, clients: int, make_request, args, probe: bool) -> tuple[Phase, Phase | None]:
+    """``clients`` clients on one task, plus (``probe``) one client on /healthz meanwhile."""
+    start = time.perf_counter()
+    main = Phase(args.requests, start + args.seconds)
+    threads = [threading.Thread(target=client, args=(host, port, main, make_request)) for _ in range(clients)]
+    side, stop = None, threading.Event()
+    if probe:
+        side = Phase(10**9, start + args.seconds)
+        threads.append(threading.Thread(target=client, args=(host, port, side, healthz, stop)))
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads[:clients]:
+        t.join()
+    main.elapsed = time.perf_counter() - t0
+    stop.set()
+    for t in threads[clients:]:
+        t.join()
+    if side is not None:
+        side.elapsed = main.elapsed
+    return main, side
+
+
+def healthz():
+    return "GET", "/healthz", None
+
+
+def summary(phase: Phase) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of a phase."""
+    lat = np.array(phase.latencies) * 1000
+    if not len(lat):
+        return 0.0, float("nan"), float("nan")
+    return len(lat) / phase.elapsed, float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
+
+
+def start_server(tmp: Path) -> tuple[subprocess.Popen, str, int]:
+    """gunicorn with the repository's config on a free port; waits until /healthz answers."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = os.environ | {"HWR_PORT": str(port), "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"),
+                        "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen([str(gunicorn), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    t0, deadline = time.time(), time.time() + 600
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise SystemExit("gunicorn did not start") from None
+            time.sleep(0.3)
+    print(f"gunicorn up in {time.time() - t0:.1f} s on port {port} ({os.cpu_count()} cores)")
+    return proc, "127.0.0.1", port
+
+
+def main() -> None:
+    args = parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    proc = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.url:
+            host, _, port = args.url.split("//", 1)[1].partition(":")
+            port = int(port.rstrip("/") or 80)
+        else:
+            proc, host, port = start_server(Path(tmp))
+        try:
+            image = json.dumps({"image": canvas_seven(), "task": "digit"})
+            submit = lambda: ("POST", "/submit", image)  # noqa: E731
+            warm_up = Phase(20, time.perf_counter() + 120)  # every worker's first pass, before measuring
+            client(host, port, warm_up, submit)
+            pids = []
+            if "feedback" in tasks:
+                req = urllib.request.Request(f"http://{host}:{port}/submit", image.encode(),
+                                             {"Content-Type": "application/json"})  # fmt: skip
+                pids = [json.load(urllib.request.urlopen(req, timeout=60))["prediction_id"] for _ in range(50)]
+            counter = iter(range(10**9))
+            lock = threading.Lock()
+
+            def feedback():
+                with lock:
+                    i = next(counter)
+                label = "0123456789"[(i // len(pids)) % 10]
+                body = {"prediction_id": pids[i % len(pids)], "correct": label == "7", "label": label}
+                return "POST", "/feedback", json.dumps(body)
+
+            makers = {"submit": submit, "feedback": feedback}
+            print(f"each phase: at most {args.requests} requests and {args.seconds:.0f} s")
+            print("| clients | task | requests | req/s | p50 ms | p99 ms | p50 / healthz p50 | errors |")
+            print("|---|---|---|---|---|---|---|---|")
+            for n in levels:
+                base, _ = run_phase(host, port, n, healthz, args, probe=False)
+                rate, h50, h99 = summary(base)
+                print(f"| {n} | healthz alone | {len(base.latencies)} | {rate:.0f} | {h50:.2f} | {h99:.2f} | 1.0 "
+                      f"| {base.errors} |")  # fmt: skip
+                for task in tasks:
+                    phase, side = run_phase(host, port, n, makers[task], args, probe=True)
+                    rate, p50, p99 = summary(phase)
+                    print(f"| {n} | {task} | {len(phase.latencies)} | {rate:.0f} | {p50:.2f} | {p99:.2f} "
+                          f"| {p50 / h50:.1f} | {phase.errors} |")  # fmt: skip
+                    _, s50, s99 = summary(side)
+                    print(f"| {n} | healthz during {task} | {len(side.latencies)} | | {s50:.2f} | {s99:.2f} "
+                          f"| {s50 / h50:.1f} | {side.errors} |")  # fmt: skip
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=120)
+
+
+if __name__ == "__main__":
+    main()
