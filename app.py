@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask, current_app, jsonify, render_template, request, send_file
+from flask import Flask, Request, current_app, jsonify, render_template, request, send_file
 from flask.cli import AppGroup, with_appcontext
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -84,9 +84,25 @@ class ApiError(InputError):
         self.code = code
 
 
+class BadJson(InputError):
+    code = "bad_json"
+
+
+class JsonRequest(Request):
+    """Flask's request, refusing JSON nested too deeply to parse (Python's parser recurses: a body
+    of 100,000 brackets raised RecursionError, a 500) with a 400 ``bad_json``."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            raise BadJson("The JSON body is nested too deeply to read.") from None
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory; ``test_config`` overrides every other setting."""
     app = Flask(__name__, instance_relative_config=True)
+    app.request_class = JsonRequest
     app.config.from_mapping(
         MAX_UPLOAD_BYTES=10 * 1024 * 1024,  # one image file, decoded from upload or data: URL
         MAX_IMAGE_PIXELS=DEFAULT_MAX_PIXELS,  # decoded pixels; above is treated as a decompression bomb

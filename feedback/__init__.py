@@ -82,6 +82,16 @@ def describe_labels(labels: list[str]) -> str:
     return runs[0] if len(runs) == 1 else ", ".join(runs[:-1]) + " or " + runs[-1]
 
 
+def _is_text(value: str) -> bool:
+    """Whether ``value`` can be stored as text (JSON allows lone surrogates such as "\\ud800",
+    which no database encoding takes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
     """Validate one ``POST /feedback`` body, commit it, and return the acknowledgement.
 
@@ -90,7 +100,7 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
     if not isinstance(body, dict):
         raise FeedbackError("bad_feedback", "The request body is not a JSON object.")
     pid, correct, label = body.get("prediction_id"), body.get("correct"), body.get("label")
-    if not isinstance(pid, str) or not pid:
+    if not isinstance(pid, str) or not pid or not _is_text(pid):
         raise FeedbackError("bad_feedback", 'Send "prediction_id" from the answer you are rating.')
     if not isinstance(correct, bool):
         raise FeedbackError("bad_feedback", 'Send "correct": true (the answer was right) or false.')

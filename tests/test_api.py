@@ -164,3 +164,23 @@ def test_several_characters_drawn_side_by_side_are_read_as_a_sequence(app, clien
 def test_one_character_in_one_piece_is_not_a_sequence(client):
     body = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(ONE)))}).get_json()
     assert "sequence" not in body and body["text"] == "1" and body["prediction_id"]
+
+
+@pytest.mark.parametrize("route", ["/submit", "/feedback", "/upload"])
+def test_json_nested_too_deeply_is_a_400(client, route):
+    """100,000 nested brackets made Python's JSON parser raise RecursionError: a 500."""
+    body = "[" * 100_000 + "]" * 100_000
+    r = client.post(route, data=body, content_type="application/json")
+    if route == "/upload":  # /upload takes a form: JSON is refused before it is parsed
+        assert r.status_code == 415 and r.is_json
+    else:
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_json"
+
+
+def test_a_lone_surrogate_as_prediction_id_is_a_400(client):
+    """JSON may carry "\\ud800"; binding it in SQL raised UnicodeEncodeError: a 500."""
+    r = client.post("/feedback", data='{"prediction_id": "\\ud800", "correct": true}', content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_feedback"
+    read = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN)))}).get_json()
+    ok = client.post("/feedback", json={"prediction_id": read["prediction_id"], "correct": True})
+    assert ok.status_code == 200  # a real id still goes through
