@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 import feedback
 from models import versions
 from models.decoding import ALPHABET_HINTS
-from models.errors import InputError
+from models.errors import InputError, quoted
 from models.lines import DECODERS, Speller, read_lines
 from models.pages import (
     ENGINES,
@@ -407,7 +407,7 @@ def _register_admin_routes(app: Flask) -> None:
     @app.post("/admin/models/<task>/rollback")
     def rollback_model(task: str):
         if task not in registry().tasks():
-            raise ApiError("unknown_task", f"Unknown task {task!r}.")
+            raise ApiError("unknown_task", f"Unknown task {quoted(task)}.")
         to = _json_object().get("to")
         shipped = registry().weights_dir / TASK_WEIGHTS[task]
         try:

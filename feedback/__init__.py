@@ -21,7 +21,7 @@ from flask.cli import AppGroup
 from feedback.export import write_csv, write_zip  # noqa: F401 (also used by the admin routes)
 from feedback.sheets import SheetsConfig, SheetSync, SyncError
 from feedback.store import FeedbackStore, StoreError, UnknownPrediction, is_database_url, mask_url
-from models.errors import InputError
+from models.errors import InputError, clipped
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +116,16 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
     if correct:
         if label is not None and label != prediction["predicted"]:
             raise FeedbackError(
-                "invalid_label", f"You said the answer “{prediction['predicted']}” is right but gave “{label}”."
+                "invalid_label",
+                f"You said the answer “{prediction['predicted']}” is right but gave “{clipped(label)}”.",
             )
         label = prediction["predicted"]
     elif label is not None and prediction["task"] == "line":
         unknown = sorted({ch for ch in label if ch not in labels_of("line")})
         if unknown or len(label) > 300:
             raise FeedbackError(
-                "invalid_label", f"The line model cannot write {''.join(unknown) or 'more than 300 characters'}."
+                "invalid_label",
+                f"The line model cannot write {clipped(''.join(unknown)) if unknown else 'more than 300 characters'}.",
             )
         if label == prediction["predicted"]:
             raise FeedbackError("invalid_label", "That is what we read: press Yes if it is right.")
@@ -131,10 +133,11 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
         labels = labels_of(prediction["task"])
         if label not in labels:
             raise FeedbackError(
-                "invalid_label", f"“{label}” is not a {prediction['task']}: type one of {describe_labels(labels)}."
+                "invalid_label",
+                f"“{clipped(label)}” is not a {prediction['task']}: type one of {describe_labels(labels)}.",
             )
         if label == prediction["predicted"]:
-            raise FeedbackError("invalid_label", f"“{label}” is what we read: press Yes if it is right.")
+            raise FeedbackError("invalid_label", f"“{clipped(label)}” is what we read: press Yes if it is right.")
     feedback_id, revision = store().record_feedback(pid, correct, label)
     if syncer():
         syncer().notify()

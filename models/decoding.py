@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.errors import InputError
+from models.errors import InputError, quoted
 
 # Characters that are written identically by many people (EMNIST ByClass's main confusions): when
 # the answer is one of a group, the others are always shown beside it.
@@ -74,7 +74,7 @@ def check_hint(hint: str | None, labels: list[str]) -> str:
     """``hint`` (None: ``"any"``) if it names an alphabet that shares classes with ``labels``."""
     hint = "any" if hint in (None, "") else str(hint)
     if hint not in ALPHABET_HINTS:
-        raise BadAlphabet(f"Unknown alphabet {hint!r}; choose one of: {', '.join(ALPHABET_HINTS)}.")
+        raise BadAlphabet(f"Unknown alphabet {quoted(hint)}; choose one of: {', '.join(ALPHABET_HINTS)}.")
     if not hint_indices(hint, labels).size:
         raise BadAlphabet(f"This model reads none of the {hint} characters; choose one of: any, digit.")
     return hint

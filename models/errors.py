@@ -11,3 +11,20 @@ class InputError(ValueError):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+ECHO_LIMIT = 40  # characters of a client's value an error message repeats
+
+
+def clipped(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: what an error message repeats of it."""
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
+
+
+def quoted(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A client's value as an error message repeats it: its ``repr``, cut to ``limit`` characters
+    with an ellipsis, so a 100,000-character task name does not come back as a 100 KB error."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        return repr(text[:limit]) + f"… ({len(text):,} characters)"
+    return repr(text) if isinstance(value, str) else text

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from models.charlm import LineLM
 from models.ctc import alignment, beam_search, best_path_frames, confidence, greedy, texts_log_likelihood
-from models.errors import InputError
+from models.errors import InputError, quoted
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
     LINE_HEIGHT,
@@ -488,7 +488,7 @@ def read_lines(
     with a message that it may not be handwriting. The beam search uses the language model ``lm``
     when given."""
     if decoder not in DECODERS:
-        raise BadLineRequest(f"Unknown decoder {decoder!r}; choose beam or greedy.")
+        raise BadLineRequest(f"Unknown decoder {quoted(decoder)}; choose beam or greedy.")
     gray = to_gray(decode(data, max_pixels, side=PAGE_SIDE))
     speller = speller or (Speller.english() if correct else None)
     found = []

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from models.decoding import group_confidence, restrict, top_candidates
-from models.errors import InputError
+from models.errors import InputError, quoted
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
     PREPROCESSING_VERSION,
@@ -41,7 +41,7 @@ PAGE_ALPHABETS: dict[str, tuple[str, str]] = {
 def page_alphabet(alphabet: str) -> tuple[str, str]:
     """(model task, alphabet hint) for a page's ``alphabet``; raises ``BadPageRequest``."""
     if alphabet not in PAGE_ALPHABETS:
-        raise BadPageRequest(f"Unknown alphabet {alphabet!r}; choose one of: {', '.join(PAGE_ALPHABETS)}.")
+        raise BadPageRequest(f"Unknown alphabet {quoted(alphabet)}; choose one of: {', '.join(PAGE_ALPHABETS)}.")
     return PAGE_ALPHABETS[alphabet]
 
 
@@ -58,7 +58,7 @@ def engine_model(registry: Registry, alphabet: str, engine: str, personal=None):
     """The classifier for ``alphabet`` and ``engine``: a ``Recognizer`` or a ``HogRecognizer``;
     ``personal`` (a folder made by ``training.personal``) picks a personal digit model instead."""
     if alphabet not in ALPHABETS:
-        raise BadPageRequest(f"Unknown alphabet {alphabet!r}; choose digit or character.")
+        raise BadPageRequest(f"Unknown alphabet {quoted(alphabet)}; choose digit or character.")
     if personal is not None:
         taught = Path(personal) / alphabet
         if engine == "cnn" and (taught / "model" / "model.keras").exists():  # a profile taught by samples
@@ -78,7 +78,7 @@ def engine_model(registry: Registry, alphabet: str, engine: str, personal=None):
         if not registry.has_hog(alphabet):
             raise BadPageRequest(f"The HOG engine reads {' and '.join(hog_alphabets(registry)) or 'nothing'} only.")
         return registry.hog(alphabet)
-    raise BadPageRequest(f"Unknown engine {engine!r}; choose cnn or hog.")
+    raise BadPageRequest(f"Unknown engine {quoted(engine)}; choose cnn or hog.")
 
 
 def hog_alphabets(registry: Registry) -> list[str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import InputError
+from models.errors import InputError, quoted
 
 NAME = re.compile(r"[a-z0-9_-]{1,40}")
 WRITER_CLASSES = ("yours", "standard", "other")
@@ -66,7 +66,7 @@ def existing_profile(root: Path, name: str) -> Path:
     """The folder of an existing profile; raises ``UnknownProfile``."""
     folder = profile_dir(root, name)
     if not folder.is_dir():
-        raise UnknownProfile(f"There is no profile named {name!r}: teach it a sample first.")
+        raise UnknownProfile(f"There is no profile named {quoted(name)}: teach it a sample first.")
     return folder
 
 

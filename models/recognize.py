@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from models.decoding import check_hint, group_confidence, lookalikes, restrict, top_candidates
-from models.errors import InputError
+from models.errors import InputError, quoted
 from models.personal import personal_models, writer_verdict
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
@@ -36,7 +36,7 @@ class UnknownTask(InputError):
     code = "unknown_task"
 
     def __init__(self, task: str, known: list[str]):
-        super().__init__(f"Unknown task {task!r}; choose one of: {', '.join(known)}.")
+        super().__init__(f"Unknown task {quoted(task)}; choose one of: {', '.join(known)}.")
 
 
 def available_tasks(registry: Registry) -> list[str]:

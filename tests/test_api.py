@@ -184,3 +184,25 @@ def test_a_lone_surrogate_as_prediction_id_is_a_400(client):
     read = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN)))}).get_json()
     ok = client.post("/feedback", json={"prediction_id": read["prediction_id"], "correct": True})
     assert ok.status_code == 200  # a real id still goes through
+
+
+def test_errors_do_not_echo_huge_input(client):
+    """A 100,000-character task name came back as a 100 KB error body, a 1 MB label as 1 MB."""
+    r = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "x" * 100_000})
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "unknown_task" and len(r.data) < 1000
+    assert "100,000 characters" in r.get_json()["error"]["message"]
+    read = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN)))}).get_json()
+    r = client.post(
+        "/feedback", json={"prediction_id": read["prediction_id"], "correct": False, "label": "é" * 1_000_000}
+    )
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_label" and len(r.data) < 1000
+    r = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "alphabet": "y" * 50_000,
+                                     "task": "character"})  # fmt: skip
+    assert r.status_code in (400, 422) and len(r.data) < 1000
+
+
+def test_quoted_values_are_cut():
+    from models.errors import clipped, quoted
+
+    assert quoted("digit") == "'digit'" and clipped("abc") == "abc"
+    assert quoted("x" * 100) == repr("x" * 40) + "… (100 characters)"
