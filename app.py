@@ -40,7 +40,7 @@ from models.pages import (
 )
 from models.personal import existing_profile
 from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
-from models.recognize import GLYPH_TASKS, available_tasks, recognize
+from models.recognize import GLYPH_TASKS, UnknownTask, available_tasks, recognize
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
 from models.sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
 
@@ -186,12 +186,21 @@ def _read(data: bytes, task: str, options, canvas: bool = False):
     return reading
 
 
+def offered_tasks(reg: Registry) -> list[str]:
+    """Every task this server answers: the installed glyph tasks, pages (with any glyph model) and
+    lines (with a line model)."""
+    glyphs = available_tasks(reg)
+    return glyphs + (["page"] if glyphs else []) + (["line"] if reg.has_line() else [])
+
+
 def _read_as_read(data: bytes, task: str, options, canvas: bool):
     """``_read`` with boxes in the pixels of the page as read."""
     pixels = current_app.config["MAX_IMAGE_PIXELS"]
+    if task == "line" and not registry().has_line():
+        raise ApiError("unknown_task", "No handwritten-line model is installed on this server.")
+    if task not in offered_tasks(registry()):
+        raise UnknownTask(task, offered_tasks(registry()))
     if task == "line":
-        if not registry().has_line():
-            raise ApiError("unknown_task", "No handwritten-line model is installed on this server.")
         decoder = str(options.get("decoder") or "beam")
         correct = str(options.get("correct", "true")).lower() not in ("false", "0", "no", "off")
         return read_lines(data, registry().line(), decoder, correct, _speller(), pixels, not canvas,
@@ -261,8 +270,7 @@ def _register_routes(app: Flask) -> None:
         sheets = {"configured": sync is not None}
         if sync is not None:
             sheets |= {"pending": feedback.store().counts()["pending_sync"], "last_error": sync.last_error}
-        glyphs = available_tasks(registry())
-        tasks = glyphs + (["page"] if glyphs else []) + (["line"] if registry().has_line() else [])
+        tasks = offered_tasks(registry())
         return jsonify({"status": "ok", "tasks": tasks, "loaded": registry().loaded(), "sheets": sheets})
 
     @app.post("/submit")
@@ -549,15 +557,25 @@ def main() -> None:
     """Serve with waitress (a production WSGI server) on HWR_HOST:HWR_PORT, models preloaded."""
     import logging
 
-    from waitress import serve
+    from waitress import create_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host = os.environ.get("HWR_HOST", "127.0.0.1")
     port = int(os.environ.get("HWR_PORT", "5000"))
+    threads = int(os.environ.get("HWR_THREADS", "8"))
+
+    def bind(wsgi, **options):
+        try:
+            return create_server(wsgi, host=host, port=port, **options)
+        except OSError as exc:
+            sys.exit(f"Cannot serve on {host}:{port}: {exc.strerror or exc}. Is another server using it? Set HWR_PORT.")
+
+    bind(lambda environ, start_response: []).close()  # is the port free? Said before loading the models
     app = create_app({"PRELOAD_MODELS": True})
-    tasks = ", ".join(app.extensions["registry"].tasks())
+    server = bind(app, threads=threads)  # taken meanwhile: said the same way
+    tasks = ", ".join(offered_tasks(app.extensions["registry"]))
     app.logger.info("serving on http://%s:%d (tasks: %s)", host, port, tasks)
-    serve(app, host=host, port=port, threads=int(os.environ.get("HWR_THREADS", "8")))
+    server.run()
 
 
 if __name__ == "__main__":

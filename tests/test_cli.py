@@ -47,7 +47,27 @@ def test_unknown_task(runner, tmp_path):
     (tmp_path / "seven.png").write_bytes(png_bytes(canvas_digit(SEVEN)))
     result = runner.invoke(recognize_command, ["--task", "klingon", str(tmp_path / "seven.png")])
     assert result.exit_code == 1
-    assert lines(result.output)[0]["error"]["code"] == "unknown_task"
+    error = lines(result.output)[0]["error"]
+    assert error["code"] == "unknown_task"
+    assert "page" in error["message"] and "line" in error["message"]  # every task offered, not the glyph ones only
+
+
+def test_a_busy_port_is_said_plainly_before_loading_models(tmp_path):
+    """A busy port used to load the models for 12 s, log "serving on", then die with a raw OSError."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = os.environ | {"HWR_PORT": str(port), "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
+                            "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
+        root = Path(__file__).resolve().parent.parent
+        proc = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+    assert proc.returncode == 1
+    assert f"Cannot serve on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
+    assert "serving on" not in proc.stderr + proc.stdout
 
 
 def test_flask_command_line(tmp_path):
