@@ -245,10 +245,10 @@ def _uploaded_file() -> bytes:
     if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise ApiError("unsupported_media_type", 'Send multipart/form-data with the image in the "file" field.')
     file = request.files.get("file")
-    if file is None or not file.filename and not file.content_length:
-        raise ApiError("no_file", 'No file: attach an image in the "file" field.')
-    data = file.read(current_app.config["MAX_UPLOAD_BYTES"] + 1)
-    if not data:
+    data = file.read(current_app.config["MAX_UPLOAD_BYTES"] + 1) if file is not None else b""
+    if not data:  # a file without a name still counts when it has bytes
+        if file is None or not file.filename:
+            raise ApiError("no_file", 'No file: attach an image in the "file" field.')
         raise ApiError("no_file", "The uploaded file is empty.")
     return _check_size(data)
 

@@ -196,9 +196,13 @@ def status_command() -> None:
     """Print how many predictions and feedback rows the store holds and how many wait for Sheets."""
     counts = store().counts()
     click.echo(f"store: {store().location} ({store().engine.name})")
+    waiting = counts.pop("pending_sync", 0)
     for name, value in counts.items():
         click.echo(f"{name}: {value}")
-    click.echo("google sheets: " + ("configured" if syncer() else "not configured"))
+    if syncer():
+        click.echo(f"google sheets: configured; pending_sync: {waiting}")
+    else:  # nothing is pending without a sheet: these rows are sent once one is configured
+        click.echo(f"google sheets: not configured ({waiting} feedback rows would be sent once it is)")
 
 
 @feedback_cli.command("sync")

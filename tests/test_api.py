@@ -64,6 +64,13 @@ def test_no_file(client):
     assert_error(client.post("/upload", data={"task": "digit"}), 400, "no_file")
 
 
+def test_a_file_without_a_name_is_still_read(client):
+    """Real bytes under an empty file name were answered "No file"."""
+    image = png_bytes(canvas_digit(SEVEN))
+    r = client.post("/upload", data={"file": (io.BytesIO(image), ""), "task": "digit"})
+    assert r.status_code == 200 and r.get_json()["text"] == "7"
+
+
 def test_empty_file(client):
     assert_error(upload(client, b""), 400, "no_file")
 

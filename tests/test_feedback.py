@@ -206,7 +206,8 @@ def test_export_zip_holds_images_and_labels(app, client, runner, tmp_path):
 def test_status_command(app, client, runner):
     give(client, True)
     result = runner.invoke(args=["feedback", "status"])
-    assert "feedback: 1" in result.output and "not configured" in result.output
+    assert "feedback: 1" in result.output and "not configured (1 feedback rows would be sent" in result.output
+    assert "pending_sync" not in result.output  # nothing waits for a sheet that is not configured
 
 
 def test_a_full_disk_costs_the_feedback_buttons_not_the_answer(tmp_path, monkeypatch):
