@@ -180,22 +180,14 @@ class CharsetLM:
         index = {c: i for i, c in enumerate(lm.vocab)}
         self._map = np.array([index.get(c, -1) for c in charset])
         self._unknown = self._map < 0
-        self._cache: dict[str, np.ndarray] = {}
         self._weights: dict[tuple, np.ndarray] = {}
 
     def log_probs(self, prefix: str) -> np.ndarray:
-        key = prefix[-(self.lm.order - 1) :] if self.lm.order > 1 else ""
-        hit = self._cache.get(key)
-        if hit is None:
-            dist = self.lm.distribution(prefix)
-            p = dist[np.maximum(self._map, 0)]
-            if self._unknown.any():
-                p = np.where(self._unknown, dist[1:].min() if len(dist) > 1 else 1e-6, p)
-            hit = np.log(np.maximum(p, 1e-12))
-            if len(self._cache) >= CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = hit
-        return hit
+        dist = self.lm.distribution(prefix)  # cached by the model, per context
+        p = dist[np.maximum(self._map, 0)]
+        if self._unknown.any():
+            p = np.where(self._unknown, dist[1:].min() if len(dist) > 1 else 1e-6, p)
+        return np.log(np.maximum(p, 1e-12))
 
     def weights(self, prefix: str, alpha: float, beta: float) -> np.ndarray:
         """P(charset[k] | prefix) ** alpha * e ** beta for every k: what the beam search multiplies

@@ -56,10 +56,10 @@ def beam_search(
         for prefix, (pb, pc) in beams.items():
             total = pb + pc
             nxt[prefix][0] += total * p_blank  # a blank keeps the prefix
-            weighed = lm.weights(prefix, alpha, beta)[chars].tolist() if use_lm else column
+            lm_weights = lm.weights(prefix, alpha, beta)[chars].tolist() if use_lm else None
             last = prefix[-1] if prefix else None
             for j, ch in enumerate(letters):
-                w = column[j] * weighed[j] if use_lm else column[j]
+                w = column[j] * lm_weights[j] if lm_weights else column[j]
                 if ch == last:
                     nxt[prefix][1] += pc * column[j]  # the same character continues without a blank
                     nxt[prefix + ch][1] += pb * w  # a new one after a blank

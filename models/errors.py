@@ -25,6 +25,5 @@ def quoted(value: object, limit: int = ECHO_LIMIT) -> str:
     """A client's value as an error message repeats it: its ``repr``, cut to ``limit`` characters
     with an ellipsis, so a 100,000-character task name does not come back as a 100 KB error."""
     text = value if isinstance(value, str) else repr(value)
-    if len(text) > limit:
-        return repr(text[:limit]) + f"… ({len(text):,} characters)"
-    return repr(text) if isinstance(value, str) else text
+    shown = repr(text[:limit]) if isinstance(value, str) else text[:limit]
+    return shown if len(text) <= limit else shown + f"… ({len(text):,} characters)"
