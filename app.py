@@ -43,6 +43,8 @@ from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, UnknownTask, available_tasks, recognize
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
 from models.sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
+from web import logs, metrics
+from web.errors import error_response
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 TASK_LABELS = {"digit": "Digit", "character": "Character", "line": "Line of text"}
@@ -147,6 +149,8 @@ def create_app(test_config: dict | None = None) -> Flask:
             reg.line_lm()
         for alphabet in hog_alphabets(reg):
             reg.hog(alphabet)
+    logs.init_app(app)
+    metrics.init_app(app)
     feedback.init_app(app)
     _register_routes(app)
     _register_admin_routes(app)
@@ -282,6 +286,7 @@ def _register_routes(app: Flask) -> None:
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise ApiError("no_image", "The request body is not a JSON object.")
+        metrics.note_task(body.get("task", "digit"))
         image = body.get("image")
         if not isinstance(image, str) or not image:
             raise ApiError("no_image", 'No image: send the canvas as a data: URL in "image".')
@@ -289,6 +294,7 @@ def _register_routes(app: Flask) -> None:
 
     @app.post("/upload")
     def upload():
+        metrics.note_task(request.form.get("task", "digit"))
         return _answer(_uploaded_file(), request.form.get("task", "digit"), request.form)
 
     @app.post("/sheet/check")
@@ -428,8 +434,8 @@ def _register_admin_routes(app: Flask) -> None:
 
 
 def _error(code: str, message: str, status: int | None = None):
-    """JSON error body with its HTTP status."""
-    return jsonify({"error": {"code": code, "message": message}}), status or ERROR_STATUS.get(code, 400)
+    """JSON error body (with the request's id) and its HTTP status."""
+    return error_response(code, message, status or ERROR_STATUS.get(code, 400))
 
 
 def _register_errors(app: Flask) -> None:
@@ -555,11 +561,9 @@ def sheet_list_command() -> None:
 
 def main() -> None:
     """Serve with waitress (a production WSGI server) on HWR_HOST:HWR_PORT, models preloaded."""
-    import logging
-
     from waitress import create_server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()  # JSON lines on standard error, each with the request id it was logged under
     host = os.environ.get("HWR_HOST", "127.0.0.1")
     port = int(os.environ.get("HWR_PORT", "5000"))
     threads = int(os.environ.get("HWR_THREADS", "8"))

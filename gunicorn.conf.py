@@ -31,3 +31,30 @@ keepalive = 5  # seconds an idle keep-alive connection stays open (behind a prox
 max_requests = 0  # no recycling: each new worker pays a model load
 control_socket_disable = True  # no control socket in $HOME: several servers may run side by side
 accesslog = os.environ.get("HWR_ACCESS_LOG")  # "-" for standard output; off by default
+
+# /metrics sums the counts of every worker (web/metrics.py): each process writes its own files in
+# this folder, emptied when the server starts so counts of an earlier run are not added in
+METRICS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(
+    os.environ.get("TMPDIR", "/tmp"), f"hwr-metrics-{os.environ.get('HWR_PORT', '5000')}"))  # fmt: skip
+
+
+def on_starting(server):
+    """Before any worker starts: an empty metrics folder."""
+    import shutil
+
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    os.makedirs(METRICS_DIR, mode=0o700)
+
+
+def post_worker_init(worker):
+    """Log lines of each worker as JSON, with the request id (web/logs.py)."""
+    from web import logs
+
+    logs.configure()
+
+
+def child_exit(server, worker):
+    """A worker that exits leaves its counters (they stay in the sums) but not its live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

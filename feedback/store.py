@@ -462,6 +462,10 @@ class FeedbackStore:
                 [(rev, fid, rev) for fid, rev in sent],
             )
 
+    def pending_sync_count(self) -> int:
+        """How many feedback rows wait for the sheet (one COUNT on the partial index: cheap per scrape)."""
+        return int(self._query("SELECT COUNT(*) AS n FROM feedback WHERE revision > synced_revision").fetchone()["n"])
+
     def counts(self) -> dict[str, int]:
         """How many predictions, feedback rows and rows waiting for the sheet the store holds."""
         queries = {

@@ -49,7 +49,8 @@ def submit(base: str) -> dict:
 def test_gunicorn_serves_reloads_and_stops(tmp_path):
     port = free_port()
     env = os.environ | {"HWR_PORT": str(port), "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
-                        "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
+                        "TF_CPP_MIN_LOG_LEVEL": "3", "HWR_ADMIN_TOKEN": "tok",
+                        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}  # fmt: skip
     proc = subprocess.Popen([str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -63,6 +64,12 @@ def test_gunicorn_serves_reloads_and_stops(tmp_path):
         proc.send_signal(signal.SIGHUP)  # graceful reload
         wait_for(proc, lambda: len(workers(proc.pid)) == len(first) and not workers(proc.pid) & first, "new workers")
         assert submit(base)["text"] == "7"
+        # /metrics sums every worker's counts, those of the workers the reload replaced included
+        scrape = urllib.request.Request(base + "/metrics", headers={"Authorization": "Bearer tok"})
+        text = urllib.request.urlopen(scrape, timeout=30).read().decode()
+        wanted = ("hwr_requests_total{", 'route="/submit"', 'status="200"')
+        submits = [line for line in text.splitlines() if all(part in line for part in wanted)]
+        assert sum(float(line.rsplit(" ", 1)[1]) for line in submits) == 2
     finally:
         proc.terminate()
         code = proc.wait(timeout=120)

@@ -90,6 +90,11 @@ class TeachQueue:
         states = [self.state(p.parent.name) for p in folders]
         return [s for s in states if s and s["state"] in ("queued", "running")]
 
+    def counts(self) -> dict[str, int]:
+        """How many teaches are queued and how many are running now."""
+        pending = self._pending()
+        return {state: sum(1 for s in pending if s["state"] == state) for state in ("queued", "running")}
+
     def _clean(self) -> None:
         """Remove finished jobs older than ``JOB_TTL_SECONDS`` (disk use stays bounded)."""
         cutoff = time.time() - JOB_TTL_SECONDS

@@ -33,6 +33,8 @@ from models.personal import (
 )
 from models.preprocessing import decode_data_url, to_png
 from models.recognize import GLYPH_TASKS
+from web import metrics
+from web.errors import error_response
 from web.jobs import QueueFull, TeachQueue
 
 bp = Blueprint("personal", __name__, url_prefix="/personal")
@@ -125,6 +127,7 @@ def teach():
         data, fields = _uploaded_file(), request.form
     task, label, name = (str(fields.get(k, "")) for k in ("task", "label", "profile"))
     task = task or "digit"
+    metrics.note_task(task)
     png = checked_sample(data, task, label, name)
     if (
         not (personal_root() / name).exists()
@@ -141,9 +144,9 @@ def teach():
     try:
         job_id = queue().submit(req, png)
     except QueueFull as exc:
-        response = jsonify({"error": {"code": "busy", "message": "Other teaches are waiting; try again shortly.",
-                                      "retry_after_s": exc.retry_after}})  # fmt: skip
-        return response, 429, {"Retry-After": str(exc.retry_after)}
+        message = "Other teaches are waiting; try again shortly."
+        response, status = error_response("busy", message, 429, retry_after_s=exc.retry_after)
+        return response, status, {"Retry-After": str(exc.retry_after)}
     answer = {"job_id": job_id, "profile": name, "status_url": url_for("personal.job", job_id=job_id)}
     return jsonify(answer | ({"profile_token": token} if token else {})), 202
 
@@ -152,7 +155,7 @@ def teach():
 def job(job_id: str):
     state = queue().state(job_id)
     if state is None:
-        return jsonify({"error": {"code": "unknown_job", "message": "There is no teach job with that id."}}), 404
+        return error_response("unknown_job", "There is no teach job with that id.", 404)
     if state["state"] == "done":
         state["pictures"] = picture_urls(state["profile"], state["task"], state["result"])
     return jsonify(state)
