@@ -43,7 +43,7 @@ from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
 from models.recognize import GLYPH_TASKS, UnknownTask, available_tasks, recognize
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
 from models.sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
-from web import logs, metrics
+from web import logs, metrics, security
 from web.errors import error_response
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -127,6 +127,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         TEACH_MAX_WAITING=2,  # teaches that may wait behind the running one; more get 429
         TEACH_NICE=10,  # teach workers run at this lower CPU priority: predictions come first
         MAX_PROFILES=500,  # profiles kept at most (about 2 MB each); a new one beyond this is refused
+        ALLOWED_ORIGINS=[],  # other sites' pages allowed to post here (e.g. ["https://forms.example.org"])
         TEACH_OPTIONS={},  # overrides of training.teach.teach's settings (variants, vae_epochs, ...), for tests
     )
     app.config.from_pyfile("config.py", silent=True)
@@ -151,6 +152,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             reg.hog(alphabet)
     logs.init_app(app)
     metrics.init_app(app)
+    security.init_app(app)
     feedback.init_app(app)
     _register_routes(app)
     _register_admin_routes(app)

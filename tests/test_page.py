@@ -968,3 +968,20 @@ def test_keyboard_alone_reaches_every_control(page):
     page.focus("#feedback-yes")
     page.keyboard.press("Enter")
     expect(page.locator("#feedback-status")).to_have_text("Thanks, saved.")
+
+
+def test_the_page_runs_under_its_content_security_policy(browser, base_url):
+    """No script, style or image of the page is blocked by the policy the server sends."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    try:
+        response = page.goto(base_url + "/")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        stroke(page, ONE)
+        assert wait_for_answer(page) == "1"
+        expect(page.locator("#input-28")).to_be_visible()  # a data: image, allowed by img-src
+    finally:
+        context.close()
+    assert blocked == []
