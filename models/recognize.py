@@ -80,7 +80,7 @@ def doubt(
     ``one_character``: how likely the glyph gate thinks it is one character at all, already
     compared with its threshold (None: no gate, or the gate is content)."""
     confidence = group_confidence(probs, labels)
-    if glyph.pieces > 1 and confidence < side_by_side:
+    if glyph.pieces > 1 and (confidence < side_by_side or one_character is not None):  # say why: several
         return f"Not sure: this looks like {glyph.pieces} characters side by side. Write one at a time."
     if one_character is not None:
         return "Not sure: this does not look like one handwritten character."

@@ -169,12 +169,48 @@ def three_way_split(labels: np.ndarray, val: float, test: float, seed: int) -> d
     return {"train": rest[train_rel], "val": rest[val_rel], "test": test_idx}
 
 
+# the photographed characters come in runs: within a class, consecutive file numbers share paper,
+# pen and hand (training.evaluate_personal). Parts by file number keep most writers in one part; a
+# per-sample split put the same hands (and 158 pixel-identical copies) in training and in test
+CHARS62_VAL_FROM, CHARS62_TEST_FROM = 70, 80  # file numbers 0-69 train, 70-79 validation, 80-100 test
+
+
+def file_number(name: str) -> int:
+    """The run position in a photographed character's file name (``DIGIT_7_12.png`` -> 12)."""
+    return int(Path(name).stem.rsplit("_", 1)[-1])
+
+
+def drop_repeats(x: np.ndarray, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``parts`` (name -> index array into ``x``, in order) without the samples whose pixels repeat
+    one of an earlier part, so no picture is measured that training saw."""
+    seen: set[bytes] = set()
+    out = {}
+    for name, idx in parts.items():
+        keys = [x[i].tobytes() for i in idx]
+        out[name] = np.array([i for i, k in zip(idx, keys, strict=True) if k not in seen], int)
+        seen.update(keys)
+    return out
+
+
+def chars62_split(x: np.ndarray, files: list[str]) -> dict[str, np.ndarray]:
+    """Train/val/test index arrays of the photographed characters, by file number (writer runs),
+    without repeated pictures in a later part."""
+    number = np.array([file_number(f) for f in files])
+    parts = {
+        "train": np.flatnonzero(number < CHARS62_VAL_FROM),
+        "val": np.flatnonzero((number >= CHARS62_VAL_FROM) & (number < CHARS62_TEST_FROM)),
+        "test": np.flatnonzero(number >= CHARS62_TEST_FROM),
+    }
+    return drop_repeats(x, parts)
+
+
 def character_data(data_dir: Path | None, seed: int = 1, mnist_extra: int = 20_000) -> dict[str, dict]:
     """Every source of the 62-class model, prepared and split; the same call always gives the same split.
 
     - EMNIST ByClass: the official train/test when present; otherwise the staged test split is
       divided 80/5/15 (train/val/test), stratified by class.
-    - handwritten_chars62 (photographs): 70/10/20, stratified, when present.
+    - handwritten_chars62 (photographs): by file number (writer runs, ``chars62_split``), about
+      70/10/20, when present.
     - MNIST train digits: ``mnist_extra`` of them, for training only.
     Returns ``{source: {"x_train", "y_train", "x_val", "y_val", "x_test", "y_test"}}``.
     """
@@ -199,8 +235,8 @@ def character_data(data_dir: Path | None, seed: int = 1, mnist_extra: int = 20_0
         idx = three_way_split(y, 0.05, 0.15, seed)
         out["emnist"] = {f"{a}_{k}": arr[idx[k]] for k in idx for a, arr in (("x", x), ("y", y))}
     if data_dir is not None and (Path(data_dir) / "handwritten_chars62").exists():
-        x, y, _ = load_chars62(Path(data_dir))
-        idx = three_way_split(y, 0.10, 0.20, seed)
+        x, y, files = load_chars62(Path(data_dir))
+        idx = chars62_split(x, files)
         out["chars62"] = {f"{a}_{k}": arr[idx[k]] for k in idx for a, arr in (("x", x), ("y", y))}
     if mnist_extra:
         xm, ym, _, _ = load_mnist(data_dir)

@@ -37,7 +37,7 @@ from models.personal import base_data, create_profile, writer_verdict
 from models.recognize import recognize
 from models.registry import WEIGHTS_DIR, Registry
 from training.common import ROOT, command_line
-from training.datasets import CHARSET62, load_chars62, load_mnist, prepare, three_way_split
+from training.datasets import CHARSET62, chars62_split, load_chars62, load_mnist, prepare
 
 REPORT = ROOT / "models" / "weights" / "personal-base" / "evaluation.json"
 
@@ -73,9 +73,9 @@ def writer_groups(data_dir: Path, task: str, labels: str, blocks: list[int]) -> 
 
 def unseen_character_files(data_dir: Path) -> set[str]:
     """chars62 files in the character model's validation and test parts (the split of
-    ``training.datasets.character_data``, seed 1): the only ones it did not train on."""
-    _, y, files = load_chars62(Path(data_dir))
-    idx = three_way_split(y, 0.10, 0.20, 1)
+    ``training.datasets.chars62_split``): the only ones it did not train on."""
+    x, _, files = load_chars62(Path(data_dir))
+    idx = chars62_split(x, files)
     return {files[i] for i in np.concatenate([idx["val"], idx["test"]])}
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from models.registry import WEIGHTS_DIR
+from training.augment import photographed
 from training.common import CHECKPOINTS, command_line, save_weights, train_classifier
 from training.datasets import character_data, digit_split, load_mnist, prepare
 from training.negatives import scribbles, side_by_side
@@ -38,35 +39,6 @@ from training.negatives import scribbles, side_by_side
 # "not sure" caught 85% of scribbles; at 0.2%, 91% (0.24% of MNIST test digits read right flagged)
 FLAG_RATE = 0.002
 LABELS = ["other", "character"]
-
-
-def photographed(glyphs: np.ndarray, seed: int) -> np.ndarray:
-    """Each glyph (white on black) as a phone photo of dark ink on paper, read back through
-    ``glyph_from_gray`` as an upload would be."""
-    from PIL import Image, ImageFilter
-
-    from models.preprocessing import PreprocessError, glyph_from_gray
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for g in glyphs:
-        side, page_side = int(rng.integers(60, 200)), 320
-        ink = np.asarray(Image.fromarray(g).resize((side, side), Image.BICUBIC), np.float32) / 255
-        page = np.full((page_side, page_side), rng.uniform(0.75, 0.96), np.float32)
-        yy, xx = np.mgrid[0:page_side, 0:page_side] / page_side - 0.5
-        page += xx * rng.uniform(-0.2, 0.2) + yy * rng.uniform(-0.2, 0.2)
-        ox, oy = rng.integers(5, page_side - side - 5, size=2)
-        dark = rng.uniform(0.05, 0.3)
-        region = page[oy : oy + side, ox : ox + side]
-        page[oy : oy + side, ox : ox + side] = region * (1 - ink) + dark * ink
-        page = np.clip(page + rng.normal(0, 0.025, page.shape), 0, 1)
-        img = Image.fromarray(np.round(page * 255).astype(np.uint8))
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2)))
-        try:
-            out.append(glyph_from_gray(np.asarray(img, np.float32) / 255).pixels)
-        except PreprocessError:
-            continue
-    return np.stack(out)
 
 
 def negatives(glyphs: np.ndarray, n: int, seed: int) -> np.ndarray:
