@@ -113,6 +113,9 @@ POSTGRES_MIGRATIONS = {  # the same versions for PostgreSQL; never edit a releas
 }
 
 
+PENDING_SYNC_COUNT = "SELECT COUNT(*) AS n FROM feedback WHERE revision > synced_revision"  # rows the sheet lacks
+
+
 class StoreError(RuntimeError):
     """The database cannot be used by this code (for example, made by a newer version)."""
 
@@ -464,14 +467,14 @@ class FeedbackStore:
 
     def pending_sync_count(self) -> int:
         """How many feedback rows wait for the sheet (one COUNT on the partial index: cheap per scrape)."""
-        return int(self._query("SELECT COUNT(*) AS n FROM feedback WHERE revision > synced_revision").fetchone()["n"])
+        return int(self._query(PENDING_SYNC_COUNT).fetchone()["n"])
 
     def counts(self) -> dict[str, int]:
         """How many predictions, feedback rows and rows waiting for the sheet the store holds."""
         queries = {
             "predictions": "SELECT COUNT(*) AS n FROM predictions",
             "feedback": "SELECT COUNT(*) AS n FROM feedback",
-            "pending_sync": "SELECT COUNT(*) AS n FROM feedback WHERE revision > synced_revision",
+            "pending_sync": PENDING_SYNC_COUNT,
         }
         return {name: int(self._query(sql).fetchone()["n"]) for name, sql in queries.items()}
 

@@ -103,21 +103,20 @@ def measure_unsure(
     def p_one(glyphs: np.ndarray) -> np.ndarray:
         return probabilities(gate, glyphs)[:, gate.labels.index("character")]
 
-    # chosen in the order they act on what is left: the gate, then side by side, then confidence
+    # the gate's threshold first, then the confidence threshold over the glyphs it lets by
     gate_threshold = None
     if gate is not None:
         gate_threshold = round(float(np.quantile(p_one(val[0][read_right]), GATE_FLAG_RATE)), 4)
 
     def gated(glyphs: np.ndarray) -> np.ndarray:
-        return np.zeros(len(glyphs), bool) if gate is None or not len(glyphs) else p_one(glyphs) < gate_threshold
+        return np.zeros(len(glyphs), bool) if gate is None else p_one(glyphs) < gate_threshold
 
     passed = read_right & ~gated(val[0])
     if not passed.any():  # a tiny evaluation whose model the gate does not trust at all
         passed = read_right
     threshold = round(float(np.quantile(val_conf[passed], RIGHT_FLAG_RATE)), 4)
     multi_val = side_by_side(val[0], 300, seed=11) if len(val[0]) >= 3 else []
-    multi_pixels = np.stack([g.pixels for g in multi_val]) if multi_val else np.zeros((0, 28, 28), np.uint8)
-    _, multi_conf = conf(multi_pixels) if multi_val else (None, np.zeros(0))
+    _, multi_conf = conf(np.stack([g.pixels for g in multi_val])) if multi_val else (None, np.zeros(0))
     # over all of them, not only those the gate lets by: with the gate first, too few are left to
     # set it (one of 300 at seed 11), and one side-by-side test image in 300 then went through
     several = np.array([g.pieces for g in multi_val], int) > 1
@@ -184,12 +183,10 @@ def chars62_files(data_dir: Path, alphabet: set[str]) -> list[tuple[Path, str]]:
     return [(root / "png" / r["file"], r["char"]) for r in rows if r["char"] in alphabet]
 
 
-GATE_PATH = WEIGHTS_DIR / "glyph-gate"  # the shipped glyph gate; ``--gate`` measures another
-
-
-def glyph_gate() -> Recognizer | None:
-    """The glyph gate measured with (``GATE_PATH``), as the app serves with it (None when none is installed)."""
-    return load_recognizer(GATE_PATH) if (GATE_PATH / "model.keras").exists() else None
+def glyph_gate(path: Path = WEIGHTS_DIR / "glyph-gate") -> Recognizer | None:
+    """The glyph gate at ``path`` (default: the shipped one, as the app serves with it), or None
+    when none is installed there."""
+    return load_recognizer(path) if (path / "model.keras").exists() else None
 
 
 def chars62_parts(data_dir: Path, alphabet: set[str]) -> dict[str, list[tuple[Path, str]]]:
@@ -227,7 +224,7 @@ def files_report(model: Recognizer, glyphs: np.ndarray, y_true: np.ndarray, unre
     return report
 
 
-def evaluate_digit(model: Recognizer, data_dir: Path | None) -> dict:
+def evaluate_digit(model: Recognizer, data_dir: Path | None, gate: Recognizer | None) -> dict:
     """MNIST test split, real photographed digits when the data folder has them, and "not sure"."""
     x_train, y_train, x_test, y_test = load_mnist(data_dir)
     train = model.meta.get("training", {})
@@ -245,12 +242,12 @@ def evaluate_digit(model: Recognizer, data_dir: Path | None) -> dict:
         glyphs, y, pieces, unreadable = read_files(model, chars62_files(Path(data_dir), set(model.labels)))
         metrics["chars62_photo_digits"] = files_report(model, glyphs, y, unreadable)  # never trained on: all
         parts = chars62_parts(Path(data_dir), set(model.labels))  # the gate trained on the first part
-        glyphs, y, pieces, _ = read_files(model, parts["val"])
+        glyphs, y, _, _ = read_files(model, parts["val"])
         vals.append((glyphs, y))
         glyphs, y, pieces, _ = read_files(model, parts["test"])
         real["chars62_photo_digits_test"] = (glyphs, y, pieces)
     val_set = tuple(np.concatenate(column) for column in zip(*vals, strict=True))
-    metrics["unsure"] = measure_unsure(model, val_set, real, x_test, gate=glyph_gate())
+    metrics["unsure"] = measure_unsure(model, val_set, real, x_test, gate=gate)
     return metrics
 
 
@@ -278,7 +275,7 @@ def evaluate_hints(model: Recognizer, tests: dict[str, tuple[np.ndarray, np.ndar
     return out
 
 
-def evaluate_character(model: Recognizer, data_dir: Path | None) -> dict:
+def evaluate_character(model: Recognizer, data_dir: Path | None, gate: Recognizer | None) -> dict:
     """The held-out EMNIST and photographed-character test parts, by case and by letters/digits,
     with each alphabet hint, and "not sure" (for every hint: its own threshold)."""
     sources = character_data(data_dir, model.meta.get("training", {}).get("seed", 1), mnist_extra=0)
@@ -288,7 +285,7 @@ def evaluate_character(model: Recognizer, data_dir: Path | None) -> dict:
     val = tuple(np.concatenate([p[k] for p in sources.values() if k in p]) for k in ("x_val", "y_val"))
     real = {f"{name}_test": (p["x_test"], p["y_test"]) for name, p in sources.items() if "x_test" in p}
     metrics["alphabet_hints"] = evaluate_hints(model, real)
-    metrics["unsure"] = measure_unsure(model, val, real, sources["emnist"]["x_test"], gate=glyph_gate())
+    metrics["unsure"] = measure_unsure(model, val, real, sources["emnist"]["x_test"], gate=gate)
     metrics["unsure"]["by_alphabet"] = {}
     for hint in (h for h in ALPHABET_HINTS if h != "any"):
         keep = lambda y, h=hint: hint_mask(model.labels, y, h)  # noqa: E731
@@ -300,7 +297,7 @@ def evaluate_character(model: Recognizer, data_dir: Path | None) -> dict:
             {k: (x[keep(y)], y[keep(y)]) for k, (x, y) in real.items()},
             sources["emnist"]["x_test"],
             hint,
-            glyph_gate(),
+            gate,
         )
     return metrics
 
@@ -308,11 +305,15 @@ def evaluate_character(model: Recognizer, data_dir: Path | None) -> dict:
 EVALUATORS = {"digit": evaluate_digit, "character": evaluate_character}
 
 
-def evaluate_task(task: str, data_dir: Path | None, weights_dir: Path | None = None, write: bool = True) -> dict:
-    """Evaluate the model of ``task`` and (by default) record the figures in its meta.json."""
+def evaluate_task(
+    task: str, data_dir: Path | None, weights_dir: Path | None = None, write: bool = True, gate_dir: Path | None = None
+) -> dict:
+    """Evaluate the model of ``task`` (with the glyph gate in ``gate_dir``, default the shipped one)
+    and (by default) record the figures in its meta.json."""
     weights_dir = weights_dir or WEIGHTS_DIR / TASK_WEIGHTS[task]
     model = load_recognizer(weights_dir, task)
-    metrics = EVALUATORS[task](model, data_dir)
+    gate = glyph_gate(gate_dir) if gate_dir is not None else glyph_gate()  # loaded once for every hint
+    metrics = EVALUATORS[task](model, data_dir, gate)
     for name, rep in metrics.items():
         if "accuracy" in rep:
             print(f"{task} {name}: accuracy {rep['accuracy']:.4%} ({rep['errors']} errors / {rep['samples']})")
@@ -339,10 +340,7 @@ def main(argv=None) -> None:
     p.add_argument("--gate", type=Path, default=None, help="glyph gate folder (default: the shipped one)")
     p.add_argument("--no-write", action="store_true", help="print only; leave meta.json unchanged")
     args = p.parse_args(argv)
-    if args.gate is not None:
-        global GATE_PATH
-        GATE_PATH = args.gate
-    evaluate_task(args.task, args.data_dir, args.weights, write=not args.no_write)
+    evaluate_task(args.task, args.data_dir, args.weights, write=not args.no_write, gate_dir=args.gate)
 
 
 if __name__ == "__main__":
