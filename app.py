@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 from flask import Flask, Request, current_app, jsonify, render_template, request, send_file
 from flask.cli import AppGroup, with_appcontext
+from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import feedback
@@ -39,11 +40,11 @@ from models.pages import (
     upload_size,
 )
 from models.personal import existing_profile
-from models.preprocessing import DEFAULT_MAX_PIXELS, decode_data_url
-from models.recognize import GLYPH_TASKS, UnknownTask, available_tasks, recognize
+from models.preprocessing import DEFAULT_MAX_PIXELS, PAGE_MAX_PIXELS, decode_data_url
+from models.recognize import GLYPH_TASKS, UnknownTask, available_tasks, offered_tasks, recognize
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Registry, WeightsError, shared_registry
 from models.sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
-from web import logs, metrics, security
+from web import limits, logs, metrics, security
 from web.errors import error_response
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -75,6 +76,8 @@ ERROR_STATUS = {
     "unknown_profile": 404,
     "too_many_profiles": 409,
     "model_unavailable": 503,
+    "server_busy": 503,
+    "rate_limited": 429,
 }
 
 
@@ -107,7 +110,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.request_class = JsonRequest
     app.config.from_mapping(
         MAX_UPLOAD_BYTES=10 * 1024 * 1024,  # one image file, decoded from upload or data: URL
-        MAX_IMAGE_PIXELS=DEFAULT_MAX_PIXELS,  # decoded pixels; above is treated as a decompression bomb
+        MAX_IMAGE_PIXELS=DEFAULT_MAX_PIXELS,  # decoded pixels of one glyph's image at most; more: 413
+        MAX_PAGE_PIXELS=PAGE_MAX_PIXELS,  # the same for pages, lines and sheets (more work per pixel)
         WEIGHTS_DIR=str(WEIGHTS_DIR),
         MODELS_DIR=None,  # retrained versions and which is active; default: models/ in the instance folder
         PERSONAL_DIR=None,  # personal models from handwriting sheets; default: personal/ in the instance folder
@@ -117,6 +121,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         FEEDBACK_DB=None,  # SQLite file; default: feedback.sqlite3 in the instance folder
         DATABASE_URL=os.environ.get("DATABASE_URL"),  # postgresql://...: the shared store instead of FEEDBACK_DB
         PREDICTION_TTL_HOURS=24,  # inputs nobody gave feedback on are deleted after this
+        PREDICTION_QUOTA_MB=512,  # and the oldest of them once their images take more than this (None: no quota)
         FEEDBACK_SYNC_BACKGROUND=True,  # copy feedback to Google Sheets in a background thread
         GOOGLE_SERVICE_ACCOUNT_FILE=None,  # with GOOGLE_SHEET_ID: the Sheets copy is on
         GOOGLE_SHEET_ID=None,
@@ -129,6 +134,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_PROFILES=500,  # profiles kept at most (about 2 MB each); a new one beyond this is refused
         ALLOWED_ORIGINS=[],  # other sites' pages allowed to post here (e.g. ["https://forms.example.org"])
         TEACH_OPTIONS={},  # overrides of training.teach.teach's settings (variants, vae_epochs, ...), for tests
+        **limits.DEFAULTS,  # heavy slots, rate limits, proxies: web/limits.py
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("HWR")
@@ -148,13 +154,18 @@ def create_app(test_config: dict | None = None) -> Flask:
             reg.line()
             reg.line_filter()
             reg.line_lm()
+            Speller.english()  # its dictionary took 4-8 s to load on the first line answered
         for alphabet in hog_alphabets(reg):
             reg.hog(alphabet)
     logs.init_app(app)
     metrics.init_app(app)
     security.init_app(app)
     feedback.init_app(app)
+    limits.init_app(app)
     _register_routes(app)
+    recognition = "RATELIMIT_RECOGNITION"
+    limits.limit_routes(app, {"submit": recognition, "upload": recognition, "check_sheet": recognition,
+                              "give_feedback": "RATELIMIT_FEEDBACK"})  # fmt: skip
     _register_admin_routes(app)
     _register_errors(app)
     app.cli.add_command(recognize_command)
@@ -192,16 +203,9 @@ def _read(data: bytes, task: str, options, canvas: bool = False):
     return reading
 
 
-def offered_tasks(reg: Registry) -> list[str]:
-    """Every task this server answers: the installed glyph tasks, pages (with any glyph model) and
-    lines (with a line model)."""
-    glyphs = available_tasks(reg)
-    return glyphs + (["page"] if glyphs else []) + (["line"] if reg.has_line() else [])
-
-
 def _read_as_read(data: bytes, task: str, options, canvas: bool):
     """``_read`` with boxes in the pixels of the page as read."""
-    pixels = current_app.config["MAX_IMAGE_PIXELS"]
+    pixels = current_app.config["MAX_PAGE_PIXELS" if task in ("line", "page") else "MAX_IMAGE_PIXELS"]
     if task == "line" and not registry().has_line():
         raise ApiError("unknown_task", "No handwritten-line model is installed on this server.")
     if task not in offered_tasks(registry()):
@@ -228,7 +232,8 @@ def _read_as_read(data: bytes, task: str, options, canvas: bool):
 
 def _answer(data: bytes, task: str, options, canvas: bool = False):
     """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
-    reading = _read(_check_size(data), task, options, canvas)
+    with limits.heavy(task, _check_size(data)):
+        reading = _read(data, task, options, canvas)
     if task == "line":
         for line, pid in zip(reading.result["lines"], feedback.record_lines(reading), strict=True):
             line["prediction_id"] = pid
@@ -303,7 +308,8 @@ def _register_routes(app: Flask) -> None:
     def check_sheet():
         """Segment and check a handwriting sheet; keep it (by id) for training."""
         data = _uploaded_file()
-        sheet = read_sheet(data, registry().get("digit"), current_app.config["MAX_IMAGE_PIXELS"])
+        with limits.heavy_slot():
+            sheet = read_sheet(data, registry().get("digit"), current_app.config["MAX_PAGE_PIXELS"])
         sheet_id = save_sheet(Path(current_app.config["PERSONAL_DIR"]), sheet)
         annotated = annotate(sheet.gray, [b | {"text": b["label"], "unsure": False} for b in sheet.boxes])
         return jsonify({"sheet_id": sheet_id, "rows": sheet.rows, "glyphs": len(sheet.labels),
@@ -445,6 +451,17 @@ def _register_errors(app: Flask) -> None:
     def input_error(exc: InputError):
         return _error(exc.code, exc.message)
 
+    @app.errorhandler(limits.Busy)
+    def busy(exc: limits.Busy):
+        response, status = _error(exc.code, exc.message)
+        return response, status, {"Retry-After": str(exc.retry_after)}
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(exc: RateLimitExceeded):
+        message = f"Too many requests from your address (the limit is {exc.description}); try again shortly."
+        response, status = _error("rate_limited", message)
+        return response, status  # Flask-Limiter adds Retry-After and X-RateLimit-* to it
+
     @app.errorhandler(WeightsError)
     def weights_error(exc: WeightsError):
         app.logger.error("model unavailable: %s", exc)
@@ -543,7 +560,7 @@ def sheet_train_command(path: str, name: str) -> None:
     config = current_app.config
     root = Path(config["PERSONAL_DIR"])
     try:
-        sheet = read_sheet(Path(path).read_bytes(), registry().get("digit"), config["MAX_IMAGE_PIXELS"])
+        sheet = read_sheet(Path(path).read_bytes(), registry().get("digit"), config["MAX_PAGE_PIXELS"])
         out = personal_dir(root, name)
     except InputError as exc:
         raise click.ClickException(exc.message) from exc
@@ -561,6 +578,39 @@ def sheet_list_command() -> None:
         click.echo(json.dumps(item))
 
 
+def waitress_options(environ: dict[str, str], body_limit: int) -> dict:
+    """waitress settings against slow and idle clients (README "Limits").
+
+    Waitress reads each request whole before a thread takes it, so a client that sends its
+    headers and never its body holds a connection but no thread. ``channel_timeout`` closes a
+    connection idle that long (checked every ``cleanup_interval``); the connection limit is well
+    above what idle clients of one address should reach, with poll() rather than select() so more
+    than 1,024 sockets work. Against many slow clients the reverse proxy in front (README "Scaling
+    out") holds the connections instead."""
+    timeout = int(environ.get("HWR_CHANNEL_TIMEOUT", "30"))
+    return {
+        "threads": int(environ.get("HWR_THREADS", "8")),
+        "channel_timeout": timeout,
+        "cleanup_interval": max(1, min(10, timeout // 2)),
+        "connection_limit": int(environ.get("HWR_CONNECTION_LIMIT", "500")),
+        "asyncore_use_poll": True,
+        "max_request_header_size": 64 * 1024,
+        "max_request_body_size": 2 * body_limit,  # the app answers up to twice its limit (JSON 413), waitress beyond
+    }
+
+
+def _raise_open_files_limit() -> None:
+    """The soft limit on open files up to the hard one: each connection is a file."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # not on this platform, or not allowed: the default limit stays
+
+
 def main() -> None:
     """Serve with waitress (a production WSGI server) on HWR_HOST:HWR_PORT, models preloaded."""
     from waitress import create_server
@@ -568,7 +618,7 @@ def main() -> None:
     logs.configure()  # JSON lines on standard error, each with the request id it was logged under
     host = os.environ.get("HWR_HOST", "127.0.0.1")
     port = int(os.environ.get("HWR_PORT", "5000"))
-    threads = int(os.environ.get("HWR_THREADS", "8"))
+    _raise_open_files_limit()
 
     def bind(wsgi, **options):
         try:
@@ -578,7 +628,7 @@ def main() -> None:
 
     bind(lambda environ, start_response: []).close()  # is the port free? Said before loading the models
     app = create_app({"PRELOAD_MODELS": True})
-    server = bind(app, threads=threads)  # taken meanwhile: said the same way
+    server = bind(app, **waitress_options(dict(os.environ), app.config["MAX_CONTENT_LENGTH"]))  # taken: same
     tasks = ", ".join(offered_tasks(app.extensions["registry"]))
     app.logger.info("serving on http://%s:%d (tasks: %s)", host, port, tasks)
     server.run()

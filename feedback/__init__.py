@@ -46,7 +46,9 @@ def init_app(app: Flask) -> None:
             f"DATABASE_URL must be a postgresql:// URL, not {mask_url(str(url))}; for SQLite set FEEDBACK_DB to a file."
         )
     target = str(url) if url else app.config.get("FEEDBACK_DB") or str(Path(app.instance_path) / "feedback.sqlite3")
-    store_ = FeedbackStore(target, prediction_ttl=float(app.config["PREDICTION_TTL_HOURS"]) * 3600)
+    quota = app.config.get("PREDICTION_QUOTA_MB")
+    store_ = FeedbackStore(target, prediction_ttl=float(app.config["PREDICTION_TTL_HOURS"]) * 3600,
+                           quota_bytes=None if quota is None else int(float(quota) * 1024 * 1024))  # fmt: skip
     log.info("feedback store: %s (%s)", store_.location, store_.engine.name)
     app.extensions["feedback"] = store_
     sheets = SheetsConfig.from_app_config(app.config)

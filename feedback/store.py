@@ -274,14 +274,17 @@ class FeedbackStore:
     ``target`` is a SQLite file path, or a ``postgresql://user:password@host/db`` URL.
     """
 
-    def __init__(self, target: Path | str, prediction_ttl: float = 7 * 24 * 3600):
+    def __init__(self, target: Path | str, prediction_ttl: float = 7 * 24 * 3600, quota_bytes: int | None = None):
         self.engine = _Postgres(str(target)) if is_database_url(target) else _SQLite(target)
         self.path: Path | None = self.engine.path  # the SQLite file; None on PostgreSQL
         self.location = self.engine.location  # for messages: the file, or the URL without its password
         self.errors = self.engine.errors  # what a failed database call raises
         self.prediction_ttl = prediction_ttl
+        self.quota_bytes = quota_bytes  # images of unrated predictions kept at most; None: no quota
         self._local = threading.local()
         self._writes = 0
+        self._written = 0  # image bytes stored since the last quota check
+        self._tidy_lock = threading.Lock()
         self._migrate()
         self.close()  # no connection of the constructing thread survives into a forked worker
 
@@ -331,6 +334,10 @@ class FeedbackStore:
                     conn.execute(statement)
                 self.engine.set_version(conn, target)
 
+    def ping(self) -> None:
+        """One trivial query: raises (``errors``) when the database does not answer."""
+        self._query("SELECT 1").fetchone()
+
     def schema_version(self) -> int:
         """The schema version of the open database."""
         conn = self._connect()
@@ -379,11 +386,24 @@ class FeedbackStore:
                  for pid, (task, predicted, conf, unsure, cands, name, version, prep, input_png, seen_png)
                  in zip(ids, rows, strict=True)],
             )  # fmt: skip
-        self._writes += len(rows)
-        if self._writes >= 200:
-            self._writes = 0
-            self.prune_predictions()
+        self._tidy_after(len(rows), sum(len(r[-2]) + len(r[-1]) for r in rows))
         return ids
+
+    def _tidy_after(self, rows: int, stored: int) -> None:
+        """Every 200 rows, and whenever a fiftieth of the quota was written, prune and keep the quota
+        (one thread at a time; another that finds it busy goes on)."""
+        self._writes += rows
+        self._written += stored
+        due_quota = self.quota_bytes is not None and self._written >= max(self.quota_bytes // 50, 1)
+        if (self._writes < 200 and not due_quota) or not self._tidy_lock.acquire(blocking=False):
+            return
+        try:
+            self._writes = self._written = 0
+            self.prune_predictions()
+            if self.quota_bytes is not None:
+                self.enforce_quota()
+        finally:
+            self._tidy_lock.release()
 
     def prediction(self, prediction_id: str) -> Mapping[str, Any]:
         """The stored prediction (its columns by name); raises ``UnknownPrediction``."""
@@ -430,6 +450,39 @@ class FeedbackStore:
                 (cutoff_iso,),
             )
         return cur.rowcount
+
+    def unrated_bytes(self) -> int:
+        """Bytes of images held by predictions nobody rated (what the quota bounds)."""
+        row = self._query(
+            "SELECT COALESCE(SUM(length(input_png) + length(model_input_png)), 0) AS size FROM predictions"
+            " WHERE id NOT IN (SELECT prediction_id FROM feedback)"
+        ).fetchone()
+        return int(row["size"])
+
+    def enforce_quota(self) -> int:
+        """Delete the oldest unrated predictions until their images fit ``quota_bytes``; how many.
+        Rated predictions (training data) are never evicted."""
+        if self.quota_bytes is None:
+            return 0
+        rows = self._query(
+            "SELECT id, length(input_png) + length(model_input_png) AS size FROM predictions"
+            " WHERE id NOT IN (SELECT prediction_id FROM feedback) ORDER BY created_at DESC, id DESC"
+        ).fetchall()
+        kept, evict = 0, []
+        for r in rows:
+            kept += int(r["size"])
+            if kept > self.quota_bytes:
+                evict.append(r["id"])
+        for start in range(0, len(evict), 500):
+            batch = evict[start : start + 500]
+            with self.transaction() as conn:  # a prediction rated meanwhile stays
+                self._run(
+                    conn,
+                    f"DELETE FROM predictions WHERE id IN ({','.join('?' * len(batch))})"
+                    " AND id NOT IN (SELECT prediction_id FROM feedback)",
+                    batch,
+                )
+        return len(evict)
 
     # -------------------------------------------------------------- reading feedback
     _ROWS = """SELECT f.id, f.prediction_id, p.task, p.predicted, p.confidence, f.correct, f.label,

@@ -21,14 +21,15 @@ from models.charlm import LineLM
 from models.ctc import alignment, beam_search, best_path_frames, confidence, greedy, texts_log_likelihood
 from models.errors import InputError, quoted
 from models.preprocessing import (
-    DEFAULT_MAX_PIXELS,
     LINE_HEIGHT,
     LINE_PREPROCESSING_VERSION,
+    PAGE_MAX_PIXELS,
+    STORE_LINE_HEIGHT,
     BlankImage,
-    decode,
     estimate_skew,
+    gray_png,
     line_from_gray,
-    to_gray,
+    read_gray,
     to_png,
 )
 from models.segmentation import PAGE_SIDE, page_ink, remove_ruling
@@ -474,7 +475,7 @@ def read_lines(
     decoder: str = "beam",
     correct: bool = True,
     speller: Speller | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = PAGE_MAX_PIXELS,
     ruled: bool = True,
     handwriting: HandwritingFilter | None = None,
     lm: LineLM | None = None,
@@ -489,7 +490,7 @@ def read_lines(
     when given."""
     if decoder not in DECODERS:
         raise BadLineRequest(f"Unknown decoder {quoted(decoder)}; choose beam or greedy.")
-    gray = to_gray(decode(data, max_pixels, side=PAGE_SIDE))
+    gray = read_gray(data, max_pixels, side=PAGE_SIDE)
     speller = speller or (Speller.english() if correct else None)
     found = []
     for box, crop in split_lines(gray, ruled):
@@ -512,7 +513,7 @@ def read_lines(
         if reason:
             dropped.append(seen | {"reason": reason})
             continue
-        crops.append(to_png(np.round(np.clip(crop, 0, 1) * 255).astype(np.uint8)))
+        crops.append(gray_png(crop, height=STORE_LINE_HEIGHT))
         strips.append(to_png(strip))
         probs = model.probabilities(strip)
         raw = decode_columns(probs, model.charset, decoder, lm)

@@ -15,10 +15,12 @@ from models.decoding import group_confidence, restrict, top_candidates
 from models.errors import InputError, quoted
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
+    PAGE_MAX_PIXELS,
     PREPROCESSING_VERSION,
     BlankImage,
     decode,
     glyph_from_gray,
+    read_gray,
     to_gray,
     to_png,
 )
@@ -108,7 +110,7 @@ def read_page(
     registry: Registry,
     alphabet: str = "digit",
     engine: str = "cnn",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = PAGE_MAX_PIXELS,
     threshold: float | None = None,
     personal=None,
 ) -> PageReading:
@@ -119,8 +121,7 @@ def read_page(
     if threshold is None:  # the model's measured "not sure" threshold for page glyphs
         overall = measured_unsure(model, "threshold", hint, 0.5)
         threshold = float(measured_unsure(model, "page_threshold", hint, overall))
-    picture = decode(data, max_pixels, side=PAGE_SIDE)
-    gray = to_gray(picture)
+    gray = read_gray(data, max_pixels, side=PAGE_SIDE)
     page = segment(gray)
     glyphs = page.glyphs
     probs = model.probabilities(np.stack([g.pixels for g in glyphs])) if glyphs else np.zeros((0, len(model.labels)))

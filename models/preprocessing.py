@@ -30,7 +30,10 @@ PREPROCESSING_VERSION = "4"
 GLYPH_SIZE = 28  # model input side, as MNIST
 GLYPH_BOX = 20  # the longer side of the ink is fitted into this, as MNIST
 WORK_SIDE = 640  # photos are reduced to this longer side before cleaning: a 20 px glyph needs no more
-DEFAULT_MAX_PIXELS = 40_000_000  # decoded pixels allowed; beyond this an upload is a decompression bomb
+DEFAULT_MAX_PIXELS = 24_000_000  # pixels decoded for one glyph at most (a 24 MP photo); more is refused
+PAGE_MAX_PIXELS = 16_000_000  # pages and lines are read at 2000 px and cost more each: a lower budget
+NOISE_EDGES = 0.3  # this share of neighbouring pixels differing by a quarter of the range is noise
+NOISE_MIN_SIDE = 64  # smaller images are not judged: a few thick strokes are mostly edges
 MIN_CONTRAST = 0.2  # ink must be at least 20% darker than the paper around it, or there is nothing to read
 STROKE_RANGE = (1.6, 3.6)  # stroke width in output pixels that MNIST digits mostly have
 MIN_INK_PIXELS = 9  # fewer clearly inked pixels than this (a 3x3 dot) is no writing at all
@@ -39,8 +42,38 @@ EDGE_FRACTION = 0.25  # smaller pieces touching the border are neighbours cut of
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG includes MPO, which many phones write
 Image.init()  # register every decoder plugin, so FORMATS can name them
+
+
+def _quiet_libtiff() -> bool:
+    """Stop libtiff writing its own warnings and errors to standard error: a corrupt TIFF put lines
+    such as "ZIPDecode: Decoding error at scanline 0" in the server's log, one per upload, outside
+    the JSON log lines. The failure still reaches Pillow, which raises, and the client is told
+    ``truncated_image``. Pillow has no setting for it, so the handlers of the libtiff it loaded are
+    cleared (Linux; elsewhere nothing changes). True when they were."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if "libtiff" in line.rsplit("/", 1)[-1]}
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            lib.TIFFSetWarningHandler.argtypes = lib.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+            lib.TIFFSetWarningHandler.restype = lib.TIFFSetErrorHandler.restype = ctypes.c_void_p
+            lib.TIFFSetWarningHandler(None)
+            lib.TIFFSetErrorHandler(None)
+        return bool(paths)
+    except (OSError, AttributeError):
+        return False
+
+
+LIBTIFF_QUIET = _quiet_libtiff()
+# Pillow's own remarks on a damaged file ("Tag data larger than file", "Corrupt EXIF data") are
+# not news either: the upload is refused or read, and said so, like any other
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-KEEP_PNG_BYTES = 256 * 1024  # a canvas PNG is ~10 KB; a bigger upload is not kept byte for byte
+KEEP_PNG_BYTES = 64 * 1024  # a canvas PNG is ~10 KB; a bigger upload is not kept byte for byte
+STORE_SIDE = 320  # a glyph's input is kept at most this large for retraining (its ink box is 20 px)
+STORE_LINE_HEIGHT = 128  # a line's crop is kept at most this tall (the model reads 48 px)
 EIGHT_NEIGHBOURS = np.ones((3, 3), bool)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]*)(?:;[\w=.-]+)*?(?P<b64>;base64)?,", re.I)
 
@@ -65,6 +98,12 @@ class TooManyPixels(PreprocessError):
 
 class BlankImage(PreprocessError):
     code = "blank_image"
+
+
+class TooNoisy(BlankImage):
+    """The picture is noise (static, speckle) all over, not writing on paper."""
+
+    code = "too_noisy"
 
 
 @dataclass(frozen=True)
@@ -97,9 +136,11 @@ def decode_data_url(url: str) -> bytes:
 def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int = WORK_SIDE) -> Image.Image:
     """Decode image bytes (PNG, JPEG, WebP, BMP, GIF, TIFF) with EXIF orientation applied.
 
-    Refuses a non-image, a truncated file and an image with more than ``max_pixels`` pixels, the
-    last before any pixel is decoded. JPEGs larger than ``draft`` are decoded at a reduced scale
-    (the codec's own DCT scaling), which saves most of the time and memory of a phone photo.
+    Refuses a non-image, a truncated file and an image that would decode to more than
+    ``max_pixels`` pixels, the last before any pixel is decoded, so decoding never allocates more
+    than the budget. JPEGs larger than ``draft`` are decoded at a reduced scale (the codec's own DCT
+    scaling), which saves most of the time and memory of a phone photo: the budget counts the
+    pixels decoded, so a 48 MP photo read at a quarter of its side passes.
     """
     if not data:
         raise NotAnImage("The file is empty.")
@@ -112,14 +153,18 @@ def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int = W
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise NotAnImage("This file is not an image we can read (PNG, JPEG, WebP, BMP, GIF, TIFF).") from exc
     w, h = img.size
-    if w * h > max_pixels:
-        raise TooManyPixels(f"The image has {w * h:,} pixels; the limit is {max_pixels:,}.")
     if w < 1 or h < 1:
         raise NotAnImage("The image has no pixels.")
     try:
         if img.format in ("JPEG", "MPO") and max(w, h) > 2 * draft:
             scale = draft / max(w, h)  # the codec keeps both sides at least this large
             img.draft("L" if img.mode == "L" else "RGB", (int(w * scale) + 1, int(h * scale) + 1))
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise TruncatedImage("The image file is truncated or corrupt.") from exc
+    dw, dh = img.size  # what the decoder will allocate (a JPEG's reduced scale)
+    if dw * dh > max_pixels:
+        raise TooManyPixels(f"The image has {w * h:,} pixels; the limit is {max_pixels:,}.")
+    try:
         img.load()
         img = ImageOps.exif_transpose(img) or img
     except Image.DecompressionBombError as exc:
@@ -382,19 +427,52 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = WORK_S
     return shrink(load_image(data, max_pixels, draft=side), side)
 
 
+def edge_share(gray: np.ndarray) -> float:
+    """The share of neighbouring pixel pairs (across and down) that differ by more than a quarter
+    of the gray range: at most about 0.11 on the photographs, scans and drawings measured (most of
+    a page is plain paper, edges are only along strokes), about 0.5 on static or speckle."""
+    if gray.shape[0] < 2 or gray.shape[1] < 2:
+        return 0.0
+    across = np.count_nonzero(np.abs(np.diff(gray, axis=1)) > 0.25) / (gray.shape[0] * (gray.shape[1] - 1))
+    down = np.count_nonzero(np.abs(np.diff(gray, axis=0)) > 0.25) / ((gray.shape[0] - 1) * gray.shape[1])
+    return (across + down) / 2
+
+
+def read_gray(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = WORK_SIDE) -> np.ndarray:
+    """Image bytes -> grayscale of at most ``side`` pixels (``to_gray``); raises ``TooNoisy`` for a
+    picture that is noise all over, before any glyph or line is looked for in it."""
+    gray = to_gray(decode(data, max_pixels, side))
+    if min(gray.shape) >= NOISE_MIN_SIDE and edge_share(gray) > NOISE_EDGES:
+        raise TooNoisy("The image looks like noise all over, not writing on paper; send a clearer picture.")
+    return gray
+
+
 def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph:
     """Image file bytes -> model-ready glyph."""
     return glyph_from_gray(to_gray(decode(data, max_pixels)))
 
 
+def gray_png(gray: np.ndarray, side: int | None = None, height: int | None = None) -> bytes:
+    """``gray`` (1 = white) as an 8-bit PNG, reduced (area averaging) to at most ``side`` pixels on
+    its longer side and ``height`` pixels tall: how inputs are kept in the feedback store."""
+    img = Image.fromarray(np.round(np.clip(gray, 0, 1) * 255.0).astype(np.uint8))
+    h, w = gray.shape
+    scale = min(side / max(w, h) if side else 1.0, height / h if height else 1.0)
+    if scale < 1:
+        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=6)  # kept for a day at least: smaller beats faster
+    return buf.getvalue()
+
+
 def source_png(data: bytes, gray: np.ndarray) -> bytes:
-    """The input as PNG for the feedback store: small PNG files as they came; any other format, and
-    PNGs over ``KEEP_PNG_BYTES``, as ``gray`` (``to_gray`` of the decoded picture, at most
-    ``WORK_SIDE``), which is all the glyph path reads, so re-running the preprocessing on it gives
-    the same glyph."""
+    """The input as PNG for the feedback store: small PNG files (a canvas) as they came; any other
+    format, and PNGs over ``KEEP_PNG_BYTES``, as ``gray`` (``to_gray`` of the decoded picture)
+    reduced to ``STORE_SIDE``, which bounds what one answer keeps on disk. Retraining takes the
+    28x28 the model saw while the preprocessing is the same, and reads this again when it is not."""
     if data.startswith(PNG_SIGNATURE) and len(data) <= KEEP_PNG_BYTES:
         return data
-    return to_png(np.round(gray * 255.0).astype(np.uint8))
+    return gray_png(gray, side=STORE_SIDE)
 
 
 def glyph_from_mnist(pixels: np.ndarray) -> np.ndarray:

@@ -17,11 +17,10 @@ from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
     PREPROCESSING_VERSION,
     Glyph,
-    decode,
     glyph_from_gray,
     png_data_url,
+    read_gray,
     source_png,
-    to_gray,
     to_png,
 )
 from models.registry import Recognizer, Registry
@@ -43,6 +42,13 @@ def available_tasks(registry: Registry) -> list[str]:
     """The glyph tasks whose weights are installed, in display order."""
     installed = registry.tasks()
     return [t for t in GLYPH_TASKS if t in installed]
+
+
+def offered_tasks(registry: Registry) -> list[str]:
+    """Every task a server answers: the installed glyph tasks, pages (with any glyph model) and
+    lines (with a line model)."""
+    glyphs = available_tasks(registry)
+    return glyphs + (["page"] if glyphs else []) + (["line"] if registry.has_line() else [])
 
 
 def measured_unsure(model: Recognizer, key: str, alphabet: str = "any", default=None):
@@ -174,7 +180,7 @@ def recognize(
         raise UnknownTask(task, available)
     model, writer = personal_models(registry, profile, task) if profile is not None else (registry.get(task), None)
     hint = check_hint(alphabet, model.labels)
-    gray = to_gray(decode(data, max_pixels))
+    gray = read_gray(data, max_pixels)
     glyph = glyph_from_gray(gray)
     probs = model.probabilities(glyph.pixels)[0]
     seen_png = to_png(glyph.pixels)  # encoded once: for the answer and for the feedback store

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import InputError
-from models.preprocessing import DEFAULT_MAX_PIXELS, decode, to_gray
+from models.preprocessing import PAGE_MAX_PIXELS, read_gray
 from models.segmentation import PAGE_SIDE, segment
 
 DIGITS = "0123456789"
@@ -43,12 +43,12 @@ class Sheet:
     gray: np.ndarray
 
 
-def read_sheet(data: bytes, model=None, max_pixels: int = DEFAULT_MAX_PIXELS, min_per_row: int = MIN_PER_ROW) -> Sheet:
+def read_sheet(data: bytes, model=None, max_pixels: int = PAGE_MAX_PIXELS, min_per_row: int = MIN_PER_ROW) -> Sheet:
     """Segment and check a filled-in sheet; raises ``SheetError`` naming the row to fix.
 
     ``model`` (the digit recognizer) is used to catch rows that read as another digit.
     """
-    gray = to_gray(decode(data, max_pixels, side=PAGE_SIDE))
+    gray = read_gray(data, max_pixels, side=PAGE_SIDE)
     page = segment(gray)
     rows = page.rows
     if len(rows) != len(DIGITS):

@@ -20,9 +20,11 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def make_app(tmp_path: Path, **config):
-    """An app for tests: its feedback database in ``tmp_path``, no background sync, ``config`` on top."""
+    """An app for tests: its feedback database in ``tmp_path``, no background sync, no rate limits
+    (tests that read hundreds of images would hit them; tests/test_limits.py turns them on, and the
+    real servers of test_server.py and test_gunicorn.py run with the defaults), ``config`` on top."""
     base = {"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), "DATABASE_URL": None,
-            "FEEDBACK_SYNC_BACKGROUND": False}  # fmt: skip
+            "FEEDBACK_SYNC_BACKGROUND": False, "RATELIMIT_ENABLED": False}  # fmt: skip
     return create_app(base | config)
 
 

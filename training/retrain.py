@@ -111,18 +111,18 @@ def read_feedback(path: Path, task: str) -> list[FeedbackRow]:
 
 
 def feedback_glyphs(rows: list[FeedbackRow], labels: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(glyphs, class ids, prediction ids) of the rows, each input prepared again by today's code.
-
-    A glyph read on a page was stored as a crop of the page (with its neighbours), so it is taken
-    as the 28x28 the model saw, when that was made by today's preprocessing."""
+    """(glyphs, class ids, prediction ids) of the rows, as today's preprocessing makes them: the
+    28x28 the model saw when it was made by today's preprocessing, else the stored input prepared
+    again (a glyph read on a page was stored as a crop of the page, with its neighbours, which is
+    not read again: such a row is skipped)."""
     glyphs, ids, pids = [], [], []
     for r in rows:
         if r.label not in labels:
             continue
-        if r.source == "page":
-            if r.preprocessing_version != PREPROCESSING_VERSION:
-                continue
+        if r.preprocessing_version == PREPROCESSING_VERSION:  # what the model saw is what today's code makes
             glyphs.append(np.asarray(Image.open(io.BytesIO(r.model_input_png)).convert("L")))
+        elif r.source == "page":
+            continue
         else:
             try:
                 glyphs.append(glyph_from_bytes(r.input_png).pixels)
