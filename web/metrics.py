@@ -68,7 +68,7 @@ def init_app(app: Flask) -> None:
 
 def note_task(task: object) -> None:
     """Label the current request with the task it asked for."""
-    g.metrics_task = task if task in TASKS else "other"
+    g.metrics_task = task if isinstance(task, str) and task in TASKS else "other"
 
 
 def count_error(code: str) -> None:
