@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the test dependencies and run the whole test suite: `bash scripts/test.sh [pytest args]`.
 # Creates .venv when missing, installs requirements-dev.txt into it, installs Debian's chromium for
-# the browser test and Debian's postgresql for the store tests when they are missing and we may use
-# apt (root), then runs ruff and pytest. The suite starts its own PostgreSQL server (tests/postgres.py);
+# the browser test, postgresql for the store tests and nginx-light for the reverse-proxy test when
+# they are missing and we may use apt (root), then runs ruff and pytest. The suite starts its own PostgreSQL server (tests/postgres.py);
 # without one the PostgreSQL tests are skipped locally, and fail under CI (CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ fi
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)  # the reverse proxy of deploy/nginx.conf (tests/test_proxy.py)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian ${missing[*]} for the browser and store tests..."

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from feedback.store import is_database_url
 from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
-from tests.helpers import read_table
-from tests.test_server import free_port
+from tests.helpers import free_port, read_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "durability-token"

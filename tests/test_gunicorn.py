@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
-from tests.test_server import free_port
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"

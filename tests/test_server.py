@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
+from tests.helpers import start_app_py
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 HALF_A_REQUEST = b"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{"
@@ -46,22 +37,9 @@ def slow_clients_hold_no_thread(port: int, base: str) -> None:
 
 
 def test_python_app_py_serves_page_and_api(tmp_path):
-    port = free_port()
-    env = os.environ | {"HWR_PORT": str(port), "TF_CPP_MIN_LOG_LEVEL": "3", "HWR_FEEDBACK_DB": str(tmp_path / "fb.db"),
-                        "HWR_CHANNEL_TIMEOUT": "4"}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    proc, port, health = start_app_py(tmp_path, HWR_CHANNEL_TIMEOUT="4")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                health = json.load(urllib.request.urlopen(base + "/healthz", timeout=5))
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.stdout else ""
-                time.sleep(0.5)
         assert health["status"] == "ok" and "digit" in health["loaded"]  # models preloaded at start-up
         page = urllib.request.urlopen(base + "/", timeout=10).read().decode()
         assert "<canvas" in page
