@@ -21,17 +21,9 @@ from flask.cli import AppGroup
 from feedback.export import write_csv, write_zip  # noqa: F401 (also used by the admin routes)
 from feedback.sheets import SheetsConfig, SheetSync, SyncError
 from feedback.store import FeedbackStore, StoreError, UnknownPrediction, is_database_url, mask_url
-from models.errors import InputError, clipped
+from models.errors import BadFeedback, InvalidLabel, UnknownPredictionId, clipped
 
 log = logging.getLogger(__name__)
-
-
-class FeedbackError(InputError):
-    """Feedback we cannot accept; ``code`` is stable for clients."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
 
 
 def init_app(app: Flask) -> None:
@@ -100,46 +92,43 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
     ``labels_of(task)`` gives the label set a correction is checked against.
     """
     if not isinstance(body, dict):
-        raise FeedbackError("bad_feedback", "The request body is not a JSON object.")
+        raise BadFeedback("The request body is not a JSON object.")
     pid, correct, label = body.get("prediction_id"), body.get("correct"), body.get("label")
     if not isinstance(pid, str) or not pid or not _is_text(pid):
-        raise FeedbackError("bad_feedback", 'Send "prediction_id" from the answer you are rating.')
+        raise BadFeedback('Send "prediction_id" from the answer you are rating.')
     if not isinstance(correct, bool):
-        raise FeedbackError("bad_feedback", 'Send "correct": true (the answer was right) or false.')
+        raise BadFeedback('Send "correct": true (the answer was right) or false.')
     if label is not None and not isinstance(label, str):
-        raise FeedbackError("invalid_label", 'The "label" must be text.')
+        raise InvalidLabel('The "label" must be text.')
     label = (label or "").strip() or None  # a line's inner spaces stay
     try:
         prediction = store().prediction(pid)
     except UnknownPrediction:
-        raise FeedbackError(
-            "unknown_prediction", "That answer is not known here (it may have expired); read the image again."
+        raise UnknownPredictionId(
+            "That answer is not known here (it may have expired); read the image again."
         ) from None
     if correct:
         if label is not None and label != prediction["predicted"]:
-            raise FeedbackError(
-                "invalid_label",
+            raise InvalidLabel(
                 f"You said the answer “{prediction['predicted']}” is right but gave “{clipped(label)}”.",
             )
         label = prediction["predicted"]
     elif label is not None and prediction["task"] == "line":
         unknown = sorted({ch for ch in label if ch not in labels_of("line")})
         if unknown or len(label) > 300:
-            raise FeedbackError(
-                "invalid_label",
+            raise InvalidLabel(
                 f"The line model cannot write {clipped(''.join(unknown)) if unknown else 'more than 300 characters'}.",
             )
         if label == prediction["predicted"]:
-            raise FeedbackError("invalid_label", "That is what we read: press Yes if it is right.")
+            raise InvalidLabel("That is what we read: press Yes if it is right.")
     elif label is not None:
         labels = labels_of(prediction["task"])
         if label not in labels:
-            raise FeedbackError(
-                "invalid_label",
+            raise InvalidLabel(
                 f"“{clipped(label)}” is not a {prediction['task']}: type one of {describe_labels(labels)}.",
             )
         if label == prediction["predicted"]:
-            raise FeedbackError("invalid_label", f"“{clipped(label)}” is what we read: press Yes if it is right.")
+            raise InvalidLabel(f"“{clipped(label)}” is what we read: press Yes if it is right.")
     feedback_id, revision = store().record_feedback(pid, correct, label)
     if syncer():
         syncer().notify()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.errors import InputError, quoted
+from models.errors import BadAlphabet, quoted
 
 # Characters that are written identically by many people (EMNIST ByClass's main confusions): when
 # the answer is one of a group, the others are always shown beside it.
@@ -62,12 +62,6 @@ ALPHABET_HINTS: dict[str, str] = {
     "lower": "abcdefghijklmnopqrstuvwxyz",
     "digit": "0123456789",
 }
-
-
-class BadAlphabet(InputError):
-    """An alphabet hint the service does not offer, or one the task's model cannot honour."""
-
-    code = "bad_alphabet"
 
 
 def check_hint(hint: str | None, labels: list[str]) -> str:

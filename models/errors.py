@@ -1,4 +1,9 @@
-"""Errors about a request's input, each with the stable ``code`` the API and CLI report."""
+"""Every error a request can get, each class carrying its stable ``code`` and its HTTP ``status``.
+
+The web layer has one handler for them all (``web/errors.py``) and the CLI prints the same codes,
+so a new error is one class here. A module raises these by name (``from models.errors import ...``);
+the modules that first defined them still offer them under their old names.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,206 @@ class InputError(ValueError):
     """Input we cannot answer: ``code`` is stable for clients, ``message`` is for people."""
 
     code = "bad_input"
+    status = 400
 
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the JSON body (``Retry-After``...)."""
+        return {}
+
+    def fields(self) -> dict[str, object]:
+        """Fields the JSON error body carries besides ``code``, ``message`` and ``request_id``."""
+        return {}
+
+
+# ---------------------------------------------------------------- the request itself
+class BadRequest(InputError):
+    code = "bad_request"
+
+
+class BadJson(InputError):
+    """JSON nested too deeply to parse (Python's parser recurses: 100,000 brackets raised RecursionError)."""
+
+    code = "bad_json"
+
+
+class NoImage(InputError):
+    code = "no_image"
+
+
+class NoFile(InputError):
+    code = "no_file"
+
+
+class TooLarge(InputError):
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedMediaType(InputError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class Forbidden(InputError):
+    """Needs the admin token (or, for a profile, its own)."""
+
+    code = "forbidden"
+    status = 403
+
+
+class CannotRollBack(InputError):
+    code = "cannot_roll_back"
+    status = 409
+
+
+class SheetsNotConfigured(InputError):
+    code = "sheets_not_configured"
+    status = 409
+
+
+class ServerBusy(InputError):
+    """Every heavy slot is taken; ``retry_after`` says in how many seconds to try again."""
+
+    code = "server_busy"
+    status = 503
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+# ---------------------------------------------------------------- what to read, and how
+class UnknownTask(InputError):
+    """A task name the service does not offer."""
+
+    code = "unknown_task"
+
+    def __init__(self, task: str, known: list[str]):
+        super().__init__(f"Unknown task {quoted(task)}; choose one of: {', '.join(known)}.")
+
+
+class NoLineModel(InputError):
+    code = "unknown_task"
+
+
+class BadAlphabet(InputError):
+    """An alphabet hint the service does not offer, or one the task's model cannot honour."""
+
+    code = "bad_alphabet"
+
+
+class BadPageRequest(InputError):
+    """An alphabet or engine the service does not offer."""
+
+    code = "bad_page_request"
+
+
+class BadLineRequest(InputError):
+    """A decoder or option the service does not offer."""
+
+    code = "bad_line_request"
+
+
+# ---------------------------------------------------------------- the image
+class PreprocessError(InputError):
+    """An input we cannot read a glyph from."""
+
+    code = "bad_image"
+
+
+class NotAnImage(PreprocessError):
+    code = "not_an_image"
+
+
+class TruncatedImage(PreprocessError):
+    code = "truncated_image"
+
+
+class TooManyPixels(PreprocessError):
+    code = "too_many_pixels"
+    status = 413
+
+
+class BlankImage(PreprocessError):
+    code = "blank_image"
+    status = 422
+
+
+class TooNoisy(BlankImage):
+    """The picture is noise (static, speckle) all over, not writing on paper."""
+
+    code = "too_noisy"
+
+
+class TooManyPieces(TooNoisy):
+    """The page is mostly noise (thousands of specks), not writing."""
+
+
+class SheetError(InputError):
+    """A handwriting sheet that cannot be labelled safely; the message says what to fix."""
+
+    code = "bad_sheet"
+    status = 422
+
+
+# ---------------------------------------------------------------- feedback
+class BadFeedback(InputError):
+    code = "bad_feedback"
+
+
+class InvalidLabel(InputError):
+    code = "invalid_label"
+
+
+class UnknownPredictionId(InputError):
+    code = "unknown_prediction"
+    status = 404
+
+
+# ---------------------------------------------------------------- profiles
+class ProfileError(InputError):
+    """A profile request that cannot be served: the message says why."""
+
+    code = "bad_profile"
+
+
+class UnknownProfile(ProfileError):
+    code = "unknown_profile"
+    status = 404
+
+
+class ProfileForbidden(ProfileError):
+    code = "forbidden"
+    status = 403
+
+
+class TooManyProfiles(InputError):
+    code = "too_many_profiles"
+    status = 409
+
+
+class TeachQueueFull(InputError):
+    """Too many teaches wait already; ``retry_after`` says in how many seconds to try again."""
+
+    code = "busy"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+    def fields(self) -> dict[str, object]:
+        return {"retry_after_s": self.retry_after}
 
 
 ECHO_LIMIT = 40  # characters of a client's value an error message repeats

@@ -19,13 +19,12 @@ from scipy import ndimage
 
 from models.charlm import LineLM
 from models.ctc import alignment, beam_search, best_path_frames, confidence, greedy, texts_log_likelihood
-from models.errors import InputError, quoted
+from models.errors import BadLineRequest, BlankImage, quoted
 from models.preprocessing import (
     LINE_HEIGHT,
     LINE_PREPROCESSING_VERSION,
     PAGE_MAX_PIXELS,
     STORE_LINE_HEIGHT,
-    BlankImage,
     estimate_skew,
     gray_png,
     line_from_gray,
@@ -46,12 +45,6 @@ PRIOR_WEIGHT = 0.3  # how much a word's frequency counts beside how well it fits
 # the grid is in models/weights/line/spelling-tuning.json): val1 CER 10.05% raw, 7.82% corrected
 OOV_LOG_COUNT = 0.0  # a count of one
 REPLACE_MARGIN = 0.5
-
-
-class BadLineRequest(InputError):
-    """A decoder or option the service does not offer."""
-
-    code = "bad_line_request"
 
 
 @dataclass

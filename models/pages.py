@@ -12,12 +12,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from models.decoding import group_confidence, restrict, top_candidates
-from models.errors import InputError, quoted
+from models.errors import BadPageRequest, BlankImage, quoted
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
     PAGE_MAX_PIXELS,
     PREPROCESSING_VERSION,
-    BlankImage,
     decode,
     glyph_from_gray,
     read_gray,
@@ -48,12 +47,6 @@ def page_alphabet(alphabet: str) -> tuple[str, str]:
 
 
 ENGINES = ("cnn", "hog")
-
-
-class BadPageRequest(InputError):
-    """An alphabet or engine the service does not offer."""
-
-    code = "bad_page_request"
 
 
 def engine_model(registry: Registry, alphabet: str, engine: str, personal=None):

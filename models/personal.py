@@ -27,27 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import InputError, quoted
+from models.errors import ProfileError, UnknownProfile, quoted
 
 NAME = re.compile(r"[a-z0-9_-]{1,40}")
 WRITER_CLASSES = ("yours", "standard", "other")
 MAX_GUARD_DROP = 0.001  # an adapted model may read the base test sample at most 0.1 point worse
 BASE_DATA_DIR = "personal-base"  # under the weights folder: replay and guard samples per task
 PROFILE_FILE = "profile.json"
-
-
-class ProfileError(InputError):
-    """A profile request that cannot be served: the message says why."""
-
-    code = "bad_profile"
-
-
-class UnknownProfile(ProfileError):
-    code = "unknown_profile"
-
-
-class ProfileForbidden(ProfileError):
-    code = "forbidden"
 
 
 def check_name(name: str) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from models.errors import InputError
+from models.errors import BlankImage, NotAnImage, TooManyPixels, TooNoisy, TruncatedImage
 
 # Bump whenever the output of any function below changes: weights record the version they were
 # trained with, and the registry refuses to serve weights made for another version.
@@ -70,40 +70,13 @@ LIBTIFF_QUIET = _quiet_libtiff()
 # Pillow's own remarks on a damaged file ("Tag data larger than file", "Corrupt EXIF data") are
 # not news either: the upload is refused or read, and said so, like any other
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # the pixel budgets guard, and say so
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 KEEP_PNG_BYTES = 64 * 1024  # a canvas PNG is ~10 KB; a bigger upload is not kept byte for byte
 STORE_SIDE = 320  # a glyph's input is kept at most this large for retraining (its ink box is 20 px)
 STORE_LINE_HEIGHT = 128  # a line's crop is kept at most this tall (the model reads 48 px)
 EIGHT_NEIGHBOURS = np.ones((3, 3), bool)
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]*)(?:;[\w=.-]+)*?(?P<b64>;base64)?,", re.I)
-
-
-class PreprocessError(InputError):
-    """An input we cannot read a glyph from."""
-
-    code = "bad_image"
-
-
-class NotAnImage(PreprocessError):
-    code = "not_an_image"
-
-
-class TruncatedImage(PreprocessError):
-    code = "truncated_image"
-
-
-class TooManyPixels(PreprocessError):
-    code = "too_many_pixels"
-
-
-class BlankImage(PreprocessError):
-    code = "blank_image"
-
-
-class TooNoisy(BlankImage):
-    """The picture is noise (static, speckle) all over, not writing on paper."""
-
-    code = "too_noisy"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from models.decoding import check_hint, group_confidence, lookalikes, restrict, top_candidates
-from models.errors import InputError, quoted
+from models.errors import UnknownTask
 from models.personal import personal_models, writer_verdict
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
@@ -27,15 +27,6 @@ from models.registry import Recognizer, Registry
 
 GLYPH_TASKS = ("digit", "character")
 DEFAULT_UNSURE_THRESHOLD = 0.5  # used only when a model's meta.json has no measured threshold
-
-
-class UnknownTask(InputError):
-    """A task name the service does not offer."""
-
-    code = "unknown_task"
-
-    def __init__(self, task: str, known: list[str]):
-        super().__init__(f"Unknown task {quoted(task)}; choose one of: {', '.join(known)}.")
 
 
 def available_tasks(registry: Registry) -> list[str]:

@@ -24,7 +24,8 @@ from itertools import pairwise
 import numpy as np
 from scipy import ndimage
 
-from models.preprocessing import EIGHT_NEIGHBOURS, MIN_CONTRAST, BlankImage, _otsu, fit_glyph, is_light_on_dark
+from models.errors import BlankImage, TooManyPieces
+from models.preprocessing import EIGHT_NEIGHBOURS, MIN_CONTRAST, _otsu, fit_glyph, is_light_on_dark
 
 PAGE_SIDE = 2000  # pages are read at this longer side: a glyph on an A4 page is then 40-80 px tall
 MAX_PIECES = 20_000  # more ink pieces than this after dropping specks is noise, not writing
@@ -40,12 +41,6 @@ WIDTH_RATIO = 0.7  # a typical handwritten glyph is this wide for its height
 SPLIT_RATIO = 1.8  # a piece this many typical widths wide may be touching glyphs
 MAX_SLANT = 0.1  # rows rise or fall at most this much per pixel (about 6 degrees)
 MAX_GLYPHS = 2000  # a page with more glyphs than this is refused rather than read slowly
-
-
-class TooManyPieces(BlankImage):
-    """The page is mostly noise (thousands of specks), not writing."""
-
-    code = "too_noisy"
 
 
 @dataclass

@@ -17,19 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import InputError
+from models.errors import SheetError
 from models.preprocessing import PAGE_MAX_PIXELS, read_gray
 from models.segmentation import PAGE_SIDE, segment
 
 DIGITS = "0123456789"
 MIN_PER_ROW = 5  # fewer samples of a digit than this teach a model nothing reliable
 SHEET_TTL_SECONDS = 24 * 3600  # a checked sheet waits this long to be trained on
-
-
-class SheetError(InputError):
-    """A sheet that cannot be labelled safely; the message says what to fix."""
-
-    code = "bad_sheet"
 
 
 @dataclass

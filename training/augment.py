@@ -142,7 +142,8 @@ def one_sample_variants(gray: np.ndarray, count: int = 120, seed: int = 1) -> np
     contrast, blur, noise) and read back through ``models.preprocessing.glyph_from_gray``, the
     path every served glyph takes.
     """
-    from models.preprocessing import PreprocessError, glyph_from_gray
+    from models.errors import PreprocessError
+    from models.preprocessing import glyph_from_gray
 
     rng = np.random.default_rng(seed)
     base = sample_ink(gray)
@@ -170,7 +171,8 @@ def photographed_kept(glyphs: np.ndarray, seed: int) -> tuple[np.ndarray, np.nda
     """``photographed`` and the indices of the glyphs it kept (to take their labels)."""
     from PIL import Image, ImageFilter
 
-    from models.preprocessing import PreprocessError, glyph_from_gray
+    from models.errors import PreprocessError
+    from models.preprocessing import glyph_from_gray
 
     rng = np.random.default_rng(seed)
     out, kept = [], []

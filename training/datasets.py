@@ -139,7 +139,8 @@ def load_chars62(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     (glyphs, labels 0-61, file names). Cached like ``prepare``."""
     import csv
 
-    from models.preprocessing import PreprocessError, glyph_from_bytes
+    from models.errors import PreprocessError
+    from models.preprocessing import glyph_from_bytes
 
     root = Path(data_dir) / "handwritten_chars62"
     rows = list(csv.DictReader(open(root / "labels.csv", newline="")))

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from models.decoding import ALPHABET_HINTS, group_confidence, hint_indices, restrict
-from models.preprocessing import PreprocessError, glyph_from_bytes, side_by_side_pieces
+from models.errors import PreprocessError
+from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Recognizer, load_recognizer
 from training.augment import photographed_kept
 from training.common import command_line

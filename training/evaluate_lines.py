@@ -26,6 +26,7 @@ from PIL import Image
 
 from models.charlm import LineLM, load_line_lm
 from models.ctc import beam_search, error_rates, greedy
+from models.errors import PreprocessError
 from models.lines import (
     LineRecognizer,
     Speller,
@@ -36,7 +37,7 @@ from models.lines import (
     split_lines,
     tidy_text,
 )
-from models.preprocessing import PreprocessError, line_from_gray
+from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
 from training.common import command_line
 from training.lines_data import NAMES, Lines, load_iam_ondb, load_names_words, render, render_as, strips

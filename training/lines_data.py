@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from models.preprocessing import LINE_PREPROCESSING_VERSION, PreprocessError, line_from_gray
+from models.errors import PreprocessError
+from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
 from training.datasets import CACHE_DIR
 
 IAM_ONDB = Path("iam_ondb_lines") / "iam_ondb_lines.npz"

@@ -32,7 +32,8 @@ from PIL import Image
 
 from feedback.store import FeedbackRow, FeedbackStore
 from models import versions
-from models.preprocessing import PREPROCESSING_VERSION, PreprocessError, glyph_from_bytes, glyph_from_mnist
+from models.errors import PreprocessError
+from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes, glyph_from_mnist
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, load_recognizer, read_meta
 
 ROOT = Path(__file__).resolve().parent.parent

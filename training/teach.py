@@ -144,7 +144,8 @@ def vae_samples(encoder, decoder, sample: np.ndarray, variants: np.ndarray, coun
     drawn from the posterior of a random variant, pulled part of the way towards the sample's mean
     (``z = m + u * (mean_i - m) + std_i * eps``). The decoded ink is sharpened a little (a VAE
     blurs) and goes through the glyph path's last step (``fit_glyph``) like every other glyph."""
-    from models.preprocessing import PreprocessError, fit_glyph
+    from models.errors import PreprocessError
+    from models.preprocessing import fit_glyph
 
     rng = np.random.default_rng(seed)
     centre = encoder(sample[None, ..., None], training=False)[0].numpy()[0]

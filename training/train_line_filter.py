@@ -33,8 +33,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from models.ctc import beam_search, edit_distance
+from models.errors import PreprocessError
 from models.lines import filter_windows, load_line_model, split_lines
-from models.preprocessing import LINE_PREPROCESSING_VERSION, PreprocessError, line_from_gray
+from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
 from models.registry import WEIGHTS_DIR
 from training.common import CHECKPOINTS, command_line
 from training.lines_data import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips

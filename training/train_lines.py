@@ -99,7 +99,8 @@ def names_strips(data_dir: Path) -> tuple[list[np.ndarray], list[str]]:
 def prepared(items) -> tuple[list[np.ndarray], list[str]]:
     """(strip, text) of every (image loader, text) whose image opens, has ink, and is wide enough
     for CTC to spell its text."""
-    from models.preprocessing import PreprocessError, line_from_gray
+    from models.errors import PreprocessError
+    from models.preprocessing import line_from_gray
 
     xs, ys = [], []
     for load, text in items:

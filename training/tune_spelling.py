@@ -24,8 +24,9 @@ import numpy as np
 
 import models.lines as lines_module
 from models.ctc import beam_search, error_rates
+from models.errors import PreprocessError
 from models.lines import Speller, load_line_model, tidy_text
-from models.preprocessing import PreprocessError, line_from_gray
+from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
 from training.common import command_line
 from training.lines_data import Lines, load_iam_ondb, load_names_words, strips

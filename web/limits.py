@@ -41,7 +41,7 @@ from PIL import Image
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import feedback
-from models.errors import InputError
+from models.errors import ServerBusy
 from models.recognize import offered_tasks
 
 HEAVY_TASKS = ("page", "line")  # read at 2000 px, with many glyphs or a line model: always heavy
@@ -57,16 +57,6 @@ DEFAULTS = {  # app.config settings (HWR_... in the environment), set in app.cre
     "PROXY_HOPS": 0,  # reverse proxies in front that append X-Forwarded-For (0: none, the peer is the client)
     "TUNE_MALLOC": True,  # large blocks by mmap, returned when freed (glibc): see tune_malloc
 }
-
-
-class Busy(InputError):
-    """Every heavy slot is taken; ``retry_after`` says in how many seconds to try again."""
-
-    code = "server_busy"
-
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def _libc():
@@ -130,7 +120,7 @@ class HeavySlots:
                         self._waiting -= 1
         if not got:
             wait = self.retry_after()
-            raise Busy(f"The server is reading {self.slots} large images already; try again in {wait} s.", wait)
+            raise ServerBusy(f"The server is reading {self.slots} large images already; try again in {wait} s.", wait)
         start = time.perf_counter()
         try:
             yield

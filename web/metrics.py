@@ -36,6 +36,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 import feedback
 from models.recognize import GLYPH_TASKS
+from web.auth import admin_required
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -149,11 +150,9 @@ def _counted() -> CollectorRegistry:
 
 
 @bp.get("/metrics")
+@admin_required
 def metrics():
     """The Prometheus text exposition; needs the admin token (see README "Metrics and logs")."""
-    from app import _require_admin
-
-    _require_admin()
     now = CollectorRegistry()
     now.register(_Snapshot(_read_now()))
     return Response(generate_latest(_counted()) + generate_latest(now), content_type=CONTENT_TYPE_LATEST)

@@ -18,11 +18,17 @@ import click
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
 from flask.cli import AppGroup
 
-from models.errors import InputError
-from models.personal import (
+from models.errors import (
+    InputError,
+    InvalidLabel,
     ProfileError,
     ProfileForbidden,
+    TeachQueueFull,
+    TooManyProfiles,
     UnknownProfile,
+    UnknownTask,
+)
+from models.personal import (
     check_name,
     create_profile,
     delete_profile,
@@ -32,21 +38,15 @@ from models.personal import (
     token_matches,
 )
 from models.preprocessing import decode_data_url, to_png
-from models.recognize import GLYPH_TASKS
+from models.recognize import GLYPH_TASKS, available_tasks
 from web import metrics
+from web.auth import is_admin
 from web.errors import error_response
 from web.jobs import QueueFull, TeachQueue
+from web.requests import uploaded_file
 
 bp = Blueprint("personal", __name__, url_prefix="/personal")
 cli = AppGroup("personal", help="Profiles: teach one sample of your handwriting, list and delete profiles.")
-
-
-class InvalidLabel(InputError):
-    code = "invalid_label"
-
-
-class TooManyProfiles(InputError):
-    code = "too_many_profiles"
 
 
 def personal_root() -> Path:
@@ -69,7 +69,6 @@ def _registry():
 def checked_sample(data: bytes, task: str, label: str, name: str) -> bytes:
     """Check a teach request before it is queued; returns the sample as PNG (the glyph path's input).
     Raises the errors a client gets: unknown task, invalid label, bad profile name, blank image."""
-    from models.recognize import UnknownTask, available_tasks
     from training.teach import sample_glyph
 
     tasks = [t for t in available_tasks(_registry()) if t in GLYPH_TASKS]
@@ -90,19 +89,9 @@ def _given_token() -> str | None:
             or form.get("profile_token"))  # fmt: skip
 
 
-def _is_admin() -> bool:
-    from app import ApiError, _require_admin
-
-    try:
-        _require_admin()
-    except ApiError:
-        return False
-    return True
-
-
 def _may_change(profile: Path) -> None:
     """Refuse unless the request carries the profile's token or the admin token."""
-    if not (token_matches(profile, _given_token()) or _is_admin()):
+    if not (token_matches(profile, _given_token()) or is_admin()):
         raise ProfileForbidden(
             f"Profile {profile.name!r} belongs to somebody: send its token (X-Profile-Token) or the admin token."
         )
@@ -116,15 +105,13 @@ def picture_urls(profile: str, task: str, record: dict) -> dict[str, dict[str, s
 
 @bp.post("/teach")
 def teach():
-    from app import _uploaded_file
-
     if request.is_json:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("image"), str) or not body["image"]:
             raise InputError('Send JSON with the sample as a data: URL in "image".')
         data, fields = decode_data_url(body["image"]), body
     else:
-        data, fields = _uploaded_file(), request.form
+        data, fields = uploaded_file(), request.form
     task, label, name = (str(fields.get(k, "")) for k in ("task", "label", "profile"))
     task = task or "digit"
     metrics.note_task(task)
@@ -144,9 +131,7 @@ def teach():
     try:
         job_id = queue().submit(req, png)
     except QueueFull as exc:
-        message = "Other teaches are waiting; try again shortly."
-        response, status = error_response("busy", message, 429, retry_after_s=exc.retry_after)
-        return response, status, {"Retry-After": str(exc.retry_after)}
+        raise TeachQueueFull("Other teaches are waiting; try again shortly.", exc.retry_after) from None
     answer = {"job_id": job_id, "profile": name, "status_url": url_for("personal.job", job_id=job_id)}
     return jsonify(answer | ({"profile_token": token} if token else {})), 202
 

@@ -1,0 +1,126 @@
+"""The page and the JSON API:
+
+- ``GET /``: the page; ``GET /healthz``: liveness, tasks, loaded models, the Sheets backlog
+- ``POST /submit``: a canvas drawing (JSON ``{"image": "data:...", "task": ...}``)
+- ``POST /upload``: an image file (multipart ``file`` and ``task``)
+- ``POST /feedback``: yes/no on an answer, with the right label
+- ``POST /sheet/check``, ``POST /sheet/train`` (admin), ``GET /sheet/models``: handwriting sheets
+
+(``/readyz`` is in ``web/limits.py``, ``/metrics`` in ``web/metrics.py``, profiles in
+``web/personal.py``, ``/admin/...`` in ``web/admin.py``.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+
+import feedback
+from models.errors import NoImage, UnsupportedMediaType
+from models.pages import PageReading, annotate, hog_alphabets, png_data_url
+from models.preprocessing import decode_data_url
+from models.recognize import available_tasks, offered_tasks
+from models.sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
+from web import limits, metrics
+from web.auth import admin_required
+from web.reading import check_size, labels_of, read, registry
+from web.requests import json_object, uploaded_file
+
+bp = Blueprint("api", __name__)
+TASK_LABELS = {"digit": "Digit", "character": "Character", "line": "Line of text"}
+
+
+def answer(data: bytes, task: str, options, canvas: bool = False):
+    """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
+    with limits.heavy(task, check_size(data)):
+        reading = read(data, task, options, canvas)
+    if task == "line":
+        for line, pid in zip(reading.result["lines"], feedback.record_lines(reading), strict=True):
+            line["prediction_id"] = pid
+        return jsonify(reading.result)
+    if isinstance(reading, PageReading):  # a page, or several characters drawn side by side
+        for glyph, pid in zip(reading.result["glyphs"], feedback.record_page(reading), strict=True):
+            glyph["prediction_id"] = pid
+        return jsonify(reading.result)
+    return jsonify(reading.result | {"prediction_id": feedback.record_prediction(reading, task)})
+
+
+@bp.get("/")
+def index():
+    reg = registry()
+    tasks = available_tasks(reg) + (["line"] if reg.has_line() else [])
+    return render_template(
+        "index.html",
+        tasks=[{"name": t, "label": TASK_LABELS.get(t, t.title())} for t in tasks],
+        max_upload_mb=current_app.config["MAX_UPLOAD_BYTES"] / 1024 / 1024,
+        hog_alphabets=hog_alphabets(reg),
+    )
+
+
+@bp.get("/healthz")
+def healthz():
+    sync = feedback.syncer()
+    sheets = {"configured": sync is not None}
+    if sync is not None:
+        sheets |= {"pending": feedback.store().counts()["pending_sync"], "last_error": sync.last_error}
+    tasks = offered_tasks(registry())
+    return jsonify({"status": "ok", "tasks": tasks, "loaded": registry().loaded(), "sheets": sheets})
+
+
+@bp.post("/submit")
+def submit():
+    if not request.is_json:
+        raise UnsupportedMediaType('Send JSON: {"image": "data:image/png;base64,...", "task": "digit"}.')
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise NoImage("The request body is not a JSON object.")
+    metrics.note_task(body.get("task", "digit"))
+    image = body.get("image")
+    if not isinstance(image, str) or not image:
+        raise NoImage('No image: send the canvas as a data: URL in "image".')
+    return answer(decode_data_url(image), str(body.get("task", "digit")), body, canvas=True)
+
+
+@bp.post("/upload")
+def upload():
+    metrics.note_task(request.form.get("task", "digit"))
+    return answer(uploaded_file(), request.form.get("task", "digit"), request.form)
+
+
+@bp.post("/feedback")
+def give_feedback():
+    if not request.is_json:
+        raise UnsupportedMediaType('Send JSON: {"prediction_id": "...", "correct": false, "label": "7"}.')
+    return jsonify(feedback.accept(request.get_json(silent=True), labels_of))
+
+
+@bp.post("/sheet/check")
+def check_sheet():
+    """Segment and check a handwriting sheet; keep it (by id) for training."""
+    data = uploaded_file()
+    with limits.heavy_slot():
+        sheet = read_sheet(data, registry().get("digit"), current_app.config["MAX_PAGE_PIXELS"])
+    sheet_id = save_sheet(Path(current_app.config["PERSONAL_DIR"]), sheet)
+    annotated = annotate(sheet.gray, [b | {"text": b["label"], "unsure": False} for b in sheet.boxes])
+    return jsonify({"sheet_id": sheet_id, "rows": sheet.rows, "glyphs": len(sheet.labels),
+                    "annotated_png": png_data_url(annotated)})  # fmt: skip
+
+
+@bp.post("/sheet/train")
+@admin_required
+def train_sheet():
+    """Train personal models from a checked sheet (changes models: admin token required)."""
+    from training.personal import train_personal  # local: training loads TensorFlow's training parts
+
+    body = json_object()
+    root = Path(current_app.config["PERSONAL_DIR"])
+    sheet = load_sheet(root, str(body.get("sheet_id", "")))
+    name = str(body.get("name", ""))
+    info = train_personal(sheet, name, personal_dir(root, name), registry().source("digit"))
+    return jsonify(info)
+
+
+@bp.get("/sheet/models")
+def personal_models():
+    return jsonify(list_personal(Path(current_app.config["PERSONAL_DIR"])))

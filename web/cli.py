@@ -1,0 +1,121 @@
+"""The ``flask --app app`` commands of the app itself: ``recognize`` (image files to JSON lines,
+as the API answers) and ``sheet train|list`` (personal models from handwriting sheets). The
+feedback store's commands are in ``feedback/``, the profiles' in ``web/personal.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+
+from models.decoding import ALPHABET_HINTS
+from models.errors import InputError, TooLarge
+from models.lines import DECODERS
+from models.pages import ENGINES, PAGE_ALPHABETS
+from models.recognize import GLYPH_TASKS
+from models.registry import WeightsError
+from models.sheets import list_personal, personal_dir, read_sheet
+from web.reading import read, registry
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+def _image_files(paths: tuple[str, ...]) -> list[Path]:
+    """Files named, and image files inside named folders (sorted), in argument order."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        else:
+            out.append(p)
+    return out
+
+
+@click.command("recognize")
+@click.option(
+    "--task", default="digit", show_default=True, help="What to read: " + ", ".join(GLYPH_TASKS) + ", page, line."
+)
+@click.option("--alphabet", type=click.Choice(sorted(set(PAGE_ALPHABETS) | set(ALPHABET_HINTS))), default=None,
+              help="character: read among these classes only (default any); page: what the page holds "
+                   "(default digit)")  # fmt: skip
+@click.option("--engine", type=click.Choice(ENGINES), default="cnn", show_default=True,
+              help="page: the CNN models or the classical HOG engine")  # fmt: skip
+@click.option(
+    "--profile",
+    "--personal",
+    "profile",
+    default=None,
+    help="a profile's name: its adapted model reads (see `flask personal teach`, `flask sheet train`)",
+)
+@click.option("--decoder", type=click.Choice(DECODERS), default="beam", show_default=True, help="line: CTC decoding")
+@click.option("--correct/--no-correct", default=True, show_default=True, help="line: spelling correction")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@with_appcontext
+def recognize_command(
+    task: str,
+    alphabet: str | None,
+    engine: str,
+    profile: str | None,
+    decoder: str,
+    correct: bool,
+    paths: tuple[str, ...],
+) -> None:
+    """Print one JSON object per image (the API's response shape plus "file"), one per line.
+    Exits with status 1 when any file could not be read."""
+    config = current_app.config
+    failures = 0
+    for path in _image_files(paths):
+        try:
+            if path.stat().st_size > config["MAX_UPLOAD_BYTES"]:
+                limit = config["MAX_UPLOAD_BYTES"]
+                raise TooLarge(f"The image is {path.stat().st_size:,} bytes; the limit is {limit:,}.")
+            options = {"alphabet": alphabet, "engine": engine, "profile": profile, "decoder": decoder,
+                       "correct": correct}  # fmt: skip
+            result = read(path.read_bytes(), task, options).result
+        except InputError as exc:
+            failures += 1
+            result = {"error": {"code": exc.code, "message": exc.message}}
+        except OSError as exc:
+            failures += 1
+            result = {"error": {"code": "unreadable_file", "message": f"Cannot read the file: {exc.strerror}."}}
+        except WeightsError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(json.dumps({"file": str(path)} | result))
+    if failures:
+        sys.exit(1)
+
+
+sheet_cli = AppGroup("sheet", help="Personal handwriting sheets: train and list personal models.")
+
+
+@sheet_cli.command("train")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", required=True, help="name of the personal model (letters, digits, - or _)")
+def sheet_train_command(path: str, name: str) -> None:
+    """Check a filled-in sheet and train the personal HOG and CNN models from it."""
+    from training.personal import train_personal  # local: training loads TensorFlow's training parts
+
+    config = current_app.config
+    root = Path(config["PERSONAL_DIR"])
+    try:
+        sheet = read_sheet(Path(path).read_bytes(), registry().get("digit"), config["MAX_PAGE_PIXELS"])
+        out = personal_dir(root, name)
+    except InputError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"sheet: {len(sheet.labels)} glyphs in 10 rows ({', '.join(str(r['count']) for r in sheet.rows)})")
+    info = train_personal(sheet, name, out, registry().source("digit"))
+    for engine, acc in info["metrics"]["held_out_accuracy"].items():
+        click.echo(f"{engine}: {acc:.1%} on {info['samples']['held_out']} held-out glyphs of the sheet")
+    click.echo(f"saved {out}; read pages with it: --task page --personal {name}")
+
+
+@sheet_cli.command("list")
+def sheet_list_command() -> None:
+    """List the personal models."""
+    for item in list_personal(Path(current_app.config["PERSONAL_DIR"])):
+        click.echo(json.dumps(item))
