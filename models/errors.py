@@ -27,6 +27,14 @@ class InputError(ValueError):
         return {}
 
 
+class WeightsError(RuntimeError):
+    """Shipped weights are missing or do not match this code: the server's fault, not the request's
+    (answered 503 ``model_unavailable``, with the command that makes them)."""
+
+    code = "model_unavailable"
+    status = 503
+
+
 # ---------------------------------------------------------------- the request itself
 class BadRequest(InputError):
     code = "bad_request"

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from models.errors import WeightsError
 from models.preprocessing import GLYPH_SIZE, PREPROCESSING_VERSION
 
 HOG_PARAMS = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2), "block_norm": "L2-Hys"}
@@ -60,8 +61,6 @@ def save_hog(pipeline, out_dir: Path, meta: dict) -> Path:
 def load_hog(weights_dir: Path) -> HogRecognizer:
     """Load a HOG engine folder; raises ``WeightsError`` when it is missing or made for other code."""
     import joblib
-
-    from models.registry import WeightsError
 
     if not (weights_dir / "model.joblib").exists():
         raise WeightsError(

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from models.charlm import LineLM
 from models.ctc import alignment, beam_search, best_path_frames, confidence, greedy, texts_log_likelihood
-from models.errors import BadLineRequest, BlankImage, quoted
+from models.errors import BadLineRequest, BlankImage, WeightsError, quoted
 from models.preprocessing import (
     LINE_HEIGHT,
     LINE_PREPROCESSING_VERSION,
@@ -72,8 +72,6 @@ def load_line_model(weights_dir: Path) -> LineRecognizer:
     import keras
     import tensorflow as tf
 
-    from models.registry import WeightsError
-
     command = "python -m training.train_lines --data-dir ../shared/data"
     if not (weights_dir / "model.keras").exists():
         raise WeightsError(f"No trained line model is installed: run `{command}`.")
@@ -123,7 +121,6 @@ def load_line_filter(weights_dir: Path) -> HandwritingFilter | None:
     import tensorflow as tf
 
     from models.architectures import FILTER_WIDTH
-    from models.registry import WeightsError
 
     if not (weights_dir / "model.keras").exists():
         return None

@@ -20,6 +20,10 @@ from typing import Any
 import numpy as np
 
 from models import versions
+from models.charlm import TRAIN_COMMAND, load_line_lm
+from models.errors import WeightsError
+from models.hog import load_hog
+from models.lines import load_line_filter, load_line_model
 from models.preprocessing import GLYPH_SIZE, PREPROCESSING_VERSION
 
 log = logging.getLogger(__name__)
@@ -30,10 +34,6 @@ TRAIN_COMMANDS = {
     "digit": "python -m training.train_digits --data-dir ../shared/data",
     "character": "python -m training.train_characters --data-dir ../shared/data",
 }
-
-
-class WeightsError(RuntimeError):
-    """Shipped weights are missing or do not match this code."""
 
 
 @dataclass
@@ -170,8 +170,6 @@ class Registry:
         key = f"hog-{alphabet}"
         with self._loader_lock(key):
             if key not in self._models:
-                from models.hog import load_hog
-
                 model = load_hog(self.weights_dir / key)
                 with self._lock:
                     self._models[key] = model
@@ -191,8 +189,6 @@ class Registry:
         with self._loader_lock(key):
             cached = self._personal_stamps.get(key)
             if cached != stamp or key not in self._models:
-                from models.hog import load_hog
-
                 model = (
                     load_hog(path) if engine == "hog" else load_recognizer(path, "digit" if engine == "cnn" else None)
                 )
@@ -218,8 +214,6 @@ class Registry:
         """The handwritten-line model (``models/weights/line``), loaded once."""
         with self._loader_lock("line"):
             if "line" not in self._models:
-                from models.lines import load_line_model
-
                 model = load_line_model(self.weights_dir / "line")
                 with self._lock:
                     self._models["line"] = model
@@ -241,8 +235,6 @@ class Registry:
         is installed, loaded once."""
         with self._loader_lock("line-filter"):
             if "line-filter" not in self._models:
-                from models.lines import load_line_filter
-
                 handwriting = load_line_filter(self.weights_dir / "line-filter")
                 with self._lock:
                     self._models["line-filter"] = handwriting
@@ -253,8 +245,6 @@ class Registry:
         installed, loaded once."""
         with self._loader_lock("line-lm"):
             if "line-lm" not in self._models:
-                from models.charlm import TRAIN_COMMAND, load_line_lm
-
                 try:
                     lm = load_line_lm(self.weights_dir / "line-lm")
                 except (ValueError, KeyError) as exc:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +16,9 @@ import tensorflow as tf
 from models.architectures import BUILDERS
 from models.preprocessing import PREPROCESSING_VERSION
 from training.augment import augment
+from training.evaluate import evaluate_task
+from training.provenance import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "training" / ".checkpoints"
 
 
@@ -71,11 +70,6 @@ def train_from_args(
         checkpoint_root=args.checkpoint_dir,
         outliers=outliers,
     )
-
-
-def command_line(module: str) -> str:
-    """The exact command that is running, as a user would type it."""
-    return " ".join(["python", "-m", module, *map(shlex.quote, sys.argv[1:])])
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -175,8 +169,6 @@ def publish(
     meta |= {"labels": labels, "training": training, "metrics": {}}
     out = save_weights(best, args.out, meta)
     print(f"saved {out}")
-    from training.evaluate import evaluate_task  # evaluation imports training data helpers; load it last
-
     evaluate_task(task, args.data_dir, weights_dir=out)
     return out
 

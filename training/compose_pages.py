@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from training.common import ROOT
+from training.provenance import ROOT
 
 RULINGS = ("none", "lines", "squares", "table")
 

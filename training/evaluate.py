@@ -29,9 +29,9 @@ from models.errors import PreprocessError
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Recognizer, load_recognizer
 from training.augment import photographed_kept
-from training.common import command_line
 from training.datasets import character_data, chars62_split, digit_split, load_chars62, load_mnist, prepare
 from training.negatives import scribbles, side_by_side
+from training.provenance import command_line
 
 # the "not sure" threshold flags this share of the real validation glyphs the model reads right (the
 # target on held-out real input is at most 0.5% in all); it was 3% of all validation glyphs before 2026-12

@@ -39,8 +39,8 @@ from models.lines import (
 )
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
-from training.common import command_line
 from training.lines_data import NAMES, Lines, load_iam_ondb, load_names_words, render, render_as, strips
+from training.provenance import command_line
 
 DECODED = ("greedy", "greedy+spelling", "beam", "beam+spelling", "beam+lm", "beam+lm+spelling")
 # (name, ink height px, pen px, photo, as drawn on the page's canvas): renderings a user produces

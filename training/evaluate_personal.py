@@ -36,8 +36,8 @@ import numpy as np
 from models.personal import base_data, create_profile, writer_verdict
 from models.recognize import recognize
 from models.registry import WEIGHTS_DIR, Registry
-from training.common import ROOT, command_line
 from training.datasets import CHARSET62, chars62_split, load_chars62, load_mnist, prepare
+from training.provenance import ROOT, command_line
 
 REPORT = ROOT / "models" / "weights" / "personal-base" / "evaluation.json"
 

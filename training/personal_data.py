@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from models.preprocessing import PREPROCESSING_VERSION
-from training.common import ROOT, command_line
 from training.datasets import CHARSET62, EMNIST_NPZ, _find, load_mnist, prepare, three_way_split
+from training.provenance import ROOT, command_line
 
 OUT = ROOT / "models" / "weights" / "personal-base"
 

@@ -230,7 +230,8 @@ def fine_tune(current_dir: Path, x: np.ndarray, y: np.ndarray, args: argparse.Na
 
 def retrain(args: argparse.Namespace) -> dict:
     """Run steps 1-5 of the module docstring; returns the new version's retraining record."""
-    from training.common import command_line, save_weights
+    from training.common import save_weights
+    from training.provenance import command_line
 
     shipped = args.weights_dir / TASK_WEIGHTS[args.task]
     current_dir = versions.active_dir(args.models_dir, shipped, args.task)

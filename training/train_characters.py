@@ -13,9 +13,10 @@ import argparse
 
 import numpy as np
 
-from training.common import command_line, glyph_training_parser, publish, train_from_args
+from training.common import glyph_training_parser, publish, train_from_args
 from training.datasets import CHARSET62, character_data
 from training.negatives import outliers as make_outliers
+from training.provenance import command_line
 
 LABELS = list(CHARSET62)
 

@@ -39,8 +39,8 @@ from models.charlm import CharLM, LineLM, count_ngrams
 from models.ctc import beam_search, error_rates
 from models.lines import decode_columns, load_line_model, tidy_text
 from models.registry import WEIGHTS_DIR
-from training.common import command_line
 from training.lines_data import Lines, load_iam_ondb, load_names_words, strips
+from training.provenance import command_line
 from training.train_lines import validation_lines
 from training.tune_spelling import column_probs, names_strips
 

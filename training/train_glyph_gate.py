@@ -31,9 +31,10 @@ import numpy as np
 
 from models.registry import WEIGHTS_DIR
 from training.augment import photographed
-from training.common import CHECKPOINTS, command_line, save_weights, train_classifier
+from training.common import CHECKPOINTS, save_weights, train_classifier
 from training.datasets import character_data, digit_split, load_mnist, prepare
 from training.negatives import scribbles, side_by_side
+from training.provenance import command_line
 
 # the gate's threshold flags this share of real validation characters. At 0.1% the digit model's
 # "not sure" caught 85% of scribbles; at 0.2%, 91% (0.24% of MNIST test digits read right flagged)

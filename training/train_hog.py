@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from models.hog import hog_features, save_hog
-from training.common import ROOT, command_line
 from training.datasets import load_mnist, prepare
+from training.provenance import ROOT, command_line
 
 LABELS = list("0123456789")
 

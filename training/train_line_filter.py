@@ -37,8 +37,9 @@ from models.errors import PreprocessError
 from models.lines import filter_windows, load_line_model, split_lines
 from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
 from models.registry import WEIGHTS_DIR
-from training.common import CHECKPOINTS, command_line
+from training.common import CHECKPOINTS
 from training.lines_data import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips
+from training.provenance import command_line
 from training.train_lines import validation_lines
 
 KEEP_HANDWRITING = 0.995  # the threshold keeps this share of the validation handwriting

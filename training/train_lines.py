@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
-from training.common import CHECKPOINTS, ROOT, command_line
+from training.common import CHECKPOINTS
 from training.lines_data import NAMES, Lines, load_iam_offline, load_iam_ondb, load_names_words, strips
+from training.provenance import ROOT, command_line
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -28,8 +28,8 @@ from models.errors import PreprocessError
 from models.lines import Speller, load_line_model, tidy_text
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
-from training.common import command_line
 from training.lines_data import Lines, load_iam_ondb, load_names_words, strips
+from training.provenance import command_line
 from training.train_lines import validation_lines
 
 MIN_MARGIN = 0.5  # lower margins replace words the writing reads better as they are
