@@ -2,7 +2,7 @@
 
 The store (``feedback.store``: the SQLite file, or PostgreSQL when ``DATABASE_URL`` names one) is
 always written first and is the source of truth; the
-Google Sheets copy (``feedback.sheets``) follows in the background when configured; export
+Google Sheets copy (``feedback.google_sheets``) follows in the background when configured; export
 (``feedback.export``) and retraining (``training.retrain``) read the store. ``init_app`` wires it
 into the Flask app (flaskr's ``db.py`` pattern): views call ``store()`` and never open connections.
 """
@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from feedback.export import write_csv, write_zip  # noqa: F401 (also used by the admin routes)
-from feedback.sheets import SheetsConfig, SheetSync, SyncError
+from feedback.google_sheets import SheetsConfig, SheetSync, SyncError
 from feedback.store import FeedbackStore, StoreError, UnknownPrediction, is_database_url, mask_url
 from models.errors import BadFeedback, InvalidLabel, UnknownPredictionId, clipped
 

@@ -11,7 +11,7 @@ with the label, confidence, model and preprocessing versions), so a later yes/no
 it. Predictions nobody gave feedback on are deleted after ``prediction_ttl`` seconds. Feedback is
 one row per prediction (a second answer updates it and bumps its revision); each write is one
 transaction, committed (SQLite ``synchronous=FULL``; PostgreSQL's default ``synchronous_commit``)
-before the caller acknowledges it. The Google Sheets copy (``feedback.sheets``) reads pending rows
+before the caller acknowledges it. The Google Sheets copy (``feedback.google_sheets``) reads pending rows
 from here and marks what it sent; a lease row taken by one atomic statement lets one syncer at a
 time run across every process and host that shares the database.
 """

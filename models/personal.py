@@ -7,7 +7,7 @@ A profile is a folder ``<PERSONAL_DIR>/<name>/`` holding
 - ``<task>/writer/``: the writer classifier, "yours" / "standard" / "other";
 - ``<task>/samples.npz``, ``<task>/samples/``, ``<task>/pictures/<ord(label)>/*.png``: the taught
   samples, their variants and VAE samples, and the figures of each teach (``training.teach``);
-- from a handwriting sheet (``models.sheets``, ``training.personal``): ``meta.json``, ``cnn/``, ``hog/``.
+- from a handwriting sheet (``models.handwriting_sheets``, ``training.personal``): ``meta.json``, ``cnn/``, ``hog/``.
 
 Answers with a profile come from its adapted model and carry the writer verdict.
 """

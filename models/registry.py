@@ -178,7 +178,7 @@ class Registry:
     MAX_PERSONAL = 32  # personal models kept loaded; the least recently loaded goes first
 
     def personal(self, folder: Path, engine: str):
-        """A personal model in ``folder/engine``: a sheet's ``cnn`` or ``hog`` (``models.sheets``) or a
+        """A personal model in ``folder/engine``: a sheet's ``cnn`` or ``hog`` (``models.handwriting_sheets``) or a
         taught profile's ``model`` or ``writer`` (``models.personal``), reloaded when retrained."""
         path = Path(folder) / engine
         meta = path / "meta.json"

@@ -107,7 +107,7 @@ def compose_page(sources, rng, ruling: str, min_width: int = 1400, max_width: in
 
 
 def compose_sheet(sources, rng, per_row: int = 6, order: str = "0123456789", glyph_h: int = 60) -> Image.Image:
-    """A filled-in personal sheet (see ``models.sheets``): one row per character of ``order``,
+    """A filled-in personal sheet (see ``models.handwriting_sheets``): one row per character of ``order``,
     ``per_row`` samples each (an int, or a list per row), on lined paper."""
     counts = per_row if isinstance(per_row, list) else [per_row] * len(order)
     by_label: dict[str, list[np.ndarray]] = {}

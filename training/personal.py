@@ -1,4 +1,4 @@
-"""Personal models from one handwriting sheet (``models.sheets``): a classical HOG + SVM engine
+"""Personal models from one handwriting sheet (``models.handwriting_sheets``): a classical HOG + SVM engine
 fitted on the sheet's glyphs, and the digit CNN fine-tuned on them. A fifth of each row is held out
 and both are measured on it against the shipped digit model.
 
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from models.handwriting_sheets import Sheet
 from models.hog import save_hog
 from models.personal import WRITER_CLASSES
 from models.registry import load_recognizer
-from models.sheets import Sheet
 from training.common import save_weights
 from training.train_hog import fit
 

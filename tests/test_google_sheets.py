@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from feedback.sheets import HEADER, SyncError
+from feedback.google_sheets import HEADER, SyncError
 from tests.conftest import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
 from tests.fake_google import Fault, start_fake_google
 
