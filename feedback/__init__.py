@@ -20,7 +20,7 @@ from flask.cli import AppGroup
 
 from feedback.export import write_csv, write_zip  # noqa: F401 (also used by the admin routes)
 from feedback.google_sheets import SheetsConfig, SheetSync, SyncError
-from feedback.store import FeedbackStore, StoreError, UnknownPrediction, is_database_url, mask_url
+from feedback.store import FeedbackStore, PredictionRow, StoreError, UnknownPrediction, is_database_url, mask_url
 from models.errors import BadFeedback, InvalidLabel, UnknownPredictionId, clipped
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
             "correct": correct, "label": label}  # fmt: skip
 
 
-def _store_rows(rows: list[tuple], source: str) -> list[str | None]:
+def _store_rows(rows: list[PredictionRow], source: str) -> list[str | None]:
     """Store answers (``FeedbackStore.add_predictions`` rows) in one transaction; their ids, or
     None each (and a log line) if the store cannot be written, so a full disk costs the feedback
     buttons, not the answer."""
@@ -150,9 +150,18 @@ def _store_rows(rows: list[tuple], source: str) -> list[str | None]:
 def record_prediction(reading, task: str) -> str | None:
     """Store one answer for later feedback; its prediction id (None if the store failed)."""
     r = reading.result
-    row = (task, reading.predicted, r["confidence"], r["unsure"], r["candidates"], r["model"]["name"],
-           r["model"]["version"], reading.preprocessing_version, reading.input_png,
-           reading.model_input_png)  # fmt: skip
+    row = PredictionRow(
+        task=task,
+        predicted=reading.predicted,
+        confidence=r["confidence"],
+        unsure=r["unsure"],
+        candidates=r["candidates"],
+        model_name=r["model"]["name"],
+        model_version=r["model"]["version"],
+        preprocessing_version=reading.preprocessing_version,
+        input_png=reading.input_png,
+        model_input_png=reading.model_input_png,
+    )
     return _store_rows([row], "glyph")[0]
 
 
@@ -160,10 +169,20 @@ def record_page(reading) -> list[str | None]:
     """Store every glyph of a page answer (one transaction), so each can be corrected later."""
     r = reading.result
     rows = [
-        (r["alphabet"], g["text"], g["confidence"], g["unsure"], g["candidates"], r["model"]["name"],
-         r["model"]["version"], reading.preprocessing_version, crop, seen)
+        PredictionRow(
+            task=r["alphabet"],
+            predicted=g["text"],
+            confidence=g["confidence"],
+            unsure=g["unsure"],
+            candidates=g["candidates"],
+            model_name=r["model"]["name"],
+            model_version=r["model"]["version"],
+            preprocessing_version=reading.preprocessing_version,
+            input_png=crop,
+            model_input_png=seen,
+        )
         for g, crop, seen in zip(r["glyphs"], reading.glyph_inputs, reading.glyph_pixels, strict=True)
-    ]  # fmt: skip
+    ]
     return _store_rows(rows, "page")
 
 
@@ -171,10 +190,20 @@ def record_lines(reading) -> list[str | None]:
     """Store every line of a line answer (one transaction), so each can be corrected later."""
     r = reading.result
     rows = [
-        ("line", line["text"], line["confidence"], False, [], r["model"]["name"], r["model"]["version"],
-         reading.preprocessing_version, crop, strip)
+        PredictionRow(
+            task="line",
+            predicted=line["text"],
+            confidence=line["confidence"],
+            unsure=False,
+            candidates=[],
+            model_name=r["model"]["name"],
+            model_version=r["model"]["version"],
+            preprocessing_version=reading.preprocessing_version,
+            input_png=crop,
+            model_input_png=strip,
+        )
         for line, crop, strip in zip(r["lines"], reading.line_inputs, reading.line_strips, strict=True)
-    ]  # fmt: skip
+    ]
     return _store_rows(rows, "line")
 
 

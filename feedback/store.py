@@ -125,6 +125,26 @@ class UnknownPrediction(LookupError):
 
 
 @dataclass(frozen=True)
+class PredictionRow:
+    """One answer to record: what was read, how sure, by which model, and the two pictures."""
+
+    task: str  # a glyph task, "line", or a page's alphabet
+    predicted: str
+    confidence: float
+    unsure: bool
+    candidates: list[dict]  # [{"label", "probability"}], best first (empty for a line)
+    model_name: str
+    model_version: str
+    preprocessing_version: str
+    input_png: bytes  # the input as kept for retraining (see models.preprocessing.source_png)
+    model_input_png: bytes  # what the model saw: the 28x28, or a line's strip
+
+    @property
+    def stored_bytes(self) -> int:
+        return len(self.input_png) + len(self.model_input_png)
+
+
+@dataclass(frozen=True)
 class FeedbackRow:
     """One feedback row joined with its prediction: what export, sync and retraining read."""
 
@@ -144,6 +164,13 @@ class FeedbackRow:
     input_png: bytes
     model_input_png: bytes
     source: str = "glyph"  # "glyph" or "page" (see migration 2)
+
+
+def _columns(r: PredictionRow) -> tuple:
+    """A row's values for the INSERT of ``add_predictions``, from ``task`` to ``model_input_png``."""
+    candidates = json.dumps(r.candidates)
+    what = (r.task, r.predicted, float(r.confidence), int(r.unsure), candidates)
+    return (*what, r.model_name, r.model_version, r.preprocessing_version, r.input_png, r.model_input_png)
 
 
 def now_iso() -> str:
@@ -367,26 +394,25 @@ class FeedbackStore:
         source: str = "glyph",
     ) -> str:
         """Record one answer and return its new prediction id."""
-        args = (task, predicted, confidence, unsure, candidates, model_name, model_version, preprocessing_version)
-        return self.add_predictions([(*args, input_png, model_input_png)], source)[0]
+        fields = (task, predicted, confidence, unsure, candidates, model_name, model_version, preprocessing_version)
+        row = PredictionRow(*fields, input_png, model_input_png)
+        return self.add_predictions([row], source)[0]
 
-    def add_predictions(self, rows: list[tuple], source: str = "glyph") -> list[str]:
-        """Record many answers (``add_prediction``'s arguments, in order) in one transaction; their ids."""
+    def add_predictions(self, rows: list[PredictionRow | tuple], source: str = "glyph") -> list[str]:
+        """Record many answers in one transaction; their ids. A plain tuple is taken as a
+        ``PredictionRow``'s fields in order."""
+        rows = [r if isinstance(r, PredictionRow) else PredictionRow(*r) for r in rows]
         ids = [uuid.uuid4().hex for _ in rows]  # random: unique across instances without asking the database
         stamp = now_iso()
+        values = [(pid, stamp, *_columns(r), source) for pid, r in zip(ids, rows, strict=True)]
+        insert = self.engine.sql(
+            "INSERT INTO predictions (id, created_at, task, predicted, confidence, unsure, candidates, model_name,"
+            " model_version, preprocessing_version, input_png, model_input_png, source)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        )
         with self.transaction() as conn:
-            conn.cursor().executemany(
-                self.engine.sql(
-                    "INSERT INTO predictions (id, created_at, task, predicted, confidence, unsure, candidates,"
-                    " model_name, model_version, preprocessing_version, input_png, model_input_png, source)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                ),
-                [(pid, stamp, task, predicted, float(conf), int(unsure), json.dumps(cands), name, version, prep,
-                  input_png, seen_png, source)
-                 for pid, (task, predicted, conf, unsure, cands, name, version, prep, input_png, seen_png)
-                 in zip(ids, rows, strict=True)],
-            )  # fmt: skip
-        self._tidy_after(len(rows), sum(len(r[-2]) + len(r[-1]) for r in rows))
+            conn.cursor().executemany(insert, values)
+        self._tidy_after(len(rows), sum(r.stored_bytes for r in rows))
         return ids
 
     def _tidy_after(self, rows: int, stored: int) -> None:
