@@ -23,6 +23,7 @@ from models.preprocessing import (
     to_gray,
     to_png,
 )
+from models.protocols import GlyphModel
 from models.recognize import gate_threshold, measured_unsure, one_character
 from models.registry import Registry, WeightsError
 from models.segmentation import PAGE_SIDE, Page, segment
@@ -49,7 +50,7 @@ def page_alphabet(alphabet: str) -> tuple[str, str]:
 ENGINES = ("cnn", "hog")
 
 
-def engine_model(registry: Registry, alphabet: str, engine: str, personal=None):
+def engine_model(registry: Registry, alphabet: str, engine: str, personal=None) -> GlyphModel:
     """The classifier for ``alphabet`` and ``engine``: a ``Recognizer`` or a ``HogRecognizer``;
     ``personal`` (a folder made by ``training.personal``) picks a personal digit model instead."""
     if alphabet not in ALPHABETS:

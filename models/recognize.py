@@ -23,7 +23,8 @@ from models.preprocessing import (
     source_png,
     to_png,
 )
-from models.registry import Recognizer, Registry
+from models.protocols import GlyphModel
+from models.registry import Registry
 
 GLYPH_TASKS = ("digit", "character")
 DEFAULT_UNSURE_THRESHOLD = 0.5  # used only when a model's meta.json has no measured threshold
@@ -42,7 +43,7 @@ def offered_tasks(registry: Registry) -> list[str]:
     return glyphs + (["page"] if glyphs else []) + (["line"] if registry.has_line() else [])
 
 
-def measured_unsure(model: Recognizer, key: str, alphabet: str = "any", default=None):
+def measured_unsure(model: GlyphModel, key: str, alphabet: str = "any", default=None):
     """A "not sure" setting ``key`` of ``model``'s meta.json (``unsure``): measured for the alphabet
     hint when it was, else measured over every class, else ``default``."""
     unsure = model.meta.get("unsure", {})
@@ -50,7 +51,7 @@ def measured_unsure(model: Recognizer, key: str, alphabet: str = "any", default=
     return value if value is not None else unsure.get(key, default)
 
 
-def unsure_threshold(model: Recognizer, override: float | None = None, alphabet: str = "any") -> float:
+def unsure_threshold(model: GlyphModel, override: float | None = None, alphabet: str = "any") -> float:
     """The confidence below which an answer is "not sure": configured, else measured for the
     alphabet hint (over its classes only), else measured over every class, else the default."""
     if override is not None:
@@ -58,7 +59,7 @@ def unsure_threshold(model: Recognizer, override: float | None = None, alphabet:
     return float(measured_unsure(model, "threshold", alphabet, DEFAULT_UNSURE_THRESHOLD))
 
 
-def side_by_side_threshold(model: Recognizer, alphabet: str = "any") -> float:
+def side_by_side_threshold(model: GlyphModel, alphabet: str = "any") -> float:
     """The confidence below which ink in several pieces side by side is "not sure" (measured with
     the model; above it the model's certainty wins over a broken stroke). Without a measured one:
     always."""
@@ -86,19 +87,19 @@ def doubt(
     return None
 
 
-def gate_threshold(gate: Recognizer, model: Recognizer, alphabet: str = "any") -> float:
+def gate_threshold(gate: GlyphModel, model: GlyphModel, alphabet: str = "any") -> float:
     """The glyph gate's threshold measured with ``model`` (``unsure.glyph_gate`` in its meta.json,
     for the alphabet hint when measured), else the gate's own."""
     measured = measured_unsure(model, "glyph_gate", alphabet) or {}
     return float(measured.get("threshold", gate.meta.get("threshold", 0.0)))
 
 
-def one_character(gate: Recognizer, pixels: np.ndarray) -> np.ndarray:
+def one_character(gate: GlyphModel, pixels: np.ndarray) -> np.ndarray:
     """p(one character) of each (N, 28, 28) glyph, from the glyph gate."""
     return gate.probabilities(pixels)[:, gate.labels.index("character")]
 
 
-def gate_doubt(gate: Recognizer | None, model: Recognizer, pixels: np.ndarray, alphabet: str = "any") -> float | None:
+def gate_doubt(gate: GlyphModel | None, model: GlyphModel, pixels: np.ndarray, alphabet: str = "any") -> float | None:
     """p(one character) from the glyph gate when it is below its threshold for ``model``, else None."""
     if gate is None:
         return None
@@ -108,7 +109,7 @@ def gate_doubt(gate: Recognizer | None, model: Recognizer, pixels: np.ndarray, a
 
 def glyph_result(
     task: str,
-    model: Recognizer,
+    model: GlyphModel,
     glyph: Glyph,
     probs: np.ndarray,
     threshold: float,

@@ -94,3 +94,12 @@ def test_refuses_missing_weights(tmp_path):
     (tmp_path / "digit").mkdir()
     with pytest.raises(WeightsError, match="No trained digit model"):
         load_recognizer(tmp_path / "digit", "digit")
+
+
+def test_every_loaded_model_offers_the_model_protocol():
+    from models.protocols import Model
+
+    reg = shared_registry()
+    models = [reg.get(t) for t in reg.tasks()] + [reg.hog("digit"), reg.glyph_gate()]
+    models += [reg.line()] if reg.has_line() else []
+    assert all(isinstance(m, Model) for m in models if m is not None)
