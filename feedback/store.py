@@ -18,7 +18,6 @@ time run across every process and host that shares the database.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -31,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from models.timestamps import utc_stamp
 
 SCHEMA_VERSION = 2
 MIGRATIONS = {  # version -> SQL that brings the previous version to it; never edit a released one
@@ -175,7 +176,7 @@ def _columns(r: PredictionRow) -> tuple:
 
 def now_iso() -> str:
     """The current UTC time as ISO 8601 with milliseconds."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_stamp(milliseconds=True)
 
 
 def is_database_url(target: Path | str) -> bool:
@@ -467,8 +468,7 @@ class FeedbackStore:
 
     def prune_predictions(self, now: float | None = None) -> int:
         """Delete predictions older than the TTL that never got feedback; returns how many."""
-        cutoff = dt.datetime.fromtimestamp((now or time.time()) - self.prediction_ttl, dt.timezone.utc)
-        cutoff_iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        cutoff_iso = utc_stamp((now or time.time()) - self.prediction_ttl, milliseconds=True)
         with self.transaction() as conn:
             cur = self._run(
                 conn,

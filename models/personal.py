@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import ProfileError, UnknownProfile, quoted
+from models.timestamps import utc_stamp
 
 NAME = re.compile(r"[a-z0-9_-]{1,40}")
 WRITER_CLASSES = ("yours", "standard", "other")
@@ -89,14 +90,13 @@ def _token_hash(token: str) -> str:
 def create_profile(root: Path, name: str) -> tuple[Path, str | None]:
     """The profile's folder and, when this call created it, its new owner token (shown once; only
     its hash is kept). An existing profile gives ``None``."""
-    import datetime as dt
 
     folder = profile_dir(root, name)
     with _PROFILE_LOCK:
         if (folder / PROFILE_FILE).exists():
             return folder, None
         token = secrets.token_urlsafe(24)
-        created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = utc_stamp()
         _write_json(folder / PROFILE_FILE, read_profile(folder) | {"name": name, "created": created,
                                                                     "token_sha256": _token_hash(token)})  # fmt: skip
         return folder, token

@@ -4,7 +4,6 @@ with their ``meta.json`` (labels, input shape, preprocessing version, metrics, e
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import tensorflow as tf
 
 from models.architectures import BUILDERS
 from models.preprocessing import PREPROCESSING_VERSION
+from models.timestamps import utc_stamp
 from training.augment import augment
 from training.evaluate import evaluate_task
 from training.provenance import ROOT
@@ -184,7 +184,7 @@ def save_weights(model: keras.Model, out_dir: Path, meta: dict) -> Path:
         "input_dtype": "uint8",
         "preprocessing_version": PREPROCESSING_VERSION,
         "parameters": int(model.count_params()),
-        "trained_on": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "trained_on": utc_stamp(),
     } | meta
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return out_dir

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -28,6 +27,7 @@ from models.decoding import ALPHABET_HINTS, group_confidence, hint_indices, rest
 from models.errors import PreprocessError
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Recognizer, load_recognizer
+from models.timestamps import utc_stamp
 from training.augment import photographed_kept
 from training.datasets import character_data, chars62_split, digit_split, load_chars62, load_mnist, prepare
 from training.negatives import scribbles, side_by_side
@@ -327,7 +327,7 @@ def evaluate_task(
             "evaluated_by": command_line("training.evaluate")
             if __name__ == "__main__"
             else f"python -m training.evaluate --task {task}" + (f" --data-dir {data_dir}" if data_dir else ""),
-            "evaluated_on": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "evaluated_on": utc_stamp(),
         }
         meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return metrics

@@ -15,7 +15,6 @@ rendered test lines and composed paragraphs. The figures go into the model's ``m
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import io
 import json
 import time
@@ -39,6 +38,7 @@ from models.lines import (
 )
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
+from models.timestamps import utc_stamp
 from training.lines_data import NAMES, Lines, load_iam_ondb, load_names_words, render, render_as, strips
 from training.provenance import command_line
 
@@ -277,7 +277,7 @@ def main(argv=None) -> None:
     if not args.no_write and args.limit is None:
         meta_path = args.weights / "meta.json"
         meta = json.loads(meta_path.read_text())
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = utc_stamp()
         meta["metrics"] = {"iam_ondb_test_f": r, "renderings": renderings, "names_words_test": names,
                            "line_splitting": splitting, "language_model": lm.lm.meta.get("version") if lm else None,
                            "evaluated_by": command_line("training.evaluate_lines"), "evaluated_on": stamp}  # fmt: skip

@@ -8,7 +8,6 @@ and both are measured on it against the shipped digit model.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import threading
@@ -21,6 +20,7 @@ from models.handwriting_sheets import Sheet
 from models.hog import save_hog
 from models.personal import WRITER_CLASSES
 from models.registry import load_recognizer
+from models.timestamps import utc_stamp
 from training.common import save_weights
 from training.train_hog import fit
 
@@ -115,7 +115,7 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
         "name": name,
         "engines": ["cnn", "hog"],
         "writer": True,
-        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": utc_stamp(),
         "rows": sheet.rows,
         "samples": {"train": int((~held).sum()), "held_out": int(held.sum()), "augmented_copies": AUGMENTED_COPIES},
         "metrics": {"held_out_accuracy": metrics},

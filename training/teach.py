@@ -20,7 +20,6 @@ written model. ``python -m training.teach --job DIR`` runs one job of the web ap
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ from models.personal import (
     write_profile,
 )
 from models.preprocessing import decode, glyph_from_gray, to_gray, to_png
+from models.timestamps import utc_stamp
 
 VARIANTS = 120  # the original design's ~100 variants, plus a few to spare for the check set
 CHECK_VARIANTS = 40  # variants of another seed: the adapted model must read them no worse than the base
@@ -418,7 +418,7 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
         "promoted": promoted,
         "labels": sorted(taught, key=lambda lab: base.labels.index(lab)),
         "last_taught": label,
-        "taught_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "taught_at": utc_stamp(),
         "metrics": metrics,
         "samples": {"variants": len(var), "vae": len(generated), "check_variants": len(check), "mix": mix},
         "vae_loss": vae_loss,

@@ -24,7 +24,6 @@ line read in block capitals (``capitals_alpha``: names and codes on forms, see
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.resources
 import itertools
 import json
@@ -39,6 +38,7 @@ from models.charlm import CharLM, LineLM, count_ngrams
 from models.ctc import beam_search, error_rates
 from models.lines import decode_columns, load_line_model, tidy_text
 from models.registry import WEIGHTS_DIR
+from models.timestamps import utc_stamp
 from training.lines_data import Lines, load_iam_ondb, load_names_words, strips
 from training.provenance import command_line
 from training.train_lines import validation_lines
@@ -193,7 +193,7 @@ def main(argv=None) -> None:
             "width": args.width,
             "capitals_alpha": capitals_alpha,
         },  # fmt: skip
-        "trained_on": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "trained_on": utc_stamp(),
         "training": {
             "command": command_line("training.train_charlm"),
             "iam_lines": len(iam),

@@ -23,13 +23,13 @@ Writes ``models/weights/glyph-gate/`` (``model.keras`` + ``meta.json``: labels, 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 from pathlib import Path
 
 import numpy as np
 
 from models.registry import WEIGHTS_DIR
+from models.timestamps import utc_stamp
 from training.augment import photographed
 from training.common import CHECKPOINTS, save_weights, train_classifier
 from training.datasets import character_data, digit_split, load_mnist, prepare
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
         "characters_flagged": round(float((p_val < threshold).mean()), 5),
         "others_flagged": round(float((p_other < threshold).mean()), 4),
         "samples": {"characters": len(val_chars), "others": len(val_others)},
-        "measured_on": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "measured_on": utc_stamp(),
         "command": command_line("training.train_glyph_gate"),
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -8,13 +8,13 @@ The official MNIST test split is measured at the end and written into ``meta.jso
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import time
 from pathlib import Path
 
 import numpy as np
 
 from models.hog import hog_features, save_hog
+from models.timestamps import utc_stamp
 from training.datasets import load_mnist, prepare
 from training.provenance import ROOT, command_line
 
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
         "version": "1",
         "labels": LABELS,
         "classifier": args.classifier,
-        "trained_on": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "trained_on": utc_stamp(),
         "training": {"command": command_line("training.train_hog"), "data": f"MNIST train ({len(y_train):,})",
                      "components": args.components, "seconds": round(seconds, 1)},
         "metrics": {"mnist_test": {"accuracy": round(accuracy, 5), "samples": len(y_test)}},

@@ -23,7 +23,6 @@ validation figures). Resumable: the run's state is kept under ``training/.checkp
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import io
 import json
 import time
@@ -37,6 +36,7 @@ from models.errors import PreprocessError
 from models.lines import filter_windows, load_line_model, split_lines
 from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
 from models.registry import WEIGHTS_DIR
+from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
 from training.lines_data import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips
 from training.provenance import command_line
@@ -237,7 +237,7 @@ def main(argv=None) -> None:
     meta = {"name": "line-filter", "task": "line-filter", "version": "1", "architecture": "line_filter",
             "line_preprocessing_version": LINE_PREPROCESSING_VERSION, "threshold": threshold,
             "parameters": int(model.count_params()),
-            "trained_on": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "trained_on": utc_stamp(),
             "training": {"command": command_line("training.train_line_filter"), "epochs": args.epochs,
                          "seed": args.seed, "examples": {"handwriting": len(positives), "other": len(negatives)},
                          "minutes": round((time.monotonic() - started) / 60, 1)},

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
+from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
 from training.lines_data import NAMES, Lines, load_iam_offline, load_iam_ondb, load_names_words, strips
 from training.provenance import ROOT, command_line
@@ -339,7 +339,7 @@ def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, 
         "line_preprocessing_version": LINE_PREPROCESSING_VERSION,
         "charset": charset,
         "parameters": int(model.count_params()),
-        "trained_on": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "trained_on": utc_stamp(),
         "training": {
             "command": command_line("training.train_lines"),
             "best_epoch": best["epoch"],
