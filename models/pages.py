@@ -19,6 +19,7 @@ from models.preprocessing import (
     PREPROCESSING_VERSION,
     decode,
     glyph_from_gray,
+    png_data_url,
     read_gray,
     to_gray,
     to_png,
@@ -196,7 +197,7 @@ def read_drawing(
     for g, seen in zip(r["glyphs"], reading.glyph_pixels, strict=True):
         x0, y0 = round(g["x"] * scale) - dx, round(g["y"] * scale) - dy
         x1, y1 = round((g["x"] + g["w"]) * scale) - dx, round((g["y"] + g["h"]) * scale) - dy
-        g.update(x=x0, y=y0, w=x1 - x0, h=y1 - y0, input_28x28=png_data_url(Image.open(io.BytesIO(seen))))
+        g.update(x=x0, y=y0, w=x1 - x0, h=y1 - y0, input_28x28=png_data_url(seen))
     task = page_alphabet(alphabet)[0]
     result = {
         "task": task,
@@ -273,12 +274,3 @@ def render(page: Page, glyphs: list[dict]) -> Image.Image:
         font = _font(g["h"] * 0.95)
         draw.text((g["x"] + g["w"] / 2, g["y"] + g["h"]), g["text"], fill="black", font=font, anchor="ms")
     return img
-
-
-def png_data_url(img: Image.Image) -> str:
-    """A picture as a ``data:image/png`` URL (fast compression: these are for display)."""
-    import base64
-
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False, compress_level=3)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

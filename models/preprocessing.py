@@ -466,9 +466,14 @@ def to_data_url(pixels: np.ndarray) -> str:
     return png_data_url(to_png(pixels))
 
 
-def png_data_url(png: bytes) -> str:
-    """``data:image/png;base64,...`` of PNG bytes already encoded."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def png_data_url(picture: bytes | Image.Image) -> str:
+    """``data:image/png;base64,...`` of PNG bytes already encoded, or of a picture (encoded with
+    fast compression: these are for display)."""
+    if isinstance(picture, Image.Image):
+        buf = io.BytesIO()
+        picture.save(buf, format="PNG", compress_level=3)
+        picture = buf.getvalue()
+    return "data:image/png;base64," + base64.b64encode(picture).decode("ascii")
 
 
 # ---------------------------------------------------------------------------------------------- lines

@@ -19,8 +19,8 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 import feedback
 from models.errors import NoImage, UnsupportedMediaType
 from models.handwriting_sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
-from models.pages import PageReading, annotate, hog_alphabets, png_data_url
-from models.preprocessing import decode_data_url
+from models.pages import PageReading, annotate, hog_alphabets
+from models.preprocessing import decode_data_url, png_data_url
 from models.recognize import available_tasks, offered_tasks
 from web import limits, metrics
 from web.auth import admin_required
