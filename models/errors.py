@@ -81,11 +81,8 @@ class SheetsNotConfigured(InputError):
     status = 409
 
 
-class ServerBusy(InputError):
-    """Every heavy slot is taken; ``retry_after`` says in how many seconds to try again."""
-
-    code = "server_busy"
-    status = 503
+class RetryLater(InputError):
+    """A refusal for now: ``retry_after`` (seconds) goes into the ``Retry-After`` header."""
 
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
@@ -93,6 +90,13 @@ class ServerBusy(InputError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class ServerBusy(RetryLater):
+    """Every heavy slot is taken."""
+
+    code = "server_busy"
+    status = 503
 
 
 # ---------------------------------------------------------------- what to read, and how
@@ -205,18 +209,11 @@ class TooManyProfiles(InputError):
     status = 409
 
 
-class TeachQueueFull(InputError):
-    """Too many teaches wait already; ``retry_after`` says in how many seconds to try again."""
+class TeachQueueFull(RetryLater):
+    """Too many teaches wait already."""
 
     code = "busy"
     status = 429
-
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
     def fields(self) -> dict[str, object]:
         return {"retry_after_s": self.retry_after}
