@@ -208,6 +208,25 @@ def test_predict_on_empty_canvas_asks_to_draw_and_sends_nothing(page):
     expect(page.locator("#result-text")).to_have_text("")
 
 
+def test_a_busy_server_is_asked_again_after_retry_after(page):
+    """A 503 ``server_busy`` with ``Retry-After: 1`` is not shown as an error: the page
+    sends the drawing again a second later and shows that answer."""
+    sent = []
+
+    def busy_once(route):
+        sent.append(route.request.post_data_json)
+        if len(sent) == 1:
+            body = {"error": {"code": "server_busy", "message": "busy", "request_id": "r"}}
+            route.fulfill(status=503, json=body, headers={"Retry-After": "1"})
+        else:
+            route.continue_()
+
+    page.route("**/submit", busy_once)
+    stroke(page, ONE)
+    assert wait_for_answer(page) == "1"
+    assert len(sent) == 2 and sent[0] == sent[1]  # the same drawing, sent again
+
+
 def test_undo_and_clear_redraw_the_strokes(page):
     page.route(
         "**/submit", lambda route: route.fulfill(status=422, json={"error": {"code": "x", "message": "offline"}})

@@ -110,12 +110,15 @@ def test_heavy_requests_past_the_slots_get_503_with_retry_after_and_glyphs_still
         assert error_code(upload(client, big, "digit")) == "server_busy"
         glyph = client.post("/submit", json={"image": data_url(SEVEN_PNG), "task": "digit"})
         assert glyph.status_code == 200 and glyph.get_json()["text"] == "7"  # light work is not held up
+        drawn_line = client.post("/submit", json={"image": data_url(page), "task": "line"})
+        assert drawn_line.status_code == 200  # a line drawn on the canvas is light: its re-reads never queue
+        drawn_lines = drawn_line.get_json()["lines"]
         assert client.get("/healthz").status_code == 200
     finally:
         release.set()
         worker.join()
     assert upload(client, page, "page").status_code == 200  # the slot is free again
-    assert stored_predictions(app) == 2  # the refused requests kept nothing
+    assert stored_predictions(app) == 2 + len(drawn_lines)  # the refused requests kept nothing
 
 
 def test_rate_limits_answer_429_with_retry_after_per_client(tmp_path):

@@ -33,7 +33,7 @@ TASK_LABELS = {"digit": "Digit", "character": "Character", "line": "Line of text
 
 def answer(data: bytes, task: str, options, canvas: bool = False):
     """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
-    with limits.heavy(task, check_size(data)):
+    with limits.heavy(task, check_size(data), canvas):
         reading = read(data, task, options, canvas)
     if task == "line":
         for line, pid in zip(reading.result["lines"], feedback.record_lines(reading), strict=True):

@@ -1,7 +1,7 @@
 """Bounded work per request: heavy requests take turns, every client has a rate limit, and the
 server says when it is ready.
 
-- **Heavy slots.** Pages, lines, sheets and any image over ``HEAVY_PIXELS`` decoded pixels run at
+- **Heavy slots.** Uploaded pages and lines, sheets, and any image over ``HEAVY_PIXELS`` pixels run at
   most ``HEAVY_MAX_CONCURRENT`` at a time per process (default: one per core). A heavy request
   that finds every slot taken waits up to ``HEAVY_WAIT_SECONDS`` if no more than that many others
   already wait, and otherwise gets ``503 busy`` with ``Retry-After`` at once: so heavy requests
@@ -140,9 +140,11 @@ def decoded_pixels(data: bytes) -> int:
         return 0
 
 
-def is_heavy(task: str, data: bytes) -> bool:
-    """Whether reading ``data`` as ``task`` needs a heavy slot."""
-    return task in HEAVY_TASKS or decoded_pixels(data) > int(current_app.config["HEAVY_PIXELS"])
+def is_heavy(task: str, data: bytes, canvas: bool = False) -> bool:
+    """Whether reading ``data`` as ``task`` needs a heavy slot: an uploaded page or line, or any
+    image over ``HEAVY_PIXELS``. A drawing on the page's canvas is small (a line's re-reads while
+    somebody writes must not queue behind each other), so it is heavy only when it is that large."""
+    return (task in HEAVY_TASKS and not canvas) or decoded_pixels(data) > int(current_app.config["HEAVY_PIXELS"])
 
 
 def heavy_slot():
@@ -151,9 +153,9 @@ def heavy_slot():
 
 
 @contextmanager
-def heavy(task: str, data: bytes) -> Iterator[None]:
+def heavy(task: str, data: bytes, canvas: bool = False) -> Iterator[None]:
     """A heavy slot around the block when ``task`` on ``data`` is heavy work; nothing otherwise."""
-    if is_heavy(task, data):
+    if is_heavy(task, data, canvas):
         with heavy_slot():
             yield
     else:

@@ -80,6 +80,7 @@ let busyTimer = 0;
 
 function cancelRequest() {
   seq += 1;
+  clearTimeout(retryTimer);
   if (inflight) inflight.abort();
   inflight = null;
   clearTimeout(busyTimer);
@@ -92,11 +93,17 @@ function readingStep(task, upload) {
   return upload ? "Reading the image…" : "Reading the drawing…";
 }
 
+const RETRIES = 3; // a busy server (503) or a rate limit (429) with a short Retry-After: ask again
+const RETRY_MAX_S = 10;
+let retryTimer = null;
+
 /**
  * POST ``body`` to ``url`` (XMLHttpRequest: an upload reports its progress) and show the answer
- * with ``from``, the input it belongs to. Only the latest request's answer is shown.
+ * with ``from``, the input it belongs to. Only the latest request's answer is shown. When the
+ * server says it is busy and when to come back (``Retry-After``), the request is sent again then,
+ * up to ``RETRIES`` times, unless a newer one replaced it.
  */
-function send(url, body, headers, from, task) {
+function send(url, body, headers, from, task, tries = 0) {
   cancelRequest();
   const id = seq;
   const xhr = new XMLHttpRequest();
@@ -126,6 +133,12 @@ function send(url, body, headers, from, task) {
     if (id !== seq) return; // a newer request was made meanwhile: this answer is stale
     inflight = null;
     cancelRequestTimers();
+    const wait = Number(xhr.getResponseHeader("Retry-After"));
+    if ((xhr.status === 503 || xhr.status === 429) && wait > 0 && wait <= RETRY_MAX_S && tries < RETRIES) {
+      showProgress(`The server is busy; trying again in ${wait} s…`);
+      retryTimer = setTimeout(() => id === seq && send(url, body, headers, from, task, tries + 1), wait * 1000);
+      return;
+    }
     const ok = xhr.status >= 200 && xhr.status < 300 && answer && !answer.error && typeof answer.text === "string";
     if (ok) {
       showAnswer(answer, from);
