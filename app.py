@@ -114,8 +114,8 @@ def waitress_options(environ: dict[str, str], body_limit: int) -> dict:
     headers and never its body holds a connection but no thread. ``channel_timeout`` closes a
     connection idle that long (checked every ``cleanup_interval``); the connection limit is well
     above what idle clients of one address should reach, with poll() rather than select() so more
-    than 1,024 sockets work. Against many slow clients the reverse proxy in front (README "Scaling
-    out") holds the connections instead."""
+    than 1,024 sockets work. Against many slow clients the reverse proxy in front (README "Behind
+    nginx", deploy/nginx.conf) holds the connections instead."""
     timeout = int(environ.get("HWR_CHANNEL_TIMEOUT", "30"))
     return {
         "threads": int(environ.get("HWR_THREADS", "8")),

@@ -115,6 +115,8 @@ POSTGRES_MIGRATIONS = {  # the same versions for PostgreSQL; never edit a releas
 
 
 PENDING_SYNC_COUNT = "SELECT COUNT(*) AS n FROM feedback WHERE revision > synced_revision"  # rows the sheet lacks
+UNRATED = "id NOT IN (SELECT prediction_id FROM feedback)"  # predictions nobody gave feedback on
+IMAGE_BYTES = "length(input_png) + length(model_input_png)"  # what a prediction's two pictures take
 
 
 class StoreError(RuntimeError):
@@ -472,17 +474,14 @@ class FeedbackStore:
         with self.transaction() as conn:
             cur = self._run(
                 conn,
-                "DELETE FROM predictions WHERE created_at < ? AND id NOT IN (SELECT prediction_id FROM feedback)",
+                f"DELETE FROM predictions WHERE created_at < ? AND {UNRATED}",
                 (cutoff_iso,),
             )
         return cur.rowcount
 
     def unrated_bytes(self) -> int:
         """Bytes of images held by predictions nobody rated (what the quota bounds)."""
-        row = self._query(
-            "SELECT COALESCE(SUM(length(input_png) + length(model_input_png)), 0) AS size FROM predictions"
-            " WHERE id NOT IN (SELECT prediction_id FROM feedback)"
-        ).fetchone()
+        row = self._query(f"SELECT COALESCE(SUM({IMAGE_BYTES}), 0) AS size FROM predictions WHERE {UNRATED}").fetchone()
         return int(row["size"])
 
     def enforce_quota(self) -> int:
@@ -491,8 +490,7 @@ class FeedbackStore:
         if self.quota_bytes is None:
             return 0
         rows = self._query(
-            "SELECT id, length(input_png) + length(model_input_png) AS size FROM predictions"
-            " WHERE id NOT IN (SELECT prediction_id FROM feedback) ORDER BY created_at DESC, id DESC"
+            f"SELECT id, {IMAGE_BYTES} AS size FROM predictions WHERE {UNRATED} ORDER BY created_at DESC, id DESC"
         ).fetchall()
         kept, evict = 0, []
         for r in rows:
@@ -504,8 +502,7 @@ class FeedbackStore:
             with self.transaction() as conn:  # a prediction rated meanwhile stays
                 self._run(
                     conn,
-                    f"DELETE FROM predictions WHERE id IN ({','.join('?' * len(batch))})"
-                    " AND id NOT IN (SELECT prediction_id FROM feedback)",
+                    f"DELETE FROM predictions WHERE id IN ({','.join('?' * len(batch))}) AND {UNRATED}",
                     batch,
                 )
         return len(evict)

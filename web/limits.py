@@ -68,7 +68,6 @@ def _libc():
 
 
 _LIBC = _libc()  # glibc, or None elsewhere (then nothing below changes anything)
-_TRIM = _LIBC.malloc_trim if _LIBC is not None else None
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers
 MMAP_THRESHOLD = 1 << 20
 
@@ -83,8 +82,8 @@ def tune_malloc() -> bool:
 
 def trim_memory() -> None:
     """Return the memory a large image left free to the system (glibc only; a no-op elsewhere)."""
-    if _TRIM is not None:
-        _TRIM(0)
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 class HeavySlots:
@@ -106,7 +105,7 @@ class HeavySlots:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one slot for the block; raises ``Busy`` when none comes free in time."""
+        """Hold one slot for the block; raises ``ServerBusy`` when none comes free in time."""
         got = self._free.acquire(blocking=False)
         if not got:
             with self._lock:
@@ -148,7 +147,7 @@ def is_heavy(task: str, data: bytes, canvas: bool = False) -> bool:
 
 
 def heavy_slot():
-    """This process's heavy slot, as a context manager (``Busy`` when none is free in time)."""
+    """This process's heavy slot, as a context manager (``ServerBusy`` when none is free in time)."""
     return current_app.extensions["heavy_slots"].slot()
 
 
