@@ -156,11 +156,16 @@ def shrink(img: Image.Image, side: int = WORK_SIDE) -> Image.Image:
         img = img.convert("I")
     elif img.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    return box_shrink(img, side / max(img.size))
+
+
+def box_shrink(img: Image.Image, scale: float) -> Image.Image:
+    """``img`` scaled by ``scale`` with area averaging, which aliases no thin stroke away; ``img``
+    itself when ``scale`` >= 1 (nothing is ever enlarged). Every shrink on the way in is this one."""
+    if scale >= 1:
+        return img
     w, h = img.size
-    scale = side / max(w, h)
-    if scale < 1:
-        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
-    return img
+    return img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
 
 
 def to_gray(img: Image.Image) -> np.ndarray:
@@ -199,12 +204,8 @@ def _full_scale(arr: np.ndarray) -> np.ndarray:
 
 def reduce(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     """Shrink so the longer side is at most ``side``, averaging (no aliasing of thin strokes)."""
-    h, w = gray.shape
-    scale = side / max(h, w)
-    if scale >= 1:
-        return gray
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(gray, "F").resize(size, Image.Resampling.BOX), dtype=np.float32)
+    scale = side / max(gray.shape)
+    return gray if scale >= 1 else np.asarray(box_shrink(Image.fromarray(gray, "F"), scale), dtype=np.float32)
 
 
 def _border(gray: np.ndarray) -> np.ndarray:
@@ -239,31 +240,70 @@ def is_light_on_dark(gray: np.ndarray) -> bool:
     return float(np.median(_border(gray))) < 0.5
 
 
-def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Ink strength in [0, 1] (1 = full ink) from a grayscale image, and whether it was inverted.
+@dataclass(frozen=True)
+class PaperPreset:
+    """How the paper level under the ink is estimated: a grey closing (as wide as ``window``, at
+    least ``min_window``, where ``window`` is the shorter side over ``window_divisor``) removes the
+    strokes and leaves the lighting, a box filter half as wide (at least ``min_smooth``) smooths it.
+    ``step`` > 1 estimates it on every ``step``-th pixel and spreads it back: the paper level is
+    smooth, and a page is large."""
 
-    Dark-on-light and light-on-dark both work. The paper level is estimated locally (a grey
-    closing removes the strokes and leaves the lighting), divided out, and everything fainter than
-    an Otsu threshold on the result is treated as paper texture. Raises ``BlankImage`` when no
-    mark is clearly darker than its surroundings.
-    """
+    min_window: int
+    window_divisor: int
+    min_smooth: int
+    step: int = 1
+
+
+# a glyph: the window is a quarter of the picture, so a stroke is never mistaken for paper
+GLYPH_PAPER = PaperPreset(min_window=3, window_divisor=4, min_smooth=1)
+# a line: half its height, and no smaller than 9 px (a thin line is still several strokes tall)
+LINE_PAPER = PaperPreset(min_window=9, window_divisor=2, min_smooth=3)
+# a page: wider than any pen stroke, narrower than the lighting changes, estimated at a quarter size
+PAGE_PAPER = PaperPreset(min_window=15, window_divisor=25, min_smooth=3, step=4)
+
+
+def paper_ink(gray: np.ndarray, preset: PaperPreset) -> tuple[np.ndarray, bool]:
+    """Ink strength in [0, 1] relative to the local paper level (lighting divided out), before
+    any threshold, and whether the picture was light on dark (then it is inverted first). The one
+    recipe the glyph, line and page paths share; ``preset`` says how local "local" is."""
     inverted = is_light_on_dark(gray)
     paper = 1.0 - gray if inverted else gray
     h, w = paper.shape
-    k = max(3, min(h, w) // 4)
-    closed = ndimage.grey_closing(paper, size=(k, k), mode="nearest")
-    background = ndimage.uniform_filter(closed, size=k // 2, mode="nearest")
+    k = max(preset.min_window, min(h, w) // preset.window_divisor)
+    s = preset.step
+    small = paper[::s, ::s] if s > 1 else paper
+    closed = ndimage.grey_closing(small, size=(max(3, k // s),) * 2, mode="nearest")
+    background = ndimage.uniform_filter(closed, size=max(preset.min_smooth, k // s // 2), mode="nearest")
+    if s > 1:
+        background = np.kron(background, np.ones((s, s), np.float32))[:h, :w]
     background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
-    ink = np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
+    return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), inverted
+
+
+def _stretch(ink: np.ndarray, fallback_high: float) -> np.ndarray:
+    """Ink fainter than half an Otsu threshold (at least ``MIN_CONTRAST``) is paper grain or light
+    falloff and becomes 0; the 90th percentile of the rest becomes full ink (``fallback_high``
+    when nothing is left)."""
+    low = max(0.5 * _otsu(ink), MIN_CONTRAST)
+    high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else fallback_high
+    return np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0)
+
+
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Ink strength in [0, 1] (1 = full ink) from a grayscale image, and whether it was inverted.
+
+    Dark-on-light and light-on-dark both work. The paper level is estimated locally
+    (``paper_ink`` with ``GLYPH_PAPER``), and everything fainter than an Otsu threshold on the
+    result is treated as paper texture. Raises ``BlankImage`` when no mark is clearly darker than
+    its surroundings.
+    """
+    ink, inverted = paper_ink(gray, GLYPH_PAPER)
     n = max(MIN_INK_PIXELS, ink.size // 50_000)
     marked = ink[ink > 0]  # the n-th largest value lies among these (selection on a sea of zeros is slow)
     strong = float(np.partition(marked, -n)[-n]) if marked.size >= n else (0.0 if ink.size > n else float(ink.max()))
     if strong < MIN_CONTRAST:
         raise BlankImage("Nothing to read: the image has no ink.")
-    low = max(0.5 * _otsu(ink), MIN_CONTRAST)  # fainter than this is paper grain or light falloff
-    high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else strong
-    ink = np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0)
-    return _drop_specks(ink), inverted
+    return _drop_specks(_stretch(ink, strong)), inverted
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -430,9 +470,7 @@ def gray_png(gray: np.ndarray, side: int | None = None, height: int | None = Non
     its longer side and ``height`` pixels tall: how inputs are kept in the feedback store."""
     img = Image.fromarray(np.round(np.clip(gray, 0, 1) * 255.0).astype(np.uint8))
     h, w = gray.shape
-    scale = min(side / max(w, h) if side else 1.0, height / h if height else 1.0)
-    if scale < 1:
-        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    img = box_shrink(img, min(side / max(w, h) if side else 1.0, height / h if height else 1.0))
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=6)  # kept for a day at least: smaller beats faster
     return buf.getvalue()
@@ -490,20 +528,15 @@ MAX_SLANT = 1.0  # shears tried when uprighting slanted writing (1.0 = 45 degree
 def line_ink(gray: np.ndarray) -> np.ndarray:
     """Ink strength in [0, 1] of a line image (1 = white paper in ``gray``), lighting divided out.
 
-    Like ``ink_map`` but keeps small marks (dots, commas, periods matter in text); only specks
-    far smaller than a stroke are dropped. Raises ``BlankImage`` when there is no ink.
+    Like ``ink_map`` (``paper_ink`` with ``LINE_PAPER``) but keeps small marks (dots, commas,
+    periods matter in text); only specks far smaller than a stroke are dropped.
+    Raises ``BlankImage`` when there is no ink.
     """
-    paper = 1.0 - gray if is_light_on_dark(gray) else gray
-    h, w = paper.shape
-    k = max(9, min(h, w) // 2)
-    closed = ndimage.grey_closing(paper, size=(k, k), mode="nearest")
-    background = np.maximum(ndimage.uniform_filter(closed, size=max(3, k // 2), mode="nearest"), paper)
-    ink = np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
+    ink, _ = paper_ink(gray, LINE_PAPER)
     if not np.any(ink >= MIN_CONTRAST):
         raise BlankImage("Nothing to read: the image has no ink.")
-    low = max(0.5 * _otsu(ink), MIN_CONTRAST)
-    high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else 1.0
-    ink = np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0)
+    ink = _stretch(ink, 1.0)
+    h = ink.shape[0]
     labels, n = ndimage.label(ink > 0, structure=EIGHT_NEIGHBOURS)
     if n > 1:
         area = np.bincount(labels.ravel(), minlength=n + 1)
@@ -529,11 +562,8 @@ def _crop_ink(ink: np.ndarray, trim: float = 0.002) -> np.ndarray:
 
 def _shrink_for_search(ink: np.ndarray, height: int = 32) -> np.ndarray:
     """A small copy for estimating skew and slant quickly."""
-    scale = min(1.0, height / max(ink.shape[0], 1))
-    if scale >= 1.0:
-        return ink
-    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
-    return np.asarray(Image.fromarray(ink, "F").resize(size, Image.Resampling.BOX))
+    scale = height / max(ink.shape[0], 1)
+    return ink if scale >= 1 else np.asarray(box_shrink(Image.fromarray(ink, "F"), scale))
 
 
 def _affine(ink: np.ndarray, shear: float = 0.0, angle_deg: float = 0.0) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from models.errors import BlankImage, TooManyPieces
-from models.preprocessing import EIGHT_NEIGHBOURS, MIN_CONTRAST, _otsu, fit_glyph, is_light_on_dark
+from models.preprocessing import EIGHT_NEIGHBOURS, MIN_CONTRAST, PAGE_PAPER, _otsu, fit_glyph, paper_ink
 
 PAGE_SIDE = 2000  # pages are read at this longer side: a glyph on an A4 page is then 40-80 px tall
 MAX_PIECES = 20_000  # more ink pieces than this after dropping specks is noise, not writing
@@ -71,15 +71,7 @@ class Page:
 def page_ink(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ink of a page with lighting divided out and polarity handled: (ink, faint ink), binary.
     Ruling is looked for in the faint ink, so a line fading with the light is found whole."""
-    paper = 1.0 - gray if is_light_on_dark(gray) else gray
-    h, w = paper.shape
-    k = max(15, min(h, w) // 25)  # wider than any pen stroke, narrower than the lighting changes
-    small = paper[::4, ::4]  # the paper level is smooth: estimate it at a quarter of the size
-    closed = ndimage.grey_closing(small, size=(max(3, k // 4),) * 2, mode="nearest")
-    closed = ndimage.uniform_filter(closed, size=max(3, k // 8), mode="nearest")
-    background = np.kron(closed, np.ones((4, 4), np.float32))[:h, :w]
-    background = np.maximum(background, paper)
-    ink = np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
+    ink, _ = paper_ink(gray, PAGE_PAPER)
     if float(ink.max()) < MIN_CONTRAST:
         raise BlankImage("Nothing to read: the page has no ink.")
     threshold = max(MIN_CONTRAST, 0.5 * _otsu(ink[ink > 0.05]) if np.any(ink > 0.05) else MIN_CONTRAST)

@@ -240,3 +240,45 @@ def test_large_photo_is_decoded_small():
     jpeg = png_bytes(big, "JPEG", quality=85)
     assert max(pp.load_image(jpeg).size) <= 2 * pp.WORK_SIDE  # decoded at reduced scale
     assert predict(pp.glyph_from_bytes(jpeg).pixels) == "7"
+
+
+# ------------------------------------------------------------- one ink recipe, bit for bit
+
+
+def _digest(a: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
+
+
+def _recipe_outputs(path) -> dict[str, str]:
+    """What each ink and shrink recipe makes of one fixture image, as digests."""
+    from models import segmentation
+    from models.errors import PreprocessError
+
+    img = pp.decode(path.read_bytes(), side=2000)
+    gray = pp.to_gray(img)
+    out = {"shrink": _digest(np.asarray(pp.shrink(img, 300))), "reduce": _digest(pp.reduce(gray, 300)),
+           "search": _digest(pp._shrink_for_search(gray, 32))}  # fmt: skip
+    recipes = {"ink_map": lambda g: pp.ink_map(g)[0], "glyph": lambda g: pp.glyph_from_gray(g).pixels,
+               "line_ink": pp.line_ink, "page_ink": lambda g: np.stack(segmentation.page_ink(g))}  # fmt: skip
+    for name, recipe in recipes.items():
+        try:
+            out[name] = _digest(recipe(gray))
+        except PreprocessError as exc:
+            out[name] = type(exc).__name__
+    return out
+
+
+def test_merged_ink_recipes_give_the_same_pixels_as_the_three_before():
+    """``paper_ink`` (one paper-level estimator with glyph, line and page presets) and
+    ``box_shrink`` replaced three copies of each; these digests were taken from the copies."""
+    import json
+
+    from tests.conftest import RESOURCES
+
+    golden = json.loads((RESOURCES / "golden_ink.json").read_text())["outputs"]
+    assert len(golden) > 100
+    changed = {name: _recipe_outputs(RESOURCES / name) for name in golden}
+    changed = {name: got for name, got in changed.items() if got != golden[name]}
+    assert not changed, sorted(changed)[:5]
