@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.loading import write_meta
+
 BOUNDARY = "\n"  # the context before a line's first character; never a character of a line
 END = "\n"  # the "character" that ends a line (the same symbol: it never occurs inside a line)
 LM_FORMAT = "1"  # bump when the stored arrays change meaning
@@ -152,7 +154,7 @@ class CharLM:
             discount=np.array(self.discount),
             format=np.array(LM_FORMAT),
         )
-        (folder / "meta.json").write_text(json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n")
+        write_meta(folder, self.meta)
 
 
 def load_charlm(folder: Path) -> CharLM:

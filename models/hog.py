@@ -6,7 +6,6 @@ The classifier is stored with joblib (a pickle): load only files this project wr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from models.errors import WeightsError
+from models.loading import check_meta, read_meta, write_meta
 from models.preprocessing import GLYPH_SIZE, PREPROCESSING_VERSION
 
 HOG_PARAMS = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2), "block_norm": "L2-Hys"}
@@ -52,9 +52,10 @@ def save_hog(pipeline, out_dir: Path, meta: dict) -> Path:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, out_dir / "model.joblib", compress=3)
-    meta = {"engine": "hog", "input_shape": [GLYPH_SIZE, GLYPH_SIZE], "preprocessing_version": PREPROCESSING_VERSION,
+    meta = {"engine": "hog", "input_shape": [GLYPH_SIZE, GLYPH_SIZE], "preprocessing": "glyph",
+            "preprocessing_version": PREPROCESSING_VERSION,
             "hog": {k: list(v) if isinstance(v, tuple) else v for k, v in HOG_PARAMS.items()}} | meta  # fmt: skip
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_meta(out_dir, meta)
     return out_dir
 
 
@@ -62,12 +63,10 @@ def load_hog(weights_dir: Path) -> HogRecognizer:
     """Load a HOG engine folder; raises ``WeightsError`` when it is missing or made for other code."""
     import joblib
 
+    retrain = "python -m training.train_hog --data-dir ../shared/data"
     if not (weights_dir / "model.joblib").exists():
-        raise WeightsError(
-            "The HOG engine is not installed: run `python -m training.train_hog --data-dir ../shared/data`."
-        )
-    meta = json.loads((weights_dir / "meta.json").read_text())
-    if meta.get("preprocessing_version") != PREPROCESSING_VERSION:
-        raise WeightsError(f"The HOG engine was made for preprocessing version {meta.get('preprocessing_version')}.")
+        raise WeightsError(f"The HOG engine is not installed: run `{retrain}`.")
+    meta = read_meta(weights_dir)
+    check_meta(meta, weights_dir, "glyph", retrain)
     pipeline = joblib.load(weights_dir / "model.joblib")
     return HogRecognizer(meta["name"], str(meta["version"]), list(meta["labels"]), meta, weights_dir, pipeline)

@@ -7,7 +7,6 @@ another image), CTC decoding gives ``raw_text``, and optional spelling correctio
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from scipy import ndimage
 from models.charlm import LineLM
 from models.ctc import alignment, beam_search, best_path_frames, confidence, greedy, texts_log_likelihood
 from models.errors import BadLineRequest, BlankImage, WeightsError, quoted
+from models.loading import check_meta, check_shapes, read_meta
 from models.preprocessing import (
     LINE_HEIGHT,
     LINE_PREPROCESSING_VERSION,
@@ -75,17 +75,15 @@ def load_line_model(weights_dir: Path) -> LineRecognizer:
     command = "python -m training.train_lines --data-dir ../shared/data"
     if not (weights_dir / "model.keras").exists():
         raise WeightsError(f"No trained line model is installed: run `{command}`.")
-    meta = json.loads((weights_dir / "meta.json").read_text())
-    if meta.get("line_preprocessing_version") != LINE_PREPROCESSING_VERSION or meta.get("input_height") != LINE_HEIGHT:
-        raise WeightsError(f"The line model was made for other line preprocessing: retrain with `{command}`.")
+    meta = read_meta(weights_dir)
+    check_meta(meta, weights_dir, "line", command)
     model = keras.models.load_model(weights_dir / "model.keras", compile=False)
-    if model.output_shape[-1] != len(meta["charset"]) + 1:
-        raise WeightsError("The line model's outputs do not match its charset.")
+    check_shapes(meta, weights_dir, model, [LINE_HEIGHT, None, 1], command)
     forward = tf.function(
         lambda x: model(x, training=False), input_signature=[tf.TensorSpec([1, LINE_HEIGHT, None, 1], tf.uint8)]
     )
     forward(np.zeros((1, LINE_HEIGHT, 64, 1), np.uint8))
-    return LineRecognizer(meta["name"], str(meta["version"]), meta["charset"], meta, weights_dir, forward)
+    return LineRecognizer(meta["name"], str(meta["version"]), "".join(meta["labels"]), meta, weights_dir, forward)
 
 
 class HandwritingFilter:
@@ -124,12 +122,8 @@ def load_line_filter(weights_dir: Path) -> HandwritingFilter | None:
 
     if not (weights_dir / "model.keras").exists():
         return None
-    meta = json.loads((weights_dir / "meta.json").read_text())
-    if meta.get("line_preprocessing_version") != LINE_PREPROCESSING_VERSION:
-        raise WeightsError(
-            "The handwriting filter was made for other line preprocessing: retrain it with "
-            "`python -m training.train_line_filter --data-dir ../shared/data`."
-        )
+    meta = read_meta(weights_dir)
+    check_meta(meta, weights_dir, "line", "python -m training.train_line_filter --data-dir ../shared/data")
     model = keras.models.load_model(weights_dir / "model.keras", compile=False)
     spec = tf.TensorSpec([None, LINE_HEIGHT, FILTER_WIDTH, 1], tf.uint8)
     forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])

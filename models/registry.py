@@ -8,7 +8,6 @@ times cheaper per call than ``keras.Model.predict``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -24,7 +23,8 @@ from models.charlm import TRAIN_COMMAND, load_line_lm
 from models.errors import WeightsError
 from models.hog import load_hog
 from models.lines import load_line_filter, load_line_model
-from models.preprocessing import GLYPH_SIZE, PREPROCESSING_VERSION
+from models.loading import check_meta, check_shapes, read_meta
+from models.preprocessing import GLYPH_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,6 @@ class Recognizer:
         return self._forward(batch).numpy()
 
 
-def read_meta(weights_dir: Path) -> dict[str, Any]:
-    """The ``meta.json`` beside a model file."""
-    path = weights_dir / "meta.json"
-    if not path.exists():
-        raise WeightsError(f"The {weights_dir.name} model has no meta.json beside its weights.")
-    return json.loads(path.read_text())
-
-
 def load_recognizer(weights_dir: Path, task: str | None = None) -> Recognizer:
     """Load and check one model folder (``model.keras`` + ``meta.json``), compile its forward pass."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -72,23 +64,12 @@ def load_recognizer(weights_dir: Path, task: str | None = None) -> Recognizer:
     if not model_path.exists():
         raise WeightsError(f"No trained {weights_dir.name} model is installed: run `{retrain}`.")
     meta = read_meta(weights_dir)
-    if meta.get("preprocessing_version") != PREPROCESSING_VERSION:
-        command = meta.get("training", {}).get("command", retrain)
-        raise WeightsError(
-            f"{weights_dir.name} was trained with preprocessing version {meta.get('preprocessing_version')}, "
-            f"this code uses version {PREPROCESSING_VERSION}: retrain with `{command}`."
-        )
+    check_meta(meta, weights_dir, "glyph", retrain)
     try:
         model = keras.models.load_model(model_path, compile=False)
     except (OSError, ValueError) as exc:
         raise WeightsError(f"The {weights_dir.name} weights cannot be loaded: run `{retrain}`.") from exc
-    expected = [GLYPH_SIZE, GLYPH_SIZE, 1]
-    if list(model.input_shape[1:]) != expected or meta.get("input_shape") != expected:
-        raise WeightsError(
-            f"{weights_dir.name} expects input {model.input_shape[1:]}, not {expected}: run `{retrain}`."
-        )
-    if model.output_shape[-1] != len(meta["labels"]):
-        raise WeightsError(f"{weights_dir.name} has {model.output_shape[-1]} outputs for {len(meta['labels'])} labels.")
+    check_shapes(meta, weights_dir, model, [GLYPH_SIZE, GLYPH_SIZE, 1], retrain)
     forward = tf.function(
         lambda x: model(x, training=False),
         input_signature=[tf.TensorSpec([None, GLYPH_SIZE, GLYPH_SIZE, 1], tf.uint8)],

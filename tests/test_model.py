@@ -103,3 +103,21 @@ def test_every_loaded_model_offers_the_model_protocol():
     models = [reg.get(t) for t in reg.tasks()] + [reg.hog("digit"), reg.glyph_gate()]
     models += [reg.line()] if reg.has_line() else []
     assert all(isinstance(m, Model) for m in models if m is not None)
+
+
+def test_meta_json_has_one_vocabulary_and_reads_the_old_line_keys(tmp_path):
+    from models.loading import read_meta, write_meta
+
+    old = {"name": "line", "version": "1", "charset": "ab ", "input_height": 48, "line_preprocessing_version": "2"}
+    write_meta(tmp_path, old)
+    meta = read_meta(tmp_path)
+    assert meta["labels"] == ["a", "b", " "] and meta["input_shape"] == [48, None, 1]
+    assert meta["preprocessing"] == "line" and meta["preprocessing_version"] == "2"
+    assert not {"charset", "input_height", "line_preprocessing_version"} & set(meta)
+    assert not list(tmp_path.glob("*.tmp"))  # written by a rename: no half file left behind
+    for folder in sorted(DIGIT_DIR.parent.iterdir()):
+        raw = json.loads((folder / "meta.json").read_text())
+        assert not {"charset", "input_height", "line_preprocessing_version"} & set(raw), folder.name
+    (tmp_path / "meta.json").write_text("[1, 2]")
+    with pytest.raises(WeightsError, match="not a JSON object"):
+        read_meta(tmp_path)

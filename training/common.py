@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.architectures import BUILDERS
+from models.loading import write_meta
 from models.preprocessing import PREPROCESSING_VERSION
 from models.timestamps import utc_stamp
 from training.augment import augment
@@ -182,9 +183,10 @@ def save_weights(model: keras.Model, out_dir: Path, meta: dict) -> Path:
     meta = {
         "input_shape": list(model.input_shape[1:]),
         "input_dtype": "uint8",
+        "preprocessing": "glyph",
         "preprocessing_version": PREPROCESSING_VERSION,
         "parameters": int(model.count_params()),
         "trained_on": utc_stamp(),
     } | meta
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_meta(out_dir, meta)
     return out_dir

@@ -25,6 +25,7 @@ import numpy as np
 
 from models.decoding import ALPHABET_HINTS, group_confidence, hint_indices, restrict
 from models.errors import PreprocessError
+from models.loading import read_meta, write_meta
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Recognizer, load_recognizer
 from models.timestamps import utc_stamp
@@ -320,8 +321,7 @@ def evaluate_task(
             print(f"{task} {name}: accuracy {rep['accuracy']:.4%} ({rep['errors']} errors / {rep['samples']})")
     print(f"{task} not sure: {json.dumps(metrics['unsure'])}")
     if write:
-        meta_path = weights_dir / "meta.json"
-        meta = json.loads(meta_path.read_text())
+        meta = read_meta(weights_dir)
         meta["unsure"] = metrics.pop("unsure")
         meta["metrics"] = metrics | {
             "evaluated_by": command_line("training.evaluate")
@@ -329,7 +329,7 @@ def evaluate_task(
             else f"python -m training.evaluate --task {task}" + (f" --data-dir {data_dir}" if data_dir else ""),
             "evaluated_on": utc_stamp(),
         }
-        meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        write_meta(weights_dir, meta)
     return metrics
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from models.lines import (
     split_lines,
     tidy_text,
 )
+from models.loading import read_meta, write_meta
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
@@ -275,13 +275,12 @@ def main(argv=None) -> None:
         f = splitting["handwriting_filter"]
         print(f"handwriting filter kept {f['kept']} of the {f['lines_found']} lines found in them")
     if not args.no_write and args.limit is None:
-        meta_path = args.weights / "meta.json"
-        meta = json.loads(meta_path.read_text())
+        meta = read_meta(args.weights)
         stamp = utc_stamp()
         meta["metrics"] = {"iam_ondb_test_f": r, "renderings": renderings, "names_words_test": names,
                            "line_splitting": splitting, "language_model": lm.lm.meta.get("version") if lm else None,
                            "evaluated_by": command_line("training.evaluate_lines"), "evaluated_on": stamp}  # fmt: skip
-        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+        write_meta(args.weights, meta)
 
 
 if __name__ == "__main__":

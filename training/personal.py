@@ -8,7 +8,6 @@ and both are measured on it against the shipped digit model.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import threading
 import uuid
@@ -18,6 +17,7 @@ import numpy as np
 
 from models.handwriting_sheets import Sheet
 from models.hog import save_hog
+from models.loading import write_meta
 from models.personal import WRITER_CLASSES
 from models.registry import load_recognizer
 from models.timestamps import utc_stamp
@@ -120,7 +120,7 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
         "samples": {"train": int((~held).sum()), "held_out": int(held.sum()), "augmented_copies": AUGMENTED_COPIES},
         "metrics": {"held_out_accuracy": metrics},
     }
-    (tmp / "meta.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_meta(tmp, info)
     # swap each engine by renames: a half-trained model is never visible under its name, the old one
     # stays whole until the new one is in place, and what else the profile holds is left alone
     from models.personal import create_profile

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.loading import write_meta
 from models.preprocessing import PREPROCESSING_VERSION
 from training.datasets import CHARSET62, EMNIST_NPZ, _find, load_mnist, prepare, three_way_split
 from training.provenance import ROOT, command_line
@@ -69,7 +70,6 @@ def character_base(data_dir: Path, args: argparse.Namespace, rng: np.random.Gene
 
 
 def main(argv=None) -> None:
-    import json
 
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +92,7 @@ def main(argv=None) -> None:
         meta["tasks"][task] = {"source": source, "labels": labels, "replay": len(data["replay_y"]),
                                "guard": len(data["guard_y"])}  # fmt: skip
         print(f"{task}: {len(data['replay_y'])} replay, {len(data['guard_y'])} guard samples")
-    (args.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_meta(args.out, meta)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ from PIL import Image
 from feedback.store import FeedbackRow, FeedbackStore
 from models import versions
 from models.errors import PreprocessError
+from models.loading import read_meta, write_meta
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes, glyph_from_mnist
-from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, load_recognizer, read_meta
+from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, load_recognizer
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
@@ -275,14 +276,13 @@ def retrain(args: argparse.Namespace) -> dict:
         "training": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed},
         "command": command_line("training.retrain"),
     }  # fmt: skip
-    meta_path = out / "meta.json"
-    meta_path.write_text(json.dumps(json.loads(meta_path.read_text()) | {"retraining": record}, indent=2) + "\n")
+    write_meta(out, read_meta(out) | {"retraining": record})
     if promoted:
         now = versions.active_dir(args.models_dir, shipped, args.task)
         if now != current_dir:  # someone promoted or rolled back while this was training
             record["promoted"] = promoted = False
             record["not_promoted_because"] = f"the served model changed during training (now {now.name})"
-            meta_path.write_text(json.dumps(json.loads(meta_path.read_text()) | {"retraining": record}, indent=2))
+            write_meta(out, read_meta(out) | {"retraining": record})
         else:
             versions.set_active(args.models_dir, args.task, out.name)
     return record | {"version": number, "folder": str(out)}

@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from models.ctc import beam_search, edit_distance
 from models.errors import PreprocessError
 from models.lines import filter_windows, load_line_model, split_lines
+from models.loading import write_meta
 from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
@@ -235,7 +236,8 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "model.keras")
     meta = {"name": "line-filter", "task": "line-filter", "version": "1", "architecture": "line_filter",
-            "line_preprocessing_version": LINE_PREPROCESSING_VERSION, "threshold": threshold,
+            "preprocessing": "line", "preprocessing_version": LINE_PREPROCESSING_VERSION,
+            "input_shape": list(model.input_shape[1:]), "threshold": threshold,
             "parameters": int(model.count_params()),
             "trained_on": utc_stamp(),
             "training": {"command": command_line("training.train_line_filter"), "epochs": args.epochs,
@@ -243,7 +245,7 @@ def main(argv=None) -> None:
                          "minutes": round((time.monotonic() - started) / 60, 1)},
             "validation": {"chosen_as": f"keeps {KEEP_HANDWRITING:.1%} of the validation handwriting",
                            "figures": figures, "samples": samples}}  # fmt: skip
-    (args.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_meta(args.out, meta)
     print(f"saved {args.out}")
 
 

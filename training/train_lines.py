@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.loading import write_meta
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
 from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
@@ -335,9 +336,10 @@ def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, 
         "task": "line",
         "version": "1",
         "architecture": "crnn",
-        "input_height": LINE_HEIGHT,
-        "line_preprocessing_version": LINE_PREPROCESSING_VERSION,
-        "charset": charset,
+        "preprocessing": "line",
+        "preprocessing_version": LINE_PREPROCESSING_VERSION,
+        "input_shape": [LINE_HEIGHT, None, 1],
+        "labels": list(charset),
         "parameters": int(model.count_params()),
         "trained_on": utc_stamp(),
         "training": {
@@ -356,7 +358,7 @@ def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, 
         },  # fmt: skip
         "metrics": {},
     }
-    (args.out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_meta(args.out, meta)
     print(f"saved {args.out} (best epoch {best['epoch']}, val CER {best['cer']:.2%})")
 
 
