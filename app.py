@@ -14,7 +14,8 @@ from pathlib import Path
 
 from flask import Flask, Request
 
-import feedback
+from feedback.cli import feedback_cli
+from feedback.wiring import init_app as init_feedback
 from models.errors import BadJson
 from models.lines import Speller
 from models.pages import hog_alphabets
@@ -94,7 +95,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     logs.init_app(app)
     metrics.init_app(app)
     security.init_app(app)
-    feedback.init_app(app)
+    init_feedback(app)
     limits.init_app(app)
     errors.init_app(app)
     for blueprint in (api.bp, admin.bp, personal.bp):
@@ -102,7 +103,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     recognition = "RATELIMIT_RECOGNITION"
     limits.limit_routes(app, {"api.submit": recognition, "api.upload": recognition, "api.check_sheet": recognition,
                               "api.give_feedback": "RATELIMIT_FEEDBACK"})  # fmt: skip
-    for command in (recognize_command, sheet_cli, personal.cli):
+    for command in (recognize_command, sheet_cli, personal.cli, feedback_cli):
         app.cli.add_command(command)
     return app
 

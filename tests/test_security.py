@@ -25,7 +25,7 @@ def test_the_page_has_no_inline_script_or_style(client):
 
 
 def test_state_changes_from_another_sites_page_are_refused_before_any_work(app, client):
-    from feedback import store
+    from feedback.wiring import store
 
     with app.app_context():
         before = store().counts()["predictions"]

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-import feedback
+from feedback.export import write_csv, write_zip
+from feedback.google_sheets import SyncError
+from feedback.wiring import store, syncer
 from models import versions
 from models.errors import BadRequest, CannotRollBack, SheetsNotConfigured, UnknownTask
 from models.registry import TASK_WEIGHTS
@@ -34,13 +36,13 @@ def export_feedback():
     fmt = request.args.get("format", "csv")
     if fmt not in ("csv", "zip"):
         raise BadRequest('Choose format "csv" or "zip".')
-    rows = feedback.store().feedback(request.args.get("task") or None, images=fmt == "zip")
+    rows = store().feedback(request.args.get("task") or None, images=fmt == "zip")
     buf = io.BytesIO()
     if fmt == "zip":
-        feedback.write_zip(rows, buf)
+        write_zip(rows, buf)
     else:
         text = io.StringIO()
-        feedback.write_csv(rows, text)
+        write_csv(rows, text)
         buf.write(text.getvalue().encode("utf-8"))
     buf.seek(0)
     mime = "application/zip" if fmt == "zip" else "text/csv"
@@ -50,14 +52,14 @@ def export_feedback():
 @bp.post("/feedback/sync")
 @admin_required
 def sync_feedback():
-    sync = feedback.syncer()
+    sync = syncer()
     if sync is None:
         raise SheetsNotConfigured("Google Sheets is not configured.")
     try:
         sent = sync.sync_once()
-    except feedback.SyncError as exc:
+    except SyncError as exc:
         return error_response("sync_failed", str(exc), 502)
-    return jsonify({"sent": sent, "pending": feedback.store().counts()["pending_sync"]})
+    return jsonify({"sent": sent, "pending": store().counts()["pending_sync"]})
 
 
 @bp.get("/models")

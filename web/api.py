@@ -16,7 +16,9 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-import feedback
+from feedback.recording import record_lines, record_page, record_prediction
+from feedback.validation import accept
+from feedback.wiring import store, syncer
 from models.errors import NoImage, UnsupportedMediaType
 from models.handwriting_sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
 from models.pages import PageReading, annotate, hog_alphabets
@@ -36,14 +38,14 @@ def answer(data: bytes, task: str, options, canvas: bool = False):
     with limits.heavy(task, check_size(data), canvas):
         reading = read(data, task, options, canvas)
     if task == "line":
-        for line, pid in zip(reading.result["lines"], feedback.record_lines(reading), strict=True):
+        for line, pid in zip(reading.result["lines"], record_lines(reading), strict=True):
             line["prediction_id"] = pid
         return jsonify(reading.result)
     if isinstance(reading, PageReading):  # a page, or several characters drawn side by side
-        for glyph, pid in zip(reading.result["glyphs"], feedback.record_page(reading), strict=True):
+        for glyph, pid in zip(reading.result["glyphs"], record_page(reading), strict=True):
             glyph["prediction_id"] = pid
         return jsonify(reading.result)
-    return jsonify(reading.result | {"prediction_id": feedback.record_prediction(reading, task)})
+    return jsonify(reading.result | {"prediction_id": record_prediction(reading, task)})
 
 
 @bp.get("/")
@@ -60,10 +62,10 @@ def index():
 
 @bp.get("/healthz")
 def healthz():
-    sync = feedback.syncer()
+    sync = syncer()
     sheets = {"configured": sync is not None}
     if sync is not None:
-        sheets |= {"pending": feedback.store().counts()["pending_sync"], "last_error": sync.last_error}
+        sheets |= {"pending": store().counts()["pending_sync"], "last_error": sync.last_error}
     tasks = offered_tasks(registry())
     return jsonify({"status": "ok", "tasks": tasks, "loaded": registry().loaded(), "sheets": sheets})
 
@@ -92,7 +94,7 @@ def upload():
 def give_feedback():
     if not request.is_json:
         raise UnsupportedMediaType('Send JSON: {"prediction_id": "...", "correct": false, "label": "7"}.')
-    return jsonify(feedback.accept(request.get_json(silent=True), labels_of))
+    return jsonify(accept(request.get_json(silent=True), labels_of))
 
 
 @bp.post("/sheet/check")

@@ -40,7 +40,7 @@ from flask_limiter.util import get_remote_address
 from PIL import Image
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-import feedback
+from feedback.wiring import store
 from models.errors import ServerBusy
 from models.recognize import offered_tasks
 
@@ -203,7 +203,7 @@ def init_app(app: Flask) -> None:
         missing = [t for t in offered_tasks(reg) if t != "page" and t not in loaded]  # a page uses a glyph model
         store_ok = True
         try:
-            feedback.store().ping()
+            store().ping()
         except Exception:  # noqa: BLE001 - any failure of the store means not ready, with the reason logged
             current_app.logger.exception("readiness: the feedback store does not answer")
             store_ok = False

@@ -34,7 +34,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 
-import feedback
+from feedback.store import StoreError
+from feedback.wiring import store, syncer
 from models.recognize import GLYPH_TASKS
 from web.auth import admin_required
 
@@ -129,10 +130,10 @@ def _read_now() -> list:
     for state, count in counts.items():
         jobs.add_metric([state], count)
     families = [models, jobs, _gauge("hwr_sheets_configured", "1 when Google Sheets is configured.",
-                                     int(feedback.syncer() is not None))]  # fmt: skip
+                                     int(syncer() is not None))]  # fmt: skip
     try:
-        pending = feedback.store().pending_sync_count()
-    except (*feedback.store().errors, feedback.StoreError):
+        pending = store().pending_sync_count()
+    except (*store().errors, StoreError):
         log.warning("metrics: the feedback store cannot be read", exc_info=True)
     else:
         text = "Feedback rows waiting in the store for Google Sheets (sent once it is configured)."

@@ -1,0 +1,84 @@
+"""One ``POST /feedback`` body: checked against the answer it rates and the model's labels, then
+committed before it is acknowledged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from feedback.store import UnknownPrediction
+from feedback.wiring import store, syncer
+from models.errors import BadFeedback, InvalidLabel, UnknownPredictionId, clipped
+
+
+def describe_labels(labels: list[str]) -> str:
+    """'0-9, A-Z or a-z' for a label list made of runs of consecutive characters."""
+    runs: list[str] = []
+    start = prev = None
+    for ch in labels + [None]:
+        if prev is not None and ch is not None and len(ch) == 1 and ord(ch) == ord(prev) + 1:
+            prev = ch
+            continue
+        if start is not None:
+            runs.append(start if start == prev else f"{start}-{prev}")
+        start = prev = ch
+    return runs[0] if len(runs) == 1 else ", ".join(runs[:-1]) + " or " + runs[-1]
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` can be stored as text (JSON allows lone surrogates such as "\\ud800",
+    which no database encoding takes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
+    """Validate one ``POST /feedback`` body, commit it, and return the acknowledgement.
+
+    ``labels_of(task)`` gives the label set a correction is checked against.
+    """
+    if not isinstance(body, dict):
+        raise BadFeedback("The request body is not a JSON object.")
+    pid, correct, label = body.get("prediction_id"), body.get("correct"), body.get("label")
+    if not isinstance(pid, str) or not pid or not _is_text(pid):
+        raise BadFeedback('Send "prediction_id" from the answer you are rating.')
+    if not isinstance(correct, bool):
+        raise BadFeedback('Send "correct": true (the answer was right) or false.')
+    if label is not None and not isinstance(label, str):
+        raise InvalidLabel('The "label" must be text.')
+    label = (label or "").strip() or None  # a line's inner spaces stay
+    try:
+        prediction = store().prediction(pid)
+    except UnknownPrediction:
+        raise UnknownPredictionId(
+            "That answer is not known here (it may have expired); read the image again."
+        ) from None
+    if correct:
+        if label is not None and label != prediction["predicted"]:
+            raise InvalidLabel(
+                f"You said the answer “{prediction['predicted']}” is right but gave “{clipped(label)}”.",
+            )
+        label = prediction["predicted"]
+    elif label is not None and prediction["task"] == "line":
+        unknown = sorted({ch for ch in label if ch not in labels_of("line")})
+        if unknown or len(label) > 300:
+            raise InvalidLabel(
+                f"The line model cannot write {clipped(''.join(unknown)) if unknown else 'more than 300 characters'}.",
+            )
+        if label == prediction["predicted"]:
+            raise InvalidLabel("That is what we read: press Yes if it is right.")
+    elif label is not None:
+        labels = labels_of(prediction["task"])
+        if label not in labels:
+            raise InvalidLabel(
+                f"“{clipped(label)}” is not a {prediction['task']}: type one of {describe_labels(labels)}.",
+            )
+        if label == prediction["predicted"]:
+            raise InvalidLabel(f"“{clipped(label)}” is what we read: press Yes if it is right.")
+    feedback_id, revision = store().record_feedback(pid, correct, label)
+    if syncer():
+        syncer().notify()
+    return {"status": "saved", "feedback_id": feedback_id, "prediction_id": pid, "revision": revision,
+            "correct": correct, "label": label}  # fmt: skip
