@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.answers import Candidate
 from models.errors import BadAlphabet, quoted
 
 # Characters that are written identically by many people (EMNIST ByClass's main confusions): when
@@ -33,7 +34,7 @@ def lookalikes(label: str, labels: list[str]) -> list[str]:
     return [c for c in group if c != label and c in labels]
 
 
-def top_candidates(probs: np.ndarray, labels: list[str], k: int = 5) -> list[dict]:
+def top_candidates(probs: np.ndarray, labels: list[str], k: int = 5) -> list[Candidate]:
     """The ``k`` most probable labels, best first, as ``{"label", "probability"}``; the best
     label's look-alikes are always among them (they replace the least probable others)."""
     order = [int(i) for i in np.argsort(probs)[::-1]]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from models.answers import LinesAnswer
 from models.charlm import LineLM
 from models.ctc import alignment, beam_search, best_path_frames, confidence, greedy, texts_log_likelihood
 from models.errors import BadLineRequest, BlankImage, WeightsError, quoted
@@ -504,7 +505,7 @@ def read_lines(
         text, changes = speller.correct(raw, probs, model.charset) if correct and speller else (raw, [])
         lines.append({"text": tidy_text(text), "raw_text": tidy_text(raw), "corrections": changes,
                       "confidence": round(confidence(probs), 4)} | seen)  # fmt: skip
-    result = {
+    result: LinesAnswer = {
         "task": "line",
         "text": "\n".join(line["text"] for line in lines),
         "raw_text": "\n".join(line["raw_text"] for line in lines),
@@ -543,7 +544,7 @@ def _handwriting_verdicts(found: list, height: int, handwriting: HandwritingFilt
 class LinesReading:
     """A line answer with, per line, what the feedback store keeps: its crop and the strip read."""
 
-    result: dict
+    result: LinesAnswer
     line_inputs: list[bytes]
     line_strips: list[bytes]
     preprocessing_version: str = LINE_PREPROCESSING_VERSION

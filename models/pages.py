@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from models.answers import LinesAnswer, PageAnswer
 from models.decoding import group_confidence, restrict, top_candidates
 from models.errors import BadPageRequest, BlankImage, quoted
 from models.preprocessing import (
@@ -86,7 +87,7 @@ def hog_alphabets(registry: Registry) -> list[str]:
 class PageReading:
     """A page's answer with, per glyph, what the feedback store keeps (as ``recognize.Reading``)."""
 
-    result: dict
+    result: PageAnswer
     glyph_inputs: list[bytes]  # each glyph's crop of the page, PNG
     glyph_pixels: list[bytes]  # the 28x28 the engine saw, PNG
     preprocessing_version: str = PREPROCESSING_VERSION
@@ -142,7 +143,7 @@ def read_page(
         x1, y1 = max(g.x + g.w for g in row), max(g.y + g.h for g in row)
         lines.append({"text": text, "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0})
     unsure = sum(g["unsure"] for g in out_glyphs)
-    result = {
+    result: PageAnswer = {
         "task": "page",
         "alphabet": alphabet,
         "engine": engine,
@@ -226,7 +227,7 @@ def upload_size(data: bytes) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def in_upload_pixels(result: dict, size: tuple[int, int]) -> dict:
+def in_upload_pixels(result: PageAnswer | LinesAnswer, size: tuple[int, int]) -> PageAnswer | LinesAnswer:
     """A page's or a line answer with its boxes (``glyphs``, ``lines``, ``dropped``) in the pixels of
     the uploaded image of ``size``: ``image`` becomes that size, and ``read`` says the size of the
     page as read (the annotated picture's) and its ``scale`` (read pixels per uploaded pixel)."""

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.answers import WriterVerdict
 from models.errors import ProfileError, UnknownProfile, quoted
 from models.timestamps import utc_stamp
 
@@ -195,7 +196,7 @@ def personal_models(registry, profile: Path, task: str):
     raise ProfileError(f"Profile {Path(profile).name!r} has no {task} model (it was taught: {taught}).")
 
 
-def writer_verdict(writer, pixels: np.ndarray) -> dict:
+def writer_verdict(writer, pixels: np.ndarray) -> WriterVerdict:
     """``{"label": "yours"|"standard"|"other", "probability": p}`` for one 28x28 glyph.
 
     "yours" when p("yours") reaches the threshold measured at teach time (``yours_threshold`` in

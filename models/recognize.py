@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.answers import GlyphAnswer
 from models.decoding import check_hint, group_confidence, lookalikes, restrict, top_candidates
 from models.errors import UnknownTask
 from models.personal import personal_models, writer_verdict
@@ -116,14 +117,14 @@ def glyph_result(
     seen_png: bytes,
     alphabet: str = "any",
     one_character: float | None = None,
-) -> dict:
+) -> GlyphAnswer:
     """The shared response shape for one glyph; ``seen_png`` is ``glyph.pixels`` as PNG. With an
     ``alphabet`` hint, candidates and confidence are over that alphabet's classes only."""
     probs, labels = restrict(probs, model.labels, alphabet)
     candidates = top_candidates(probs, labels, 5)
     best = candidates[0]["label"]
     reason = doubt(glyph, probs, labels, threshold, side_by_side_threshold(model, alphabet), one_character)
-    result = {
+    result: GlyphAnswer = {
         "task": task,
         "text": "" if reason else best,
         "confidence": candidates[0]["probability"],
@@ -144,7 +145,7 @@ def glyph_result(
 class Reading:
     """One answer with what the feedback store keeps of it."""
 
-    result: dict  # the response shape
+    result: GlyphAnswer  # the response shape
     input_png: bytes  # the input as the preprocessing received it (see ``source_png``)
     model_input_png: bytes  # the 28x28 the model saw
     preprocessing_version: str = PREPROCESSING_VERSION

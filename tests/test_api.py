@@ -213,3 +213,48 @@ def test_quoted_values_are_cut():
 
     assert quoted("digit") == "'digit'" and clipped("abc") == "abc"
     assert quoted("x" * 100) == repr("x" * 40) + "… (100 characters)"
+
+
+def _fits(value, shape, where: str = "answer") -> None:
+    """``value`` has exactly the fields the TypedDict ``shape`` declares (every required one, no
+    undeclared one), recursively through nested TypedDicts and lists of them."""
+    import typing
+
+    if typing.is_typeddict(shape):
+        assert isinstance(value, dict), where
+        hints = typing.get_type_hints(shape)
+        assert shape.__required_keys__ <= set(value) <= set(hints), (where, set(value) ^ set(hints))
+        for key, item in value.items():
+            _fits(item, hints[key], f"{where}.{key}")
+        return
+    origin, args = typing.get_origin(shape), typing.get_args(shape)
+    if origin is typing.NotRequired:
+        _fits(value, args[0], where)
+    elif origin is list:
+        for i, item in enumerate(value):
+            _fits(item, args[0], f"{where}[{i}]")
+    elif origin is None and isinstance(shape, type):  # a plain type (a JSON number may be an int)
+        assert isinstance(value, (int, float) if shape is float else shape), (where, value)
+    elif value is not None:  # X | None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            _fits(value, inner[0], where)
+
+
+def test_answers_have_the_fields_their_typed_records_declare(client):
+    from models.answers import GlyphAnswer, LinesAnswer, PageAnswer
+    from tests.conftest import RESOURCES
+
+    digit = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"})
+    _fits(digit.get_json(), GlyphAnswer)
+    letter = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(ONE))), "task": "character",
+                                          "alphabet": "upper"})  # fmt: skip
+    _fits(letter.get_json(), GlyphAnswer)
+    page = (RESOURCES / "pages" / "page_02_lines.jpg").read_bytes()
+    answer = client.post("/upload", data={"file": (io.BytesIO(page), "p.jpg"), "task": "page"}).get_json()
+    assert answer["glyphs"]
+    _fits(answer, PageAnswer)
+    line = (RESOURCES / "lines" / "a02-086-06.png").read_bytes()
+    answer = client.post("/upload", data={"file": (io.BytesIO(line), "l.png"), "task": "line"}).get_json()
+    assert answer["lines"]
+    _fits(answer, LinesAnswer)
