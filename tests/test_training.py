@@ -83,27 +83,30 @@ def logged_epochs(tmp: Path) -> list[int]:
     return [int(r[0]) for r in csv.reader(path.open()) if r and r[0].isdigit()]
 
 
+EPOCHS = 12  # the first run is killed after its second epoch: far from the end, and quick to finish
+
+
 def test_training_writes_weights_with_meta_and_resumes_after_a_kill(tmp_path, mnist_sample):
     x, y = mnist_sample
     data = mnist_dir(tmp_path / "data", x, y)
-    first = train(data, tmp_path, epochs=40)
+    first = train(data, tmp_path, epochs=EPOCHS)
     deadline = time.time() + 240
     while len(logged_epochs(tmp_path)) < 2 and first.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed_at = max(logged_epochs(tmp_path))
-    assert 0 < killed_at < 39, "the run should have been killed part way"
-    second = train(data, tmp_path, epochs=40)
+    assert 0 < killed_at < EPOCHS - 1, "the run should have been killed part way"
+    second = train(data, tmp_path, epochs=EPOCHS)
     out, _ = second.communicate(timeout=600)
     assert second.returncode == 0, out
     epochs = logged_epochs(tmp_path)
     resumed = epochs[epochs.index(killed_at) + 1 :]
     assert resumed and resumed[0] >= killed_at, "the second run must continue, not start again at epoch 0"
-    assert max(epochs) == 39
+    assert max(epochs) == EPOCHS - 1
     meta = json.loads((tmp_path / "out" / "meta.json").read_text())
     assert meta["labels"] == list("0123456789") and meta["input_shape"] == [28, 28, 1]
-    assert "--epochs 40" in meta["training"]["command"]
+    assert f"--epochs {EPOCHS}" in meta["training"]["command"]
     assert meta["metrics"]["mnist_test"]["samples"] == 100
     assert (tmp_path / "out" / "model.keras").stat().st_size > 100_000
 
