@@ -40,43 +40,32 @@ def record_prediction(reading, task: str) -> str | None:
     return _store_rows([row], "glyph")[0]
 
 
+def _part_row(reading, task: str, part: dict, input_png: bytes, model_input_png: bytes) -> PredictionRow:
+    """The row of one part of an answer (a page's glyph, one line), by the answer's model."""
+    model = reading.result["model"]
+    return PredictionRow(
+        task=task,
+        predicted=part["text"],
+        confidence=part["confidence"],
+        unsure=part.get("unsure", False),
+        candidates=part.get("candidates", []),
+        model_name=model["name"],
+        model_version=model["version"],
+        preprocessing_version=reading.preprocessing_version,
+        input_png=input_png,
+        model_input_png=model_input_png,
+    )
+
+
 def record_page(reading) -> list[str | None]:
     """Store every glyph of a page answer (one transaction), so each can be corrected later."""
     r = reading.result
-    rows = [
-        PredictionRow(
-            task=r["alphabet"],
-            predicted=g["text"],
-            confidence=g["confidence"],
-            unsure=g["unsure"],
-            candidates=g["candidates"],
-            model_name=r["model"]["name"],
-            model_version=r["model"]["version"],
-            preprocessing_version=reading.preprocessing_version,
-            input_png=crop,
-            model_input_png=seen,
-        )
-        for g, crop, seen in zip(r["glyphs"], reading.glyph_inputs, reading.glyph_pixels, strict=True)
-    ]
-    return _store_rows(rows, "page")
+    parts = zip(r["glyphs"], reading.glyph_inputs, reading.glyph_pixels, strict=True)
+    return _store_rows([_part_row(reading, r["alphabet"], g, crop, seen) for g, crop, seen in parts], "page")
 
 
 def record_lines(reading) -> list[str | None]:
-    """Store every line of a line answer (one transaction), so each can be corrected later."""
-    r = reading.result
-    rows = [
-        PredictionRow(
-            task="line",
-            predicted=line["text"],
-            confidence=line["confidence"],
-            unsure=False,
-            candidates=[],
-            model_name=r["model"]["name"],
-            model_version=r["model"]["version"],
-            preprocessing_version=reading.preprocessing_version,
-            input_png=crop,
-            model_input_png=strip,
-        )
-        for line, crop, strip in zip(r["lines"], reading.line_inputs, reading.line_strips, strict=True)
-    ]
-    return _store_rows(rows, "line")
+    """Store every line of a line answer (one transaction), so each can be corrected later; a line
+    is never "not sure" and has no candidates."""
+    parts = zip(reading.result["lines"], reading.line_inputs, reading.line_strips, strict=True)
+    return _store_rows([_part_row(reading, "line", line, crop, strip) for line, crop, strip in parts], "line")
