@@ -161,6 +161,22 @@ def one_sample_variants(gray: np.ndarray, count: int = 120, seed: int = 1) -> np
     return np.stack(out)
 
 
+def served_again(glyphs: np.ndarray) -> np.ndarray:
+    """Each 28x28 glyph (white on black) sent back through the glyph path, as a client that uploads
+    what the model saw would: a second resampling that softens edges and shifts the centre of mass.
+    A model that only ever saw one pass learns that pass's texture instead of the shape."""
+    from models.errors import PreprocessError
+    from models.preprocessing import glyph_from_gray
+
+    out = np.array(glyphs, copy=True)
+    for i, g in enumerate(glyphs):
+        try:
+            out[i] = glyph_from_gray(1 - g.astype(np.float32) / 255).pixels
+        except PreprocessError:  # too faint to find again: keep the first pass
+            pass
+    return out
+
+
 def photographed(glyphs: np.ndarray, seed: int) -> np.ndarray:
     """Each glyph (white on black) as a phone photo of dark ink on paper, read back through
     ``glyph_from_gray`` as an upload would be (the few the glyph path cannot read are left out)."""

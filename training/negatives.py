@@ -15,8 +15,9 @@ def _to_gray(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), np.float32) / 255.0
 
 
-def scribbles(n: int, seed: int = 0) -> list[Glyph]:
-    """Random pen scribbles on a white canvas: tangles of 2-4 strokes of random curvature."""
+def scribbles(n: int, seed: int = 0, pen: tuple[int, int] = (8, 20)) -> list[Glyph]:
+    """Random pen scribbles on a white canvas: tangles of 2-4 strokes of random curvature, drawn
+    with a pen ``pen`` pixels wide (low inclusive, high exclusive)."""
     rng = np.random.default_rng(seed)
     out: list[Glyph] = []
     while len(out) < n:
@@ -28,7 +29,7 @@ def scribbles(n: int, seed: int = 0) -> list[Glyph]:
             turn = rng.normal(0, 0.6, steps).cumsum()
             pts = np.cumsum(np.stack([np.cos(heading + turn), np.sin(heading + turn)], 1) * rng.uniform(8, 20), 0)
             pts = pts - pts.mean(0) + rng.uniform(80, 200, 2)
-            draw.line([tuple(p) for p in np.clip(pts, 5, CANVAS - 5)], fill=0, width=int(rng.integers(8, 20)))
+            draw.line([tuple(p) for p in np.clip(pts, 5, CANVAS - 5)], fill=0, width=int(rng.integers(*pen)))
         try:
             out.append(glyph_from_gray(_to_gray(img)))
         except BlankImage:
