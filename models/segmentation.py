@@ -25,7 +25,8 @@ import numpy as np
 from scipy import ndimage
 
 from models.errors import BlankImage, TooManyPieces
-from models.preprocessing import EIGHT_NEIGHBOURS, MIN_CONTRAST, PAGE_PAPER, _otsu, fit_glyph, paper_ink
+from models.preprocessing import EIGHT_NEIGHBOURS, MIN_CONTRAST, PAGE_PAPER, fit_glyph, paper_ink
+from models.preprocessing.ink import _otsu
 
 PAGE_SIDE = 2000  # pages are read at this longer side: a glyph on an A4 page is then 40-80 px tall
 MAX_PIECES = 20_000  # more ink pieces than this after dropping specks is noise, not writing

@@ -11,15 +11,15 @@ import pytest
 from PIL import Image, ImageDraw
 
 from models.ctc import beam_search, edit_distance, error_rates, greedy
+from models.errors import BlankImage
 from models.preprocessing import (
     LINE_HEIGHT,
-    BlankImage,
-    _affine,
     estimate_skew,
     estimate_slant,
     line_from_gray,
     line_ink,
 )
+from models.preprocessing.lines import _affine
 from training.lines_data import load_iam_offline, load_names_words, render
 
 

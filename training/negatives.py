@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from models.preprocessing import BlankImage, Glyph, glyph_from_gray
+from models.errors import BlankImage
+from models.preprocessing import Glyph, glyph_from_gray
 
 CANVAS = 280
 

@@ -1,0 +1,138 @@
+"""The glyph path, as MNIST was made: ink cropped, stroke width brought into range, the longer
+side fitted into 20 px with the aspect kept, padded to 28x28 and centred by centre of mass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from models.errors import BlankImage
+from models.preprocessing.images import DEFAULT_MAX_PIXELS, decode, to_gray
+from models.preprocessing.ink import crop_to_sheet, ink_bbox, ink_map, reduce
+
+# Bump whenever the output of any function below changes: weights record the version they were
+# trained with, and the registry refuses to serve weights made for another version.
+PREPROCESSING_VERSION = "4"
+
+
+GLYPH_SIZE = 28  # model input side, as MNIST
+
+
+GLYPH_BOX = 20  # the longer side of the ink is fitted into this, as MNIST
+
+
+STROKE_RANGE = (1.6, 3.6)  # stroke width in output pixels that MNIST digits mostly have
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """A glyph ready for a classifier, with what was learned on the way."""
+
+    pixels: np.ndarray  # (28, 28) uint8, white ink on black, as the models expect
+    ink_box: tuple[int, int, int, int]  # x, y, w, h of the ink in the (reduced) working image
+    inverted: bool  # True when the input was light ink on a dark background
+    pieces: int = 1  # side-by-side groups of ink as tall as a character: more than 1 is not one glyph
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """Typical stroke width in pixels: twice the ink area over the outline length."""
+    mask = ink > 0.5
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    edge = int((mask & ~ndimage.binary_erosion(mask)).sum())
+    return 2.0 * area / max(edge, 1)
+
+
+def normalise_stroke(ink: np.ndarray, scale: float) -> np.ndarray:
+    """Thicken hairlines and thin marker strokes so that, after shrinking by ``scale``, the stroke
+    width lands in ``STROKE_RANGE``: a model trained on MNIST pen strokes then reads both."""
+    width = stroke_width(ink) * scale
+    lo, hi = STROKE_RANGE
+    if width <= 0 or lo <= width <= hi:
+        return ink
+    target = lo if width < lo else hi
+    steps = int(round(abs(target - width) / scale / 2))  # a 3x3 pass changes width by 2 px
+    if steps == 0:
+        return ink
+    op = ndimage.grey_dilation if width < lo else ndimage.grey_erosion
+    out = ink
+    for _ in range(min(steps, 32)):
+        changed = op(out, footprint=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
+        if op is ndimage.grey_erosion and (changed > 0.5).sum() < 0.35 * (out > 0.5).sum():
+            break  # stop before erosion breaks the glyph apart
+        out = changed
+    return out
+
+
+def fit_glyph(ink: np.ndarray) -> np.ndarray:
+    """Crop to the ink, fit the longer side into 20 px, pad to 28x28, centre by centre of mass."""
+    x, y, w, h = ink_bbox(ink)
+    crop = ink[y : y + h, x : x + w]
+    scale = GLYPH_BOX / max(w, h)
+    crop = normalise_stroke(np.pad(crop, 2 + int(np.ceil(STROKE_RANGE[0] / scale))), scale)  # room to thicken
+    x2, y2, w2, h2 = ink_bbox(crop)
+    crop = crop[y2 : y2 + h2, x2 : x2 + w2]
+    scale = GLYPH_BOX / max(w2, h2)
+    size = (max(1, round(w2 * scale)), max(1, round(h2 * scale)))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS))
+    small = np.clip(small, 0.0, 1.0)
+    peak = float(small.max())
+    if peak <= 0:
+        raise BlankImage("Nothing to read: the image has no ink.")
+    small = np.clip(small / max(peak, 0.5), 0.0, 1.0)  # faint after shrinking -> full strength
+    out = np.zeros((GLYPH_SIZE, GLYPH_SIZE), np.float32)
+    top, left = (GLYPH_SIZE - size[1]) // 2, (GLYPH_SIZE - size[0]) // 2
+    out[top : top + size[1], left : left + size[0]] = small
+    cy, cx = ndimage.center_of_mass(out)
+    dy = int(np.clip(round(GLYPH_SIZE / 2 - cy), -top, GLYPH_SIZE - size[1] - top))
+    dx = int(np.clip(round(GLYPH_SIZE / 2 - cx), -left, GLYPH_SIZE - size[0] - left))
+    out = np.roll(out, (dy, dx), axis=(0, 1))
+    return np.round(out * 255).astype(np.uint8)
+
+
+def side_by_side_pieces(ink: np.ndarray) -> int:
+    """How many groups of ink stand side by side, separated by clear vertical gaps, each at least
+    a third as tall as the whole: 1 for a character (the dot of an i sits above, not beside), 2 or
+    more for several characters written in one image."""
+    x, y, w, h = ink_bbox(ink)
+    box = ink[y : y + h, x : x + w] > 0.5
+    cols = box.any(axis=0)
+    min_gap = max(2, int(round(0.08 * h)))
+    pieces, start, gap = [], None, 0
+    for i, filled in enumerate(np.append(cols, False)):
+        if filled:
+            start = i if start is None else start
+            gap = 0
+        elif start is not None:
+            gap += 1
+            if gap >= min_gap or i == len(cols):
+                pieces.append((start, i - gap + 1))
+                start, gap = None, 0
+    rows_of = [np.flatnonzero(box[:, a:b].any(axis=1)) for a, b in pieces]
+    return max(1, sum(1 for r in rows_of if r.size and r[-1] - r[0] + 1 >= h / 3))
+
+
+def glyph_ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Grayscale array (1 = white) -> the cleaned ink map a glyph is cut from, and whether the
+    picture was light on dark. The first half of ``glyph_from_gray``; ``fit_glyph`` is the second."""
+    return ink_map(crop_to_sheet(reduce(np.asarray(gray, dtype=np.float32))))
+
+
+def glyph_from_gray(gray: np.ndarray) -> Glyph:
+    """Grayscale array (1 = white) -> model-ready glyph. The path every glyph takes."""
+    ink, inverted = glyph_ink(gray)
+    return Glyph(fit_glyph(ink), ink_bbox(ink), inverted, side_by_side_pieces(ink))
+
+
+def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph:
+    """Image file bytes -> model-ready glyph."""
+    return glyph_from_gray(to_gray(decode(data, max_pixels)))
+
+
+def glyph_from_mnist(pixels: np.ndarray) -> np.ndarray:
+    """A dataset image (uint8, white ink on black, any size) through the same glyph path."""
+    return glyph_from_gray(1.0 - np.asarray(pixels, dtype=np.float32) / 255.0).pixels

@@ -1,0 +1,171 @@
+"""Ink from a grayscale picture: polarity, the paper level under the ink (one estimator,
+``paper_ink``, with a preset for glyphs, lines and pages), the threshold that adapts to the image,
+specks, and the photo of a sheet on a desk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from models.errors import BlankImage
+from models.preprocessing.images import MIN_CONTRAST, WORK_SIDE, box_shrink
+
+MIN_INK_PIXELS = 9  # fewer clearly inked pixels than this (a 3x3 dot) is no writing at all
+
+
+SPECK_FRACTION = 0.02  # components with less ink than this share of the largest are noise
+
+
+EDGE_FRACTION = 0.25  # smaller pieces touching the border are neighbours cut off by the crop
+
+
+EIGHT_NEIGHBOURS = np.ones((3, 3), bool)
+
+
+def reduce(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """Shrink so the longer side is at most ``side``, averaging (no aliasing of thin strokes)."""
+    scale = side / max(gray.shape)
+    return gray if scale >= 1 else np.asarray(box_shrink(Image.fromarray(gray, "F"), scale), dtype=np.float32)
+
+
+def _border(gray: np.ndarray) -> np.ndarray:
+    """A ring of pixels along the image border, 5% of the shorter side wide."""
+    h, w = gray.shape
+    r = max(1, min(h, w) // 20)
+    return np.concatenate([gray[:r].ravel(), gray[-r:].ravel(), gray[:, :r].ravel(), gray[:, -r:].ravel()])
+
+
+def crop_to_sheet(gray: np.ndarray) -> np.ndarray:
+    """A photo of a light sheet on a dark desk: keep only the sheet, or its dark surroundings would
+    be taken for light-on-dark writing. The sheet is a large, nearly solid bright region."""
+    if np.median(_border(gray)) >= 0.5 or np.median(gray) < 0.5:
+        return gray
+    bright = gray > _otsu(gray)
+    labels, n = ndimage.label(bright)
+    if n == 0:
+        return gray
+    sizes = ndimage.sum_labels(bright, labels, index=np.arange(1, n + 1))
+    biggest = int(np.argmax(sizes)) + 1
+    ys, xs = np.nonzero(labels == biggest)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    area = (y1 - y0) * (x1 - x0)
+    if sizes[biggest - 1] < 0.25 * gray.size or sizes[biggest - 1] < 0.7 * area:
+        return gray  # not a sheet: a bold light glyph on a dark ground, say
+    my, mx = max(1, (y1 - y0) // 33), max(1, (x1 - x0) // 33)  # stay clear of the sheet's edge
+    return gray[y0 + my : y1 - my, x0 + mx : x1 - mx]
+
+
+def is_light_on_dark(gray: np.ndarray) -> bool:
+    """Whether the background is darker than the ink, judged by a ring of border pixels."""
+    return float(np.median(_border(gray))) < 0.5
+
+
+@dataclass(frozen=True)
+class PaperPreset:
+    """How the paper level under the ink is estimated: a grey closing (as wide as ``window``, at
+    least ``min_window``, where ``window`` is the shorter side over ``window_divisor``) removes the
+    strokes and leaves the lighting, a box filter half as wide (at least ``min_smooth``) smooths it.
+    ``step`` > 1 estimates it on every ``step``-th pixel and spreads it back: the paper level is
+    smooth, and a page is large."""
+
+    min_window: int
+    window_divisor: int
+    min_smooth: int
+    step: int = 1
+
+
+# a glyph: the window is a quarter of the picture, so a stroke is never mistaken for paper
+GLYPH_PAPER = PaperPreset(min_window=3, window_divisor=4, min_smooth=1)
+
+
+# a line: half its height, and no smaller than 9 px (a thin line is still several strokes tall)
+LINE_PAPER = PaperPreset(min_window=9, window_divisor=2, min_smooth=3)
+
+
+# a page: wider than any pen stroke, narrower than the lighting changes, estimated at a quarter size
+PAGE_PAPER = PaperPreset(min_window=15, window_divisor=25, min_smooth=3, step=4)
+
+
+def paper_ink(gray: np.ndarray, preset: PaperPreset) -> tuple[np.ndarray, bool]:
+    """Ink strength in [0, 1] relative to the local paper level (lighting divided out), before
+    any threshold, and whether the picture was light on dark (then it is inverted first). The one
+    recipe the glyph, line and page paths share; ``preset`` says how local "local" is."""
+    inverted = is_light_on_dark(gray)
+    paper = 1.0 - gray if inverted else gray
+    h, w = paper.shape
+    k = max(preset.min_window, min(h, w) // preset.window_divisor)
+    s = preset.step
+    small = paper[::s, ::s] if s > 1 else paper
+    closed = ndimage.grey_closing(small, size=(max(3, k // s),) * 2, mode="nearest")
+    background = ndimage.uniform_filter(closed, size=max(preset.min_smooth, k // s // 2), mode="nearest")
+    if s > 1:
+        background = np.kron(background, np.ones((s, s), np.float32))[:h, :w]
+    background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
+    return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), inverted
+
+
+def _stretch(ink: np.ndarray, fallback_high: float) -> np.ndarray:
+    """Ink fainter than half an Otsu threshold (at least ``MIN_CONTRAST``) is paper grain or light
+    falloff and becomes 0; the 90th percentile of the rest becomes full ink (``fallback_high``
+    when nothing is left)."""
+    low = max(0.5 * _otsu(ink), MIN_CONTRAST)
+    high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else fallback_high
+    return np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0)
+
+
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Ink strength in [0, 1] (1 = full ink) from a grayscale image, and whether it was inverted.
+
+    Dark-on-light and light-on-dark both work. The paper level is estimated locally
+    (``paper_ink`` with ``GLYPH_PAPER``), and everything fainter than an Otsu threshold on the
+    result is treated as paper texture. Raises ``BlankImage`` when no mark is clearly darker than
+    its surroundings.
+    """
+    ink, inverted = paper_ink(gray, GLYPH_PAPER)
+    n = max(MIN_INK_PIXELS, ink.size // 50_000)
+    marked = ink[ink > 0]  # the n-th largest value lies among these (selection on a sea of zeros is slow)
+    strong = float(np.partition(marked, -n)[-n]) if marked.size >= n else (0.0 if ink.size > n else float(ink.max()))
+    if strong < MIN_CONTRAST:
+        raise BlankImage("Nothing to read: the image has no ink.")
+    return _drop_specks(_stretch(ink, strong)), inverted
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of values in [0, 1]."""
+    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    p = hist.astype(np.float64) / max(hist.sum(), 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * centers)
+    mt = m0[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mt * w0 - m0) ** 2 / (w0 * (1 - w0))
+    between = np.nan_to_num(between)
+    return float(centers[int(np.argmax(between))])
+
+
+def _drop_specks(ink: np.ndarray) -> np.ndarray:
+    """Remove specks (components with a tiny share of the largest one's ink) and pieces of
+    neighbouring writing cut off at the image border (small components touching the edge)."""
+    labels, n = ndimage.label(ink > 0, structure=EIGHT_NEIGHBOURS)  # a 1 px diagonal stroke is one piece
+    if n <= 1:
+        return ink
+    ids = np.arange(1, n + 1)
+    mass = ndimage.sum_labels(ink, labels, index=ids)
+    edge = np.zeros(n + 1, bool)
+    edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    keep = (mass >= SPECK_FRACTION * mass.max()) & ~(edge[1:] & (mass < EDGE_FRACTION * mass.max()))
+    keep[np.argmax(mass)] = True
+    return np.where(np.concatenate([[False], keep])[labels], ink, 0.0).astype(np.float32)
+
+
+def ink_bbox(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """x, y, w, h of the non-zero ink; raises ``BlankImage`` when there is none."""
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        raise BlankImage("Nothing to read: the image has no ink.")
+    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
