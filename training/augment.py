@@ -166,12 +166,12 @@ def served_again(glyphs: np.ndarray) -> np.ndarray:
     what the model saw would: a second resampling that softens edges and shifts the centre of mass.
     A model that only ever saw one pass learns that pass's texture instead of the shape."""
     from models.errors import PreprocessError
-    from models.preprocessing import glyph_from_gray
+    from models.preprocessing import glyph_from_mnist
 
     out = np.array(glyphs, copy=True)
     for i, g in enumerate(glyphs):
         try:
-            out[i] = glyph_from_gray(1 - g.astype(np.float32) / 255).pixels
+            out[i] = glyph_from_mnist(g)
         except PreprocessError:  # too faint to find again: keep the first pass
             pass
     return out
