@@ -401,10 +401,8 @@ class FeedbackStore:
         row = PredictionRow(*fields, input_png, model_input_png)
         return self.add_predictions([row], source)[0]
 
-    def add_predictions(self, rows: list[PredictionRow | tuple], source: str = "glyph") -> list[str]:
-        """Record many answers in one transaction; their ids. A plain tuple is taken as a
-        ``PredictionRow``'s fields in order."""
-        rows = [r if isinstance(r, PredictionRow) else PredictionRow(*r) for r in rows]
+    def add_predictions(self, rows: list[PredictionRow], source: str = "glyph") -> list[str]:
+        """Record many answers in one transaction; their ids."""
         ids = [uuid.uuid4().hex for _ in rows]  # random: unique across instances without asking the database
         stamp = now_iso()
         values = [(pid, stamp, *_columns(r), source) for pid, r in zip(ids, rows, strict=True)]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from feedback.store import FeedbackStore
+from feedback.store import FeedbackStore, PredictionRow
 from models.preprocessing import STORE_LINE_HEIGHT, STORE_SIDE
 from tests.conftest import RESOURCES, SEVEN, canvas_digit, data_url, make_app, png_bytes
 from tests.helpers import ROOT, read_table
@@ -184,7 +184,8 @@ def test_readiness_fails_when_the_store_does_not_answer(tmp_path):
 def add_rows(store: FeedbackStore, n: int, size: int) -> list[str]:
     ids = []
     for i in range(n):
-        ids += store.add_predictions([("digit", "7", 0.9, False, [], "m", "1", "4", bytes([i]) * size, b"s" * 100)])
+        row = PredictionRow("digit", "7", 0.9, False, [], "m", "1", "4", bytes([i]) * size, b"s" * 100)
+        ids += store.add_predictions([row])
         time.sleep(0.002)  # created_at has milliseconds: oldest-first needs them apart
     return ids
 
