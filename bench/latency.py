@@ -2,12 +2,13 @@
 
 Prints p50/p90/p99 in milliseconds for one canvas image through
 - preprocessing alone (data: URL -> 28x28),
-- the compiled forward pass alone,
+- the served forward pass alone (ONNX Runtime),
 - preprocessing + forward (what a request costs in ML work),
 - ``POST /submit`` end to end through the Flask test client (including the feedback store's
   committed insert of the prediction),
 - ``POST /feedback`` (one committed SQLite transaction, fsync'd, before the answer),
-- ``keras.Model.predict`` on the same input (what a naive server pays),
+- the same network through TensorFlow: a compiled ``tf.function`` (how this server ran before
+  ONNX Runtime) and ``keras.Model.predict`` (what a naive server pays),
 and batch throughput of the forward pass. Figures depend on the machine: the README quotes them
 with the machine they were taken on.
 """
@@ -70,7 +71,10 @@ def main() -> None:
     batch1 = pixels.reshape(1, 28, 28, 1)
     import keras
 
+    from models.inference import keras_forward
+
     keras_model = keras.models.load_model(model.path / "model.keras", compile=False)
+    tf_forward = keras_forward(model.path, [None, 28, 28, 1], (1, 28, 28, 1))[0]
     tmp = tempfile.TemporaryDirectory()
     app = create_app({"TESTING": True, "FEEDBACK_DB": str(Path(tmp.name) / "bench.sqlite3")})
     client = app.test_client()
@@ -91,12 +95,16 @@ def main() -> None:
             timings(lambda: client.post("/submit", json={"image": url, "task": args.task}), args.runs)
         ),
         "POST /feedback": summary(timings(feedback, args.runs)),
+        "tf.function forward": summary(timings(lambda: tf_forward(batch1), args.runs)),
         "keras predict()": summary(timings(lambda: keras_model.predict(batch1, verbose=0), max(30, args.runs // 10))),
     }
     glyphs = np.repeat(pixels[None], 256, axis=0)
     batch_ms = timings(lambda: model.probabilities(glyphs), 30, warmup=3)
     results["throughput"] = {"batch": 256, "glyphs_per_s": round(256 / (np.median(batch_ms) / 1000))}
     results["predict_over_forward_p50"] = round(results["keras predict()"]["p50"] / results["forward"]["p50"], 1)
+    results["tf_function_over_forward_p50"] = round(
+        results["tf.function forward"]["p50"] / results["forward"]["p50"], 1
+    )
     results["machine"] = {"cpus": os.cpu_count(), "task": args.task, "runs": args.runs}
     if args.json:
         print(json.dumps(results))
@@ -106,7 +114,8 @@ def main() -> None:
         if isinstance(s, dict) and "p50" in s:
             print(f"{name:<22}{s['p50']:>10.3f}{s['p90']:>10.3f}{s['p99']:>10.3f}")
     print(f"forward pass throughput (batch 256): {results['throughput']['glyphs_per_s']:,} glyphs/s")
-    print(f"keras predict() / compiled forward (p50): {results['predict_over_forward_p50']}x")
+    print(f"tf.function / ONNX Runtime forward (p50): {results['tf_function_over_forward_p50']}x")
+    print(f"keras predict() / ONNX Runtime forward (p50): {results['predict_over_forward_p50']}x")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from models.preprocessing import FILTER_WIDTH, LINE_HEIGHT
+
 GLYPH_SHAPE = (28, 28, 1)
 
 
@@ -79,7 +81,6 @@ def build_crnn(
     Batch normalisation runs in inference mode when serving, and the app reads one line per call,
     so an answer never depends on other images.
     """
-    from models.preprocessing import LINE_HEIGHT
 
     def conv(x, filters, kernel, label, padding="same"):
         x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=f"{label}_conv")(x)
@@ -156,15 +157,10 @@ def build_writer_cnn(name: str = "writer_cnn") -> keras.Model:
     return keras.Model(inp, out, name=name)
 
 
-FILTER_WIDTH = 256  # the handwriting filter reads windows of this many strip columns
-
-
 def build_line_filter(width: int = 16, name: str = "line_filter") -> keras.Model:
     """Is this line strip handwriting? A (48, 256) window of a line strip (``line_from_gray``) ->
     p(handwriting), against printed form text, dotted or dashed rules and lines cut off at the
     image's edge. Average and max pooling over the window, so width padding matters little."""
-    from models.preprocessing import LINE_HEIGHT
-
     inp = keras.Input((LINE_HEIGHT, FILTER_WIDTH, 1), dtype="uint8", name="window")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inp)
     for i, filters in enumerate((width, 2 * width, 4 * width, 4 * width)):

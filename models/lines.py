@@ -20,8 +20,9 @@ from models.answers import LinesAnswer
 from models.charlm import LineLM
 from models.ctc import alignment, beam_search, best_path_frames, confidence, greedy, texts_log_likelihood
 from models.errors import BadLineRequest, BlankImage, WeightsError, quoted
-from models.loading import check_meta, check_shapes, read_meta
+from models.loading import check_meta, load_forward, read_meta
 from models.preprocessing import (
+    FILTER_WIDTH,
     LINE_HEIGHT,
     LINE_PREPROCESSING_VERSION,
     PAGE_MAX_PIXELS,
@@ -65,25 +66,18 @@ class LineRecognizer:
 
     def probabilities(self, strip: np.ndarray) -> np.ndarray:
         """(LINE_HEIGHT, W) uint8 strip -> (W // 4, len(charset) + 1) column probabilities."""
-        return self._forward(np.asarray(strip, np.uint8)[None, :, :, None]).numpy()[0]
+        return self._forward(np.asarray(strip, np.uint8)[None, :, :, None])[0]
 
 
 def load_line_model(weights_dir: Path) -> LineRecognizer:
-    """Load ``model.keras`` + ``meta.json`` of the line model; refuses other preprocessing."""
-    import keras
-    import tensorflow as tf
-
+    """Load ``model.onnx`` (or ``model.keras``) + ``meta.json`` of the line model; refuses other
+    preprocessing."""
     command = "python -m training.train_lines --data-dir ../shared/data"
     if not (weights_dir / "model.keras").exists():
         raise WeightsError(f"No trained line model is installed: run `{command}`.")
     meta = read_meta(weights_dir)
     check_meta(meta, weights_dir, "line", command)
-    model = keras.models.load_model(weights_dir / "model.keras", compile=False)
-    check_shapes(meta, weights_dir, model, [LINE_HEIGHT, None, 1], command)
-    forward = tf.function(
-        lambda x: model(x, training=False), input_signature=[tf.TensorSpec([1, LINE_HEIGHT, None, 1], tf.uint8)]
-    )
-    forward(np.zeros((1, LINE_HEIGHT, 64, 1), np.uint8))
+    forward = load_forward(weights_dir, meta, [LINE_HEIGHT, None, 1], command, (1, LINE_HEIGHT, 64, 1))
     return LineRecognizer(meta["name"], str(meta["version"]), "".join(meta["labels"]), meta, weights_dir, forward)
 
 
@@ -97,14 +91,12 @@ class HandwritingFilter:
 
     def probability(self, strip: np.ndarray) -> float:
         """How likely the (LINE_HEIGHT, W) uint8 strip is handwriting."""
-        return float(self._forward(filter_windows(strip)[..., None]).numpy().mean())
+        return float(self._forward(filter_windows(strip)[..., None]).mean())
 
 
 def filter_windows(strip: np.ndarray, most: int = 4) -> np.ndarray:
     """(k, LINE_HEIGHT, FILTER_WIDTH) windows of a strip: the strip padded on the right when
     shorter, else up to ``most`` evenly spaced windows."""
-    from models.architectures import FILTER_WIDTH
-
     strip = np.asarray(strip, np.uint8)
     h, w = strip.shape
     if w <= FILTER_WIDTH:
@@ -116,20 +108,13 @@ def filter_windows(strip: np.ndarray, most: int = 4) -> np.ndarray:
 def load_line_filter(weights_dir: Path) -> HandwritingFilter | None:
     """The handwriting filter in ``weights_dir`` (``models/weights/line-filter``), or None when
     none is installed (then every line found is read); refuses other line preprocessing."""
-    import keras
-    import tensorflow as tf
-
-    from models.architectures import FILTER_WIDTH
-
     if not (weights_dir / "model.keras").exists():
         return None
+    command = "python -m training.train_line_filter --data-dir ../shared/data"
     meta = read_meta(weights_dir)
-    check_meta(meta, weights_dir, "line", "python -m training.train_line_filter --data-dir ../shared/data")
-    model = keras.models.load_model(weights_dir / "model.keras", compile=False)
-    spec = tf.TensorSpec([None, LINE_HEIGHT, FILTER_WIDTH, 1], tf.uint8)
-    forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    forward(np.zeros((1, LINE_HEIGHT, FILTER_WIDTH, 1), np.uint8))
-    return HandwritingFilter(meta, forward)
+    check_meta(meta, weights_dir, "line", command)
+    shape = [LINE_HEIGHT, FILTER_WIDTH, 1]
+    return HandwritingFilter(meta, load_forward(weights_dir, meta, shape, command, (1, *shape), want=1))
 
 
 def split_lines(gray: np.ndarray, ruled: bool = True) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:

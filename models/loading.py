@@ -12,17 +12,27 @@ models) describes itself with the same keys:
 
 Older line models said ``charset`` (a string), ``line_preprocessing_version`` and ``input_height``:
 ``read_meta`` reads them as the keys above, so versions kept in an instance folder still load.
+
+``load_forward`` gives the checked forward pass of a folder: ``model.onnx`` in ONNX Runtime when
+the folder has one (and ``meta.json`` records its sha256 under ``onnx``), else ``model.keras``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from models.errors import WeightsError
+from models.inference import EXPORT_COMMAND, ONNX_FILE, Forward, OnnxForward, keras_forward
 from models.preprocessing import LINE_PREPROCESSING_VERSION, PREPROCESSING_VERSION
+
+log = logging.getLogger(__name__)
 
 CURRENT = {"glyph": PREPROCESSING_VERSION, "line": LINE_PREPROCESSING_VERSION}  # what this code runs
 
@@ -68,16 +78,59 @@ def check_meta(meta: dict[str, Any], folder: Path, preprocessing: str, retrain: 
         )
 
 
-def check_shapes(meta: dict[str, Any], folder: Path, network: Any, expected: list, retrain: str) -> None:
-    """Refuse a model whose ``network`` (a Keras model) or ``meta.json`` expects another input than
-    ``expected``, or whose outputs do not match its labels (a line model has one more: the blank)."""
-    name, got = Path(folder).name, list(network.input_shape[1:])
-    if got != expected or meta.get("input_shape") != expected:
-        raise WeightsError(f"{name} expects input {got}, not {expected}: run `{retrain}`.")
-    outputs = network.output_shape[-1]
-    blank = 1 if meta["preprocessing"] == "line" else 0
-    if outputs != len(meta.get("labels", [])) + blank:
-        raise WeightsError(f"{name} has {outputs} outputs for {len(meta.get('labels', []))} labels: run `{retrain}`.")
+def check_shapes(
+    meta: dict[str, Any],
+    folder: Path,
+    got: list,
+    outputs: int | None,
+    expected: list,
+    retrain: str,
+    want: int | None = None,
+) -> None:
+    """Refuse a model whose network (input shape ``got``, ``outputs`` on its last axis) or
+    ``meta.json`` expects another input than ``expected``, or whose outputs are not ``want``
+    (default: one per label, and one more for a line model's CTC blank)."""
+    name = Path(folder).name
+    if list(got) != expected or meta.get("input_shape") != expected:
+        raise WeightsError(f"{name} expects input {list(got)}, not {expected}: run `{retrain}`.")
+    labels = len(meta.get("labels", []))
+    if want is None:
+        want = labels + (1 if meta["preprocessing"] == "line" else 0)
+    if outputs != want:
+        raise WeightsError(f"{name} has {outputs} outputs for {labels} labels: run `{retrain}`.")
+
+
+def check_export(meta: dict[str, Any], folder: Path) -> None:
+    """Refuse (``WeightsError``) a ``model.onnx`` that is not the file ``meta.json`` records (its
+    sha256, written by ``training.onnx_export``): an export left from another training run."""
+    folder = Path(folder)
+    command = f"{EXPORT_COMMAND} {folder}"
+    recorded = (meta.get("onnx") or {}).get("sha256")
+    if not recorded:
+        raise WeightsError(f"{folder.name}/{ONNX_FILE} is not recorded in its meta.json: run `{command}`.")
+    if hashlib.sha256((folder / ONNX_FILE).read_bytes()).hexdigest() != recorded:
+        raise WeightsError(f"{folder.name}/{ONNX_FILE} is not the export its meta.json records: run `{command}`.")
+
+
+def load_forward(
+    folder: Path, meta: dict[str, Any], expected: list, retrain: str, probe: tuple, want: int | None = None
+) -> Forward:
+    """The checked forward pass of a model folder: its ONNX export in ONNX Runtime, or (a folder
+    without one) its Keras model through TensorFlow. ``probe``: the shape of a first, blank batch
+    (run here, so no request pays for the first allocation); ``want``: see ``check_shapes``."""
+    folder = Path(folder)
+    if (folder / ONNX_FILE).exists():
+        check_export(meta, folder)
+        forward = OnnxForward(folder / ONNX_FILE)
+        got, outputs = forward.input_shape, forward.outputs
+    else:
+        log.warning(
+            "%s has no %s: served through TensorFlow (`%s %s` exports it)", folder, ONNX_FILE, EXPORT_COMMAND, folder
+        )
+        forward, got, outputs = keras_forward(folder, [None, *expected], probe)
+    check_shapes(meta, folder, got, outputs, expected, retrain, want)
+    forward(np.zeros(probe, np.uint8))
+    return forward
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> Path:

@@ -1,6 +1,6 @@
 """What every loaded model offers the code that reads with it, whatever made it.
 
-``Recognizer`` (a Keras glyph classifier), ``HogRecognizer`` (the classical HOG + SVM engine) and
+``Recognizer`` (a glyph CNN, run from its ONNX export), ``HogRecognizer`` (the classical HOG + SVM engine) and
 ``LineRecognizer`` (the CRNN of lines) share these fields, so the reading code, the registry and
 the API's ``model`` field take any of them.
 """

@@ -1,9 +1,9 @@
 """Which models exist, loading shipped weights with their ``meta.json``, and caching them.
 
 A model is served only when its metadata matches this code (input shape, preprocessing version,
-number of labels); otherwise loading fails with a message naming the training command to run.
-Inference goes through one compiled ``tf.function`` per model, which is thread-safe and about fifty
-times cheaper per call than ``keras.Model.predict``.
+number of labels, the sha256 of its ONNX export); otherwise loading fails with a message naming the
+command to run. Inference runs the ONNX export in ONNX Runtime (``models.inference``): thread-safe,
+and no TensorFlow in a server that only serves.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from models import versions
 from models.charlm import TRAIN_COMMAND, load_line_lm
 from models.errors import WeightsError
 from models.hog import load_hog
+from models.inference import KERAS_FILE, ONNX_FILE
 from models.lines import load_line_filter, load_line_model
-from models.loading import check_meta, check_shapes, read_meta
+from models.loading import check_meta, load_forward, read_meta
 from models.preprocessing import GLYPH_SIZE
 
 log = logging.getLogger(__name__)
@@ -50,31 +51,18 @@ class Recognizer:
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 28, 28) or (28, 28) uint8 glyphs -> (N, classes) float32 probabilities."""
         batch = np.asarray(pixels, dtype=np.uint8).reshape(-1, GLYPH_SIZE, GLYPH_SIZE, 1)
-        return self._forward(batch).numpy()
+        return self._forward(batch)
 
 
 def load_recognizer(weights_dir: Path, task: str | None = None) -> Recognizer:
-    """Load and check one model folder (``model.keras`` + ``meta.json``), compile its forward pass."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
+    """Load and check one model folder (``model.onnx`` or ``model.keras``, with ``meta.json``)."""
     retrain = TRAIN_COMMANDS.get(task or "", "the training command recorded in its meta.json")
-    model_path = weights_dir / "model.keras"
-    if not model_path.exists():
+    if not (weights_dir / KERAS_FILE).exists() and not (weights_dir / ONNX_FILE).exists():
         raise WeightsError(f"No trained {weights_dir.name} model is installed: run `{retrain}`.")
     meta = read_meta(weights_dir)
     check_meta(meta, weights_dir, "glyph", retrain)
-    try:
-        model = keras.models.load_model(model_path, compile=False)
-    except (OSError, ValueError) as exc:
-        raise WeightsError(f"The {weights_dir.name} weights cannot be loaded: run `{retrain}`.") from exc
-    check_shapes(meta, weights_dir, model, [GLYPH_SIZE, GLYPH_SIZE, 1], retrain)
-    forward = tf.function(
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec([None, GLYPH_SIZE, GLYPH_SIZE, 1], tf.uint8)],
-    )
-    forward(np.zeros((1, GLYPH_SIZE, GLYPH_SIZE, 1), np.uint8))  # trace once, before any request
+    shape = [GLYPH_SIZE, GLYPH_SIZE, 1]
+    forward = load_forward(weights_dir, meta, shape, retrain, (1, *shape))
     return Recognizer(meta["name"], str(meta["version"]), list(meta["labels"]), meta, weights_dir, forward)
 
 
@@ -96,6 +84,7 @@ class Registry:
         self._checked: dict[str, float] = {}
         self._loading: dict[str, threading.Lock] = {}
         self._personal_stamps: dict[str, int] = {}
+        self._tasks: tuple[float, list[str]] | None = None  # (when, tasks) of the last look
         self._lock = threading.Lock()  # guards the dicts only, never held while a model loads
 
     def source(self, task: str) -> Path:
@@ -103,8 +92,13 @@ class Registry:
         return versions.active_dir(self.versions_dir, self.weights_dir / TASK_WEIGHTS[task], task)
 
     def tasks(self) -> list[str]:
-        """Tasks whose weights are present."""
-        return [t for t in TASK_WEIGHTS if (self.source(t) / "model.keras").exists()]
+        """Tasks whose weights are present (looked up again at most once a ``CHECK_SECONDS``: every
+        request asks, and the answer changes only when weights are installed or promoted)."""
+        now = time.monotonic()
+        cached = self._tasks
+        if cached is None or now - cached[0] >= self.CHECK_SECONDS:
+            cached = self._tasks = (now, [t for t in TASK_WEIGHTS if (self.source(t) / KERAS_FILE).exists()])
+        return list(cached[1])
 
     def _loader_lock(self, key: str) -> threading.Lock:
         """One lock per model being loaded: loading one model never blocks the others (or /healthz)."""

@@ -18,6 +18,7 @@ from models.preprocessing import PREPROCESSING_VERSION
 from models.timestamps import utc_stamp
 from training.augment import augment
 from training.evaluate import evaluate_task
+from training.onnx_export import export_onnx
 from training.provenance import ROOT
 
 CHECKPOINTS = ROOT / "training" / ".checkpoints"
@@ -175,11 +176,13 @@ def publish(
 
 
 def save_weights(model: keras.Model, out_dir: Path, meta: dict) -> Path:
-    """Write ``model.keras`` and ``meta.json`` into ``out_dir`` (created if needed)."""
+    """Write ``model.keras``, its ONNX export (what the server runs) and ``meta.json`` into
+    ``out_dir`` (created if needed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     serving = keras.Model.from_config(model.get_config())  # the same network, without optimizer state
     serving.set_weights(model.get_weights())
     serving.save(out_dir / "model.keras")
+    exported = export_onnx(serving, out_dir)
     meta = {
         "input_shape": list(model.input_shape[1:]),
         "input_dtype": "uint8",
@@ -188,5 +191,5 @@ def save_weights(model: keras.Model, out_dir: Path, meta: dict) -> Path:
         "parameters": int(model.count_params()),
         "trained_on": utc_stamp(),
     } | meta
-    write_meta(out_dir, meta)
+    write_meta(out_dir, meta | {"onnx": exported})
     return out_dir

@@ -40,6 +40,7 @@ from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
 from training.lines_data import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips
+from training.onnx_export import export_onnx
 from training.provenance import command_line
 from training.train_lines import validation_lines
 
@@ -235,6 +236,7 @@ def main(argv=None) -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "model.keras")
+    exported = export_onnx(model, args.out)
     meta = {"name": "line-filter", "task": "line-filter", "version": "1", "architecture": "line_filter",
             "preprocessing": "line", "preprocessing_version": LINE_PREPROCESSING_VERSION,
             "input_shape": list(model.input_shape[1:]), "threshold": threshold,
@@ -245,7 +247,7 @@ def main(argv=None) -> None:
                          "minutes": round((time.monotonic() - started) / 60, 1)},
             "validation": {"chosen_as": f"keeps {KEEP_HANDWRITING:.1%} of the validation handwriting",
                            "figures": figures, "samples": samples}}  # fmt: skip
-    write_meta(args.out, meta)
+    write_meta(args.out, meta | {"onnx": exported})
     print(f"saved {args.out}")
 
 

@@ -32,6 +32,7 @@ from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
 from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
 from training.lines_data import NAMES, Lines, load_iam_offline, load_iam_ondb, load_names_words, strips
+from training.onnx_export import export_onnx
 from training.provenance import ROOT, command_line
 
 
@@ -330,6 +331,7 @@ def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, 
     model = keras.models.load_model(ckpt_dir / "best.keras", compile=False)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "model.keras")
+    exported = export_onnx(model, args.out)
     (args.out / "charset.txt").write_text(charset, encoding="utf-8")
     meta = {
         "name": "line",
@@ -357,6 +359,7 @@ def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, 
             "seed": args.seed,
         },  # fmt: skip
         "metrics": {},
+        "onnx": exported,
     }
     write_meta(args.out, meta)
     print(f"saved {args.out} (best epoch {best['epoch']}, val CER {best['cer']:.2%})")

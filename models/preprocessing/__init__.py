@@ -73,6 +73,7 @@ from models.preprocessing.ink import (
     reduce,
 )
 from models.preprocessing.lines import (
+    FILTER_WIDTH,
     LINE_HEIGHT,
     LINE_PAD,
     LINE_PREPROCESSING_VERSION,
@@ -138,6 +139,7 @@ __all__ = [
     "normalise_stroke",
     "side_by_side_pieces",
     "stroke_width",
+    "FILTER_WIDTH",
     "LINE_HEIGHT",
     "LINE_PAD",
     "LINE_PREPROCESSING_VERSION",

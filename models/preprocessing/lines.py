@@ -16,6 +16,7 @@ LINE_PREPROCESSING_VERSION = "2"
 
 
 LINE_HEIGHT = 48  # model input height of a text line; width follows the aspect ratio
+FILTER_WIDTH = 256  # the handwriting filter reads windows of this many strip columns
 
 
 LINE_PAD = 3  # empty rows above and below the ink, so strokes never touch the edge

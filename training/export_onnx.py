@@ -1,0 +1,44 @@
+"""Export model folders to ONNX for serving: ``python -m training.export_onnx [FOLDER ...]``.
+
+Writes ``model.onnx`` beside each folder's ``model.keras`` and records it in its ``meta.json``
+(``onnx``: sha256, opset, library versions, the largest difference from Keras on the probes).
+Training commands export by themselves; this command exports folders made before they did (the
+shipped weights, versions kept in an instance folder, personal models). Without folders it exports
+every Keras model shipped in ``models/weights``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from models.inference import KERAS_FILE
+from models.loading import read_meta, write_meta
+from models.registry import WEIGHTS_DIR
+from training.onnx_export import export_onnx
+
+
+def export_folder(folder: Path) -> dict:
+    """Export ``folder/model.keras`` and record the export in ``folder/meta.json``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    model = keras.models.load_model(folder / KERAS_FILE, compile=False)
+    record = export_onnx(model, folder)
+    write_meta(folder, read_meta(folder) | {"onnx": record})
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="*", type=Path, help="model folders (default: every one in models/weights)")
+    args = p.parse_args(argv)
+    folders = args.folders or sorted(d for d in WEIGHTS_DIR.iterdir() if (d / KERAS_FILE).exists())
+    for folder in folders:
+        record = export_folder(folder)
+        print(f"{folder}: opset {record['opset']}, max |ONNX - Keras| {record['max_abs_diff']:.2e}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
