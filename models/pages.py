@@ -26,7 +26,7 @@ from models.preprocessing import (
     to_png,
 )
 from models.protocols import GlyphModel
-from models.recognize import gate_threshold, measured_unsure, one_character
+from models.recognize import Reading, gate_threshold, measured_unsure, one_character, recognize
 from models.registry import Registry, WeightsError
 from models.segmentation import PAGE_SIDE, Page, segment
 
@@ -174,12 +174,15 @@ def read_drawing(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
     personal=None,
+    pieces: int | None = None,
 ) -> PageReading | None:
     """A drawing whose ink stands in several pieces side by side ("12", "A7") read as a short
     sequence through the page path, boxes in the drawing's pixels; None when it is one glyph.
-    ``alphabet`` is a page's (``PAGE_ALPHABETS``)."""
-    picture = decode(data, max_pixels)
-    if glyph_from_gray(to_gray(picture)).pieces < 2:
+    ``alphabet`` is a page's (``PAGE_ALPHABETS``); ``pieces``: the drawing's glyph's, when the
+    caller has it already."""
+    if pieces is None:
+        pieces = glyph_from_gray(to_gray(decode(data, max_pixels))).pieces
+    if pieces < 2:
         return None
     drawing = Image.open(io.BytesIO(data)).convert("RGBA")
     paper = Image.new("RGB", (drawing.width * DRAWING_PAPER, drawing.height * DRAWING_PAPER), "white")
@@ -217,6 +220,28 @@ def read_drawing(
 
 
 MAX_SEQUENCE = 12  # more glyphs than this in one drawing is not a short sequence: "not sure" stays
+
+
+def read_canvas(
+    data: bytes,
+    task: str,
+    registry: Registry,
+    alphabet: str,
+    hint: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    threshold: float | None = None,
+    personal=None,
+) -> Reading | PageReading:
+    """A canvas drawing: one glyph (``recognize``), or several side by side read as a short
+    sequence (``read_drawing``, with ``alphabet`` a page's). The drawing goes through the glyph
+    path once, for both."""
+    gray = read_gray(data, max_pixels)
+    glyph = glyph_from_gray(gray)
+    if glyph.pieces > 1:
+        sequence = read_drawing(data, registry, alphabet, max_pixels, threshold, personal, glyph.pieces)
+        if sequence is not None:
+            return sequence
+    return recognize(data, task, registry, max_pixels, threshold, personal, hint, prepared=(gray, glyph))
 
 
 def upload_size(data: bytes) -> tuple[int, int]:

@@ -164,17 +164,21 @@ def recognize(
     threshold: float | None = None,
     profile: Path | None = None,
     alphabet: str | None = None,
+    prepared: tuple[np.ndarray, Glyph] | None = None,
 ) -> Reading:
     """Read one image file's bytes as ``task``; raises ``PreprocessError``, ``UnknownTask`` or
     ``BadAlphabet``. With a ``profile`` folder the profile's adapted model answers, with its writer
-    verdict; with an ``alphabet`` hint (``decoding.ALPHABET_HINTS``) only its classes are candidates."""
+    verdict; with an ``alphabet`` hint (``decoding.ALPHABET_HINTS``) only its classes are candidates.
+    ``prepared``: ``data``'s grayscale (``read_gray``) and glyph, when the caller made them already."""
     available = available_tasks(registry)
     if task not in available:
         raise UnknownTask(task, available)
     model, writer = personal_models(registry, profile, task) if profile is not None else (registry.get(task), None)
     hint = check_hint(alphabet, model.labels)
-    gray = read_gray(data, max_pixels)
-    glyph = glyph_from_gray(gray)
+    gray, glyph = prepared if prepared is not None else (None, None)
+    if glyph is None:
+        gray = read_gray(data, max_pixels)
+        glyph = glyph_from_gray(gray)
     probs = model.probabilities(glyph.pixels)[0]
     seen_png = to_png(glyph.pixels)  # encoded once: for the answer and for the feedback store
     one_character = gate_doubt(registry.glyph_gate(), model, glyph.pixels, hint)

@@ -13,7 +13,7 @@ from flask import current_app
 
 from models.errors import NoLineModel, TooLarge, UnknownTask
 from models.lines import Speller, read_lines
-from models.pages import PAGE_ALPHABETS, in_upload_pixels, page_alphabet, read_drawing, read_page, upload_size
+from models.pages import PAGE_ALPHABETS, in_upload_pixels, page_alphabet, read_canvas, read_page, upload_size
 from models.personal import existing_profile
 from models.recognize import available_tasks, offered_tasks, recognize
 from models.registry import Registry
@@ -67,9 +67,7 @@ def _read_as_read(data: bytes, task: str, options, canvas: bool):
     hint = None if not alphabet or alphabet == task else str(alphabet)  # "character" for characters: any
     if canvas and task in available_tasks(reg):
         what = task if hint in (None, "any") or task == "digit" else hint  # what the page path calls it
-        sequence = read_drawing(data, reg, what, pixels, threshold(task), profile)
-        if sequence is not None:
-            return sequence
+        return read_canvas(data, task, reg, what, hint, pixels, threshold(task), profile)
     return recognize(data, task, reg, pixels, threshold(task), profile, hint)
 
 

@@ -135,7 +135,7 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def _otsu(values: np.ndarray) -> float:
     """Otsu's threshold of values in [0, 1]."""
-    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    hist, edges = _histogram64(values)
     p = hist.astype(np.float64) / max(hist.sum(), 1)
     centers = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(p)
@@ -145,6 +145,20 @@ def _otsu(values: np.ndarray) -> float:
         between = (mt * w0 - m0) ** 2 / (w0 * (1 - w0))
     between = np.nan_to_num(between)
     return float(centers[int(np.argmax(between))])
+
+
+OTSU_BINS = 64
+
+
+def _histogram64(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.histogram(values, bins=64, range=(0, 1))``, bit for bit, in a fifth of the time: with
+    64 bins (a power of two) ``value * 64`` is exact in floating point, so its floor is the bin
+    (1.0 in the last one) and numpy's edge corrections never apply."""
+    v = np.asarray(values).ravel()
+    if v.size and not (v.min() >= 0.0 and v.max() <= 1.0):  # numpy leaves values out of range out
+        v = v[(v >= 0.0) & (v <= 1.0)]
+    bins = np.minimum((v * OTSU_BINS).astype(np.intp), OTSU_BINS - 1)
+    return np.bincount(bins, minlength=OTSU_BINS), np.linspace(0.0, 1.0, OTSU_BINS + 1)
 
 
 def _drop_specks(ink: np.ndarray) -> np.ndarray:
