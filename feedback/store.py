@@ -11,7 +11,10 @@ with the label, confidence, model and preprocessing versions), so a later yes/no
 it. Predictions nobody gave feedback on are deleted after ``prediction_ttl`` seconds. Feedback is
 one row per prediction (a second answer updates it and bumps its revision); each write is one
 transaction, committed (SQLite ``synchronous=FULL``; PostgreSQL's default ``synchronous_commit``)
-before the caller acknowledges it. The Google Sheets copy (``feedback.google_sheets``) reads pending rows
+before the caller acknowledges it. Recording an answer is not acknowledged to anyone, so it is
+committed without an fsync of its own (SQLite ``synchronous=NORMAL`` for that transaction,
+PostgreSQL ``synchronous_commit=off``): it survives the app crashing at once, and the machine
+losing power with the next durable commit. The Google Sheets copy (``feedback.google_sheets``) reads pending rows
 from here and marks what it sent; a lease row taken by one atomic statement lets one syncer at a
 time run across every process and host that shares the database.
 """
@@ -220,8 +223,15 @@ class _SQLite:
     def usable(self, conn: sqlite3.Connection) -> bool:
         return True
 
-    def begin(self, conn: sqlite3.Connection) -> None:
+    def begin(self, conn: sqlite3.Connection, durable: bool = True) -> None:
+        # not durable: committed to the WAL without an fsync (it survives the app crashing, not the
+        # machine losing power) until the next durable commit or checkpoint syncs the WAL with it
+        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         conn.execute("BEGIN IMMEDIATE")  # the write lock now, so writers queue instead of failing
+
+    def end(self, conn: sqlite3.Connection, durable: bool = True) -> None:
+        if not durable:
+            conn.execute("PRAGMA synchronous=FULL")  # back to every commit on disk
 
     def in_transaction(self, conn: sqlite3.Connection) -> bool:
         return conn.in_transaction
@@ -272,8 +282,13 @@ class _Postgres:
     def usable(self, conn) -> bool:
         return not conn.closed and not conn.broken  # a restarted server or a dropped link: reconnect
 
-    def begin(self, conn) -> None:
+    def begin(self, conn, durable: bool = True) -> None:
         conn.execute("BEGIN")
+        if not durable:  # PostgreSQL's asynchronous commit: the WAL writer flushes it within 3 x 200 ms
+            conn.execute("SET LOCAL synchronous_commit TO OFF")
+
+    def end(self, conn, durable: bool = True) -> None:
+        """``SET LOCAL`` ends with its transaction."""
 
     def in_transaction(self, conn) -> bool:
         return conn.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE
@@ -337,10 +352,13 @@ class FeedbackStore:
         return self._run(self._connect(), query, args)
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """One write transaction (SQLite takes the write lock at once, so writers queue)."""
+    def transaction(self, durable: bool = True) -> Iterator[Any]:
+        """One write transaction (SQLite takes the write lock at once, so writers queue). Durable:
+        on disk when it returns. Not durable (the record of an answer, before anybody rated it):
+        committed, and on disk with the next durable commit, so answers share one fsync while
+        feedback still pays its own before it is acknowledged."""
         conn = self._connect()
-        self.engine.begin(conn)
+        self.engine.begin(conn, durable)
         try:
             yield conn
             conn.execute("COMMIT")
@@ -349,6 +367,9 @@ class FeedbackStore:
             if self.engine.usable(conn) and self.engine.in_transaction(conn):
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            if self.engine.usable(conn) and not self.engine.in_transaction(conn):
+                self.engine.end(conn, durable)
 
     def _migrate(self) -> None:
         with self.transaction() as conn:
@@ -411,7 +432,7 @@ class FeedbackStore:
             " model_version, preprocessing_version, input_png, model_input_png, source)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         )
-        with self.transaction() as conn:
+        with self.transaction(durable=False) as conn:  # nothing acknowledged yet: grouped fsync
             conn.cursor().executemany(insert, values)
         self._tidy_after(len(rows), sum(r.stored_bytes for r in rows))
         return ids

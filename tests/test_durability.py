@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from feedback.store import is_database_url
+from feedback.store import FeedbackStore, PredictionRow, is_database_url
 from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
 from tests.helpers import free_port, read_table
 
@@ -114,3 +114,30 @@ def test_sigkill_of_one_of_two_instances_loses_no_acknowledged_feedback(store_ta
         assert revisions[pid] >= revision
         if revisions[pid] == revision:
             assert stored[pid]["correct_label"] == label
+
+
+def _durability(store: FeedbackStore) -> str:
+    """How this thread's connection commits now: SQLite's ``synchronous`` or PostgreSQL's
+    ``synchronous_commit``."""
+    conn = store._connect()
+    if store.engine.name == "sqlite":
+        return {2: "full", 1: "normal"}[conn.execute("PRAGMA synchronous").fetchone()[0]]
+    return conn.execute("SHOW synchronous_commit").fetchone()["synchronous_commit"]
+
+
+def test_answers_share_an_fsync_while_feedback_pays_its_own(store_target):
+    store = FeedbackStore(store_target)
+    seen = []
+    begin = store.engine.begin
+
+    def watched(conn, durable=True):
+        begin(conn, durable)
+        seen.append(_durability(store))  # what the transaction just opened commits with
+
+    store.engine.begin = watched
+    row = PredictionRow("digit", "7", 0.99, False, [], "digit", "1", "3", b"png", b"png")
+    pid = store.add_predictions([row])[0]
+    store.record_feedback(pid, True, None)
+    assert seen == (["normal", "full"] if store.engine.name == "sqlite" else ["off", "on"])
+    assert _durability(store) in ("full", "on")  # and the connection is durable again after an answer
+    assert store.prediction(pid)["predicted"] == "7"
