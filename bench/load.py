@@ -4,8 +4,12 @@ Starts ``gunicorn -c gunicorn.conf.py`` on a free port of 127.0.0.1 (a fresh SQL
 temporary folder, or ``DATABASE_URL`` when set), or drives ``--url``. For each concurrency level it
 measures, in one run:
 - ``/healthz`` alone (the baseline);
-- each task (``/submit`` of one 280x280 canvas digit, ``/feedback`` on stored answers) with that
-  many clients, while one more client keeps asking ``/healthz`` (does it queue behind them?).
+- each task (``/submit`` of one 280x280 canvas digit, ``/feedback`` on stored answers, ``/upload``
+  of one typical handwritten line with ``--tasks ...,line``) with that many clients, while one
+  more client keeps asking ``/healthz`` (does it queue behind them?).
+It also prints how long gunicorn took to answer, each worker's resident memory after the warm-up
+and at the end, and whether TensorFlow is mapped into a worker (it should not be: the server runs
+ONNX Runtime).
 Every phase is bounded twice: a number of requests and a number of seconds, whichever comes first.
 Prints throughput and p50/p99 per task and the ratio of each p50 to the ``/healthz`` p50.
 
@@ -42,7 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--concurrency", default="1,4,16", help="comma-separated numbers of concurrent clients")
     p.add_argument("--requests", type=int, default=600, help="requests per phase at most")
     p.add_argument("--seconds", type=float, default=20.0, help="seconds per phase at most")
-    p.add_argument("--tasks", default="submit,feedback", help="comma-separated tasks: submit, feedback")
+    p.add_argument("--tasks", default="submit,feedback", help="comma-separated tasks: submit, feedback, line")
     return p.parse_args()
 
 
@@ -80,7 +84,8 @@ def client(host: str, port: int, phase: Phase, make_request, stop: threading.Eve
     conn = http.client.HTTPConnection(host, port, timeout=60)
     while (stop is None or not stop.is_set()) and phase.take():
         method, path, body = make_request()
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        body, kind = body if isinstance(body, tuple) else (body, "application/json")
+        headers = {"Content-Type": kind} if body is not None else {}
         t = time.perf_counter()
         try:
             conn.request(method, path, body, headers)
@@ -97,6 +102,47 @@ def client(host: str, port: int, phase: Phase, make_request, stop: threading.Eve
             else:
                 phase.errors += 1
     conn.close()
+
+
+LINE = ROOT / "tests" / "resources" / "lines" / "a02-086-06.png"  # one typical IAM-OnDB test line, 503x125
+
+
+def multipart(path: Path, fields: dict[str, str]) -> tuple[bytes, str]:
+    """A multipart/form-data body with ``path`` as ``file`` and ``fields``; (body, content type)."""
+    boundary = "hwr-bench-boundary"
+    field = 'Content-Disposition: form-data; name="{}"\r\n\r\n{}\r\n'
+    head = "".join(f"--{boundary}\r\n" + field.format(k, v) for k, v in fields.items())
+    head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+    head += "Content-Type: image/png\r\n\r\n"
+    body = head.encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def workers(master: int) -> list[int]:
+    """The gunicorn worker pids of ``master``."""
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (``VmRSS``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def has_tensorflow(pid: int) -> bool:
+    """Whether TensorFlow's library is mapped into the process."""
+    return "tensorflow" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def report_workers(master: int | None, when: str) -> None:
+    """Print each worker's memory and whether it holds TensorFlow (only for a server started here)."""
+    if master is None:
+        return
+    for pid in workers(master):
+        print(f"worker {pid} {when}: {rss_mb(pid):.0f} MB resident, TensorFlow loaded: {has_tensorflow(pid)}")
 
 
 def run_phase(host: str, port: int, clients: int, make_request, args, probe: bool) -> tuple[Phase, Phase | None]:
@@ -194,7 +240,9 @@ def main() -> None:
                 body = {"prediction_id": pids[i % len(pids)], "correct": label == "7", "label": label}
                 return "POST", "/feedback", json.dumps(body)
 
-            makers = {"submit": submit, "feedback": feedback}
+            line = multipart(LINE, {"task": "line"})
+            report_workers(proc.pid if proc else None, "after the warm-up")
+            makers = {"submit": submit, "feedback": feedback, "line": lambda: ("POST", "/upload", line)}
             print(f"each phase: at most {args.requests} requests and {args.seconds:.0f} s")
             print("| clients | task | requests | req/s | p50 ms | p99 ms | p50 / healthz p50 | errors |")
             print("|---|---|---|---|---|---|---|---|")
@@ -211,6 +259,7 @@ def main() -> None:
                     _, s50, s99 = summary(side)
                     print(f"| {n} | healthz during {task} | {len(side.latencies)} | | {s50:.2f} | {s99:.2f} "
                           f"| {s50 / h50:.1f} | {side.errors} |")  # fmt: skip
+            report_workers(proc.pid if proc else None, "at the end")
         finally:
             if proc is not None:
                 proc.terminate()
