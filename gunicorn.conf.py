@@ -7,10 +7,11 @@ Why these numbers (measured on this repository's 2-core machine, README "Product
 - one worker process per core: preprocessing and decoding are Python and numpy, so a process per
   core is what gets past the GIL; a few threads per worker keep the cores busy while a request
   waits on a database commit or the network;
-- the models load in each worker after the fork (``preload_app = False``): with the app and its
-  TensorFlow models preloaded in the master and then forked, the workers answered ``/healthz``
-  but every ``/submit`` hung in TensorFlow (its thread pools do not survive a fork), so each
-  worker pays its own start-up and memory instead;
+- the models load in each worker after the fork (``preload_app = False``), so ``kill -HUP``
+  reloads code and models too (a preloaded app is not reloaded). The models run in ONNX Runtime,
+  not TensorFlow, so a worker starts in a few seconds and holds about 370 MB. (While the server
+  ran TensorFlow this was forced as well: forked after loading, its thread pools hung every
+  ``/submit``.)
 - ``kill -HUP <master>`` reloads gracefully: new workers start with the new code and config while
   the old ones finish the requests they hold (up to ``graceful_timeout``).
 """
@@ -24,7 +25,7 @@ bind = [f"{os.environ.get('HWR_HOST', '127.0.0.1')}:{os.environ.get('HWR_PORT', 
 workers = int(os.environ.get("WEB_CONCURRENCY", CORES))  # gunicorn's usual variable for the count
 worker_class = "gthread"
 threads = int(os.environ.get("HWR_WORKER_THREADS", "4"))  # per worker: overlap commits and network
-preload_app = False  # TensorFlow hangs in a worker forked after it was initialised (see above)
+preload_app = False  # HUP reloads code and models (see above)
 timeout = 120  # a worker silent this long is restarted; generous, since start-up loads the models
 graceful_timeout = 30  # on HUP or TERM, what a worker may take to finish its requests
 keepalive = 5  # seconds an idle keep-alive connection stays open (behind a proxy: above its own)

@@ -76,7 +76,9 @@ def main() -> None:
     keras_model = keras.models.load_model(model.path / "model.keras", compile=False)
     tf_forward = keras_forward(model.path, [None, 28, 28, 1], (1, 28, 28, 1))[0]
     tmp = tempfile.TemporaryDirectory()
-    app = create_app({"TESTING": True, "FEEDBACK_DB": str(Path(tmp.name) / "bench.sqlite3")})
+    app = create_app(
+        {"TESTING": True, "FEEDBACK_DB": str(Path(tmp.name) / "bench.sqlite3"), "RATELIMIT_ENABLED": False}
+    )
     client = app.test_client()
     pid = client.post("/submit", json={"image": url, "task": args.task}).get_json()["prediction_id"]
     flip = iter(range(10**9))
