@@ -1,32 +1,18 @@
-"""Shared fixtures: the app and its client, real images, and the staged data when present."""
+"""Shared fixtures: the app and its client, real images, PostgreSQL, and the staged data when present
+(the helpers they and the tests use are in tests/helpers.py)."""
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from app import create_app  # noqa: E402
-
-RESOURCES = Path(__file__).resolve().parent / "resources"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def make_app(tmp_path: Path, **config):
-    """An app for tests: its feedback database in ``tmp_path``, no background sync, no rate limits
-    (tests that read hundreds of images would hit them; tests/test_limits.py turns them on, and the
-    real servers of test_server.py and test_gunicorn.py run with the defaults), ``config`` on top."""
-    base = {"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), "DATABASE_URL": None,
-            "FEEDBACK_SYNC_BACKGROUND": False, "RATELIMIT_ENABLED": False}  # fmt: skip
-    return create_app(base | config)
-
+from tests.helpers import RESOURCES, make_app, png_bytes  # noqa: E402
 
 ENGINES = ["sqlite", "postgresql"]  # the feedback store's engines; store tests run on both
 
@@ -63,14 +49,6 @@ def store_target(request, tmp_path) -> str:
     return str(tmp_path / "feedback.sqlite3")
 
 
-def app_on(tmp_path: Path, target: str, **config):
-    """``make_app`` with its feedback store at ``target`` (a SQLite file or a postgresql:// URL)."""
-    from feedback.store import is_database_url
-
-    where = {"DATABASE_URL": target} if is_database_url(target) else {"FEEDBACK_DB": target}
-    return make_app(tmp_path, **where, **config)
-
-
 @pytest.fixture
 def app(tmp_path):
     """A fresh app with a fresh feedback database in a temporary directory."""
@@ -99,36 +77,6 @@ def photo_digits() -> list[tuple[Path, str]]:
     """Real photographed pen-on-paper digits (PNG files) with their labels, from the file names."""
     files = sorted((RESOURCES / "photo_digits").glob("*.png"))
     return [(f, f.name.split("_")[1]) for f in files]
-
-
-def png_bytes(img: Image.Image | np.ndarray, fmt: str = "PNG", **save) -> bytes:
-    """Encode an image (PIL or uint8 array) to file bytes."""
-    if isinstance(img, np.ndarray):
-        img = Image.fromarray(img)
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **save)
-    return buf.getvalue()
-
-
-def data_url(data: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64," + base64.b64encode(data).decode()
-
-
-def canvas_digit(strokes: list[list[tuple[float, float]]], width: int = 18, size: int = 280) -> Image.Image:
-    """A canvas-like drawing: black round-capped strokes on white, coordinates in 0..1."""
-    img = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(img)
-    for stroke in strokes:
-        pts = [(x * size, y * size) for x, y in stroke]
-        draw.line(pts, fill="black", width=width, joint="curve")
-        for x, y in (pts[0], pts[-1]):
-            r = width / 2
-            draw.ellipse((x - r, y - r, x + r, y + r), fill="black")
-    return img
-
-
-SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
-ONE = [[(0.5, 0.15), (0.5, 0.85)]]
 
 
 @pytest.fixture(scope="session")

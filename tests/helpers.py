@@ -1,7 +1,11 @@
-"""Helpers shared by tests: reading the feedback database the way another process would."""
+"""Helpers shared by tests (conftest.py holds only fixtures): the test app, where the fixtures and the
+staged data are, real images and canvas drawings, free ports, real servers started as a user would,
+and reading the feedback database the way another process would."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import socket
@@ -13,7 +17,63 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
+from PIL import Image, ImageDraw
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from app import create_app  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+RESOURCES = Path(__file__).resolve().parent / "resources"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def make_app(tmp_path: Path, **config):
+    """An app for tests: its feedback database in ``tmp_path``, no background sync, no rate limits
+    (tests that read hundreds of images would hit them; tests/test_limits.py turns them on, and the
+    real servers of test_server.py and test_gunicorn.py run with the defaults), ``config`` on top."""
+    base = {"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), "DATABASE_URL": None,
+            "FEEDBACK_SYNC_BACKGROUND": False, "RATELIMIT_ENABLED": False}  # fmt: skip
+    return create_app(base | config)
+
+
+def app_on(tmp_path: Path, target: str, **config):
+    """``make_app`` with its feedback store at ``target`` (a SQLite file or a postgresql:// URL)."""
+    from feedback.store import is_database_url
+
+    where = {"DATABASE_URL": target} if is_database_url(target) else {"FEEDBACK_DB": target}
+    return make_app(tmp_path, **where, **config)
+
+
+def png_bytes(img: Image.Image | np.ndarray, fmt: str = "PNG", **save) -> bytes:
+    """Encode an image (PIL or uint8 array) to file bytes."""
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
+
+
+def canvas_digit(strokes: list[list[tuple[float, float]]], width: int = 18, size: int = 280) -> Image.Image:
+    """A canvas-like drawing: black round-capped strokes on white, coordinates in 0..1."""
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    for stroke in strokes:
+        pts = [(x * size, y * size) for x, y in stroke]
+        draw.line(pts, fill="black", width=width, joint="curve")
+        for x, y in (pts[0], pts[-1]):
+            r = width / 2
+            draw.ellipse((x - r, y - r, x + r, y + r), fill="black")
+    return img
+
+
+SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
+ONE = [[(0.5, 0.15), (0.5, 0.85)]]
 
 
 def free_port() -> int:

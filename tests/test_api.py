@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from tests.conftest import ONE, SEVEN, canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import ONE, SEVEN, canvas_digit, data_url, make_app, png_bytes
 
 SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
 
@@ -243,7 +243,7 @@ def _fits(value, shape, where: str = "answer") -> None:
 
 def test_answers_have_the_fields_their_typed_records_declare(client):
     from models.answers import GlyphAnswer, LinesAnswer, PageAnswer
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     digit = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"})
     _fits(digit.get_json(), GlyphAnswer)

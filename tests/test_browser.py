@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RESOURCES, make_app
+from tests.helpers import RESOURCES, make_app
 
 CHROMIUM = Path(os.environ.get("HWR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

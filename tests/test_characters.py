@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from models.decoding import group_confidence, lookalikes, top_candidates
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
-from tests.conftest import SHARED_DATA, canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import SHARED_DATA, canvas_digit, data_url, make_app, png_bytes
 from tests.test_training import write_idx
 from training.datasets import CHARSET62, emnist_upright, load_emnist_byclass
 
@@ -126,7 +126,7 @@ def heldout_emnist() -> tuple[np.ndarray, np.ndarray]:
         test = three_way_split(d["y"], 0.05, 0.15, seed=1)["test"]
         pick = np.random.default_rng(0).choice(test, 3000, replace=False)
         return d["x"][pick], d["y"][pick]
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     d = np.load(RESOURCES / "emnist_heldout_300.npz")
     return d["x"], d["y"]
@@ -170,7 +170,7 @@ def test_character_accuracy_on_heldout_emnist_through_the_upload_path(char_model
 
 @CHAR_TESTS_NEED
 def test_reads_real_photographed_characters(char_model):
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     files = sorted((RESOURCES / "photo_chars").glob("*.png"))
     glyphs = np.stack([glyph_from_bytes(f.read_bytes()).pixels for f in files])
@@ -202,7 +202,7 @@ def test_character_cli(runner, tmp_path):
     import json
 
     from app import recognize_command
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     photo = sorted((RESOURCES / "photo_chars").glob("CAP_A_*.png"))[0]
     result = runner.invoke(recognize_command, ["--task", "character", str(photo)])
@@ -243,7 +243,7 @@ def test_restrict_renormalises_over_the_hinted_classes():
 
 
 def photo_letters() -> list[tuple[bytes, str]]:
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     files = sorted(f for f in (RESOURCES / "photo_chars").glob("*.png") if not f.name.startswith("DIGIT"))
     return [(f.read_bytes(), f.name.split("_")[1]) for f in files]
@@ -296,7 +296,7 @@ def test_alphabet_hint_in_the_cli(runner):
     import json
 
     from app import recognize_command
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     photo = RESOURCES / "photo_chars"
     files = [str(f) for f in sorted(photo.glob("CAP_O_*.png")) + sorted(photo.glob("SMALL_l_*.png"))]
@@ -333,7 +333,7 @@ def test_scribbles_and_run_together_glyphs_are_not_sure(client, mnist_sample):
 
 @GATE_NEEDED
 def test_real_digits_read_right_are_rarely_not_sure(client, mnist_sample):
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     x, y = mnist_sample
     images = [(png_bytes(a), str(b)) for a, b in zip(x, y, strict=True)]

@@ -91,7 +91,7 @@ def test_line_answers_name_the_language_model_they_used(client):
     import io
     import json
 
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     name = next(iter(json.loads((RESOURCES / "lines" / "truth.json").read_text())))
     data = (RESOURCES / "lines" / name).read_bytes()
@@ -103,7 +103,7 @@ def test_line_answers_name_the_language_model_they_used(client):
 
 def test_evaluation_reads_with_and_without_the_language_model():
     from models.lines import load_line_model
-    from tests.conftest import SHARED_DATA
+    from tests.helpers import SHARED_DATA
     from training.evaluate_lines import evaluate
 
     if not (SHARED_DATA / "iam_ondb_lines").exists() or not (WEIGHTS_DIR / "line-lm" / "charlm.npz").exists():

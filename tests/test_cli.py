@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from app import recognize_command
-from tests.conftest import ONE, SEVEN, canvas_digit, make_app, png_bytes
+from tests.helpers import ONE, SEVEN, canvas_digit, make_app, png_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,8 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from feedback.store import FeedbackStore, PredictionRow, is_database_url
-from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
-from tests.helpers import free_port, read_table
+from tests.helpers import SEVEN, canvas_digit, data_url, free_port, png_bytes, read_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "durability-token"

@@ -16,8 +16,7 @@ from PIL import Image
 from feedback.export import read_zip
 from feedback.store import SCHEMA_VERSION, FeedbackStore, StoreError
 from models.preprocessing import glyph_from_bytes
-from tests.conftest import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
-from tests.helpers import read_table, store_target_of
+from tests.helpers import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes, read_table, store_target_of
 
 SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
 

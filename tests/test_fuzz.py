@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from tests.conftest import SEVEN, canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import SEVEN, canvas_digit, data_url, make_app, png_bytes
 
 FUZZ = settings(
     max_examples=80,

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from feedback.google_sheets import HEADER, SyncError
-from tests.conftest import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
 from tests.fake_google import Fault, start_fake_google
+from tests.helpers import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
 
 SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))
 

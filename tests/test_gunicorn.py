@@ -14,8 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
-from tests.helpers import free_port
+from tests.helpers import SEVEN, canvas_digit, data_url, free_port, png_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"

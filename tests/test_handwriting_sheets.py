@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from tests.conftest import RESOURCES, canvas_digit, make_app, png_bytes
+from tests.helpers import RESOURCES, canvas_digit, make_app, png_bytes
 from training.compose_pages import compose_page, compose_sheet, glyph_sources
 
 TOKEN = "sheet-token"

@@ -20,7 +20,7 @@ from models.inference import KERAS_FILE, ONNX_FILE, OnnxForward
 from models.lines import filter_windows, load_line_filter, load_line_model
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR, load_recognizer
-from tests.conftest import RESOURCES
+from tests.helpers import RESOURCES
 
 ROOT = RESOURCES.parents[1]
 TOLERANCE = 1e-5  # the bound on |ONNX - Keras|

@@ -16,8 +16,7 @@ from PIL import Image, ImageDraw
 
 from feedback.store import FeedbackStore, PredictionRow
 from models.preprocessing import STORE_LINE_HEIGHT, STORE_SIDE
-from tests.conftest import RESOURCES, SEVEN, canvas_digit, data_url, make_app, png_bytes
-from tests.helpers import ROOT, read_table
+from tests.helpers import RESOURCES, ROOT, SEVEN, canvas_digit, data_url, make_app, png_bytes, read_table
 
 SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
 

@@ -100,7 +100,7 @@ def test_iam_offline_lines_become_training_strips(tmp_path):
     blank image or one too narrow for its text is left out."""
     import shutil
 
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
     from training.train_lines import offline_strips
 
     folder = tmp_path / "lines" / "b01" / "b01-059z"
@@ -230,7 +230,7 @@ def test_line_api_and_cli_shape(tmp_path, line_weights):
     import json
 
     from app import recognize_command
-    from tests.conftest import make_app
+    from tests.helpers import make_app
 
     app = make_app(tmp_path, WEIGHTS_DIR=str(line_weights))
     client = app.test_client()
@@ -271,7 +271,7 @@ def test_without_a_line_model_the_task_is_refused(tmp_path):
     import io
 
     from models.registry import WEIGHTS_DIR
-    from tests.conftest import make_app
+    from tests.helpers import make_app
 
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "digit").symlink_to(WEIGHTS_DIR / "digit")
@@ -314,11 +314,11 @@ def test_spelling_correction_keeps_case_and_punctuation():
 
 
 @pytest.mark.skipif(
-    not (__import__("tests.conftest").conftest.SHARED_DATA / "iam_ondb_lines").exists(), reason="needs ../shared/data"
+    not (__import__("tests.helpers").helpers.SHARED_DATA / "iam_ondb_lines").exists(), reason="needs ../shared/data"
 )
 def test_evaluate_lines_reports_cer_and_wer(line_weights):
     from models.lines import load_line_model
-    from tests.conftest import SHARED_DATA
+    from tests.helpers import SHARED_DATA
     from training.evaluate_lines import evaluate
 
     r = evaluate(SHARED_DATA, load_line_model(line_weights / "line"), limit=3)
@@ -350,7 +350,7 @@ def test_the_shipped_line_model_reads_held_out_lines(client):
     import json
 
     from models.ctc import error_rates
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
     raw, corrected = [], []
@@ -388,7 +388,7 @@ def photographed_paragraph(names: list[str], skew: float = 1.5, gap: int = 10) -
     sensor noise, saved as a JPEG like a phone photo."""
     import io
 
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     lines = [Image.open(RESOURCES / "lines" / name).convert("L") for name in names]
     width = max(im.width for im in lines) + 120
@@ -414,7 +414,7 @@ def test_a_photographed_paragraph_comes_back_line_by_line(client):
     import json
 
     from models.ctc import error_rates
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
     names = ["b01-059z-01.png", "d09-612z-08.png", "n05-541z-06.png", "n09-202z-05.png"]
@@ -454,7 +454,7 @@ def test_lines_whose_tails_touch_are_still_told_apart(client):
     from models.ctc import error_rates
     from models.lines import split_lines
     from models.preprocessing import decode, to_gray
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
     names = ["d09-612z-08.png", "a05-297z-03.png", "n05-541z-06.png"]
@@ -494,7 +494,7 @@ def test_names_are_kept_and_every_change_is_listed():
 def test_a_line_answer_lists_its_corrections(client):
     import io
 
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     for path in sorted((RESOURCES / "lines").glob("*.png"))[:5]:
         body = client.post("/upload", data={"file": (io.BytesIO(path.read_bytes()), path.name), "task": "line"})
@@ -520,7 +520,7 @@ def form_crop(name: str, label: str = "PRENOM :", cut: bool = True) -> bytes:
     import matplotlib
     from PIL import ImageFont
 
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     line = Image.open(RESOURCES / "lines" / name).convert("L")
     line = line.resize((round(line.width * 60 / line.height), 60))
@@ -550,7 +550,7 @@ def test_printed_labels_rules_and_cut_off_lines_are_dropped(client):
     import json
 
     from models.ctc import error_rates
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
     name = "n05-541z-06.png"
@@ -567,7 +567,7 @@ def test_a_paragraph_keeps_every_line(client):
     import io
     import json
 
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     names = sorted(json.loads((RESOURCES / "lines" / "truth.json").read_text()))[:4]
     body = client.post("/upload", data={"file": (io.BytesIO(photographed_paragraph(names)), "p.jpg"), "task": "line"})

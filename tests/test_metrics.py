@@ -12,7 +12,7 @@ import re
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.registry import WEIGHTS_DIR
-from tests.conftest import SEVEN, canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import SEVEN, canvas_digit, data_url, make_app, png_bytes
 from web import logs
 
 TOKEN = "metrics-secret"

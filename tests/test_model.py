@@ -11,7 +11,7 @@ import pytest
 
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes
 from models.registry import WEIGHTS_DIR, WeightsError, load_recognizer, shared_registry
-from tests.conftest import SHARED_DATA, png_bytes
+from tests.helpers import SHARED_DATA, png_bytes
 
 DIGIT_DIR = WEIGHTS_DIR / "digit"
 
@@ -39,7 +39,7 @@ def mnist_test_images() -> tuple[np.ndarray, np.ndarray]:
         _, _, x, y = load_mnist(SHARED_DATA)
         idx = np.random.default_rng(0).choice(len(x), 3000, replace=False)
         return x[idx], y[idx]
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     d = np.load(RESOURCES / "mnist_test_first500.npz")
     return d["x"], d["y"]

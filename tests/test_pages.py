@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from models.segmentation import segment
-from tests.conftest import RESOURCES, png_bytes
+from tests.helpers import RESOURCES, png_bytes
 from training.evaluate_pages import score_page
 
 PAGES = RESOURCES / "pages"
@@ -208,7 +208,7 @@ def test_segmentation_splits_two_touching_digits(mnist_sample):
 def test_a_page_of_letters_with_an_alphabet_hint(client):
     """Photographed letters on a page: with ``alphabet=letter`` (or ``upper``) every glyph is read
     among those classes only, and the answer says which alphabet it used."""
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     names = ["CAP_O", "CAP_I", "CAP_S", "CAP_Z", "CAP_E"]  # (CAP_B_98, a B with a gap, is read as two glyphs)
     crops = [Image.open(next((RESOURCES / "photo_chars").glob(f"{n}_*.png"))).convert("L") for n in names]

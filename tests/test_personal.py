@@ -16,7 +16,7 @@ from PIL import Image
 
 from models.personal import WRITER_CLASSES
 from models.preprocessing import decode, to_gray
-from tests.conftest import canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import canvas_digit, data_url, make_app, png_bytes
 
 # small but real settings, so a teach takes seconds in the suite (the served default: training.teach)
 FAST = {"variants": 40, "vae_epochs": 8, "writer_epochs": 2}

@@ -13,7 +13,7 @@ from models import preprocessing as pp
 from models.errors import BlankImage, NotAnImage, TooManyPixels, TruncatedImage
 from models.preprocessing.lines import _shrink_for_search
 from models.registry import shared_registry
-from tests.conftest import ONE, SEVEN, canvas_digit, data_url, png_bytes
+from tests.helpers import ONE, SEVEN, canvas_digit, data_url, png_bytes
 
 
 def predict(pixels: np.ndarray) -> str:
@@ -277,7 +277,7 @@ def test_merged_ink_recipes_give_the_same_pixels_as_the_three_before():
     ``box_shrink`` replaced three copies of each; these digests were taken from the copies."""
     import json
 
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     golden = json.loads((RESOURCES / "golden_ink.json").read_text())["outputs"]
     assert len(golden) > 100

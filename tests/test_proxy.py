@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
-from tests.helpers import ROOT, free_port, start_app_py
+from tests.helpers import ROOT, SEVEN, canvas_digit, data_url, free_port, png_bytes, start_app_py
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 

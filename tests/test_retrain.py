@@ -13,7 +13,7 @@ import pytest
 
 from bench.feedback_loop import SEVEN, slanted_sevens
 from models.registry import Registry
-from tests.conftest import canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import canvas_digit, data_url, make_app, png_bytes
 from training import retrain
 
 TOKEN = "s3cret-admin-token"

@@ -3,7 +3,7 @@ other headers on every answer, and state-changing requests from another site's p
 
 from __future__ import annotations
 
-from tests.conftest import SEVEN, canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import SEVEN, canvas_digit, data_url, make_app, png_bytes
 
 SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))
 

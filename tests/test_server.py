@@ -8,8 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import SEVEN, canvas_digit, data_url, png_bytes
-from tests.helpers import start_app_py
+from tests.helpers import SEVEN, canvas_digit, data_url, png_bytes, start_app_py
 
 ROOT = Path(__file__).resolve().parent.parent
 

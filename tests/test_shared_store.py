@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from feedback.store import FeedbackStore, PredictionRow, StoreError
-from tests.conftest import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
 from tests.fake_google import start_fake_google
+from tests.helpers import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
 
 SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))
 ANSWER = PredictionRow("digit", "7", 0.9, False, [], "digit", "1", "4", b"in", b"seen")

@@ -113,7 +113,7 @@ def test_training_writes_weights_with_meta_and_resumes_after_a_kill(tmp_path, mn
 
 def test_character_training_end_to_end_on_a_small_sample(tmp_path, mnist_sample):
     """train_characters on 300 EMNIST-format glyphs + MNIST: weights, meta, figures by case, "not sure"."""
-    from tests.conftest import RESOURCES
+    from tests.helpers import RESOURCES
 
     x, y = mnist_sample
     data = mnist_dir(tmp_path / "data", x, y)
