@@ -3,6 +3,7 @@ decoding and error rates, and the CRNN's batch independence."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PIL import Image, ImageDraw
 
 from models.ctc import beam_search, edit_distance, error_rates, greedy
 from models.errors import BlankImage
+from models.lines import load_line_model
 from models.preprocessing import (
     LINE_HEIGHT,
     estimate_skew,
@@ -20,6 +22,7 @@ from models.preprocessing import (
     line_ink,
 )
 from models.preprocessing.lines import _affine
+from tests.helpers import RESOURCES
 from training.lines_data import load_iam_offline, load_names_words, render
 
 
@@ -589,3 +592,44 @@ def test_printed_text_alone_is_read_with_a_warning(client):
     page.save(buf, format="PNG")
     body = client.post("/upload", data={"file": (io.BytesIO(buf.getvalue()), "p.png"), "task": "line"}).get_json()
     assert len(body["lines"]) == 1 and "handwriting" in body["message"]
+
+
+def tiny_iam_ondb(folder) -> None:
+    """A staged-format IAM-OnDB file of 12 training and 4 validation lines, all the one test
+    line of tests/resources/lines/strokes.json (its pen strokes, as IAM-OnDB's integer points)."""
+    line = json.loads((RESOURCES / "lines" / "strokes.json").read_text())
+    xy = np.concatenate([np.array(s, np.float32) * [840, 240] for s in line["strokes"]]).astype(np.int16)
+    end = np.concatenate([np.eye(1, len(s), len(s) - 1, dtype=np.uint8)[0] for s in line["strokes"]])
+    splits = ["train"] * 12 + ["val1"] * 4
+    (folder / "iam_ondb_lines").mkdir(parents=True)
+    np.savez(
+        folder / "iam_ondb_lines" / "iam_ondb_lines.npz",
+        xy=np.tile(xy, (len(splits), 1)),
+        end=np.tile(end, len(splits)),
+        offsets=np.arange(len(splits) + 1) * len(xy),
+        text=np.array([line["text"]] * len(splits)),
+        line_id=np.array([f"t01-000-{i:02d}" for i in range(16)]),
+        split=np.array(splits),
+    )
+
+
+def test_line_training_runs_end_to_end_and_publishes_an_onnx_export(tmp_path, monkeypatch):
+    import training.lines_data
+    import training.train_lines as train_lines
+    from models.inference import OnnxForward
+
+    monkeypatch.setattr(training.lines_data, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(train_lines, "CHECKPOINTS", tmp_path / "checkpoints")
+    tiny_iam_ondb(tmp_path / "data")
+    out = tmp_path / "line"
+    flags = ["--data-dir", str(tmp_path / "data"), "--out", str(out), "--run-name", "tiny"]
+    flags += "--val-lines 4 --names-repeat 0 --average 1 --width 4 --lstm 8 --variants 1".split()
+    train_lines.main([*flags, "--epochs", "1"])  # one epoch: tracing the training step is most of it
+    log = (tmp_path / "checkpoints" / "tiny" / "log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in log] == ["1"]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["training"]["epochs"] == 1 and meta["labels"] == sorted(set("replied Norman, with a chuckle"))
+    assert meta["onnx"]["sha256"] and meta["input_shape"] == [48, None, 1]
+    served = load_line_model(out)
+    assert isinstance(served._forward, OnnxForward)
+    assert served.probabilities(np.zeros((48, 64), np.uint8)).shape == (16, len(meta["labels"]) + 1)
