@@ -23,7 +23,9 @@ import csv
 import json
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +38,29 @@ from training.onnx_export import export_onnx
 from training.provenance import ROOT, command_line
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class LinesConfig:
+    """What one line-model run is made of; ``meta.json`` keeps it whole (``training.config``)."""
+
+    data_dir: Path  # folder holding iam_ondb_lines/ (and names_words/ for the scanned names)
+    epochs: int = 40  # training epochs
+    batch_size: int = 16  # lines per batch
+    lr: float = 1e-3  # initial Adam learning rate
+    lr_decay: float = 0.92  # learning-rate factor per epoch
+    average: int = 5  # at the end, also try the mean weights of the last N epochs
+    width: int = 32  # filters of the first convolution
+    lstm: int = 128  # units per LSTM direction
+    variants: int = 6  # distinct augmented renderings of each line
+    names_repeat: int = 3  # times per epoch the scanned names are seen (0: none)
+    val_lines: int = 400  # validation lines decoded after each epoch
+    train_on_val_rest: bool = True  # the testset_v lines not used for validation train too
+    iam_offline: Path | None = None  # the IAM offline database, if you have it
+    seed: int = 1  # random seed
+    run_name: str = "line-crnn"  # checkpoint folder name: a run of the same name resumes
+    out: Path = ROOT / "models" / "weights" / "line"  # the folder written
+
+
+def parse_args(argv=None) -> LinesConfig:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="folder holding iam_ondb_lines/")
     p.add_argument("--epochs", type=int, default=40, help="training epochs")
@@ -69,7 +93,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="random seed")
     p.add_argument("--run-name", default="line-crnn", help="checkpoint folder name")
     p.add_argument("--out", type=Path, default=ROOT / "models" / "weights" / "line", help="output folder")
-    return p.parse_args(argv)
+    return LinesConfig(**vars(p.parse_args(argv)))
 
 
 def charset_of(texts: list[str]) -> str:
@@ -170,59 +194,111 @@ def batches(images: list[np.ndarray], labels: list[list[int]], size: int, rng: n
         yield x, np.array([images[i].shape[1] for i in g], np.int32), y, np.array([len(labels[i]) for i in g], np.int32)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    import keras
-    import tensorflow as tf
+@dataclass
+class LineData:
+    """The lines of one run: training parts, the validation strips, extra strips, the charset."""
 
-    from models.architectures import build_crnn
+    train: Lines  # IAM-OnDB trainset
+    val_rest: Lines  # the testset_v lines not used for validation (empty unless they train)
+    val: tuple[list[np.ndarray], list[str]]  # validation strips and texts
+    extra_x: list[np.ndarray]  # ready strips that train every epoch (IAM offline, scanned names)
+    extra_y: list[str]
+    names: int  # how many of the extra strips are scanned names (before repeating)
+    charset: str
 
-    train, val = load_iam_ondb(args.data_dir, "train"), load_iam_ondb(args.data_dir, "val1")
-    extra_x, extra_y = offline_strips(args.iam_offline) if args.iam_offline else ([], [])
-    names_x, names_y = names_strips(args.data_dir) if args.names_repeat else ([], [])
-    extra_x, extra_y = extra_x + names_x * args.names_repeat, extra_y + names_y * args.names_repeat
-    charset = charset_of(train.texts + extra_y)
-    rng = np.random.default_rng(args.seed)
-    pick = validation_lines(val.ids, args.val_lines, rng)
+    def counts(self, cfg: LinesConfig) -> dict:
+        """What ``meta.json`` records of the data."""
+        return {
+            "iam_ondb_trainset": len(self.train.texts),
+            "iam_ondb_testset_v_rest": len(self.val_rest.texts),
+            "iam_ondb_testset_v_validation": len(self.val[1]),
+            "scanned_names": self.names,
+            "iam_offline": len(self.extra_y) - self.names * cfg.names_repeat,
+        }
+
+
+def assemble(cfg: LinesConfig, rng: np.random.Generator) -> LineData:
+    """Phase 1: the training and validation lines, and the charset they need."""
+    train, val = load_iam_ondb(cfg.data_dir, "train"), load_iam_ondb(cfg.data_dir, "val1")
+    extra_x, extra_y = offline_strips(cfg.iam_offline) if cfg.iam_offline else ([], [])
+    names_x, names_y = names_strips(cfg.data_dir) if cfg.names_repeat else ([], [])
+    extra_x, extra_y = extra_x + names_x * cfg.names_repeat, extra_y + names_y * cfg.names_repeat
+    pick = validation_lines(val.ids, cfg.val_lines, rng)
     val_strips = strips(val, None)
     val_x = [val_strips[i] for i in pick if val_strips[i] is not None]
     val_y = [val.texts[i] for i in pick if val_strips[i] is not None]
     # The rest of testset_v trains too (its writers are in neither test set, and its forms are not
     # among the validation lines'); lines with characters outside the charset (a rare * or ]) are
     # left out of it.
-    rest = sorted(set(range(len(val.texts))) - set(pick)) if args.train_on_val_rest else []
+    rest = sorted(set(range(len(val.texts))) - set(pick)) if cfg.train_on_val_rest else []
     val_rest = Lines([val.strokes[i] for i in rest], [val.texts[i] for i in rest], [val.ids[i] for i in rest])
     if rest:
         print(f"testset_v: {len(pick)} lines validate, {len(rest)} more join training", flush=True)
+    charset = charset_of(train.texts + extra_y)
+    return LineData(train, val_rest, (val_x, val_y), extra_x, extra_y, len(names_y), charset)
 
-    ckpt_dir = CHECKPOINTS / args.run_name
+
+@dataclass
+class Run:
+    """The model being trained, its optimizer and the checkpoint it resumes from."""
+
+    model: Any
+    optimizer: Any
+    epoch: Any  # a tf.Variable: epochs done
+    manager: Any  # tf.train.CheckpointManager
+    folder: Path  # the checkpoint folder
+
+
+def restore(cfg: LinesConfig, data: LineData) -> Run:
+    """Phase 2: a fresh model, or the run of the same name resumed (its charset grown to the data's)."""
+    import keras
+    import tensorflow as tf
+
+    from models.architectures import build_crnn
+
+    ckpt_dir = CHECKPOINTS / cfg.run_name
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
-    model = build_crnn(len(charset), args.width, args.lstm)
-    optimizer = keras.optimizers.Adam(args.lr, clipnorm=5.0)
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_crnn(len(data.charset), cfg.width, cfg.lstm)
+    optimizer = keras.optimizers.Adam(cfg.lr, clipnorm=5.0)
     epoch_var = tf.Variable(0, dtype=tf.int64, name="epoch")
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
     manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir / "state"), max_to_keep=2)
     charset_path = ckpt_dir / "charset.txt"
     # Runs from before charset.txt was kept here trained on the IAM-OnDB characters alone.
-    saved = charset_path.read_text(encoding="utf-8") if charset_path.exists() else charset_of(train.texts)
-    if manager.latest_checkpoint and saved != charset:
-        if set(saved) - set(charset):
+    saved = charset_path.read_text(encoding="utf-8") if charset_path.exists() else charset_of(data.train.texts)
+    if manager.latest_checkpoint and saved != data.charset:
+        if set(saved) - set(data.charset):
             sys.exit(f"{ckpt_dir} was trained on characters this data lacks; use another --run-name.")
-        old_model = build_crnn(len(saved), args.width, args.lstm)
+        old_model = build_crnn(len(saved), cfg.width, cfg.lstm)
         tf.train.Checkpoint(model=old_model, epoch=epoch_var).restore(manager.latest_checkpoint).expect_partial()
-        grow_charset(model, old_model, saved, charset)
-        print(f"resumed from {manager.latest_checkpoint} (epoch {int(epoch_var.numpy())} done), adding "
-              f"{''.join(sorted(set(charset) - set(saved)))!r} to the charset", flush=True)  # fmt: skip
+        grow_charset(model, old_model, saved, data.charset)
+        added = "".join(sorted(set(data.charset) - set(saved)))
+        print(
+            f"resumed from {manager.latest_checkpoint} (epoch {int(epoch_var.numpy())} done), adding {added!r}"
+            " to the charset",
+            flush=True,
+        )
     elif manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint)
         print(f"resumed from {manager.latest_checkpoint} (epoch {int(epoch_var.numpy())} done)", flush=True)
-    charset_path.write_text(charset, encoding="utf-8")
+    charset_path.write_text(data.charset, encoding="utf-8")
+    return Run(model, optimizer, epoch_var, manager, ckpt_dir)
 
-    spec = [tf.TensorSpec([None, LINE_HEIGHT, None, 1], tf.uint8), tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)]  # fmt: skip
 
-    @tf.function(input_signature=spec)  # one graph for every batch shape
+def compiled(run: Run):
+    """The training step (CTC loss, one graph for every batch shape) and the forward pass."""
+    import tensorflow as tf
+
+    model, optimizer = run.model, run.optimizer
+    spec = [
+        tf.TensorSpec([None, LINE_HEIGHT, None, 1], tf.uint8),
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None, None], tf.int32),
+        tf.TensorSpec([None], tf.int32),
+    ]
+
+    @tf.function(input_signature=spec)
     def step(x, widths, y, y_len):
         with tf.GradientTape() as tape:
             probs = model(x, training=True)
@@ -234,50 +310,81 @@ def main(argv=None) -> None:
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    forward = tf.function(lambda x: model(x, training=False), input_signature=spec[:1])
-    best_path, log_path = ckpt_dir / "best.json", ckpt_dir / "log.csv"
+    return step, tf.function(lambda x: model(x, training=False), input_signature=spec[:1])
+
+
+def epoch_examples(cfg: LinesConfig, data: LineData, epoch: int) -> tuple[list[np.ndarray], list[list[int]]]:
+    """This epoch's strips (one of ``variants`` augmented renderings of each line) and targets."""
+    index = {c: i for i, c in enumerate(data.charset)}
+    images, targets = [], []
+    for part in (data.train, data.val_rest) if data.val_rest.texts else (data.train,):
+        variant = strips(part, seed=cfg.seed * 1000 + epoch % cfg.variants)
+        for s, text in zip(variant, part.texts, strict=True):
+            if s is not None and s.shape[1] // 4 >= ctc_length(text) and all(c in index for c in text):
+                images.append(s)
+                targets.append([index[c] for c in text])
+    return images + data.extra_x, targets + [[index[c] for c in t] for t in data.extra_y]
+
+
+def train_epoch(cfg: LinesConfig, data: LineData, run: Run, step, rng: np.random.Generator) -> list[float]:
+    """Phase 3, once per epoch: every batch through the step; the losses."""
+    epoch = int(run.epoch.numpy())
+    run.optimizer.learning_rate.assign(cfg.lr * cfg.lr_decay**epoch)
+    images, targets = epoch_examples(cfg, data, epoch)
+    start, losses = time.time(), []
+    total = (len(images) + cfg.batch_size - 1) // cfg.batch_size
+    for n, (x, widths, y, y_len) in enumerate(batches(images, targets, cfg.batch_size, rng), 1):
+        losses.append(float(step(x, widths, y, y_len)))
+        if n % 50 == 0 or n == total:
+            rate = n / (time.time() - start)
+            print(
+                f"  epoch {epoch + 1} batch {n}/{total} loss {np.mean(losses[-50:]):.3f} "
+                f"({(total - n) / rate:.0f} s left)",
+                flush=True,
+            )
+    return losses
+
+
+def end_epoch(
+    cfg: LinesConfig, data: LineData, run: Run, forward, losses: list[float], seconds: float, best: dict
+) -> dict:
+    """Validate, checkpoint, log the epoch; keep it as the best model when it validates best."""
+    epoch = int(run.epoch.numpy())
+    rates = validate(forward, data.val, data.charset)
+    run.epoch.assign_add(1)
+    run.manager.save()
+    keep_epoch_weights(run.model, run.folder / "epochs", epoch + 1, cfg.average)
+    with open(run.folder / "log.csv", "a", newline="") as f:
+        row = [epoch + 1, round(float(np.mean(losses)), 4), round(rates["cer"], 4), round(rates["wer"], 4)]
+        csv.writer(f).writerow([*row, cfg.lr * cfg.lr_decay**epoch, round(seconds)])
+    print(
+        f"epoch {epoch + 1}: loss {np.mean(losses):.3f}, val CER {rates['cer']:.2%}, WER {rates['wer']:.2%} "
+        f"({seconds:.0f} s)",
+        flush=True,
+    )
+    if rates["cer"] >= best["cer"]:
+        return best
+    run.model.save(run.folder / "best.keras")
+    best = {"cer": rates["cer"], "wer": rates["wer"], "epoch": epoch + 1}
+    (run.folder / "best.json").write_text(json.dumps(best))
+    return best
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    rng = np.random.default_rng(cfg.seed)
+    data = assemble(cfg, rng)
+    run = restore(cfg, data)
+    step, forward = compiled(run)
+    best_path = run.folder / "best.json"
     best = json.loads(best_path.read_text()) if best_path.exists() else {"cer": 9.9}
-    index = {c: i for i, c in enumerate(charset)}
-    while int(epoch_var.numpy()) < args.epochs:
-        epoch = int(epoch_var.numpy())
-        optimizer.learning_rate.assign(args.lr * args.lr_decay**epoch)
-        images, targets = [], []
-        for part in (train, val_rest) if rest else (train,):
-            variant = strips(part, seed=args.seed * 1000 + epoch % args.variants)
-            for s, text in zip(variant, part.texts, strict=True):
-                if s is not None and s.shape[1] // 4 >= ctc_length(text) and all(c in index for c in text):
-                    images.append(s)
-                    targets.append([index[c] for c in text])
-        images += extra_x
-        targets += [[index[c] for c in t] for t in extra_y]
-        start, losses = time.time(), []
-        total = (len(images) + args.batch_size - 1) // args.batch_size
-        for n, (x, widths, y, y_len) in enumerate(batches(images, targets, args.batch_size, rng), 1):
-            losses.append(float(step(x, widths, y, y_len)))
-            if n % 50 == 0 or n == total:
-                rate = n / (time.time() - start)
-                print(f"  epoch {epoch + 1} batch {n}/{total} loss {np.mean(losses[-50:]):.3f} "
-                      f"({(total - n) / rate:.0f} s left)", flush=True)  # fmt: skip
-        rates = validate(forward, (val_x, val_y), charset)
-        epoch_var.assign_add(1)
-        manager.save()
-        keep_epoch_weights(model, ckpt_dir / "epochs", epoch + 1, args.average)
-        seconds = time.time() - start
-        with open(log_path, "a", newline="") as f:
-            row = [epoch + 1, round(float(np.mean(losses)), 4), round(rates["cer"], 4), round(rates["wer"], 4)]
-            csv.writer(f).writerow([*row, args.lr * args.lr_decay**epoch, round(seconds)])
-        print(f"epoch {epoch + 1}: loss {np.mean(losses):.3f}, val CER {rates['cer']:.2%}, WER {rates['wer']:.2%} "
-              f"({seconds:.0f} s)", flush=True)  # fmt: skip
-        if rates["cer"] < best["cer"]:
-            best = {"cer": rates["cer"], "wer": rates["wer"], "epoch": epoch + 1}
-            model.save(ckpt_dir / "best.keras")
-            best_path.write_text(json.dumps(best))
-    if args.average > 1:
-        best = try_average(model, forward, ckpt_dir, args.average, best, (val_x, val_y), charset)
-    data = {"iam_ondb_trainset": len(train.texts), "iam_ondb_testset_v_rest": len(rest),
-            "iam_ondb_testset_v_validation": len(val_y), "scanned_names": len(names_y),
-            "iam_offline": len(extra_y) - len(names_y) * args.names_repeat}  # fmt: skip
-    publish(args, charset, ckpt_dir, best, data)
+    while int(run.epoch.numpy()) < cfg.epochs:
+        start = time.time()
+        losses = train_epoch(cfg, data, run, step, rng)
+        best = end_epoch(cfg, data, run, forward, losses, time.time() - start, best)
+    if cfg.average > 1:
+        best = try_average(run.model, forward, run.folder, cfg.average, best, data.val, data.charset)
+    publish(cfg, data.charset, run.folder, best, data.counts(cfg))
 
 
 def validate(forward, val: tuple[list[np.ndarray], list[str]], charset: str) -> dict[str, float]:
@@ -314,8 +421,10 @@ def try_average(model, forward, ckpt_dir: Path, count: int, best: dict, val: tup
     model.set_weights([w / len(files) for w in sums])
     rates = validate(forward, val, charset)
     epochs = [int(p.name[6:9]) for p in files]
-    print(f"mean of epochs {epochs[0]}-{epochs[-1]}: val CER {rates['cer']:.2%} (best single epoch "
-          f"{best['cer']:.2%})", flush=True)  # fmt: skip
+    print(
+        f"mean of epochs {epochs[0]}-{epochs[-1]}: val CER {rates['cer']:.2%} (best single epoch {best['cer']:.2%})",
+        flush=True,
+    )
     if rates["cer"] >= best["cer"]:
         return best
     best = {"cer": rates["cer"], "wer": rates["wer"], "epoch": epochs[-1], "averaged_epochs": epochs}
@@ -324,15 +433,15 @@ def try_average(model, forward, ckpt_dir: Path, count: int, best: dict, val: tup
     return best
 
 
-def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, data: dict) -> None:
+def publish(cfg: LinesConfig, charset: str, ckpt_dir: Path, best: dict, data: dict) -> None:
     """Copy the best epoch's serving model with its charset and meta.json into ``--out``."""
     import keras
 
     model = keras.models.load_model(ckpt_dir / "best.keras", compile=False)
-    args.out.mkdir(parents=True, exist_ok=True)
-    model.save(args.out / "model.keras")
-    exported = export_onnx(model, args.out)
-    (args.out / "charset.txt").write_text(charset, encoding="utf-8")
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    model.save(cfg.out / "model.keras")
+    exported = export_onnx(model, cfg.out)
+    (cfg.out / "charset.txt").write_text(charset, encoding="utf-8")
     meta = {
         "name": "line",
         "task": "line",
@@ -350,19 +459,20 @@ def publish(args: argparse.Namespace, charset: str, ckpt_dir: Path, best: dict, 
             "averaged_epochs": best.get("averaged_epochs"),
             "val1_cer": round(best["cer"], 4),
             "val1_wer": round(best["wer"], 4),
-            "epochs": args.epochs,
+            "epochs": cfg.epochs,
             "lines": data,
-            "names_repeat": args.names_repeat,
-            "lr": args.lr,
-            "lr_decay": args.lr_decay,
-            "variants": args.variants,
-            "seed": args.seed,
-        },  # fmt: skip
+            "names_repeat": cfg.names_repeat,
+            "lr": cfg.lr,
+            "lr_decay": cfg.lr_decay,
+            "variants": cfg.variants,
+            "seed": cfg.seed,
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        },
         "metrics": {},
         "onnx": exported,
     }
-    write_meta(args.out, meta)
-    print(f"saved {args.out} (best epoch {best['epoch']}, val CER {best['cer']:.2%})")
+    write_meta(cfg.out, meta)
+    print(f"saved {cfg.out} (best epoch {best['epoch']}, val CER {best['cer']:.2%})")
 
 
 if __name__ == "__main__":
