@@ -22,7 +22,7 @@ from models.pages import hog_alphabets
 from models.preprocessing import DEFAULT_MAX_PIXELS, PAGE_MAX_PIXELS
 from models.recognize import offered_tasks
 from models.registry import WEIGHTS_DIR, shared_registry
-from web import admin, api, errors, limits, logs, metrics, personal, security
+from web import admin, allocator, api, errors, limits, logs, metrics, personal, security
 from web.cli import recognize_command, sheet_cli
 
 __all__ = ["create_app", "main", "recognize_command"]  # recognize_command: the CLI tests call it from here
@@ -41,6 +41,7 @@ class JsonRequest(Request):
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory; ``test_config`` overrides every other setting."""
+    allocator.keep_freed_memory()  # numpy's temporaries from the heap, not fresh pages each time
     app = Flask(__name__, instance_relative_config=True)
     app.request_class = JsonRequest
     app.config.from_mapping(

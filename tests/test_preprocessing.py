@@ -284,3 +284,80 @@ def test_merged_ink_recipes_give_the_same_pixels_as_the_three_before():
     changed = {name: _recipe_outputs(RESOURCES / name) for name in golden}
     changed = {name: got for name, got in changed.items() if got != golden[name]}
     assert not changed, sorted(changed)[:5]
+
+
+def _paper_inputs() -> list[tuple[str, np.ndarray]]:
+    """Canvas drawings, clean and lit scans, a flooded blob and a speck of paper: plain paper
+    (where the paper level's shortcut applies) and not."""
+    rng = np.random.default_rng(7)
+    out = []
+    for size, width in ((280, 18), (280, 4), (96, 3), (1000, 40), (37, 2)):
+        img = canvas_digit([[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]], width=width, size=size)
+        out.append((f"canvas {size} pen {width}", np.asarray(img.convert("L"), np.float32) / 255))
+    seven = out[0][1]
+    out.append(("grey paper", 0.1 + 0.77 * seven))  # a scan whose paper is 0.87, not white
+    out.append(("lit", seven * np.linspace(0.6, 1.0, 280, dtype=np.float32)[None, :]))
+    out.append(("grain", np.clip(seven - rng.uniform(0, 0.05, seven.shape).astype(np.float32), 0, 1)))
+    blob = seven.copy()
+    blob[40:240, 40:240] = 0.0  # a filled square wider than the glyph window
+    out.append(("blob", blob))
+    out.append(("strip", np.ascontiguousarray(seven[100:150])))  # as short as a line
+    speck = np.full((280, 280), 0.3, np.float32)
+    speck[3, 159] = 1.0
+    out.append(("one paper pixel", speck))
+    return out
+
+
+@pytest.mark.parametrize("window,smooth", [(70, 35), (3, 1), (24, 12), (9, 3), (4, 3), (500, 250)])
+def test_paper_level_shortcut_is_bit_identical_to_the_closing(window, smooth):
+    """Plain paper skips the grey closing and box filter (``_flat_level``); where it does, the level
+    is the same to the bit as the filters give, and where it does not (lit, grainy, a blob) the
+    filters run."""
+    from models.preprocessing.ink import _flat_level, _paper_level
+
+    took = {}
+    for name, paper in _paper_inputs():
+        closed = ndimage.grey_closing(paper, size=(window, window), mode="nearest")
+        slow = ndimage.uniform_filter(closed, size=smooth, mode="nearest")
+        fast = _paper_level(paper, window, smooth)
+        assert fast.dtype == slow.dtype and np.array_equal(fast, slow), name
+        took[name] = _flat_level(paper, window) is not None
+    assert not took["lit"] and not took["grain"] and not took["one paper pixel"]
+    if window >= 70:  # the glyph preset's window on a 280 px canvas: plain paper takes the shortcut
+        assert took["canvas 280 pen 18"] and took["grey paper"] and took["canvas 96 pen 3"]
+
+
+def _reference_drop_specks(ink: np.ndarray) -> np.ndarray:
+    """``_drop_specks`` as it was, labelling the whole image (the reference of the test below)."""
+    from models.preprocessing.ink import EDGE_FRACTION, EIGHT_NEIGHBOURS, SPECK_FRACTION
+
+    labels, n = ndimage.label(ink > 0, structure=EIGHT_NEIGHBOURS)
+    if n <= 1:
+        return ink
+    mass = ndimage.sum_labels(ink, labels, index=np.arange(1, n + 1))
+    edge = np.zeros(n + 1, bool)
+    edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    keep = (mass >= SPECK_FRACTION * mass.max()) & ~(edge[1:] & (mass < EDGE_FRACTION * mass.max()))
+    keep[np.argmax(mass)] = True
+    return np.where(np.concatenate([[False], keep])[labels], ink, 0.0).astype(np.float32)
+
+
+def test_specks_and_stroke_width_match_the_whole_image_scipy_recipes():
+    """``_drop_specks`` labels inside the ink's box and ``stroke_width`` erodes by slicing; on
+    specks, strokes cut by every border and none, both give what the whole-image scipy calls gave."""
+    from models.preprocessing.glyphs import _eroded
+    from models.preprocessing.ink import _drop_specks
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        h, w = rng.integers(8, 120, 2)
+        ink = np.zeros((h, w), np.float32)
+        for _ in range(rng.integers(1, 8)):  # blobs of any size, some over a border
+            y, x = rng.integers(-5, h), rng.integers(-5, w)
+            dy, dx = rng.integers(1, max(2, h // 2)), rng.integers(1, max(2, w // 2))
+            ink[max(0, y) : y + dy, max(0, x) : x + dx] = rng.uniform(0.1, 1.0)
+        if trial % 3 == 0:
+            ink = np.pad(ink[2:-2, 2:-2], 2)  # nothing at the border
+        assert np.array_equal(_drop_specks(ink), _reference_drop_specks(ink)), trial
+        mask = ink > 0.5
+        assert np.array_equal(_eroded(mask), ndimage.binary_erosion(mask)), trial
