@@ -102,8 +102,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     for blueprint in (api.bp, admin.bp, personal.bp):
         app.register_blueprint(blueprint)
     recognition = "RATELIMIT_RECOGNITION"
-    limits.limit_routes(app, {"api.submit": recognition, "api.upload": recognition, "api.check_sheet": recognition,
-                              "api.give_feedback": "RATELIMIT_FEEDBACK"})  # fmt: skip
+    limits.limit_routes(
+        app,
+        {
+            "api.submit": recognition,
+            "api.upload": recognition,
+            "api.check_sheet": recognition,
+            "api.give_feedback": "RATELIMIT_FEEDBACK",
+        },
+    )
     for command in (recognize_command, sheet_cli, personal.cli, feedback_cli):
         app.cli.add_command(command)
     return app

@@ -35,8 +35,10 @@ accesslog = os.environ.get("HWR_ACCESS_LOG")  # "-" for standard output; off by 
 
 # /metrics sums the counts of every worker (web/metrics.py): each process writes its own files in
 # this folder, emptied when the server starts so counts of an earlier run are not added in
-METRICS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(
-    os.environ.get("TMPDIR", "/tmp"), f"hwr-metrics-{os.environ.get('HWR_PORT', '5000')}"))  # fmt: skip
+METRICS_DIR = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join(os.environ.get("TMPDIR", "/tmp"), f"hwr-metrics-{os.environ.get('HWR_PORT', '5000')}"),
+)
 
 
 def on_starting(server):

@@ -73,15 +73,28 @@ def main() -> None:
         start = time.time()
         log = io.StringIO()
         with contextlib.redirect_stdout(log):
-            retrain.main(["--task", "digit", "--feedback", str(db), "--models-dir", str(models),
-                          "--data-dir", str(args.data_dir), *args.retrain_args])  # fmt: skip
+            retrain.main(
+                [
+                    "--task",
+                    "digit",
+                    "--feedback",
+                    str(db),
+                    "--models-dir",
+                    str(models),
+                    "--data-dir",
+                    str(args.data_dir),
+                    *args.retrain_args,
+                ]
+            )
         seconds = time.time() - start
         after = top_labels(client, fresh)
         read_after = np.mean([r["candidates"][0]["label"] == "7" for r in after])
         print("\n".join(line for line in log.getvalue().splitlines() if not line.startswith(("Epoch", " "))))
         print(f"retraining took {seconds:.0f} s on {os.cpu_count()} CPUs")
-        print(f"fresh 7s by the same writer read as 7 (top answer): {read_before:.1%} before, {read_after:.1%} after "
-              f"(served model version {after[0]['model']['version']})")  # fmt: skip
+        print(
+            f"fresh 7s by the same writer read as 7 (top answer): {read_before:.1%} before, {read_after:.1%} after "
+            f"(served model version {after[0]['model']['version']})"
+        )
 
 
 if __name__ == "__main__":

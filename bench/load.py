@@ -187,15 +187,23 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = os.environ | {"HWR_PORT": str(port), "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"),
-                        "TF_CPP_MIN_LOG_LEVEL": "3",
-                        # one address sends every request here: the per-client limits are raised (still
-                        # checked on each request, so their cost is in the figures) instead of refusing
-                        "HWR_RATELIMIT_RECOGNITION": "1000000 per minute",
-                        "HWR_RATELIMIT_FEEDBACK": "1000000 per minute"}  # fmt: skip
+    env = os.environ | {
+        "HWR_PORT": str(port),
+        "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        # one address sends every request here: the per-client limits are raised (still
+        # checked on each request, so their cost is in the figures) instead of refusing
+        "HWR_RATELIMIT_RECOGNITION": "1000000 per minute",
+        "HWR_RATELIMIT_FEEDBACK": "1000000 per minute",
+    }
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    proc = subprocess.Popen([str(gunicorn), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(gunicorn), "-c", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     t0, deadline = time.time(), time.time() + 600
     while True:
         try:
@@ -227,8 +235,9 @@ def main() -> None:
             client(host, port, warm_up, submit)
             pids = []
             if "feedback" in tasks:
-                req = urllib.request.Request(f"http://{host}:{port}/submit", image.encode(),
-                                             {"Content-Type": "application/json"})  # fmt: skip
+                req = urllib.request.Request(
+                    f"http://{host}:{port}/submit", image.encode(), {"Content-Type": "application/json"}
+                )
                 pids = [json.load(urllib.request.urlopen(req, timeout=60))["prediction_id"] for _ in range(50)]
             counter = iter(range(10**9))
             lock = threading.Lock()
@@ -249,16 +258,22 @@ def main() -> None:
             for n in levels:
                 base, _ = run_phase(host, port, n, healthz, args, probe=False)
                 rate, h50, h99 = summary(base)
-                print(f"| {n} | healthz alone | {len(base.latencies)} | {rate:.0f} | {h50:.2f} | {h99:.2f} | 1.0 "
-                      f"| {base.errors} |")  # fmt: skip
+                print(
+                    f"| {n} | healthz alone | {len(base.latencies)} | {rate:.0f} | {h50:.2f} | {h99:.2f} | 1.0 "
+                    f"| {base.errors} |"
+                )
                 for task in tasks:
                     phase, side = run_phase(host, port, n, makers[task], args, probe=True)
                     rate, p50, p99 = summary(phase)
-                    print(f"| {n} | {task} | {len(phase.latencies)} | {rate:.0f} | {p50:.2f} | {p99:.2f} "
-                          f"| {p50 / h50:.1f} | {phase.errors} |")  # fmt: skip
+                    print(
+                        f"| {n} | {task} | {len(phase.latencies)} | {rate:.0f} | {p50:.2f} | {p99:.2f} "
+                        f"| {p50 / h50:.1f} | {phase.errors} |"
+                    )
                     _, s50, s99 = summary(side)
-                    print(f"| {n} | healthz during {task} | {len(side.latencies)} | | {s50:.2f} | {s99:.2f} "
-                          f"| {s50 / h50:.1f} | {side.errors} |")  # fmt: skip
+                    print(
+                        f"| {n} | healthz during {task} | {len(side.latencies)} | | {s50:.2f} | {s99:.2f} "
+                        f"| {s50 / h50:.1f} | {side.errors} |"
+                    )
             report_workers(proc.pid if proc else None, "at the end")
         finally:
             if proc is not None:

@@ -65,8 +65,10 @@ def main() -> None:
             t = time.perf_counter()
             found = len(read_page(data, registry, "digit", engine).result["glyphs"])
             times.append(time.perf_counter() - t)
-        print(f"{engine:<8}{found:>8}{np.percentile(times, 50):>8.3f}{np.percentile(times, 90):>8.3f}"
-              f"  {np.percentile(seg, 50):.3f} s")  # fmt: skip
+        print(
+            f"{engine:<8}{found:>8}{np.percentile(times, 50):>8.3f}{np.percentile(times, 90):>8.3f}"
+            f"  {np.percentile(seg, 50):.3f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -63,12 +63,19 @@ def free_port() -> int:
 
 def start_server(kind: str, tmp: Path, limits_raised: bool) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    env = os.environ | {"HWR_PORT": str(port), "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"),
-                        "TF_CPP_MIN_LOG_LEVEL": "3", "HWR_PREDICTION_QUOTA_MB": "512"}  # fmt: skip
+    env = os.environ | {
+        "HWR_PORT": str(port),
+        "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "HWR_PREDICTION_QUOTA_MB": "512",
+    }
     if limits_raised:
         env |= {"HWR_RATELIMIT_RECOGNITION": "1000000 per minute", "HWR_RATELIMIT_FEEDBACK": "1000000 per minute"}
-    cmd = [sys.executable, "app.py"] if kind == "waitress" else [str(Path(sys.executable).parent / "gunicorn"),
-                                                                  "-c", "gunicorn.conf.py"]  # fmt: skip
+    cmd = (
+        [sys.executable, "app.py"]
+        if kind == "waitress"
+        else [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py"]
+    )
     log = open(tmp / f"server-{port}.log", "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 600
@@ -103,8 +110,9 @@ def rss_mb(proc: subprocess.Popen) -> float:
     return total / 1024
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-            timeout: float = 60) -> tuple[int, dict, bytes]:  # fmt: skip
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 60
+) -> tuple[int, dict, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request(method, path, body, headers or {})
@@ -116,10 +124,14 @@ def request(port: int, method: str, path: str, body: bytes | None = None, header
 
 def multipart(data: bytes, task: str, filename: str = "f.png") -> tuple[bytes, dict]:
     boundary = "sweep" + str(random.random())[2:]
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="task"\r\n\r\n{task}\r\n'.encode(),
-             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-             "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n",
-             f"--{boundary}--\r\n".encode()]  # fmt: skip
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="task"\r\n\r\n{task}\r\n'.encode(),
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + b"\r\n",
+        f"--{boundary}--\r\n".encode(),
+    ]
     return b"".join(parts), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
@@ -131,8 +143,11 @@ def encode(img: Image.Image, fmt: str = "PNG", **save) -> bytes:
 
 def seven(size: int = 280) -> Image.Image:
     img = Image.new("RGB", (size, size), "white")
-    ImageDraw.Draw(img).line([(size // 4, size // 5), (3 * size // 4, size // 5), (size // 2, 4 * size // 5)],
-                             fill="black", width=max(2, size // 16))  # fmt: skip
+    ImageDraw.Draw(img).line(
+        [(size // 4, size // 5), (3 * size // 4, size // 5), (size // 2, 4 * size // 5)],
+        fill="black",
+        width=max(2, size // 16),
+    )
     return img
 
 
@@ -244,8 +259,14 @@ def hostile(port: int, mutations: int) -> dict:
                 not_json.append((name, status))
         if not name.startswith("mutated"):
             print(f"  {name}: {status} in {took * 1000:.0f} ms, {len(data):,} bytes")
-    return {"requests": len(sent), "status_counts": dict(sorted(results.items())), "server_errors": fives,
-            "errors_without_json": not_json, "slowest_s": round(slowest, 3), "over_1s": slow}  # fmt: skip
+    return {
+        "requests": len(sent),
+        "status_counts": dict(sorted(results.items())),
+        "server_errors": fives,
+        "errors_without_json": not_json,
+        "slowest_s": round(slowest, 3),
+        "over_1s": slow,
+    }
 
 
 # ------------------------------------------------------------------ phase 2: starvation
@@ -298,12 +319,18 @@ def starvation(port: int, idle_count: int, heavy_clients: int, seconds: float, p
     for s in idle:
         s.close()
     lat = np.array(health) * 1000
-    return {"idle_connections": idle_count, "heavy_clients": heavy_clients, "healthz_requests": len(health),
-            "healthz_failures": failures, "healthz_p50_ms": round(float(np.percentile(lat, 50)), 1),
-            "healthz_p99_ms": round(float(np.percentile(lat, 99)), 1), "healthz_max_ms": round(float(lat.max()), 1),
-            "heavy_status_counts": dict(sorted(heavy_status.items())),
-            "heavy_page_p50_s": round(float(np.median(heavy_times)), 2) if heavy_times else None,
-            "rss_peak_mb": round(peak)}  # fmt: skip
+    return {
+        "idle_connections": idle_count,
+        "heavy_clients": heavy_clients,
+        "healthz_requests": len(health),
+        "healthz_failures": failures,
+        "healthz_p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "healthz_p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "healthz_max_ms": round(float(lat.max()), 1),
+        "heavy_status_counts": dict(sorted(heavy_status.items())),
+        "heavy_page_p50_s": round(float(np.median(heavy_times)), 2) if heavy_times else None,
+        "rss_peak_mb": round(peak),
+    }
 
 
 # ------------------------------------------------------------------ phase 3: disk
@@ -328,11 +355,17 @@ def disk(port: int, tmp: Path, seconds: float) -> dict:
     time.sleep(1)
     grown = store_bytes(tmp) - before
     per_answer = grown / max(1, answered)
-    return {"input_bytes": len(data), "answers": answered, "status_counts": statuses, "store_growth_bytes": grown,
-            "bytes_per_answer": round(per_answer), "answers_per_second": round(answered / seconds, 1),
-            "worst_mb_per_client_hour_at_rate_limit": round(per_answer * 120 * 60 / 1e6, 1),
-            "worst_mb_per_client_hour_unlimited": round(per_answer * answered / seconds * 3600 / 1e6, 1),
-            "quota_mb": 512}  # fmt: skip
+    return {
+        "input_bytes": len(data),
+        "answers": answered,
+        "status_counts": statuses,
+        "store_growth_bytes": grown,
+        "bytes_per_answer": round(per_answer),
+        "answers_per_second": round(answered / seconds, 1),
+        "worst_mb_per_client_hour_at_rate_limit": round(per_answer * 120 * 60 / 1e6, 1),
+        "worst_mb_per_client_hour_unlimited": round(per_answer * answered / seconds * 3600 / 1e6, 1),
+        "quota_mb": 512,
+    }
 
 
 # ------------------------------------------------------------------ phase 5: rate limits on

@@ -115,10 +115,15 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="hwr-bench-teach-"))
     port = free_port()
-    env = os.environ | {"HWR_PORT": str(port), "HWR_PERSONAL_DIR": str(tmp / "personal"),
-                        "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"), "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    env = os.environ | {
+        "HWR_PORT": str(port),
+        "HWR_PERSONAL_DIR": str(tmp / "personal"),
+        "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -156,12 +161,15 @@ def main() -> None:
         result = {
             "idle": summary(idle),
             "while_teaching": summary(busy),
-            "teach": {"state": state["state"], "seconds_post_to_done": teach_s,
-                      "seconds_in_worker": state.get("result", {}).get("seconds"),
-                      "timings": state.get("result", {}).get("timings")},
+            "teach": {
+                "state": state["state"],
+                "seconds_post_to_done": teach_s,
+                "seconds_in_worker": state.get("result", {}).get("seconds"),
+                "timings": state.get("result", {}).get("timings"),
+            },
             "answer_with_profile": {k: answer.get(k) for k in ("text", "model", "writer")},
             "machine": {"cpus": os.cpu_count(), "clients": args.clients},
-        }  # fmt: skip
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -174,8 +182,10 @@ def main() -> None:
             s = result[phase][route]
             print(f"{phase:<16}{route:<10}{s['p50']:>9}{s['p90']:>9}{s['p99']:>9}{s['n']:>7}")
         r = result[phase]
-        print(f"{'':<16}/submit p50 = {r['submit_over_healthz_p50']}x /healthz, {r['submit_per_s']} /submit per s, "
-              f"{r['errors']} errors")  # fmt: skip
+        print(
+            f"{'':<16}/submit p50 = {r['submit_over_healthz_p50']}x /healthz, {r['submit_per_s']} /submit per s, "
+            f"{r['errors']} errors"
+        )
     print(f"teach: {json.dumps(result['teach'])}")
     print(f"answer with the profile: {json.dumps(result['answer_with_profile'])}")
 

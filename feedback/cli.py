@@ -46,10 +46,20 @@ def sync_command() -> None:
 
 
 @feedback_cli.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "zip"]), default="csv", show_default=True,
-              help="csv: one row per feedback; zip: images and labels.csv, as training.retrain reads")  # fmt: skip
-@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="file to write (default: standard output for csv; required for zip)")  # fmt: skip
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "zip"]),
+    default="csv",
+    show_default=True,
+    help="csv: one row per feedback; zip: images and labels.csv, as training.retrain reads",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="file to write (default: standard output for csv; required for zip)",
+)
 @click.option("--task", default=None, help="only this task's feedback")
 def export_command(fmt: str, output: str | None, task: str | None) -> None:
     """Export the feedback with its prediction ids, labels and (zip) images."""

@@ -80,5 +80,11 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
     feedback_id, revision = store().record_feedback(pid, correct, label)
     if syncer():
         syncer().notify()
-    return {"status": "saved", "feedback_id": feedback_id, "prediction_id": pid, "revision": revision,
-            "correct": correct, "label": label}  # fmt: skip
+    return {
+        "status": "saved",
+        "feedback_id": feedback_id,
+        "prediction_id": pid,
+        "revision": revision,
+        "correct": correct,
+        "label": label,
+    }

@@ -28,8 +28,11 @@ def init_app(app: Flask) -> None:
         )
     target = str(url) if url else app.config.get("FEEDBACK_DB") or str(Path(app.instance_path) / "feedback.sqlite3")
     quota = app.config.get("PREDICTION_QUOTA_MB")
-    store_ = FeedbackStore(target, prediction_ttl=float(app.config["PREDICTION_TTL_HOURS"]) * 3600,
-                           quota_bytes=None if quota is None else int(float(quota) * 1024 * 1024))  # fmt: skip
+    store_ = FeedbackStore(
+        target,
+        prediction_ttl=float(app.config["PREDICTION_TTL_HOURS"]) * 3600,
+        quota_bytes=None if quota is None else int(float(quota) * 1024 * 1024),
+    )
     log.info("feedback store: %s (%s)", store_.location, store_.engine.name)
     app.extensions["feedback"] = store_
     sheets = SheetsConfig.from_app_config(app.config)

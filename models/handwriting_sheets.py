@@ -50,8 +50,11 @@ def read_sheet(data: bytes, model=None, max_pixels: int = PAGE_MAX_PIXELS, min_p
             f"Found {len(rows)} rows of writing; the sheet needs exactly {len(DIGITS)}: row 1 all 0s, row 2 all 1s, "
             "... row 10 all 9s, with nothing else on the page."
         )
-    short = [f"row {i + 1} (the {d}s) has {len(r)}" for i, (d, r) in enumerate(zip(DIGITS, rows, strict=True))
-             if len(r) < min_per_row]  # fmt: skip
+    short = [
+        f"row {i + 1} (the {d}s) has {len(r)}"
+        for i, (d, r) in enumerate(zip(DIGITS, rows, strict=True))
+        if len(r) < min_per_row
+    ]
     if short:
         raise SheetError(f"Too few samples: {'; '.join(short)}. Write at least {min_per_row} of each digit.")
     glyphs = np.stack([g.pixels for g in page.glyphs])
@@ -107,8 +110,9 @@ def save_sheet(root: Path, sheet: Sheet) -> str:
     for old in folder.glob("*.npz"):  # checked sheets nobody trained on are kept a day
         if old.stat().st_mtime < time.time() - SHEET_TTL_SECONDS:
             old.unlink(missing_ok=True)
-    np.savez_compressed(folder / f"{sheet_id}.npz", glyphs=sheet.glyphs, labels=np.array(sheet.labels),
-                        rows=json.dumps(sheet.rows))  # fmt: skip
+    np.savez_compressed(
+        folder / f"{sheet_id}.npz", glyphs=sheet.glyphs, labels=np.array(sheet.labels), rows=json.dumps(sheet.rows)
+    )
     return sheet_id
 
 

@@ -52,9 +52,13 @@ def save_hog(pipeline, out_dir: Path, meta: dict) -> Path:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, out_dir / "model.joblib", compress=3)
-    meta = {"engine": "hog", "input_shape": [GLYPH_SIZE, GLYPH_SIZE], "preprocessing": "glyph",
-            "preprocessing_version": PREPROCESSING_VERSION,
-            "hog": {k: list(v) if isinstance(v, tuple) else v for k, v in HOG_PARAMS.items()}} | meta  # fmt: skip
+    meta = {
+        "engine": "hog",
+        "input_shape": [GLYPH_SIZE, GLYPH_SIZE],
+        "preprocessing": "glyph",
+        "preprocessing_version": PREPROCESSING_VERSION,
+        "hog": {k: list(v) if isinstance(v, tuple) else v for k, v in HOG_PARAMS.items()},
+    } | meta
     write_meta(out_dir, meta)
     return out_dir
 

@@ -488,8 +488,15 @@ def read_lines(
         probs = model.probabilities(strip)
         raw = decode_columns(probs, model.charset, decoder, lm)
         text, changes = speller.correct(raw, probs, model.charset) if correct and speller else (raw, [])
-        lines.append({"text": tidy_text(text), "raw_text": tidy_text(raw), "corrections": changes,
-                      "confidence": round(confidence(probs), 4)} | seen)  # fmt: skip
+        lines.append(
+            {
+                "text": tidy_text(text),
+                "raw_text": tidy_text(raw),
+                "corrections": changes,
+                "confidence": round(confidence(probs), 4),
+            }
+            | seen
+        )
     result: LinesAnswer = {
         "task": "line",
         "text": "\n".join(line["text"] for line in lines),

@@ -133,9 +133,18 @@ def read_page(
         for g in row:
             candidates = top_candidates(probs[k], labels, 5)
             unsure = bool(group_confidence(probs[k], labels) < threshold or not_one[k])
-            item = {"x": g.x, "y": g.y, "w": g.w, "h": g.h, "line": r, "space_before": g.space_before,
-                    "text": candidates[0]["label"],
-                    "confidence": candidates[0]["probability"], "candidates": candidates, "unsure": unsure}  # fmt: skip
+            item = {
+                "x": g.x,
+                "y": g.y,
+                "w": g.w,
+                "h": g.h,
+                "line": r,
+                "space_before": g.space_before,
+                "text": candidates[0]["label"],
+                "confidence": candidates[0]["probability"],
+                "candidates": candidates,
+                "unsure": unsure,
+            }
             out_glyphs.append(item)
             text += (" " if g.space_before else "") + item["text"]
             k += 1

@@ -98,8 +98,10 @@ def create_profile(root: Path, name: str) -> tuple[Path, str | None]:
             return folder, None
         token = secrets.token_urlsafe(24)
         created = utc_stamp()
-        _write_json(folder / PROFILE_FILE, read_profile(folder) | {"name": name, "created": created,
-                                                                    "token_sha256": _token_hash(token)})  # fmt: skip
+        _write_json(
+            folder / PROFILE_FILE,
+            read_profile(folder) | {"name": name, "created": created, "token_sha256": _token_hash(token)},
+        )
         return folder, token
 
 
@@ -130,8 +132,11 @@ def list_profiles(root: Path) -> list[dict]:
     for folder in sorted(p for p in Path(root).glob("*") if p.is_dir() and NAME.fullmatch(p.name)):
         item: dict = {"name": folder.name, "tasks": {}}
         for task, info in taught_tasks(folder).items():
-            item["tasks"][task] = {"labels": info.get("labels", []), "version": info.get("version"),
-                                   "promoted": info.get("promoted")}  # fmt: skip
+            item["tasks"][task] = {
+                "labels": info.get("labels", []),
+                "version": info.get("version"),
+                "promoted": info.get("promoted"),
+            }
         sheet = folder / "meta.json"
         if sheet.exists():
             meta = json.loads(sheet.read_text())
@@ -189,8 +194,14 @@ def personal_models(registry, profile: Path, task: str):
     if (folder / "model" / "model.keras").exists():
         return registry.personal(folder, "model"), registry.personal(folder, "writer")
     if task == "digit" and (Path(profile) / "cnn" / "model.keras").exists():  # trained from a sheet
-        writer = next((registry.personal(f, "writer") for f in (folder, Path(profile))
-                       if (f / "writer" / "model.keras").exists()), None)  # fmt: skip
+        writer = next(
+            (
+                registry.personal(f, "writer")
+                for f in (folder, Path(profile))
+                if (f / "writer" / "model.keras").exists()
+            ),
+            None,
+        )
         return registry.personal(Path(profile), "cnn"), writer
     taught = ", ".join(taught_tasks(profile)) or "nothing yet"
     raise ProfileError(f"Profile {Path(profile).name!r} has no {task} model (it was taught: {taught}).")

@@ -141,8 +141,12 @@ def start_fake_google() -> FakeGoogle:
                 return 404, {"error": {"code": 404, "message": "not found"}}
             sid, rest = m.groups()
             if rest == "":
-                props = {"sheetId": 0, "title": state.title, "index": 0,
-                         "gridProperties": {"rowCount": 1000, "columnCount": 26}}  # fmt: skip
+                props = {
+                    "sheetId": 0,
+                    "title": state.title,
+                    "index": 0,
+                    "gridProperties": {"rowCount": 1000, "columnCount": 26},
+                }
                 sheets = [{"properties": props}]
                 return 200, {"spreadsheetId": sid, "properties": {"title": "Feedback"}, "sheets": sheets}
             if rest == ":batchUpdate":  # structural changes: only deleting rows is used

@@ -33,8 +33,13 @@ def make_app(tmp_path: Path, **config):
     """An app for tests: its feedback database in ``tmp_path``, no background sync, no rate limits
     (tests that read hundreds of images would hit them; tests/test_limits.py turns them on, and the
     real servers of test_server.py and test_gunicorn.py run with the defaults), ``config`` on top."""
-    base = {"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"), "DATABASE_URL": None,
-            "FEEDBACK_SYNC_BACKGROUND": False, "RATELIMIT_ENABLED": False}  # fmt: skip
+    base = {
+        "TESTING": True,
+        "FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"),
+        "DATABASE_URL": None,
+        "FEEDBACK_SYNC_BACKGROUND": False,
+        "RATELIMIT_ENABLED": False,
+    }
     return create_app(base | config)
 
 
@@ -86,8 +91,11 @@ def start_app_py(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int, dic
     """``python app.py`` (the README's first command) on a free port with its store in
     ``tmp_path`` and ``env`` added; waits for ``/healthz`` and returns (process, port, its answer)."""
     port = free_port()
-    env = os.environ | {"HWR_PORT": str(port), "TF_CPP_MIN_LOG_LEVEL": "3",
-                        "HWR_FEEDBACK_DB": str(tmp_path / "fb.db")} | env  # fmt: skip
+    env = (
+        os.environ
+        | {"HWR_PORT": str(port), "TF_CPP_MIN_LOG_LEVEL": "3", "HWR_FEEDBACK_DB": str(tmp_path / "fb.db")}
+        | env
+    )
     proc = subprocess.Popen(
         [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

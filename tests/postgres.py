@@ -99,13 +99,40 @@ def start_postgres() -> PostgresServer:
     for path in (root, pwfile, root / "sock"):
         _give(path, user)
     # --no-sync only skips flushing the freshly made template files; the running server fsyncs every commit
-    _run(user, [str(found / "initdb"), "-D", str(root / "data"), "-U", ROLE, f"--pwfile={pwfile}",
-                "--auth=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync"])  # fmt: skip
+    _run(
+        user,
+        [
+            str(found / "initdb"),
+            "-D",
+            str(root / "data"),
+            "-U",
+            ROLE,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+        ],
+    )
     pwfile.unlink()
     port = free_port()
     options = f"-p {port} -k {root / 'sock'} -c listen_addresses=127.0.0.1 -c max_connections=200"
-    _run(user, [str(found / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "server.log"), "-o", options,
-                "-w", "-t", "60", "start"])  # fmt: skip
+    _run(
+        user,
+        [
+            str(found / "pg_ctl"),
+            "-D",
+            str(root / "data"),
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+    )
     return PostgresServer(root=root, bin=found, port=port, password=password, user=user)
 
 

@@ -203,8 +203,10 @@ def test_errors_do_not_echo_huge_input(client):
         "/feedback", json={"prediction_id": read["prediction_id"], "correct": False, "label": "é" * 1_000_000}
     )
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_label" and len(r.data) < 1000
-    r = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "alphabet": "y" * 50_000,
-                                     "task": "character"})  # fmt: skip
+    r = client.post(
+        "/submit",
+        json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "alphabet": "y" * 50_000, "task": "character"},
+    )
     assert r.status_code in (400, 422) and len(r.data) < 1000
 
 
@@ -247,8 +249,9 @@ def test_answers_have_the_fields_their_typed_records_declare(client):
 
     digit = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"})
     _fits(digit.get_json(), GlyphAnswer)
-    letter = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(ONE))), "task": "character",
-                                          "alphabet": "upper"})  # fmt: skip
+    letter = client.post(
+        "/submit", json={"image": data_url(png_bytes(canvas_digit(ONE))), "task": "character", "alphabet": "upper"}
+    )
     _fits(letter.get_json(), GlyphAnswer)
     page = (RESOURCES / "pages" / "page_02_lines.jpg").read_bytes()
     answer = client.post("/upload", data={"file": (io.BytesIO(page), "p.jpg"), "task": "page"}).get_json()

@@ -688,8 +688,13 @@ def line_page(browser, tmp_path_factory):
     charset = " abcdefghijklmnopqrstuvwxyz"
     keras.utils.set_random_seed(0)
     build_crnn(len(charset), width=4, lstm=8).save(root / "line" / "model.keras")
-    meta = {"name": "line", "version": "0", "charset": charset, "input_height": LINE_HEIGHT,
-            "line_preprocessing_version": LINE_PREPROCESSING_VERSION}  # fmt: skip
+    meta = {
+        "name": "line",
+        "version": "0",
+        "charset": charset,
+        "input_height": LINE_HEIGHT,
+        "line_preprocessing_version": LINE_PREPROCESSING_VERSION,
+    }
     (root / "line" / "meta.json").write_text(json.dumps(meta))
     app = make_app(tmp_path_factory.mktemp("line-app"), WEIGHTS_DIR=str(root))
     with served_page(browser, app) as page:
@@ -808,9 +813,15 @@ def test_alphabet_hint_and_spelling_switch(page):
 
 def fake_answer(text: str, probabilities: list[float], **extra) -> dict:
     labels = [text] + [str(d) for d in range(10) if str(d) != text][: len(probabilities) - 1]
-    return {"task": "digit", "text": text, "confidence": probabilities[0], "unsure": False, "lookalikes": [],
-            "candidates": [{"label": lb, "probability": p} for lb, p in zip(labels, probabilities, strict=True)],
-            "model": {"name": "fake", "version": "0"}} | extra  # fmt: skip
+    return {
+        "task": "digit",
+        "text": text,
+        "confidence": probabilities[0],
+        "unsure": False,
+        "lookalikes": [],
+        "candidates": [{"label": lb, "probability": p} for lb, p in zip(labels, probabilities, strict=True)],
+        "model": {"name": "fake", "version": "0"},
+    } | extra
 
 
 def test_percentages_never_say_100_or_0(page):
@@ -922,9 +933,12 @@ def test_a_paragraph_upload_has_a_box_and_feedback_per_line(browser, served_app,
     names = ["b01-059z-01.png", "d09-612z-08.png", "n05-541z-06.png", "n09-202z-05.png"]
     phone = viewport["width"] < 500
     context = browser.new_context(
-        viewport=viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2,
+        viewport=viewport,
+        is_mobile=phone,
+        has_touch=phone,
+        device_scale_factor=2,
         permissions=["clipboard-read", "clipboard-write"],
-    )  # fmt: skip
+    )
     try:
         page = context.new_page()
         page.goto(served_app[0] + "/")

@@ -324,8 +324,10 @@ def test_scribbles_and_run_together_glyphs_are_not_sure(client, mnist_sample):
     x, _ = mnist_sample
     made = scribbles(40, seed=11) + side_by_side(x, 20, seed=11, gap=(-2, 2))  # seeds no training used
     for task in ("digit", "character"):
-        answers = [client.post("/submit", json={"image": data_url(png_bytes(255 - g.pixels)), "task": task}).get_json()
-                   for g in made]  # fmt: skip
+        answers = [
+            client.post("/submit", json={"image": data_url(png_bytes(255 - g.pixels)), "task": task}).get_json()
+            for g in made
+        ]
         assert sum(a["unsure"] for a in answers) >= 0.8 * len(made), task  # 91% of 300 measured (digits)
     messages = {a.get("message", "") for a in answers}
     assert any("one handwritten character" in m for m in messages)

@@ -60,11 +60,15 @@ def test_a_busy_port_is_said_plainly_before_loading_models(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = os.environ | {"HWR_PORT": str(port), "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
-                            "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
+        env = os.environ | {
+            "HWR_PORT": str(port),
+            "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
         root = Path(__file__).resolve().parent.parent
-        proc = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
     assert proc.returncode == 1
     assert f"Cannot serve on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
     assert "serving on" not in proc.stderr + proc.stdout

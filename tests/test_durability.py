@@ -28,10 +28,14 @@ TOKEN = "durability-token"
 def start(target: str, port: int) -> subprocess.Popen:
     """``python app.py`` on ``port`` with its feedback store at ``target`` (a file or a URL)."""
     store = {"DATABASE_URL": target} if is_database_url(target) else {"HWR_FEEDBACK_DB": target}
-    env = os.environ | store | {"HWR_PORT": str(port), "HWR_ADMIN_TOKEN": TOKEN, "HWR_THREADS": "8",
-                                "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
-    return subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    env = (
+        os.environ
+        | store
+        | {"HWR_PORT": str(port), "HWR_ADMIN_TOKEN": TOKEN, "HWR_THREADS": "8", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
+    return subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def wait_until_up(proc: subprocess.Popen, port: int) -> None:
@@ -97,8 +101,9 @@ def test_sigkill_of_one_of_two_instances_loses_no_acknowledged_feedback(store_ta
         with lock:
             acknowledged = dict(acked)
         assert len(acknowledged) >= 24 and after_kill[0] > 0
-        req = urllib.request.Request(bases[1] + "/admin/feedback/export?format=csv",
-                                     headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+        req = urllib.request.Request(
+            bases[1] + "/admin/feedback/export?format=csv", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
         rows = list(csv.DictReader(io.StringIO(urllib.request.urlopen(req, timeout=30).read().decode())))
     finally:
         for proc in procs:

@@ -174,8 +174,13 @@ def test_without_configuration_sheets_is_off(app, runner):
 def test_commands_never_start_a_background_syncer(tmp_path, google):
     key = tmp_path / "sa.json"
     google.service_account(key)
-    app = make_app(tmp_path, GOOGLE_SERVICE_ACCOUNT_FILE=str(key), GOOGLE_SHEET_ID="s",
-                   GOOGLE_SHEETS_API_URL=google.url, FEEDBACK_SYNC_BACKGROUND=True)  # fmt: skip
+    app = make_app(
+        tmp_path,
+        GOOGLE_SERVICE_ACCOUNT_FILE=str(key),
+        GOOGLE_SHEET_ID="s",
+        GOOGLE_SHEETS_API_URL=google.url,
+        FEEDBACK_SYNC_BACKGROUND=True,
+    )
     assert app.test_cli_runner().invoke(args=["feedback", "status"]).exit_code == 0
     assert not app.extensions["feedback_sync"].running
     app.test_client().get("/healthz")

@@ -47,19 +47,29 @@ def submit(base: str) -> dict:
 
 def test_gunicorn_serves_reloads_and_stops(tmp_path):
     port = free_port()
-    env = os.environ | {"HWR_PORT": str(port), "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
-                        "TF_CPP_MIN_LOG_LEVEL": "3", "HWR_ADMIN_TOKEN": "tok",
-                        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}  # fmt: skip
-    proc = subprocess.Popen([str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    env = os.environ | {
+        "HWR_PORT": str(port),
+        "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "HWR_ADMIN_TOKEN": "tok",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    proc = subprocess.Popen(
+        [str(GUNICORN), "-c", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         health = wait_for(proc, lambda: json.load(urllib.request.urlopen(base + "/healthz", timeout=5)), "/healthz")
         assert health["status"] == "ok" and "digit" in health["loaded"]  # models loaded before serving
         answer = submit(base)
         assert answer["text"] == "7" and len(answer["prediction_id"]) == 32
-        first = wait_for(proc, lambda: workers(proc.pid) if len(workers(proc.pid)) == os.cpu_count() else None,
-                         "one worker per core")  # fmt: skip
+        first = wait_for(
+            proc, lambda: workers(proc.pid) if len(workers(proc.pid)) == os.cpu_count() else None, "one worker per core"
+        )
         proc.send_signal(signal.SIGHUP)  # graceful reload
         wait_for(proc, lambda: len(workers(proc.pid)) == len(first) and not workers(proc.pid) & first, "new workers")
         assert submit(base)["text"] == "7"

@@ -43,8 +43,11 @@ def test_a_sheet_is_checked_trained_and_used_for_pages(sheet_app, sources):
 
     denied = client.post("/sheet/train", json={"sheet_id": body["sheet_id"], "name": "alice"})
     assert denied.status_code == 403
-    resp = client.post("/sheet/train", json={"sheet_id": body["sheet_id"], "name": "alice"},
-                       headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    resp = client.post(
+        "/sheet/train",
+        json={"sheet_id": body["sheet_id"], "name": "alice"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
     assert resp.status_code == 200, resp.get_json()
     acc = resp.get_json()["metrics"]["held_out_accuracy"]
     assert acc["personal cnn"] >= 0.8 and acc["personal hog"] >= 0.6

@@ -121,8 +121,9 @@ def test_heavy_requests_past_the_slots_get_503_with_retry_after_and_glyphs_still
 
 
 def test_rate_limits_answer_429_with_retry_after_per_client(tmp_path):
-    app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_RECOGNITION="2 per minute",
-                   RATELIMIT_FEEDBACK="1 per minute")  # fmt: skip
+    app = make_app(
+        tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_RECOGNITION="2 per minute", RATELIMIT_FEEDBACK="1 per minute"
+    )
     client = app.test_client()
     body = {"image": data_url(SEVEN_PNG), "task": "digit"}
     first = client.post("/submit", json=body)
@@ -252,8 +253,9 @@ def test_memory_comes_back_after_large_images():
     """Four threads reading 15 M pixel pages three times each, as the server's heavy slots do: with
     glibc's defaults the process kept about 90 MB more (issue 15 item 8: 716 MB fresh, 2.2 GB
     after the sweep); with large blocks on their own mmap and a trim after each, nearly nothing."""
-    run = subprocess.run([sys.executable, "-c", MEMORY_PROBE, "tuned"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, "tuned"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     tuned, grown_mb = map(int, run.stdout.split())
     if not tuned:

@@ -197,8 +197,13 @@ def line_weights(tmp_path_factory):
     build_crnn(len(charset), width=4, lstm=8).save(root / "line" / "model.keras") if (
         root / "line"
     ).mkdir() is None else None
-    meta = {"name": "line", "version": "0", "charset": charset, "input_height": LINE_HEIGHT,
-            "line_preprocessing_version": LINE_PREPROCESSING_VERSION}  # fmt: skip
+    meta = {
+        "name": "line",
+        "version": "0",
+        "charset": charset,
+        "input_height": LINE_HEIGHT,
+        "line_preprocessing_version": LINE_PREPROCESSING_VERSION,
+    }
     (root / "line" / "meta.json").write_text(json.dumps(meta))
     return root
 
@@ -250,16 +255,22 @@ def test_line_api_and_cli_shape(tmp_path, line_weights):
     assert bad_fix.status_code == 400 and "cannot write" in bad_fix.get_json()["error"]["message"]
     (row,) = app.extensions["feedback"].feedback("line")
     assert row.source == "line" and row.model_input_png.startswith(b"\x89PNG")
-    plain = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line",
-                                         "decoder": "greedy", "correct": "false"}).get_json()  # fmt: skip
+    plain = client.post(
+        "/upload",
+        data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line", "decoder": "greedy", "correct": "false"},
+    ).get_json()
     assert plain["text"] == plain["raw_text"] and plain["corrected"] is False
-    bad = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line",
-                                       "decoder": "viterbi"})  # fmt: skip
+    bad = client.post(
+        "/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line", "decoder": "viterbi"}
+    )
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "bad_line_request"
     (tmp_path / "words.txt").write_text("loops\nlines\n")
     constrained = make_app(tmp_path, WEIGHTS_DIR=str(line_weights), LINE_WORDS=str(tmp_path / "words.txt"))
-    body = constrained.test_client().post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"),
-                                                           "task": "line"}).get_json()  # fmt: skip
+    body = (
+        constrained.test_client()
+        .post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line"})
+        .get_json()
+    )
     assert body["task"] == "line"
     assert set(constrained.extensions["line_speller"][1].sym.words) == {"loops", "lines"}  # the list was used
     (tmp_path / "p.png").write_bytes(paragraph_png(1))
@@ -297,8 +308,17 @@ def test_spelling_correction_weighs_candidates_by_the_writing():
             p[len(charset) if ch == "blank" else charset.index(ch)] = w
         return p / p.sum()
 
-    probs = np.array([column(a=0.55, d=0.45), column(blank=1.0), column(n=0.55, u=0.45), column(blank=1.0),
-                      column(t=1.0), column(blank=1.0), column(y=1.0)])  # fmt: skip
+    probs = np.array(
+        [
+            column(a=0.55, d=0.45),
+            column(blank=1.0),
+            column(n=0.55, u=0.45),
+            column(blank=1.0),
+            column(t=1.0),
+            column(blank=1.0),
+            column(y=1.0),
+        ]
+    )
     speller = Speller.english()
     assert speller.line("anty") == "any"
     assert speller.line("anty", probs, charset) == "duty"

@@ -173,9 +173,12 @@ def test_a_huge_photo_is_read_downscaled(client):
 
 @pytest.mark.parametrize(
     ("fields", "words"),
-    [({"alphabet": "kanji"}, "alphabet"), ({"engine": "ocr"}, "engine"), ({"alphabet": "character", "engine": "hog"},
-                                                                          "HOG engine reads digit")],
-)  # fmt: skip
+    [
+        ({"alphabet": "kanji"}, "alphabet"),
+        ({"engine": "ocr"}, "engine"),
+        ({"alphabet": "character", "engine": "hog"}, "HOG engine reads digit"),
+    ],
+)
 def test_bad_alphabet_or_engine(client, fields, words):
     status, body = upload_page(client, png_bytes(Image.new("L", (50, 50), 255)), "x.png", **fields)
     assert status == 400 and body["error"]["code"] == "bad_page_request" and words in body["error"]["message"]

@@ -98,16 +98,18 @@ def test_the_vae_loss_falls_and_it_samples_new_glyphs_reproducibly():
 
 def test_a_taught_profile_answers_with_its_model_and_the_writer_verdict(teach_app):
     client = teach_app.test_client()
-    resp = client.post("/personal/teach", json={"image": data_url(drawn(TWO)), "task": "digit", "label": "2",
-                                                "profile": "alice"})  # fmt: skip
+    resp = client.post(
+        "/personal/teach", json={"image": data_url(drawn(TWO)), "task": "digit", "label": "2", "profile": "alice"}
+    )
     assert resp.status_code == 202
     body = resp.get_json()
     assert body["profile"] == "alice" and len(body["job_id"]) == 32 and body["profile_token"]
     token = body["profile_token"]
 
     # the profile is somebody's: another teach into it needs its token
-    again = client.post("/personal/teach", json={"image": data_url(drawn(SEVEN)), "task": "digit", "label": "7",
-                                                 "profile": "alice"})  # fmt: skip
+    again = client.post(
+        "/personal/teach", json={"image": data_url(drawn(SEVEN)), "task": "digit", "label": "7", "profile": "alice"}
+    )
     assert again.status_code == 403 and again.get_json()["error"]["code"] == "forbidden"
 
     job = wait_for_job(client, body["status_url"])
@@ -127,8 +129,9 @@ def test_a_taught_profile_answers_with_its_model_and_the_writer_verdict(teach_ap
     assert "attachment" in download.headers["Content-Disposition"]
 
     listed = client.get("/personal/profiles").get_json()["profiles"]
-    assert listed == [{"name": "alice", "tasks": {"digit": {"labels": ["2"], "version": 1,
-                                                            "promoted": result["promoted"]}}}]  # fmt: skip
+    assert listed == [
+        {"name": "alice", "tasks": {"digit": {"labels": ["2"], "version": 1, "promoted": result["promoted"]}}}
+    ]
 
     for key in ("profile", "personal"):  # personal= is kept as the older name
         answer = client.post("/submit", json={"image": data_url(drawn(TWO)), "task": "digit", key: "alice"})
@@ -138,8 +141,11 @@ def test_a_taught_profile_answers_with_its_model_and_the_writer_verdict(teach_ap
         assert data["writer"]["label"] in WRITER_CLASSES and 0 <= data["writer"]["probability"] <= 1
         assert 0 < data["writer"]["yours_threshold"] < 1  # calibrated at teach time on unseen base glyphs
         assert data["candidates"][0]["label"] == "2"
-    upload = client.post("/upload", data={"file": (io.BytesIO(drawn(TWO)), "two.png"), "task": "digit",
-                                          "profile": "alice"}, content_type="multipart/form-data")  # fmt: skip
+    upload = client.post(
+        "/upload",
+        data={"file": (io.BytesIO(drawn(TWO)), "two.png"), "task": "digit", "profile": "alice"},
+        content_type="multipart/form-data",
+    )
     assert upload.get_json()["writer"]["label"] in WRITER_CLASSES
     plain = client.post("/submit", json={"image": data_url(drawn(TWO)), "task": "digit"}).get_json()
     assert "writer" not in plain and plain["model"]["name"] == "digit"
@@ -161,8 +167,9 @@ def test_bad_teach_requests_get_clear_errors(teach_app):
     client = teach_app.test_client()
 
     def teach(image: bytes, **fields):
-        return client.post("/personal/teach", json={"image": data_url(image), "task": "digit", "label": "2",
-                                                    "profile": "bob"} | fields)  # fmt: skip
+        return client.post(
+            "/personal/teach", json={"image": data_url(image), "task": "digit", "label": "2", "profile": "bob"} | fields
+        )
 
     blank = teach(png_bytes(Image.new("RGB", (280, 280), "white")))
     assert blank.status_code == 422 and blank.get_json()["error"]["code"] == "blank_image"

@@ -260,10 +260,17 @@ def _recipe_outputs(path) -> dict[str, str]:
 
     img = pp.decode(path.read_bytes(), side=2000)
     gray = pp.to_gray(img)
-    out = {"shrink": _digest(np.asarray(pp.shrink(img, 300))), "reduce": _digest(pp.reduce(gray, 300)),
-           "search": _digest(_shrink_for_search(gray, 32))}  # fmt: skip
-    recipes = {"ink_map": lambda g: pp.ink_map(g)[0], "glyph": lambda g: pp.glyph_from_gray(g).pixels,
-               "line_ink": pp.line_ink, "page_ink": lambda g: np.stack(segmentation.page_ink(g))}  # fmt: skip
+    out = {
+        "shrink": _digest(np.asarray(pp.shrink(img, 300))),
+        "reduce": _digest(pp.reduce(gray, 300)),
+        "search": _digest(_shrink_for_search(gray, 32)),
+    }
+    recipes = {
+        "ink_map": lambda g: pp.ink_map(g)[0],
+        "glyph": lambda g: pp.glyph_from_gray(g).pixels,
+        "line_ink": pp.line_ink,
+        "page_ink": lambda g: np.stack(segmentation.page_ink(g)),
+    }
     for name, recipe in recipes.items():
         try:
             out[name] = _digest(recipe(gray))

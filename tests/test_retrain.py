@@ -48,9 +48,24 @@ def test_feedback_retrain_promote_serve_and_roll_back(loop_app, tmp_path, mnist_
     x, y = mnist_sample
     np.savez(tmp_path / "replay.npz", x=x[:300], y=y[:300])
     np.savez(tmp_path / "test.npz", x=x[300:], y=y[300:])
-    argv = ["--task", "digit", "--feedback", loop_app.config["FEEDBACK_DB"], "--models-dir", str(tmp_path / "models"),
-            "--replay-npz", str(tmp_path / "replay.npz"), "--test-npz", str(tmp_path / "test.npz"),
-            "--replay", "300", "--epochs", "3", "--interpolate", "1"]  # fmt: skip
+    argv = [
+        "--task",
+        "digit",
+        "--feedback",
+        loop_app.config["FEEDBACK_DB"],
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--replay-npz",
+        str(tmp_path / "replay.npz"),
+        "--test-npz",
+        str(tmp_path / "test.npz"),
+        "--replay",
+        "300",
+        "--epochs",
+        "3",
+        "--interpolate",
+        "1",
+    ]
     retrain.main(argv)
     out = capsys.readouterr().out
     assert "promoted: now served" in out, out
@@ -93,9 +108,22 @@ def test_a_candidate_that_is_not_better_is_kept_but_not_promoted(loop_app, tmp_p
         client.post("/feedback", json={"prediction_id": body["prediction_id"], "correct": True})
     np.savez(tmp_path / "replay.npz", x=x[300:400], y=y[300:400])
     np.savez(tmp_path / "test.npz", x=x[400:], y=y[400:])
-    argv = ["--task", "digit", "--feedback", loop_app.config["FEEDBACK_DB"], "--models-dir", str(tmp_path / "models"),
-            "--replay-npz", str(tmp_path / "replay.npz"), "--test-npz", str(tmp_path / "test.npz"),
-            "--replay", "100", "--epochs", "1"]  # fmt: skip
+    argv = [
+        "--task",
+        "digit",
+        "--feedback",
+        loop_app.config["FEEDBACK_DB"],
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--replay-npz",
+        str(tmp_path / "replay.npz"),
+        "--test-npz",
+        str(tmp_path / "test.npz"),
+        "--replay",
+        "100",
+        "--epochs",
+        "1",
+    ]
     retrain.main(argv)
     assert "kept, not promoted" in capsys.readouterr().out
     assert (tmp_path / "models" / "digit" / "v2" / "model.keras").exists()
@@ -107,8 +135,12 @@ def test_a_candidate_that_is_not_better_is_kept_but_not_promoted(loop_app, tmp_p
 def test_admin_routes_need_the_token(tmp_path):
     open_app = make_app(tmp_path)  # no token configured: admin is off
     client = open_app.test_client()
-    for method, path in [("get", "/admin/feedback/export"), ("post", "/admin/feedback/sync"), ("get", "/admin/models"),
-                         ("post", "/admin/models/digit/rollback")]:  # fmt: skip
+    for method, path in [
+        ("get", "/admin/feedback/export"),
+        ("post", "/admin/feedback/sync"),
+        ("get", "/admin/models"),
+        ("post", "/admin/models/digit/rollback"),
+    ]:
         resp = getattr(client, method)(path, headers={"Authorization": "Bearer "})
         assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "forbidden"
     app = make_app(tmp_path, ADMIN_TOKEN=TOKEN)

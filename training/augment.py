@@ -95,8 +95,14 @@ def _elastic(ink: np.ndarray, rng: np.random.Generator, alpha: float, sigma: flo
     return ndimage.map_coordinates(ink, [yy + dy, xx + dx], order=1, mode="constant")
 
 
-def _warp(ink: np.ndarray, rng: np.random.Generator, max_deg: float, scale: tuple[float, float],
-          max_shear: float, shift: float) -> np.ndarray:  # fmt: skip
+def _warp(
+    ink: np.ndarray,
+    rng: np.random.Generator,
+    max_deg: float,
+    scale: tuple[float, float],
+    max_shear: float,
+    shift: float,
+) -> np.ndarray:
     """Rotation, anisotropic scale, shear and translation about the picture's centre."""
     from scipy import ndimage
 

@@ -91,8 +91,16 @@ def compose_page(sources, rng, ruling: str, min_width: int = 1400, max_width: in
                     break
                 region = ink_layer[gy : gy + glyph.shape[0], x : x + glyph.shape[1]]
                 np.maximum(region, glyph, out=region)
-                boxes.append({"x": x, "y": gy, "w": int(glyph.shape[1]), "h": int(glyph.shape[0]), "text": label,
-                              "line": len(rows)})  # fmt: skip
+                boxes.append(
+                    {
+                        "x": x,
+                        "y": gy,
+                        "w": int(glyph.shape[1]),
+                        "h": int(glyph.shape[0]),
+                        "text": label,
+                        "line": len(rows),
+                    }
+                )
                 text += label
                 x += glyph.shape[1] + int(glyph_h * rng.uniform(0.2, 0.45))
             x += int(glyph_h * rng.uniform(0.9, 1.6))
@@ -144,10 +152,18 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=ROOT / "tests" / "resources" / "pages", help="output folder")
     p.add_argument("--count", type=int, default=8, help="pages to make")
-    p.add_argument("--mnist-npz", type=Path, default=ROOT / "tests" / "resources" / "mnist_test_first500.npz",
-                   help="held-out MNIST digits (.npz with x, y)")  # fmt: skip
-    p.add_argument("--photo-dir", type=Path, default=ROOT / "tests" / "resources" / "photo_digits",
-                   help="photographed digits named like DIGIT_7_12.png (none: MNIST only)")  # fmt: skip
+    p.add_argument(
+        "--mnist-npz",
+        type=Path,
+        default=ROOT / "tests" / "resources" / "mnist_test_first500.npz",
+        help="held-out MNIST digits (.npz with x, y)",
+    )
+    p.add_argument(
+        "--photo-dir",
+        type=Path,
+        default=ROOT / "tests" / "resources" / "photo_digits",
+        help="photographed digits named like DIGIT_7_12.png (none: MNIST only)",
+    )
     p.add_argument("--seed", type=int, default=7, help="random seed")
     p.add_argument("--quality", type=int, default=75, help="JPEG quality of the pages")
     p.add_argument("--width", type=int, nargs=2, default=(1400, 2400), help="range of page widths in pixels")

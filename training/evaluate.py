@@ -152,8 +152,7 @@ def measure_unsure(
         )
         pred, c = conf(glyphs)
         hit, right = flagged(c, pieces, glyphs), pred == labels
-        report[name] = {"read_right_flagged": share(hit[right]), "all_flagged": share(hit),
-                        "samples": int(len(labels))}  # fmt: skip
+        report[name] = {"read_right_flagged": share(hit[right]), "all_flagged": share(hit), "samples": int(len(labels))}
     for name, made in (
         ("scribbles", scribbles(300, seed=7)),
         ("side_by_side", side_by_side(multi_source, 300, seed=7)),
@@ -161,8 +160,12 @@ def measure_unsure(
         pixels = np.stack([g.pixels for g in made])
         _, c = conf(pixels)
         report[f"{name}_flagged"] = share(flagged(c, np.array([g.pieces for g in made]), pixels))
-    report["samples"] = {"validation": len(val[1]), "side_by_side_validation": int(several.sum()),
-                         "scribbles": 300, "side_by_side": 300}  # fmt: skip
+    report["samples"] = {
+        "validation": len(val[1]),
+        "side_by_side_validation": int(several.sum()),
+        "scribbles": 300,
+        "side_by_side": 300,
+    }
     return report
 
 
@@ -270,10 +273,13 @@ def evaluate_hints(model: Recognizer, tests: dict[str, tuple[np.ndarray, np.ndar
             mask = hint_mask(model.labels, y, hint)
             sub, labels = restrict(probs[mask], model.labels, hint)
             pred = np.array(labels)[sub.argmax(1)]
-            out[name][hint] = {"accuracy": round(float((pred == truth[mask]).mean()), 5),
-                               "accuracy_case_insensitive": round(
-                                   float((np.char.lower(pred) == np.char.lower(truth[mask])).mean()), 5),
-                               "samples": int(mask.sum())}  # fmt: skip
+            out[name][hint] = {
+                "accuracy": round(float((pred == truth[mask]).mean()), 5),
+                "accuracy_case_insensitive": round(
+                    float((np.char.lower(pred) == np.char.lower(truth[mask])).mean()), 5
+                ),
+                "samples": int(mask.sum()),
+            }
     return out
 
 

@@ -83,8 +83,12 @@ def evaluate(
             outs[f"{name}+spelling"].append(tidy_text(speller.line(raw, probs, model.charset)))
     seconds = time.perf_counter() - start
     result = {k: {m: round(v, 4) for m, v in error_rates(refs, h).items() if m != "lines"} for k, h in outs.items()}
-    return result | {"groups": writer_groups(lines.ids, refs, outs), "lines": len(refs), "split": split,
-                     "seconds": round(seconds, 1)}  # fmt: skip
+    return result | {
+        "groups": writer_groups(lines.ids, refs, outs),
+        "lines": len(refs),
+        "split": split,
+        "seconds": round(seconds, 1),
+    }
 
 
 def writer_groups(ids: list[str], refs: list[str], outs: dict[str, list[str]]) -> dict:
@@ -96,11 +100,17 @@ def writer_groups(ids: list[str], refs: list[str], outs: dict[str, list[str]]) -
         by_group.setdefault(line_id.split("-")[0], []).append(i)
     table = {}
     for group, idx in sorted(by_group.items()):
-        table[group] = {k: round(error_rates([refs[i] for i in idx], [outs[k][i] for i in idx])["cer"], 4)
-                        for k in kinds} | {"lines": len(idx)}  # fmt: skip
-    spread = {k: {"mean": round(float(np.mean([g[k] for g in table.values()])), 4),
-                  "min": min(g[k] for g in table.values()), "max": max(g[k] for g in table.values())}
-              for k in kinds}  # fmt: skip
+        table[group] = {
+            k: round(error_rates([refs[i] for i in idx], [outs[k][i] for i in idx])["cer"], 4) for k in kinds
+        } | {"lines": len(idx)}
+    spread = {
+        k: {
+            "mean": round(float(np.mean([g[k] for g in table.values()])), 4),
+            "min": min(g[k] for g in table.values()),
+            "max": max(g[k] for g in table.values()),
+        }
+        for k in kinds
+    }
     over = {k: sum(g[k] > LINE_TARGET for g in table.values()) for k in kinds}
     return {"by_form_prefix": table, "spread": spread, f"groups_over_{LINE_TARGET:.0%}": over}
 
@@ -108,8 +118,9 @@ def writer_groups(ids: list[str], refs: list[str], outs: dict[str, list[str]]) -
 LINE_TARGET = 0.08  # raw CER the issue asks of every writer group
 
 
-def evaluate_renderings(data_dir: Path, model: LineRecognizer, lm: LineLM | None, handwriting=None,
-                        count: int = 240) -> dict:  # fmt: skip
+def evaluate_renderings(
+    data_dir: Path, model: LineRecognizer, lm: LineLM | None, handwriting=None, count: int = 240
+) -> dict:
     """CER of ``count`` test lines (every n-th of testset_f) drawn as users draw them
     (``RENDERINGS``), each uploaded as a PNG (JPEG for the photo) through ``read_lines`` as the
     product reads it: raw and corrected, without and with the language model."""
@@ -128,15 +139,18 @@ def evaluate_renderings(data_dir: Path, model: LineRecognizer, lm: LineLM | None
                 if key == "beam+lm" and lm is None:
                     continue
                 try:
-                    answer = read_lines(buf.getvalue(), model, speller=speller, ruled=not canvas,
-                                        handwriting=handwriting, lm=with_lm).result  # fmt: skip
+                    answer = read_lines(
+                        buf.getvalue(), model, speller=speller, ruled=not canvas, handwriting=handwriting, lm=with_lm
+                    ).result
                 except PreprocessError:
                     answer = {"raw_text": "", "text": ""}
                 outs[key].append(answer["raw_text"].replace("\n", " "))
                 outs[f"{key}+spelling"].append(answer["text"].replace("\n", " "))
         table[name] = {k: round(error_rates(refs, h)["cer"], 4) for k, h in outs.items() if h}
-    spread = {k: {"min": min(r[k] for r in table.values()), "max": max(r[k] for r in table.values())}
-              for k in next(iter(table.values()))}  # fmt: skip
+    spread = {
+        k: {"min": min(r[k] for r in table.values()), "max": max(r[k] for r in table.values())}
+        for k in next(iter(table.values()))
+    }
     return {"renderings": table, "spread": spread, "lines": count, "split": "test_f, every n-th line"}
 
 
@@ -146,8 +160,10 @@ def compose_paragraph(lines: Lines, rng: np.random.Generator, count: int, spacin
     picks = rng.choice(len(lines.texts), count, replace=False)
     images = [render(*lines.strokes[i]) for i in picks]
     step = int(np.mean([im.shape[0] for im in images]) * (1 + spacing))
-    page = np.ones((step * (count - 1) + max(im.shape[0] for im in images) + 40,
-                    max(im.shape[1] for im in images) + 40), np.float32)  # fmt: skip
+    page = np.ones(
+        (step * (count - 1) + max(im.shape[0] for im in images) + 40, max(im.shape[1] for im in images) + 40),
+        np.float32,
+    )
     for k, im in enumerate(images):
         y = 20 + k * step
         page[y : y + im.shape[0], 20 : 20 + im.shape[1]] = np.minimum(
@@ -183,8 +199,7 @@ def evaluate_splitting(data_dir: Path, single: int = 200, paragraphs: int = 60, 
         "single_lines": 2 * single,
     }
     for name, low, high in (("touching", -0.25, -0.1), ("tight", -0.1, 0.0), ("spaced", 0.0, 0.2)):
-        ok = sum(len(split(compose_paragraph(lines, rng, 4, rng.uniform(low, high)))) == 4
-                 for _ in range(paragraphs))  # fmt: skip
+        ok = sum(len(split(compose_paragraph(lines, rng, 4, rng.uniform(low, high)))) == 4 for _ in range(paragraphs))
         result[f"paragraphs_{name}_split_right"] = ok
     if handwriting is not None:
         result["handwriting_filter"] = {"lines_found": found_lines, "kept": int(kept)}
@@ -226,8 +241,11 @@ def evaluate_names(data_dir: Path, model: LineRecognizer, handwriting=None, lm: 
     for k, hyps in outs.items():
         exact = error_rates(refs, hyps)
         folded = error_rates([r.upper() for r in refs], [h.upper() for h in hyps])
-        result[k] = {"cer": round(exact["cer"], 4), "wer": round(exact["wer"], 4),
-                     "cer_ignoring_case": round(folded["cer"], 4)}  # fmt: skip
+        result[k] = {
+            "cer": round(exact["cer"], 4),
+            "wer": round(exact["wer"], 4),
+            "cer_ignoring_case": round(folded["cer"], 4),
+        }
     result["whole_lines_returned"] = {str(n): lines_returned.count(n) for n in sorted(set(lines_returned))}
     return result | {"lines": len(refs), "split": "names_words 801-1000"}
 
@@ -253,8 +271,10 @@ def main(argv=None) -> None:
     for k, spread in r["groups"]["spread"].items():
         over = r["groups"][f"groups_over_{LINE_TARGET:.0%}"][k]
         groups = len(r["groups"]["by_form_prefix"])
-        print(f"{k} CER per writer group: mean {spread['mean']:.2%}, min {spread['min']:.2%}, "
-              f"max {spread['max']:.2%}; {over} of {groups} groups over {LINE_TARGET:.0%}")  # fmt: skip
+        print(
+            f"{k} CER per writer group: mean {spread['mean']:.2%}, min {spread['min']:.2%}, "
+            f"max {spread['max']:.2%}; {over} of {groups} groups over {LINE_TARGET:.0%}"
+        )
     renderings = (
         evaluate_renderings(args.data_dir, model, lm, handwriting, args.renderings) if args.renderings else None
     )
@@ -263,23 +283,33 @@ def main(argv=None) -> None:
             print(f"{name:<50} " + "  ".join(f"{k} {v:.2%}" for k, v in row.items()))
     if names:
         for k in [k for k in names if k.startswith(("greedy", "beam", "whole_raw", "whole_corrected"))]:
-            print(f"names {k:<10} CER {names[k]['cer']:.2%}  WER {names[k]['wer']:.2%}  "
-                  f"CER ignoring case {names[k]['cer_ignoring_case']:.2%}")  # fmt: skip
+            print(
+                f"names {k:<10} CER {names[k]['cer']:.2%}  WER {names[k]['wer']:.2%}  "
+                f"CER ignoring case {names[k]['cer_ignoring_case']:.2%}"
+            )
         print(f"{names['lines']} held-out scanned names")
     splitting = evaluate_splitting(args.data_dir, handwriting=handwriting)
-    print(f"line splitting: {splitting['single_lines_kept_whole']} of {splitting['single_lines']} single lines "
-          f"kept whole; four-line paragraphs split right, of {splitting['paragraphs_each']} each: touching "
-          f"{splitting['paragraphs_touching_split_right']}, tight {splitting['paragraphs_tight_split_right']}, "
-          f"spaced {splitting['paragraphs_spaced_split_right']}")  # fmt: skip
+    print(
+        f"line splitting: {splitting['single_lines_kept_whole']} of {splitting['single_lines']} single lines "
+        f"kept whole; four-line paragraphs split right, of {splitting['paragraphs_each']} each: touching "
+        f"{splitting['paragraphs_touching_split_right']}, tight {splitting['paragraphs_tight_split_right']}, "
+        f"spaced {splitting['paragraphs_spaced_split_right']}"
+    )
     if "handwriting_filter" in splitting:
         f = splitting["handwriting_filter"]
         print(f"handwriting filter kept {f['kept']} of the {f['lines_found']} lines found in them")
     if not args.no_write and args.limit is None:
         meta = read_meta(args.weights)
         stamp = utc_stamp()
-        meta["metrics"] = {"iam_ondb_test_f": r, "renderings": renderings, "names_words_test": names,
-                           "line_splitting": splitting, "language_model": lm.lm.meta.get("version") if lm else None,
-                           "evaluated_by": command_line("training.evaluate_lines"), "evaluated_on": stamp}  # fmt: skip
+        meta["metrics"] = {
+            "iam_ondb_test_f": r,
+            "renderings": renderings,
+            "names_words_test": names,
+            "line_splitting": splitting,
+            "language_model": lm.lm.meta.get("version") if lm else None,
+            "evaluated_by": command_line("training.evaluate_lines"),
+            "evaluated_on": stamp,
+        }
         write_meta(args.weights, meta)
 
 

@@ -65,8 +65,10 @@ def score_page(truth: dict, result: dict) -> dict:
     spaces read wrong, exact text."""
     sx = result["image"]["width"] / truth["width"]  # boxes come back in the working image's pixels
     sy = result["image"]["height"] / truth["height"]
-    true = [{"x": g["x"] * sx, "y": g["y"] * sy, "w": g["w"] * sx, "h": g["h"] * sy, "text": g["text"]}
-            for g in truth["glyphs"]]  # fmt: skip
+    true = [
+        {"x": g["x"] * sx, "y": g["y"] * sy, "w": g["w"] * sx, "h": g["h"] * sy, "text": g["text"]}
+        for g in truth["glyphs"]
+    ]
     pairs = sorted(
         ((iou(t, p), i, j) for i, t in enumerate(true) for j, p in enumerate(result["glyphs"])),
         reverse=True,

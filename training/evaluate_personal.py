@@ -85,9 +85,11 @@ def read(files: list[Path], task: str, registry: Registry, profile: Path | None)
 
 def scores(results: list[dict], label: str, arm: str) -> dict:
     """Top-1 accuracy, answered right (the ``text`` a user sees) and the "not sure" rate."""
-    return {arm: float(np.mean([r["candidates"][0]["label"] == label for r in results])),
-            f"{arm}_answered": float(np.mean([r["text"] == label for r in results])),
-            f"{arm}_unsure": float(np.mean([r["unsure"] for r in results]))}  # fmt: skip
+    return {
+        arm: float(np.mean([r["candidates"][0]["label"] == label for r in results])),
+        f"{arm}_answered": float(np.mean([r["text"] == label for r in results])),
+        f"{arm}_unsure": float(np.mean([r["unsure"] for r in results])),
+    }
 
 
 def main(argv=None) -> None:
@@ -173,8 +175,11 @@ def summarise(rows: list[dict], registry: Registry, mnist_x: np.ndarray, mnist_y
         for k in keys:
             values = [r[k] for r in part if k in r]
             if values:
-                summary[k] = {"mean": round(float(np.mean(values)), 4), "min": round(float(np.min(values)), 4),
-                              "max": round(float(np.max(values)), 4)}  # fmt: skip
+                summary[k] = {
+                    "mean": round(float(np.mean(values)), 4),
+                    "min": round(float(np.min(values)), 4),
+                    "max": round(float(np.max(values)), 4),
+                }
         hard = [r for r in part if r["base"] < 1.0]
         summary["groups_base_misreads"] = {"groups": len(hard)} | {
             k: round(float(np.mean([r[k] for r in hard])), 4)

@@ -90,8 +90,9 @@ def render(points: np.ndarray, pen_up: np.ndarray, rng: np.random.Generator | No
 SUPERSAMPLE = 4  # renderings of a set pen width are drawn this much larger, then shrunk (fractional pens)
 
 
-def render_as(points: np.ndarray, pen_up: np.ndarray, ink_height: float, pen: float, photo: bool = False,
-              seed: int = 0) -> Image.Image:  # fmt: skip
+def render_as(
+    points: np.ndarray, pen_up: np.ndarray, ink_height: float, pen: float, photo: bool = False, seed: int = 0
+) -> Image.Image:
     """A line drawn as a user makes it: ink ``ink_height`` px tall with a round pen ``pen`` px wide,
     black on white (``photo``: on uneven, noisy paper, a little blurred, as a phone photo), as an
     8-bit grayscale image."""

@@ -97,8 +97,13 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
     meta = {k: v for k, v in base.meta.items() if k not in ("metrics", "training")}
     save_weights(model, tmp / "cnn", meta | {"name": f"{name}-cnn", "version": "1", "parent": base.version})
     writer, threshold = sheet_writer(x_train, base_dir.parent, seed)
-    writer_meta = {"name": f"{name}-writer", "version": "1", "labels": list(WRITER_CLASSES), "profile": name,
-                   "yours_threshold": threshold}  # fmt: skip
+    writer_meta = {
+        "name": f"{name}-writer",
+        "version": "1",
+        "labels": list(WRITER_CLASSES),
+        "profile": name,
+        "yours_threshold": threshold,
+    }
     save_weights(writer, tmp / "writer", writer_meta)
 
     from models.hog import load_hog
@@ -109,8 +114,10 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
         "personal cnn": load_recognizer(tmp / "cnn", "digit"),
         "personal hog": load_hog(tmp / "hog"),
     }
-    metrics = {k: round(float(np.mean(np.array(m.labels)[m.probabilities(x_held).argmax(1)] == y_held)), 4)
-               for k, m in measure.items()}  # fmt: skip
+    metrics = {
+        k: round(float(np.mean(np.array(m.labels)[m.probabilities(x_held).argmax(1)] == y_held)), 4)
+        for k, m in measure.items()
+    }
     info = {
         "name": name,
         "engines": ["cnn", "hog"],

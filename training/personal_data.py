@@ -89,8 +89,12 @@ def main(argv=None) -> None:
     for task, (source, build, labels) in sources.items():
         data = build(args.data_dir, args, np.random.default_rng(args.seed))
         np.savez_compressed(args.out / f"{task}.npz", **data)
-        meta["tasks"][task] = {"source": source, "labels": labels, "replay": len(data["replay_y"]),
-                               "guard": len(data["guard_y"])}  # fmt: skip
+        meta["tasks"][task] = {
+            "source": source,
+            "labels": labels,
+            "replay": len(data["replay_y"]),
+            "guard": len(data["guard_y"]),
+        }
         print(f"{task}: {len(data['replay_y'])} replay, {len(data['guard_y'])} guard samples")
     write_meta(args.out, meta)
 

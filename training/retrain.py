@@ -96,7 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--list", action="store_true", help="list the versions and exit")
     p.add_argument("--rollback", action="store_true", help="serve the active version's parent (or --to) and exit")
     p.add_argument("--to", default=None, help="with --rollback: the version to serve")
-    return p.parse_args(argv)  # fmt: skip
+    return p.parse_args(argv)
 
 
 def read_feedback(path: Path, task: str) -> list[FeedbackRow]:
@@ -259,11 +259,17 @@ def retrain(args: argparse.Namespace) -> dict:
     save_weights(candidate_model, out, meta)
     candidate = load_recognizer(out, args.task)
     metrics = {
-        "test_split": {"current": accuracy(current, test_x, test_y), "candidate": accuracy(candidate, test_x, test_y),
-                       "samples": len(test_y)},
-        "feedback_holdout": {"current": accuracy(current, x_fb[held], y_fb[held]),
-                             "candidate": accuracy(candidate, x_fb[held], y_fb[held]), "samples": int(held.sum())},
-    }  # fmt: skip
+        "test_split": {
+            "current": accuracy(current, test_x, test_y),
+            "candidate": accuracy(candidate, test_x, test_y),
+            "samples": len(test_y),
+        },
+        "feedback_holdout": {
+            "current": accuracy(current, x_fb[held], y_fb[held]),
+            "candidate": accuracy(candidate, x_fb[held], y_fb[held]),
+            "samples": int(held.sum()),
+        },
+    }
     t, f = metrics["test_split"], metrics["feedback_holdout"]
     promoted = t["candidate"] >= t["current"] - args.max_test_drop and f["candidate"] > f["current"]
     record = {
@@ -271,11 +277,16 @@ def retrain(args: argparse.Namespace) -> dict:
         "promoted": promoted,
         "metrics": metrics,
         "rule": f"test accuracy no worse than current - {args.max_test_drop} and feedback accuracy better",
-        "data": {"feedback_train": int((~held).sum()), "feedback_holdout": int(held.sum()),
-                 "mix": mix, "source": str(args.feedback.name), "preprocessing_version": PREPROCESSING_VERSION},
+        "data": {
+            "feedback_train": int((~held).sum()),
+            "feedback_holdout": int(held.sum()),
+            "mix": mix,
+            "source": str(args.feedback.name),
+            "preprocessing_version": PREPROCESSING_VERSION,
+        },
         "training": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed},
         "command": command_line("training.retrain"),
-    }  # fmt: skip
+    }
     write_meta(out, read_meta(out) | {"retraining": record})
     if promoted:
         now = versions.active_dir(args.models_dir, shipped, args.task)

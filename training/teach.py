@@ -174,8 +174,9 @@ def features(model, glyphs: np.ndarray) -> np.ndarray:
     import keras
 
     trunk = keras.Model(model.input, model.get_layer("probs").input)
-    return np.concatenate([trunk(glyphs[i : i + 512, ..., None], training=False).numpy()
-                           for i in range(0, len(glyphs), 512)])  # fmt: skip
+    return np.concatenate(
+        [trunk(glyphs[i : i + 512, ..., None], training=False).numpy() for i in range(0, len(glyphs), 512)]
+    )
 
 
 _BASE_FEATURES: dict[tuple[str, str], np.ndarray] = {}
@@ -189,8 +190,14 @@ def base_features(model, base_dir: Path, part: str, glyphs: np.ndarray) -> np.nd
     return _BASE_FEATURES[key]
 
 
-def train_head(base_kernel: np.ndarray, base_bias: np.ndarray, feats: np.ndarray, ids: np.ndarray,
-               epochs: int = HEAD_EPOCHS, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def train_head(
+    base_kernel: np.ndarray,
+    base_bias: np.ndarray,
+    feats: np.ndarray,
+    ids: np.ndarray,
+    epochs: int = HEAD_EPOCHS,
+    seed: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """The last layer trained again from the base model's weights on (features, class ids)."""
     import keras
 
@@ -212,8 +219,14 @@ def accuracy_of(kernel: np.ndarray, bias: np.ndarray, feats: np.ndarray, ids: np
 # ---------------------------------------------------------------------------------------- writer
 
 
-def train_writer(yours: np.ndarray, standard: np.ndarray, other: np.ndarray, epochs: int = WRITER_EPOCHS,
-                 seed: int = 1, tick: Callable[[float], None] | None = None):  # fmt: skip
+def train_writer(
+    yours: np.ndarray,
+    standard: np.ndarray,
+    other: np.ndarray,
+    epochs: int = WRITER_EPOCHS,
+    seed: int = 1,
+    tick: Callable[[float], None] | None = None,
+):
     """``build_writer_cnn`` trained on the three groups, balanced by class weights, augmented."""
     import keras
     import tensorflow as tf
@@ -253,8 +266,9 @@ def writer_threshold(writer, unseen: np.ndarray) -> float:
     Trained on near-copies of one sample, the classifier ranks a writer's other samples well above
     standard ones (ROC AUC 0.90-0.99 on five of six chars62 writer blocks) but rarely above 0.5:
     by the largest probability it called 4% of them "yours"."""
-    p_yours = np.concatenate([writer(unseen[i : i + 512, ..., None], training=False).numpy()[:, 0]
-                              for i in range(0, len(unseen), 512)])  # fmt: skip
+    p_yours = np.concatenate(
+        [writer(unseen[i : i + 512, ..., None], training=False).numpy()[:, 0] for i in range(0, len(unseen), 512)]
+    )
     return round(max(float(np.quantile(p_yours, 1 - YOURS_FALSE_SHARE)), MIN_YOURS_THRESHOLD), 6)
 
 
@@ -283,10 +297,21 @@ def _taught_sets(folder: Path) -> dict[str, dict[str, np.ndarray]]:
     return {lab: {part: d[f"{lab}/{part}"] for part in ("sample", "variants", "check", "vae")} for lab in labels}
 
 
-def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress | None = None, seed: int = 1,
-          variants: int = VARIANTS, vae_epochs: int = VAE_EPOCHS, writer_epochs: int = WRITER_EPOCHS,
-          use_vae: bool = True, pictures: bool = True, base_dir: Path | None = None,
-          weights_dir: Path | None = None) -> dict:  # fmt: skip
+def teach(
+    data: bytes,
+    task: str,
+    label: str,
+    profile: Path,
+    progress: Progress | None = None,
+    seed: int = 1,
+    variants: int = VARIANTS,
+    vae_epochs: int = VAE_EPOCHS,
+    writer_epochs: int = WRITER_EPOCHS,
+    use_vae: bool = True,
+    pictures: bool = True,
+    base_dir: Path | None = None,
+    weights_dir: Path | None = None,
+) -> dict:
     """Teach ``profile`` (a folder) one sample of ``label`` for ``task``; returns the task's record
     (also written to the profile's ``profile.json``). ``base_dir`` is the served base model's folder."""
     import keras
@@ -355,13 +380,18 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
         check_y = np.concatenate([np.full(len(t["check"]), ids_of[lab]) for lab, t in taught.items()])
 
         def compare(f: np.ndarray, y_eval: np.ndarray) -> dict:
-            return {"base": accuracy_of(kernel0, bias0, f, y_eval), "personal": accuracy_of(kernel, bias, f, y_eval),
-                    "samples": len(y_eval)}  # fmt: skip
+            return {
+                "base": accuracy_of(kernel0, bias0, f, y_eval),
+                "personal": accuracy_of(kernel, bias, f, y_eval),
+                "samples": len(y_eval),
+            }
 
         guard_f = base_features(model, base_dir, "guard", guard_x)
         metrics = {"guard": compare(guard_f, guard_y), "check_variants": compare(features(model, check_x), check_y)}
-        promoted = (metrics["guard"]["personal"] >= metrics["guard"]["base"] - MAX_GUARD_DROP
-                    and metrics["check_variants"]["personal"] >= metrics["check_variants"]["base"])  # fmt: skip
+        promoted = (
+            metrics["guard"]["personal"] >= metrics["guard"]["base"] - MAX_GUARD_DROP
+            and metrics["check_variants"]["personal"] >= metrics["check_variants"]["base"]
+        )
         if promoted:
             model.get_layer("probs").set_weights([kernel, bias])
         return model, metrics, promoted, mix
@@ -386,9 +416,17 @@ def teach(data: bytes, task: str, label: str, profile: Path, progress: Progress 
     meta = {k: v for k, v in base.meta.items() if k not in ("metrics", "training", "name", "version")}
     own = {"name": f"{name}-{task}", "version": str(version), "parent": base.version, "profile": name}
     save_weights(model, out / "model", meta | own | {"promoted": promoted})
-    save_weights(writer, out / "writer", {"name": f"{name}-{task}-writer", "version": str(version),
-                                          "labels": list(WRITER_CLASSES), "profile": name,
-                                          "yours_threshold": yours_threshold})  # fmt: skip
+    save_weights(
+        writer,
+        out / "writer",
+        {
+            "name": f"{name}-{task}-writer",
+            "version": str(version),
+            "labels": list(WRITER_CLASSES),
+            "profile": name,
+            "yours_threshold": yours_threshold,
+        },
+    )
     np.savez_compressed(
         out / "samples.npz", **{f"{lab}/{part}": arr for lab, t in taught.items() for part, arr in t.items()}
     )
@@ -477,17 +515,34 @@ def run_job(job: Path) -> int:
         def report(step: str, fraction: float) -> None:
             elapsed = time.monotonic() - started
             eta = elapsed / fraction - elapsed if fraction > 0.02 else request.get("estimate_s", 60)
-            write_state(job, {"state": "running", "step": step, "progress": round(fraction, 3),
-                              "eta_s": round(max(eta, 0.0), 1)})  # fmt: skip
+            write_state(
+                job,
+                {"state": "running", "step": step, "progress": round(fraction, 3), "eta_s": round(max(eta, 0.0), 1)},
+            )
 
         report("prepare", 0.0)
         try:
-            record = teach((job / "sample.png").read_bytes(), request["task"], request["label"],
-                           Path(request["profile_dir"]), report, weights_dir=Path(request["weights_dir"]),
-                           base_dir=Path(request["base_dir"]), **request.get("options", {}))  # fmt: skip
+            record = teach(
+                (job / "sample.png").read_bytes(),
+                request["task"],
+                request["label"],
+                Path(request["profile_dir"]),
+                report,
+                weights_dir=Path(request["weights_dir"]),
+                base_dir=Path(request["base_dir"]),
+                **request.get("options", {}),
+            )
         except Exception as exc:  # the job reports every failure; the worker process then ends
-            write_state(job, {"state": "failed", "step": "failed", "progress": 1.0, "eta_s": 0,
-                              "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+            write_state(
+                job,
+                {
+                    "state": "failed",
+                    "step": "failed",
+                    "progress": 1.0,
+                    "eta_s": 0,
+                    "error": f"{type(exc).__name__}: {exc}",
+                },
+            )
             return 1
         write_state(job, {"state": "done", "step": "done", "progress": 1.0, "eta_s": 0, "result": record})
     return 0

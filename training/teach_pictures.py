@@ -145,8 +145,9 @@ def draw_feature_maps(path: Path, maps: list[tuple[str, np.ndarray]]) -> None:
     _save(fig, path)
 
 
-def draw_all(folder: Path, label: str, sample, variants, generated, encoder, decoder, standard, other, model,
-             seed: int = 1) -> list[str]:  # fmt: skip
+def draw_all(
+    folder: Path, label: str, sample, variants, generated, encoder, decoder, standard, other, model, seed: int = 1
+) -> list[str]:
     """Draw every figure of one teach into ``folder``; returns the names of those drawn."""
     folder.mkdir(parents=True, exist_ok=True)
     drawn = []
@@ -159,8 +160,13 @@ def draw_all(folder: Path, label: str, sample, variants, generated, encoder, dec
         mean = encoder(sample[None, ..., None], training=False)[0]
         reconstruction = np.round(decoder(mean, training=False).numpy()[0, ..., 0] * 255).astype(np.uint8)
         draw_reconstruction(folder / "reconstruction.png", sample, reconstruction)
-        groups = {"other characters": other, f"standard {label}": standard, "your variants": variants,
-                  "VAE samples": generated, "your sample": sample[None]}  # fmt: skip
+        groups = {
+            "other characters": other,
+            f"standard {label}": standard,
+            "your variants": variants,
+            "VAE samples": generated,
+            "your sample": sample[None],
+        }
         draw_latent_map(folder / "latent_map.png", latent_points(encoder, groups, seed), label)
         drawn += ["vae_samples", "reconstruction", "latent_map"]
     draw_feature_maps(folder / "feature_maps.png", first_conv_maps(model, sample))

@@ -86,8 +86,11 @@ def listed_texts(entries: list[tuple[str, float]], weight: float) -> list[tuple[
     out = []
     for words, count in entries:
         w = weight * count / total
-        out += [(f" {words} ", w * (1 - CAPITALISED - CAPITALS)), (f" {words.capitalize()} ", w * CAPITALISED),
-                (f" {words.upper()} ", w * CAPITALS)]  # fmt: skip
+        out += [
+            (f" {words} ", w * (1 - CAPITALISED - CAPITALS)),
+            (f" {words.capitalize()} ", w * CAPITALISED),
+            (f" {words.upper()} ", w * CAPITALS),
+        ]
     return out
 
 
@@ -132,8 +135,11 @@ def main(argv=None) -> None:
     own_chars = sum(len(t) for t, _ in own)
     listed = word_list("frequency_dictionary_en_82_765.txt") + word_list("frequency_bigramdictionary_en_243_342.txt")
     val_texts = [val.texts[i] for i in pick]
-    print(f"{len(iam)} IAM lines and {len(lm_names)} names ({own_chars} characters), "
-          f"{len(listed)} listed words and pairs; {len(held)} form texts held out", flush=True)  # fmt: skip
+    print(
+        f"{len(iam)} IAM lines and {len(lm_names)} names ({own_chars} characters), "
+        f"{len(listed)} listed words and pairs; {len(held)} form texts held out",
+        flush=True,
+    )
 
     perplexities = []
     for order, words_weight in itertools.product(
@@ -142,8 +148,12 @@ def main(argv=None) -> None:
         # the word list's weight is in IAM-text totals: 1 = as much weight as all IAM lines together
         extra = listed_texts(listed, words_weight * len(own)) if words_weight else []
         lm = CharLM.from_counts(count_ngrams(own + extra, order), order)
-        row = {"order": order, "words_weight": words_weight, "val_perplexity": round(perplexity(lm, val_texts), 4),
-               "contexts": lm.context_count}  # fmt: skip
+        row = {
+            "order": order,
+            "words_weight": words_weight,
+            "val_perplexity": round(perplexity(lm, val_texts), 4),
+            "contexts": lm.context_count,
+        }
         perplexities.append(row)
         print(json.dumps(row), flush=True)
     lowest = min(r["val_perplexity"] for r in perplexities)
@@ -158,8 +168,10 @@ def main(argv=None) -> None:
     val_lines = Lines([val.strokes[i] for i in pick], val_texts, [val.ids[i] for i in pick])
     val_probs = column_probs(model, strips(val_lines, None))
     name_probs = column_probs(model, names_strips(check_grays))
-    plain = {"val_cer": cer(val_probs, val_texts, model.charset),
-             "names_cer": cer(name_probs, check_names, model.charset, fold_case=True)}  # fmt: skip
+    plain = {
+        "val_cer": cer(val_probs, val_texts, model.charset),
+        "names_cer": cer(name_probs, check_names, model.charset, fold_case=True),
+    }
     print(json.dumps({"plain_beam": plain}), flush=True)
     grid = []
     for alpha, beta in itertools.product(map(float, args.alphas.split(",")), map(float, args.betas.split(","))):
@@ -179,8 +191,10 @@ def main(argv=None) -> None:
         print(json.dumps(row), flush=True)
     capitals_alpha = min(capitals, key=lambda r: (r["names_cer"], -r["capitals_alpha"]))["capitals_alpha"]
     line_lm = LineLM(lm, chosen["alpha"], chosen["beta"], args.width, capitals_alpha)
-    final = {"val_cer": cer(val_probs, val_texts, model.charset, line_lm=line_lm),
-             "names_cer": cer(name_probs, check_names, model.charset, True, line_lm)}  # fmt: skip
+    final = {
+        "val_cer": cer(val_probs, val_texts, model.charset, line_lm=line_lm),
+        "names_cer": cer(name_probs, check_names, model.charset, True, line_lm),
+    }
     lm.meta = {
         "name": "line-lm",
         "kind": "character n-gram, interpolated Witten-Bell",
@@ -192,7 +206,7 @@ def main(argv=None) -> None:
             "beta": chosen["beta"],
             "width": args.width,
             "capitals_alpha": capitals_alpha,
-        },  # fmt: skip
+        },
         "trained_on": utc_stamp(),
         "training": {
             "command": command_line("training.train_charlm"),
@@ -203,7 +217,7 @@ def main(argv=None) -> None:
             "words_weight": best["words_weight"],
             "form_texts_held_out": len(held),
             "minutes": round((time.monotonic() - started) / 60, 1),
-        },  # fmt: skip
+        },
         "tuning": {
             "perplexity": perplexities,
             "plain_beam": plain,
@@ -212,7 +226,7 @@ def main(argv=None) -> None:
             "capitals": capitals,
             "val_lines": len(val_texts),
             "check_names": len(check_names),
-        },  # fmt: skip
+        },
     }
     lm.save(args.out)
     print(json.dumps({"chosen": lm.meta["decoder"], "plain_beam": plain, "with_lm": final}), flush=True)

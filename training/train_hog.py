@@ -66,10 +66,14 @@ def main(argv=None) -> None:
         "labels": LABELS,
         "classifier": args.classifier,
         "trained_on": utc_stamp(),
-        "training": {"command": command_line("training.train_hog"), "data": f"MNIST train ({len(y_train):,})",
-                     "components": args.components, "seconds": round(seconds, 1)},
+        "training": {
+            "command": command_line("training.train_hog"),
+            "data": f"MNIST train ({len(y_train):,})",
+            "components": args.components,
+            "seconds": round(seconds, 1),
+        },
         "metrics": {"mnist_test": {"accuracy": round(accuracy, 5), "samples": len(y_test)}},
-    }  # fmt: skip
+    }
     save_hog(pipeline, args.out, meta)
     print(f"MNIST test accuracy {accuracy:.4f}; saved {args.out}")
 

@@ -191,14 +191,19 @@ def main(argv=None) -> None:
     iam_strips = [s for s in strips(iam, args.seed) if s is not None]
     names_hand, names_other = names_lines(args.data_dir, line_model, 1, NAMES_FIT)
     made = synthetic(rng, train.texts, vars(args), iam)
-    print(f"train: {len(iam_strips)} IAM lines, names {len(names_hand)} / {len(names_other)} lines, "
-          + ", ".join(f"{k} {len(v)}" for k, v in made.items()), flush=True)  # fmt: skip
+    print(
+        f"train: {len(iam_strips)} IAM lines, names {len(names_hand)} / {len(names_other)} lines, "
+        + ", ".join(f"{k} {len(v)}" for k, v in made.items()),
+        flush=True,
+    )
 
     val = load_iam_ondb(args.data_dir, "val1")
     chosen = validation_lines(val.ids, 400, np.random.default_rng(line_model.meta.get("training", {}).get("seed", 1)))
     val = Lines([val.strokes[i] for i in chosen], [val.texts[i] for i in chosen], [val.ids[i] for i in chosen])
-    val_hand = {"iam_val1_plain": [s for s in strips(val, None) if s is not None],
-                "iam_val1_varied": [s for s in strips(val, args.seed + 1000) if s is not None]}  # fmt: skip
+    val_hand = {
+        "iam_val1_plain": [s for s in strips(val, None) if s is not None],
+        "iam_val1_varied": [s for s in strips(val, args.seed + 1000) if s is not None],
+    }
     vh, vo = names_lines(args.data_dir, line_model, NAMES_FIT + 1, NAMES_TRAIN)
     val_hand["names_641_800"] = vh
     vrng = np.random.default_rng(args.seed + 7)
@@ -219,10 +224,19 @@ def main(argv=None) -> None:
     ckpt = CHECKPOINTS / args.run_name
     ckpt.mkdir(parents=True, exist_ok=True)
     weight = {0: len(y) / (2 * max(1, (y == 0).sum())), 1: len(y) / (2 * max(1, (y == 1).sum()))}
-    model.fit(x[..., None], y, batch_size=64, epochs=args.epochs, validation_data=(vx[..., None], vy),
-              class_weight=weight, verbose=2,
-              callbacks=[keras.callbacks.BackupAndRestore(str(ckpt / "backup")),
-                         keras.callbacks.CSVLogger(str(ckpt / "log.csv"), append=True)])  # fmt: skip
+    model.fit(
+        x[..., None],
+        y,
+        batch_size=64,
+        epochs=args.epochs,
+        validation_data=(vx[..., None], vy),
+        class_weight=weight,
+        verbose=2,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(str(ckpt / "backup")),
+            keras.callbacks.CSVLogger(str(ckpt / "log.csv"), append=True),
+        ],
+    )
 
     def p_hand(group: list[np.ndarray]) -> np.ndarray:
         return np.array([float(model.predict(filter_windows(s)[..., None], verbose=0).mean()) for s in group])
@@ -237,16 +251,30 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "model.keras")
     exported = export_onnx(model, args.out)
-    meta = {"name": "line-filter", "task": "line-filter", "version": "1", "architecture": "line_filter",
-            "preprocessing": "line", "preprocessing_version": LINE_PREPROCESSING_VERSION,
-            "input_shape": list(model.input_shape[1:]), "threshold": threshold,
-            "parameters": int(model.count_params()),
-            "trained_on": utc_stamp(),
-            "training": {"command": command_line("training.train_line_filter"), "epochs": args.epochs,
-                         "seed": args.seed, "examples": {"handwriting": len(positives), "other": len(negatives)},
-                         "minutes": round((time.monotonic() - started) / 60, 1)},
-            "validation": {"chosen_as": f"keeps {KEEP_HANDWRITING:.1%} of the validation handwriting",
-                           "figures": figures, "samples": samples}}  # fmt: skip
+    meta = {
+        "name": "line-filter",
+        "task": "line-filter",
+        "version": "1",
+        "architecture": "line_filter",
+        "preprocessing": "line",
+        "preprocessing_version": LINE_PREPROCESSING_VERSION,
+        "input_shape": list(model.input_shape[1:]),
+        "threshold": threshold,
+        "parameters": int(model.count_params()),
+        "trained_on": utc_stamp(),
+        "training": {
+            "command": command_line("training.train_line_filter"),
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "examples": {"handwriting": len(positives), "other": len(negatives)},
+            "minutes": round((time.monotonic() - started) / 60, 1),
+        },
+        "validation": {
+            "chosen_as": f"keeps {KEEP_HANDWRITING:.1%} of the validation handwriting",
+            "figures": figures,
+            "samples": samples,
+        },
+    }
     write_meta(args.out, meta | {"onnx": exported})
     print(f"saved {args.out}")
 

@@ -91,18 +91,28 @@ def main(argv=None) -> None:
     rows = []
     for oov, margin in itertools.product(map(float, args.oov.split(",")), map(float, args.margin.split(","))):
         lines_module.OOV_LOG_COUNT, lines_module.REPLACE_MARGIN = oov, margin
-        row = {"oov_log_count": oov, "replace_margin": margin,
-               "val1": score(speller, val_probs, val.texts, model.charset),
-               "names_1_800": score(speller, name_probs, names, model.charset, fold_case=True)}  # fmt: skip
+        row = {
+            "oov_log_count": oov,
+            "replace_margin": margin,
+            "val1": score(speller, val_probs, val.texts, model.charset),
+            "names_1_800": score(speller, name_probs, names, model.charset, fold_case=True),
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    fair = [r for r in rows if r["names_1_800"]["corrected_cer"] <= r["names_1_800"]["raw_cer"]
-            and r["replace_margin"] >= MIN_MARGIN] or rows  # fmt: skip
+    fair = [
+        r
+        for r in rows
+        if r["names_1_800"]["corrected_cer"] <= r["names_1_800"]["raw_cer"] and r["replace_margin"] >= MIN_MARGIN
+    ] or rows
     best = min(fair, key=lambda r: r["val1"]["corrected_cer"])
-    report = {"chosen": {"oov_log_count": best["oov_log_count"], "replace_margin": best["replace_margin"]},
-              "grid": rows, "val1_lines": len(val.texts), "names": len(names),
-              "command": command_line("training.tune_spelling"),
-              "minutes": round((time.monotonic() - started) / 60, 1)}  # fmt: skip
+    report = {
+        "chosen": {"oov_log_count": best["oov_log_count"], "replace_margin": best["replace_margin"]},
+        "grid": rows,
+        "val1_lines": len(val.texts),
+        "names": len(names),
+        "command": command_line("training.tune_spelling"),
+        "minutes": round((time.monotonic() - started) / 60, 1),
+    }
     print(json.dumps(report["chosen"]))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")

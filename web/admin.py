@@ -77,8 +77,12 @@ def rollback_model(task: str):
         raise UnknownTask(task, reg.tasks())
     to = json_object().get("to")
     try:
-        active = versions.rollback(Path(current_app.config["MODELS_DIR"]), reg.weights_dir / TASK_WEIGHTS[task], task,
-                                   None if to is None else str(to))  # fmt: skip
+        active = versions.rollback(
+            Path(current_app.config["MODELS_DIR"]),
+            reg.weights_dir / TASK_WEIGHTS[task],
+            task,
+            None if to is None else str(to),
+        )
     except (ValueError, OSError) as exc:
         raise CannotRollBack(str(exc)) from exc
     return jsonify({"task": task, "active": active})

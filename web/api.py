@@ -105,8 +105,14 @@ def check_sheet():
         sheet = read_sheet(data, registry().get("digit"), current_app.config["MAX_PAGE_PIXELS"])
     sheet_id = save_sheet(Path(current_app.config["PERSONAL_DIR"]), sheet)
     annotated = annotate(sheet.gray, [b | {"text": b["label"], "unsure": False} for b in sheet.boxes])
-    return jsonify({"sheet_id": sheet_id, "rows": sheet.rows, "glyphs": len(sheet.labels),
-                    "annotated_png": png_data_url(annotated)})  # fmt: skip
+    return jsonify(
+        {
+            "sheet_id": sheet_id,
+            "rows": sheet.rows,
+            "glyphs": len(sheet.labels),
+            "annotated_png": png_data_url(annotated),
+        }
+    )
 
 
 @bp.post("/sheet/train")

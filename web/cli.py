@@ -40,11 +40,19 @@ def _image_files(paths: tuple[str, ...]) -> list[Path]:
 @click.option(
     "--task", default="digit", show_default=True, help="What to read: " + ", ".join(GLYPH_TASKS) + ", page, line."
 )
-@click.option("--alphabet", type=click.Choice(sorted(set(PAGE_ALPHABETS) | set(ALPHABET_HINTS))), default=None,
-              help="character: read among these classes only (default any); page: what the page holds "
-                   "(default digit)")  # fmt: skip
-@click.option("--engine", type=click.Choice(ENGINES), default="cnn", show_default=True,
-              help="page: the CNN models or the classical HOG engine")  # fmt: skip
+@click.option(
+    "--alphabet",
+    type=click.Choice(sorted(set(PAGE_ALPHABETS) | set(ALPHABET_HINTS))),
+    default=None,
+    help="character: read among these classes only (default any); page: what the page holds (default digit)",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="cnn",
+    show_default=True,
+    help="page: the CNN models or the classical HOG engine",
+)
 @click.option(
     "--profile",
     "--personal",
@@ -74,8 +82,13 @@ def recognize_command(
             if path.stat().st_size > config["MAX_UPLOAD_BYTES"]:
                 limit = config["MAX_UPLOAD_BYTES"]
                 raise TooLarge(f"The image is {path.stat().st_size:,} bytes; the limit is {limit:,}.")
-            options = {"alphabet": alphabet, "engine": engine, "profile": profile, "decoder": decoder,
-                       "correct": correct}  # fmt: skip
+            options = {
+                "alphabet": alphabet,
+                "engine": engine,
+                "profile": profile,
+                "decoder": decoder,
+                "correct": correct,
+            }
             result = read(path.read_bytes(), task, options).result
         except InputError as exc:
             failures += 1

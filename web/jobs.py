@@ -71,8 +71,13 @@ class TeachQueue:
             except (OSError, ValueError):
                 pid = None
             if pid is not None and not _alive(pid) and read_state(folder)["state"] in ("queued", "running"):
-                state = {"state": "failed", "step": "failed", "progress": 1.0, "eta_s": 0,
-                         "error": "The teach worker stopped before it finished."}  # fmt: skip
+                state = {
+                    "state": "failed",
+                    "step": "failed",
+                    "progress": 1.0,
+                    "eta_s": 0,
+                    "error": "The teach worker stopped before it finished.",
+                }
                 write_state(folder, state)
         return state | {"job_id": job_id, **self.request(job_id)}
 
@@ -139,15 +144,28 @@ class TeachQueue:
         env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
         proc = subprocess.Popen(
             [sys.executable, "-m", "training.teach", "--job", str(folder), "--nice", str(self.nice)],
-            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
         log.close()
         (folder / "pid").write_text(str(proc.pid))
 
         def reap() -> None:
             proc.wait()  # no zombie; a crash that wrote no final state is reported as failed
             if read_state(folder)["state"] in ("queued", "running"):
-                write_state(folder, {"state": "failed", "step": "failed", "progress": 1.0, "eta_s": 0,
-                                     "error": f"The teach worker ended with status {proc.returncode}."})  # fmt: skip
+                write_state(
+                    folder,
+                    {
+                        "state": "failed",
+                        "step": "failed",
+                        "progress": 1.0,
+                        "eta_s": 0,
+                        "error": f"The teach worker ended with status {proc.returncode}.",
+                    },
+                )
 
         threading.Thread(target=reap, name=f"teach-{folder.name[:8]}", daemon=True).start()

@@ -129,8 +129,11 @@ def _read_now() -> list:
     counts = teach_queue.counts() if teach_queue is not None else {"queued": 0, "running": 0}
     for state, count in counts.items():
         jobs.add_metric([state], count)
-    families = [models, jobs, _gauge("hwr_sheets_configured", "1 when Google Sheets is configured.",
-                                     int(syncer() is not None))]  # fmt: skip
+    families = [
+        models,
+        jobs,
+        _gauge("hwr_sheets_configured", "1 when Google Sheets is configured.", int(syncer() is not None)),
+    ]
     try:
         pending = store().pending_sync_count()
     except (*store().errors, StoreError):

@@ -85,8 +85,7 @@ def checked_sample(data: bytes, task: str, label: str, name: str) -> bytes:
 def _given_token() -> str | None:
     body = request.get_json(silent=True) if request.is_json else None
     form = request.form if not request.is_json else {}
-    return (request.headers.get("X-Profile-Token") or (body or {}).get("profile_token")
-            or form.get("profile_token"))  # fmt: skip
+    return request.headers.get("X-Profile-Token") or (body or {}).get("profile_token") or form.get("profile_token")
 
 
 def _may_change(profile: Path) -> None:
@@ -99,8 +98,12 @@ def _may_change(profile: Path) -> None:
 
 def picture_urls(profile: str, task: str, record: dict) -> dict[str, dict[str, str]]:
     """label -> picture name -> URL, for a teach record."""
-    return {chr(int(code)): {n: url_for("personal.picture", name=profile, task=task, code=int(code), picture=n)
-                             for n in names} for code, names in record.get("pictures", {}).items()}  # fmt: skip
+    return {
+        chr(int(code)): {
+            n: url_for("personal.picture", name=profile, task=task, code=int(code), picture=n) for n in names
+        }
+        for code, names in record.get("pictures", {}).items()
+    }
 
 
 @bp.post("/teach")
@@ -125,9 +128,15 @@ def teach():
     if token is None:
         _may_change(folder)
     reg = _registry()
-    req = {"task": task, "label": label, "profile": name, "profile_dir": str(folder),
-           "base_dir": str(reg.source(task)), "weights_dir": str(reg.weights_dir),
-           "options": current_app.config["TEACH_OPTIONS"]}  # fmt: skip
+    req = {
+        "task": task,
+        "label": label,
+        "profile": name,
+        "profile_dir": str(folder),
+        "base_dir": str(reg.source(task)),
+        "weights_dir": str(reg.weights_dir),
+        "options": current_app.config["TEACH_OPTIONS"],
+    }
     try:
         job_id = queue().submit(req, png)
     except QueueFull as exc:
@@ -170,8 +179,13 @@ def picture(name: str, task: str, code: int, picture: str):
     if task not in GLYPH_TASKS or picture not in PICTURES or not path.is_file():
         raise UnknownProfile("There is no such picture.")
     download = request.args.get("download") not in (None, "", "0", "false")
-    return send_file(path, mimetype="image/png", as_attachment=download,
-                     download_name=f"{name}-{task}-{chr(code)}-{picture}.png", max_age=0)  # fmt: skip
+    return send_file(
+        path,
+        mimetype="image/png",
+        as_attachment=download,
+        download_name=f"{name}-{task}-{chr(code)}-{picture}.png",
+        max_age=0,
+    )
 
 
 # ------------------------------------------------------------------------------------------ CLI
@@ -196,8 +210,16 @@ def teach_command(task: str, label: str, name: str, sample: str) -> None:
         click.echo(f"[{fraction:4.0%}] {step}", err=True)
 
     reg = _registry()
-    record = run_teach(png, task, label, folder, progress, base_dir=reg.source(task), weights_dir=reg.weights_dir,
-                       **current_app.config["TEACH_OPTIONS"])  # fmt: skip
+    record = run_teach(
+        png,
+        task,
+        label,
+        folder,
+        progress,
+        base_dir=reg.source(task),
+        weights_dir=reg.weights_dir,
+        **current_app.config["TEACH_OPTIONS"],
+    )
     out = {"state": "done", "task": task, "label": label, "profile": name, "result": record}
     click.echo(json.dumps(out | ({"profile_token": token} if token else {})))
 

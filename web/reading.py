@@ -56,8 +56,9 @@ def _read_as_read(data: bytes, task: str, options, canvas: bool):
     if task == "line":
         decoder = str(options.get("decoder") or "beam")
         correct = str(options.get("correct", "true")).lower() not in ("false", "0", "no", "off")
-        return read_lines(data, reg.line(), decoder, correct, speller(), pixels, not canvas, reg.line_filter(),
-                          reg.line_lm())  # fmt: skip
+        return read_lines(
+            data, reg.line(), decoder, correct, speller(), pixels, not canvas, reg.line_filter(), reg.line_lm()
+        )
     name = options.get("profile") or options.get("personal")  # personal= is the older name
     profile = existing_profile(Path(current_app.config["PERSONAL_DIR"]), str(name)) if name else None
     if task == "page":
