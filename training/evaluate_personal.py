@@ -93,7 +93,7 @@ def scores(results: list[dict], label: str, arm: str) -> dict:
 
 
 def main(argv=None) -> None:
-    from training.teach import WRITER_EPOCHS, teach
+    from training.teach import WRITER_EPOCHS, TeachConfig, teach
 
     args = parse_args(argv)
     registry = Registry(WEIGHTS_DIR)
@@ -121,9 +121,7 @@ def main(argv=None) -> None:
                 task,
                 label,
                 folder,
-                use_vae=use_vae,
-                pictures=False,
-                writer_epochs=WRITER_EPOCHS if use_vae else 1,
+                config=TeachConfig(use_vae=use_vae, pictures=False, writer_epochs=WRITER_EPOCHS if use_vae else 1),
             )  # the writer is measured with the VAE only
             answers = read(held, task, registry, folder)
             row |= scores(answers, label, arm)

@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ from models.personal import (
     write_profile,
 )
 from models.preprocessing import decode, glyph_from_gray, to_gray, to_png
+from models.protocols import GlyphModel
 from models.timestamps import utc_stamp
 
 VARIANTS = 120  # the original design's ~100 variants, plus a few to spare for the check set
@@ -72,6 +74,7 @@ class Steps:
         self.report = report or (lambda step, fraction: None)
         self.done = 0.0
         self.shares = dict(STEPS)
+        self.timings: dict[str, float] = {}
 
     def start(self, step: str) -> None:
         self.report(step, self.done)
@@ -83,6 +86,15 @@ class Steps:
     def end(self, step: str) -> None:
         self.done += self.shares[step]
         self.report(step, min(self.done, 1.0))
+
+    def timed(self, step: str, fn):
+        """``fn()`` as ``step``: reported as it starts and ends, its seconds kept in ``timings``."""
+        t = time.monotonic()
+        self.start(step)
+        out = fn()
+        self.end(step)
+        self.timings[step] = round(time.monotonic() - t, 2)
+        return out
 
 
 # ------------------------------------------------------------------------------------------- VAE
@@ -288,7 +300,7 @@ def sample_glyph(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray
 
 
 def _taught_sets(folder: Path) -> dict[str, dict[str, np.ndarray]]:
-    """What earlier teaches of this task kept: label -> {"sample", "variants", "vae"}."""
+    """What earlier teaches of this task kept: label -> {"sample", "variants", "check", "vae"}."""
     path = folder / "samples.npz"
     if not path.exists():
         return {}
@@ -297,159 +309,224 @@ def _taught_sets(folder: Path) -> dict[str, dict[str, np.ndarray]]:
     return {lab: {part: d[f"{lab}/{part}"] for part in ("sample", "variants", "check", "vae")} for lab in labels}
 
 
+@dataclass(frozen=True)
+class TeachConfig:
+    """How one teach runs; its record keeps it whole (``config``). The app's ``TEACH_OPTIONS`` and a
+    queued job's ``options`` name these fields."""
+
+    seed: int = 1  # of the variants, the VAE, the head's training mix and the writer
+    variants: int = VARIANTS  # augmented copies of the sample (``one_sample_variants``)
+    vae_epochs: int = VAE_EPOCHS  # passes of the VAE over the variants
+    writer_epochs: int = WRITER_EPOCHS  # passes of the writer classifier over its three groups
+    use_vae: bool = True  # False: augmentation only, no VAE samples (the evaluation's control arm)
+    pictures: bool = True  # PNG figures of every step (``training.teach_pictures``)
+
+
+@dataclass
+class Lesson:
+    """What a teach works from: the base model and data, and every character the profile was
+    taught for this task (earlier teaches' and this one's glyph sets)."""
+
+    task: str
+    base: GlyphModel
+    base_dir: Path
+    label: str  # the character taught now
+    taught: dict[str, dict[str, np.ndarray]]  # label -> "sample", "variants", "check", "vae"
+    replay_x: np.ndarray  # base training data (``models.personal.base_data``), mixed into the head's
+    replay_y: np.ndarray
+    guard_x: np.ndarray  # base test data the adapted model must still read
+    guard_y: np.ndarray
+
+    @property
+    def ids_of(self) -> dict[str, int]:
+        return {lab: self.base.labels.index(lab) for lab in self.taught}
+
+    def glyphs(self, part: str) -> tuple[np.ndarray, np.ndarray]:
+        """(glyphs, class ids) of one part (or parts, "variants+vae") of every taught character."""
+        parts = part.split("+")
+        x = [np.concatenate([t[p] for p in parts]) for t in self.taught.values()]
+        y = [np.full(len(g), self.ids_of[lab]) for g, lab in zip(x, self.taught, strict=True)]
+        return np.concatenate(x), np.concatenate(y)
+
+
+@dataclass
+class Vae:
+    """The VAE a teach trained on the variants, its loss per epoch and the glyphs it made."""
+
+    encoder: object = None
+    decoder: object = None
+    loss: list = field(default_factory=list)
+    generated: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8))
+
+
+def make_vae(sample: np.ndarray, variants: np.ndarray, config: TeachConfig, steps: Steps) -> Vae:
+    """Train the VAE on the variants and decode ``VAE_SAMPLES`` glyphs around the sample (none
+    without ``config.use_vae``)."""
+    if not config.use_vae:
+        return Vae()
+    enc, dec, loss = train_vae(variants, config.vae_epochs, config.seed, tick=lambda f: steps.within("vae", 0.9 * f))
+    return Vae(enc, dec, loss, vae_samples(enc, dec, sample, variants, VAE_SAMPLES, config.seed))
+
+
+def adapt(lesson: Lesson, config: TeachConfig):
+    """The base model with its last layer trained again on a mix of base data and yours (features
+    of the frozen trunk); (model, metrics, promoted, mix). The new head replaces the base one only
+    if the guard and the check variants measure no worse."""
+    import keras
+
+    from training.retrain import training_mix
+
+    model = keras.models.load_model(lesson.base_dir / "model.keras", compile=False)
+    # the mix is made of features: the base data's are computed once per base model and process;
+    # yours is shuffled, as the mix takes the first of a class's rows when it has more than places
+    rng = np.random.default_rng(config.seed)
+    yours_x, yours_y = lesson.glyphs("variants+vae")
+    order = rng.permutation(len(yours_y))
+    replay_f = base_features(model, lesson.base_dir, "replay", lesson.replay_x)
+    f, y, mix = training_mix(replay_f, lesson.replay_y, features(model, yours_x[order]), yours_y[order], 0.5, rng)
+    kernel0, bias0 = model.get_layer("probs").get_weights()
+    tuned = train_head(kernel0, bias0, f, y, seed=config.seed)
+    # weight-space ensembling, as retraining does: halfway from the base head to the tuned one keeps
+    # the writer's gain and the MNIST test accuracy (plain tuning on 2,000 replay glyphs lost 0.1 point)
+    kernel, bias = (
+        HEAD_INTERPOLATE * t + (1 - HEAD_INTERPOLATE) * t0 for t, t0 in zip(tuned, (kernel0, bias0), strict=True)
+    )
+
+    def compare(f: np.ndarray, y_eval: np.ndarray) -> dict:
+        base, personal = accuracy_of(kernel0, bias0, f, y_eval), accuracy_of(kernel, bias, f, y_eval)
+        return {"base": base, "personal": personal, "samples": len(y_eval)}
+
+    check_x, check_y = lesson.glyphs("check")
+    guard = compare(base_features(model, lesson.base_dir, "guard", lesson.guard_x), lesson.guard_y)
+    metrics = {"guard": guard, "check_variants": compare(features(model, check_x), check_y)}
+    guard_kept = guard["personal"] >= guard["base"] - MAX_GUARD_DROP
+    promoted = guard_kept and metrics["check_variants"]["personal"] >= metrics["check_variants"]["base"]
+    if promoted:
+        model.get_layer("probs").set_weights([kernel, bias])
+    return model, metrics, promoted, mix
+
+
+def learn_writer(lesson: Lesson, config: TeachConfig, steps: Steps):
+    """The writer classifier (yours / standard / other) and its "yours" threshold, measured on
+    standard glyphs of the taught characters it did not train on."""
+    rng = np.random.default_rng(config.seed)
+    yours_x, _ = lesson.glyphs("variants+vae")
+    same = np.isin(lesson.replay_y, sorted(lesson.ids_of.values()))
+    other_pool = rng.permutation(np.flatnonzero(~same))
+    other = lesson.replay_x[other_pool[: 3 * len(yours_x)]]
+    standard, standard_cal = halves(lesson.replay_x[same], config.seed)
+    writer = train_writer(
+        yours_x, standard, other, config.writer_epochs, config.seed, lambda f: steps.within("writer", f)
+    )
+    return writer, writer_threshold(writer, standard_cal)
+
+
+def write_folder(
+    out: Path,
+    current: Path,
+    lesson: Lesson,
+    model,
+    promoted: bool,
+    writer,
+    yours_threshold: float,
+    version: int,
+    name: str,
+) -> None:
+    """The task's new folder beside the current one: both models, every taught glyph set, the
+    samples as PNG, and earlier teaches' pictures."""
+    from training.common import save_weights
+
+    task = lesson.task
+    meta = {k: v for k, v in lesson.base.meta.items() if k not in ("metrics", "training", "name", "version")}
+    own = {"name": f"{name}-{task}", "version": str(version), "parent": lesson.base.version, "profile": name}
+    save_weights(model, out / "model", meta | own | {"promoted": promoted})
+    writer_meta = {
+        "name": f"{name}-{task}-writer",
+        "version": str(version),
+        "labels": list(WRITER_CLASSES),
+        "profile": name,
+        "yours_threshold": yours_threshold,
+    }
+    save_weights(writer, out / "writer", writer_meta)
+    sets = {f"{lab}/{part}": arr for lab, t in lesson.taught.items() for part, arr in t.items()}
+    np.savez_compressed(out / "samples.npz", **sets)
+    (out / "samples").mkdir()
+    for lab, t in lesson.taught.items():
+        (out / "samples" / f"{ord(lab)}.png").write_bytes(to_png(t["sample"]))
+    if current.exists():  # earlier teaches' pictures stay
+        for old in (current / "pictures").glob("*"):
+            if old.name != str(ord(lesson.label)):
+                shutil.copytree(old, out / "pictures" / old.name)
+
+
+def draw_pictures(folder: Path, lesson: Lesson, variants: np.ndarray, vae: Vae, model, seed: int) -> list:
+    """The figures of this teach (``training.teach_pictures``) in ``folder``."""
+    from training import teach_pictures
+
+    label, ids = lesson.label, lesson.ids_of
+    standard = lesson.replay_x[lesson.replay_y == ids[label]][:200]
+    other_ids = np.flatnonzero(~np.isin(lesson.replay_y, list(ids.values())))
+    other = lesson.replay_x[np.random.default_rng(seed).choice(other_ids, min(300, len(other_ids)), replace=False)]
+    sample = lesson.taught[label]["sample"]
+    return teach_pictures.draw_all(
+        folder, label, sample, variants, vae.generated, vae.encoder, vae.decoder, standard, other, model
+    )
+
+
+def swap_in(profile: Path, current: Path, out: Path, owned: bool) -> None:
+    """Replace the task's folder by ``out`` with renames (a reader sees the old or the new, never
+    half of either); nothing is left behind when the profile was deleted meanwhile."""
+    if owned and not (profile / PROFILE_FILE).exists():
+        shutil.rmtree(out, ignore_errors=True)
+        raise ProfileError(f"Profile {profile.name!r} was deleted while it was being taught.")
+    old = current.parent / f".{current.name}.{uuid.uuid4().hex}.old"
+    if current.exists():
+        current.rename(old)
+    out.rename(current)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def teach(
     data: bytes,
     task: str,
     label: str,
     profile: Path,
     progress: Progress | None = None,
-    seed: int = 1,
-    variants: int = VARIANTS,
-    vae_epochs: int = VAE_EPOCHS,
-    writer_epochs: int = WRITER_EPOCHS,
-    use_vae: bool = True,
-    pictures: bool = True,
+    config: TeachConfig = TeachConfig(),
     base_dir: Path | None = None,
     weights_dir: Path | None = None,
 ) -> dict:
     """Teach ``profile`` (a folder) one sample of ``label`` for ``task``; returns the task's record
     (also written to the profile's ``profile.json``). ``base_dir`` is the served base model's folder."""
-    import keras
-
     from models.registry import WEIGHTS_DIR, load_recognizer
     from training.augment import one_sample_variants
-    from training.common import save_weights
-    from training.retrain import training_mix
 
-    started = time.monotonic()
-    steps = Steps(progress)
+    started, steps = time.monotonic(), Steps(progress)
     weights_dir = Path(weights_dir or WEIGHTS_DIR)
     base_dir = Path(base_dir or weights_dir / task)
     base = load_recognizer(base_dir, task)
     if label not in base.labels:
         raise ValueError(f"{label!r} is not one of the {task} labels")
-    timings: dict[str, float] = {}
-
-    def timed(step: str, fn):
-        t = time.monotonic()
-        steps.start(step)
-        out = fn()
-        steps.end(step)
-        timings[step] = round(time.monotonic() - t, 2)
-        return out
-
-    gray, sample = timed("prepare", lambda: sample_glyph(data))
-    var = timed("augment", lambda: one_sample_variants(gray, variants, seed))
-    check = one_sample_variants(gray, CHECK_VARIANTS, seed + 1000)
-
-    def vae_step():
-        if not use_vae:
-            return None, None, [], np.zeros((0, 28, 28), np.uint8)
-        enc, dec, hist = train_vae(var, vae_epochs, seed, tick=lambda f: steps.within("vae", 0.9 * f))
-        return enc, dec, hist, vae_samples(enc, dec, sample, var, VAE_SAMPLES, seed)
-
-    encoder, decoder, vae_loss, generated = timed("vae", vae_step)
+    gray, sample = steps.timed("prepare", lambda: sample_glyph(data))
+    variants = steps.timed("augment", lambda: one_sample_variants(gray, config.variants, config.seed))
+    check = one_sample_variants(gray, CHECK_VARIANTS, config.seed + 1000)
+    vae = steps.timed("vae", lambda: make_vae(sample, variants, config, steps))
 
     profile = Path(profile)
-    owned = (profile / PROFILE_FILE).exists()
-    current = profile_task_dir(profile, task)
-    taught = _taught_sets(current)
-    taught[label] = {"sample": sample, "variants": var, "check": check, "vae": generated}
-    ids_of = {lab: base.labels.index(lab) for lab in taught}
-    replay_x, replay_y, guard_x, guard_y = base_data(task, weights_dir)
-    # every taught character's variants and VAE samples: what the head and the writer learn as yours
-    yours_x = np.concatenate([np.concatenate([t["variants"], t["vae"]]) for t in taught.values()])
-    yours_y = np.concatenate([np.full(len(t["variants"]) + len(t["vae"]), ids_of[lab]) for lab, t in taught.items()])
-
-    def adapt():
-        model = keras.models.load_model(base_dir / "model.keras", compile=False)
-        # the mix is made of features: the base data's are computed once per base model and process;
-        # yours is shuffled, as the mix takes the first of a class's rows when it has more than places
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(yours_y))
-        replay_f = base_features(model, base_dir, "replay", replay_x)
-        f, y, mix = training_mix(replay_f, replay_y, features(model, yours_x[order]), yours_y[order], 0.5, rng)
-        kernel0, bias0 = model.get_layer("probs").get_weights()
-        tuned = train_head(kernel0, bias0, f, y, seed=seed)
-        # weight-space ensembling, as retraining does: halfway from the base head to the tuned one keeps
-        # the writer's gain and the MNIST test accuracy (plain tuning on 2,000 replay glyphs lost 0.1 point)
-        kernel, bias = (
-            HEAD_INTERPOLATE * t + (1 - HEAD_INTERPOLATE) * t0 for t, t0 in zip(tuned, (kernel0, bias0), strict=True)
-        )
-        check_x = np.concatenate([t["check"] for t in taught.values()])
-        check_y = np.concatenate([np.full(len(t["check"]), ids_of[lab]) for lab, t in taught.items()])
-
-        def compare(f: np.ndarray, y_eval: np.ndarray) -> dict:
-            return {
-                "base": accuracy_of(kernel0, bias0, f, y_eval),
-                "personal": accuracy_of(kernel, bias, f, y_eval),
-                "samples": len(y_eval),
-            }
-
-        guard_f = base_features(model, base_dir, "guard", guard_x)
-        metrics = {"guard": compare(guard_f, guard_y), "check_variants": compare(features(model, check_x), check_y)}
-        promoted = (
-            metrics["guard"]["personal"] >= metrics["guard"]["base"] - MAX_GUARD_DROP
-            and metrics["check_variants"]["personal"] >= metrics["check_variants"]["base"]
-        )
-        if promoted:
-            model.get_layer("probs").set_weights([kernel, bias])
-        return model, metrics, promoted, mix
-
-    model, metrics, promoted, mix = timed("adapt", adapt)
-
-    def writer_step():
-        rng = np.random.default_rng(seed)
-        taught_ids = np.array(sorted(ids_of.values()))
-        same = np.isin(replay_y, taught_ids)
-        other_pool = rng.permutation(np.flatnonzero(~same))
-        other = replay_x[other_pool[: 3 * len(yours_x)]]
-        standard, standard_cal = halves(replay_x[same], seed)
-        model = train_writer(yours_x, standard, other, writer_epochs, seed, lambda f: steps.within("writer", f))
-        return model, writer_threshold(model, standard_cal)
-
-    writer, yours_threshold = timed("writer", writer_step)
+    owned, current = (profile / PROFILE_FILE).exists(), profile_task_dir(profile, task)
+    taught = _taught_sets(current) | {
+        label: {"sample": sample, "variants": variants, "check": check, "vae": vae.generated}
+    }
+    lesson = Lesson(task, base, base_dir, label, taught, *base_data(task, weights_dir))
+    model, metrics, promoted, mix = steps.timed("adapt", lambda: adapt(lesson, config))
+    writer, yours_threshold = steps.timed("writer", lambda: learn_writer(lesson, config, steps))
 
     out = current.parent / f".{current.name}.{uuid.uuid4().hex}.tmp"
     version = int(read_profile(profile).get("tasks", {}).get(task, {}).get("version", 0)) + 1
-    name = profile.name
-    meta = {k: v for k, v in base.meta.items() if k not in ("metrics", "training", "name", "version")}
-    own = {"name": f"{name}-{task}", "version": str(version), "parent": base.version, "profile": name}
-    save_weights(model, out / "model", meta | own | {"promoted": promoted})
-    save_weights(
-        writer,
-        out / "writer",
-        {
-            "name": f"{name}-{task}-writer",
-            "version": str(version),
-            "labels": list(WRITER_CLASSES),
-            "profile": name,
-            "yours_threshold": yours_threshold,
-        },
-    )
-    np.savez_compressed(
-        out / "samples.npz", **{f"{lab}/{part}": arr for lab, t in taught.items() for part, arr in t.items()}
-    )
-    (out / "samples").mkdir()
-    for lab, t in taught.items():
-        (out / "samples" / f"{ord(lab)}.png").write_bytes(to_png(t["sample"]))
-    if current.exists():  # earlier teaches' pictures stay
-        for old in (current / "pictures").glob("*"):
-            if old.name != str(ord(label)):
-                shutil.copytree(old, out / "pictures" / old.name)
-
-    def pictures_step():
-        from training import teach_pictures
-
-        taught_ids = list(ids_of.values())
-        standard = replay_x[replay_y == ids_of[label]][:200]
-        other_ids = np.flatnonzero(~np.isin(replay_y, taught_ids))
-        other = replay_x[np.random.default_rng(seed).choice(other_ids, min(300, len(other_ids)), replace=False)]
-        folder = out / "pictures" / str(ord(label))
-        return teach_pictures.draw_all(folder, label, sample, var, generated, encoder, decoder, standard, other, model)
-
-    drawn = timed("pictures", pictures_step) if pictures else []
-    seconds = round(time.monotonic() - started, 1)
+    write_folder(out, current, lesson, model, promoted, writer, yours_threshold, version, profile.name)
+    folder = out / "pictures" / str(ord(label))
+    draw = lambda: draw_pictures(folder, lesson, variants, vae, model, config.seed)  # noqa: E731
+    drawn = steps.timed("pictures", draw) if config.pictures else []
     record = {
         "version": version,
         "base": {"name": base.name, "version": base.version},
@@ -458,23 +535,17 @@ def teach(
         "last_taught": label,
         "taught_at": utc_stamp(),
         "metrics": metrics,
-        "samples": {"variants": len(var), "vae": len(generated), "check_variants": len(check), "mix": mix},
-        "vae_loss": vae_loss,
-        "seconds": seconds,
-        "timings": timings,
+        "samples": {"variants": len(variants), "vae": len(vae.generated), "check_variants": len(check), "mix": mix},
+        "vae_loss": vae.loss,
+        "seconds": round(time.monotonic() - started, 1),
+        "timings": steps.timings,
         "pictures": {str(ord(label)): drawn},
-        "seed": seed,
+        "seed": config.seed,
+        "config": asdict(config),
         "evaluation": held_out_writers(weights_dir, task),
     }
     (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
-    if owned and not (profile / PROFILE_FILE).exists():  # deleted while this taught it: leave nothing behind
-        shutil.rmtree(out, ignore_errors=True)
-        raise ProfileError(f"Profile {name!r} was deleted while it was being taught.")
-    old = current.parent / f".{current.name}.{uuid.uuid4().hex}.old"
-    if current.exists():
-        current.rename(old)
-    out.rename(current)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(profile, current, out, owned)
     write_profile(profile, task, record)
     return record
 
@@ -528,9 +599,9 @@ def run_job(job: Path) -> int:
                 request["label"],
                 Path(request["profile_dir"]),
                 report,
+                TeachConfig(**request.get("options", {})),
                 weights_dir=Path(request["weights_dir"]),
                 base_dir=Path(request["base_dir"]),
-                **request.get("options", {}),
             )
         except Exception as exc:  # the job reports every failure; the worker process then ends
             write_state(

@@ -198,6 +198,7 @@ def picture(name: str, task: str, code: int, picture: str):
 @click.argument("sample", type=click.Path(exists=True, dir_okay=False))
 def teach_command(task: str, label: str, name: str, sample: str) -> None:
     """Teach PROFILE one sample: progress on stderr, the job's result as one JSON object on stdout."""
+    from training.teach import TeachConfig
     from training.teach import teach as run_teach
 
     try:
@@ -216,9 +217,9 @@ def teach_command(task: str, label: str, name: str, sample: str) -> None:
         label,
         folder,
         progress,
+        TeachConfig(**current_app.config["TEACH_OPTIONS"]),
         base_dir=reg.source(task),
         weights_dir=reg.weights_dir,
-        **current_app.config["TEACH_OPTIONS"],
     )
     out = {"state": "done", "task": task, "label": label, "profile": name, "result": record}
     click.echo(json.dumps(out | ({"profile_token": token} if token else {})))
