@@ -61,3 +61,14 @@ def test_the_web_layer_holds_no_sql():
         names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not names & {"sqlite3", "psycopg", "psycopg_pool"}, path.name
         assert "SELECT " not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_only_libraries_are_imported_inside_training():
+    """A training step (a module run with ``python -m``) imports no other step, and nothing else
+    imports a step: what two steps share lives in a library module (``lines_data``,
+    ``glyph_metrics``, ``teaching``, ...)."""
+    modules = _modules()
+    steps = {m for m, p in modules.items() if m.startswith("training.") and "__main__" in p.read_text(encoding="utf-8")}
+    assert {"training.train_lines", "training.evaluate", "training.teach"} <= steps
+    importers = {m: _imports(p, modules) & steps for m, p in modules.items()}
+    assert not {m: sorted(found) for m, found in importers.items() if found - {m}}

@@ -82,7 +82,7 @@ def test_variants_are_many_distinct_readable_and_reproducible():
 
 def test_the_vae_loss_falls_and_it_samples_new_glyphs_reproducibly():
     from training.augment import one_sample_variants
-    from training.teach import train_vae, vae_samples
+    from training.teaching import train_vae, vae_samples
 
     gray = to_gray(decode(drawn(SEVEN)))
     variants = one_sample_variants(gray, 48, seed=1)
@@ -265,7 +265,7 @@ def test_the_writer_verdict_uses_the_calibrated_yours_threshold():
 
 
 def test_the_yours_threshold_has_a_floor():
-    from training.teach import MIN_YOURS_THRESHOLD, writer_threshold
+    from training.writer import MIN_YOURS_THRESHOLD, writer_threshold
 
     def nobody_is_yours(x, training=False):
         import tensorflow as tf

@@ -93,7 +93,8 @@ def scores(results: list[dict], label: str, arm: str) -> dict:
 
 
 def main(argv=None) -> None:
-    from training.teach import WRITER_EPOCHS, TeachConfig, teach
+    from training.teaching import TeachConfig, teach
+    from training.writer import WRITER_EPOCHS
 
     args = parse_args(argv)
     registry = Registry(WEIGHTS_DIR)

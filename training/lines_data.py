@@ -181,3 +181,34 @@ def load_iam_offline(root: Path) -> Iterator[tuple[Path, str]]:
         form = "-".join(line_id.split("-")[:2])
         path = root / "lines" / line_id.split("-")[0] / form / f"{line_id}.png"
         yield path, " ".join(parts[8:]).replace("|", " ")
+
+
+def validation_lines(ids: list[str], count: int, rng: np.random.Generator) -> list[int]:
+    """Indices of about ``count`` lines made of whole forms (a form is one writer's page), so the
+    lines that train beside them share no page with them. The data names no writers, so one
+    writer's other pages may still train: the figures that matter come from testset_f."""
+    forms = sorted({line_id.rsplit("-", 1)[0] for line_id in ids})
+    chosen: set[str] = set()
+    total = 0
+    for form in rng.permutation(forms):
+        if total >= count:
+            break
+        chosen.add(str(form))
+        total += sum(line_id.rsplit("-", 1)[0] == form for line_id in ids)
+    return [i for i, line_id in enumerate(ids) if line_id.rsplit("-", 1)[0] in chosen]
+
+
+def column_probs(model, prepared: list) -> list:
+    """The line model's column probabilities of each prepared strip (None stays None)."""
+    return [None if s is None else model.probabilities(s) for s in prepared]
+
+
+def gray_strips(grays: list[np.ndarray]) -> list:
+    """Each picture (a scanned name's crop, say) prepared as a line strip; None where it has no ink."""
+    out = []
+    for gray in grays:
+        try:
+            out.append(line_from_gray(gray))
+        except PreprocessError:
+            out.append(None)
+    return out

@@ -7,7 +7,6 @@ and both are measured on it against the shipped digit model.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import threading
 import uuid
@@ -22,7 +21,7 @@ from models.personal import WRITER_CLASSES
 from models.registry import load_recognizer
 from models.timestamps import utc_stamp
 from training.common import save_weights
-from training.train_hog import fit
+from training.hog_pipeline import fit
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -57,7 +56,7 @@ def sheet_writer(glyphs: np.ndarray, weights_dir: Path, seed: int):
     letters; half of the standard digits is kept aside to set the threshold."""
     from models.personal import base_data
     from models.registry import WEIGHTS_DIR
-    from training.teach import halves, train_writer, writer_threshold
+    from training.writer import halves, train_writer, writer_threshold
 
     root = weights_dir if (Path(weights_dir) / "personal-base").exists() else WEIGHTS_DIR
     standard, standard_cal = halves(base_data("digit", root)[0], seed)
@@ -78,7 +77,7 @@ def train_personal(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: i
 def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed: int) -> dict:
     import keras
 
-    from training.retrain import fine_tune
+    from training.tuning import fine_tune
 
     held = holdout_split(sheet.labels)
     y = np.array(sheet.labels)
@@ -91,9 +90,8 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
 
     base = load_recognizer(base_dir, "digit")
     ids = np.array([base.labels.index(v) for v in y_train])
-    args = argparse.Namespace(seed=seed, lr=1e-4, batch_size=32, epochs=epochs, interpolate=0.7)
     keras.utils.set_random_seed(seed)
-    model = fine_tune(base_dir, x_train, ids, args)
+    model = fine_tune(base_dir, x_train, ids, seed, lr=1e-4, batch_size=32, epochs=epochs, interpolate=0.7)
     meta = {k: v for k, v in base.meta.items() if k not in ("metrics", "training")}
     save_weights(model, tmp / "cnn", meta | {"name": f"{name}-cnn", "version": "1", "parent": base.version})
     writer, threshold = sheet_writer(x_train, base_dir.parent, seed)

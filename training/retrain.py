@@ -36,6 +36,7 @@ from models.errors import PreprocessError
 from models.loading import read_meta, write_meta
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes, glyph_from_mnist
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, load_recognizer
+from training.tuning import fine_tune, training_mix
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
@@ -175,60 +176,6 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return round(float((probs.argmax(1) == y).mean()), 5)
 
 
-def training_mix(
-    replay_x: np.ndarray, replay_y: np.ndarray, fb_x: np.ndarray, fb_y: np.ndarray, share: float, rng
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Replay plus feedback with the class balance of the replay kept.
-
-    Feedback of a class takes up to ``share`` of that class's places (repeated to fill them), and
-    the replay of that class gives those places up. Simply adding feedback would raise the prior of
-    the corrected class: after a writer's 7s, ordinary 1s and 2s start reading as 7.
-    """
-    keep = np.ones(len(replay_y), bool)
-    parts_x, parts_y = [], []
-    for c in np.unique(fb_y):
-        places = np.flatnonzero(replay_y == c)
-        rows = np.flatnonzero(fb_y == c)
-        taken = min(len(places) - 1, max(1, round(share * len(places))))
-        if taken <= 0:
-            continue
-        keep[rng.choice(places, taken, replace=False)] = False
-        parts_x.append(fb_x[np.resize(rows, taken)])
-        parts_y.append(fb_y[np.resize(rows, taken)])
-    x = np.concatenate([replay_x[keep], *parts_x])
-    y = np.concatenate([replay_y[keep], *parts_y])
-    return x, y, {"replay": int(keep.sum()), "feedback": int(sum(len(p) for p in parts_y)), "share_per_class": share}
-
-
-def fine_tune(current_dir: Path, x: np.ndarray, y: np.ndarray, args: argparse.Namespace):
-    """The served model, trained further on (x, y) with augmentation."""
-    import keras
-    import tensorflow as tf
-
-    from training.augment import augment
-
-    keras.utils.set_random_seed(args.seed)
-    model = keras.models.load_model(current_dir / "model.keras", compile=False)
-    for layer in model.layers:  # keep the normalisation statistics the full training set gave
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
-    model.compile(optimizer=keras.optimizers.Adam(args.lr), loss="sparse_categorical_crossentropy")
-    data = (
-        tf.data.Dataset.from_tensor_slices((x[..., None], y))
-        .shuffle(len(x), seed=args.seed)
-        .batch(args.batch_size)
-        .map(lambda a, b: (augment(a), b), num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    before = [w.copy() for w in model.get_weights()]
-    model.fit(data, epochs=args.epochs, verbose=2)
-    # weight-space ensembling (WiSE-FT): part of the way from the served weights to the fine-tuned ones
-    # keeps most of what the feedback taught and loses less of what the model knew
-    a = args.interpolate
-    model.set_weights([a * w + (1 - a) * w0 for w, w0 in zip(model.get_weights(), before, strict=True)])
-    return model
-
-
 def retrain(args: argparse.Namespace) -> dict:
     """Run steps 1-5 of the module docstring; returns the new version's retraining record."""
     from training.common import save_weights
@@ -251,7 +198,7 @@ def retrain(args: argparse.Namespace) -> dict:
     pick = rng.choice(len(pool_y), min(args.replay, len(pool_y)), replace=False)
     x, y, mix = training_mix(pool_x[pick], pool_y[pick], x_fb[~held], y_fb[~held], args.feedback_share, rng)
     print(f"fine-tuning {args.task} v{current.version} on {mix['replay']} replay + {mix['feedback']} feedback images")
-    candidate_model = fine_tune(current_dir, x, y, args)
+    candidate_model = fine_tune(current_dir, x, y, args.seed, args.lr, args.batch_size, args.epochs, args.interpolate)
 
     number, out = versions.new_version_dir(args.models_dir, args.task, read_meta(shipped).get("version", "1"))
     meta = {k: v for k, v in current.meta.items() if k not in ("metrics", "unsure", "training")}

@@ -39,10 +39,16 @@ from models.ctc import beam_search, error_rates
 from models.lines import decode_columns, load_line_model, tidy_text
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
-from training.lines_data import Lines, load_iam_ondb, load_names_words, strips
+from training.lines_data import (
+    Lines,
+    column_probs,
+    gray_strips,
+    load_iam_ondb,
+    load_names_words,
+    strips,
+    validation_lines,
+)
 from training.provenance import command_line
-from training.train_lines import validation_lines
-from training.tune_spelling import column_probs, names_strips
 
 NAMES_LM = 600  # names_words 1-600 teach the language model, 601-800 check its tuning
 CAPITALISED, CAPITALS = 0.2, 0.05  # shares of a listed word's weight given to "Word" and "WORD"
@@ -167,7 +173,7 @@ def main(argv=None) -> None:
 
     val_lines = Lines([val.strokes[i] for i in pick], val_texts, [val.ids[i] for i in pick])
     val_probs = column_probs(model, strips(val_lines, None))
-    name_probs = column_probs(model, names_strips(check_grays))
+    name_probs = column_probs(model, gray_strips(check_grays))
     plain = {
         "val_cer": cer(val_probs, val_texts, model.charset),
         "names_cer": cer(name_probs, check_names, model.charset, fold_case=True),

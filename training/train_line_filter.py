@@ -39,10 +39,9 @@ from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
-from training.lines_data import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips
+from training.lines_data import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips, validation_lines
 from training.onnx_export import export_onnx
 from training.provenance import command_line
-from training.train_lines import validation_lines
 
 KEEP_HANDWRITING = 0.995  # the threshold keeps this share of the validation handwriting
 NAMES_FIT = 640  # scanned names 1-640 train the filter, 641-800 validate it

@@ -33,7 +33,15 @@ from models.loading import write_meta
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
 from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
-from training.lines_data import NAMES, Lines, load_iam_offline, load_iam_ondb, load_names_words, strips
+from training.lines_data import (
+    NAMES,
+    Lines,
+    load_iam_offline,
+    load_iam_ondb,
+    load_names_words,
+    strips,
+    validation_lines,
+)
 from training.onnx_export import export_onnx
 from training.provenance import ROOT, command_line
 
@@ -154,21 +162,6 @@ def grow_charset(model, old_model, old: str, new: str) -> None:
         columns = [new.index(c) for c in old] + [len(new)]  # the blank is last in both
         kernel[:, columns], bias[columns] = old_kernel, old_bias
         layer.set_weights([kernel, bias])
-
-
-def validation_lines(ids: list[str], count: int, rng: np.random.Generator) -> list[int]:
-    """Indices of about ``count`` lines made of whole forms (a form is one writer's page), so the
-    lines that train beside them share no page with them. The data names no writers, so one
-    writer's other pages may still train: the figures that matter come from testset_f."""
-    forms = sorted({line_id.rsplit("-", 1)[0] for line_id in ids})
-    chosen: set[str] = set()
-    total = 0
-    for form in rng.permutation(forms):
-        if total >= count:
-            break
-        chosen.add(str(form))
-        total += sum(line_id.rsplit("-", 1)[0] == form for line_id in ids)
-    return [i for i, line_id in enumerate(ids) if line_id.rsplit("-", 1)[0] in chosen]
 
 
 def ctc_length(text: str) -> int:

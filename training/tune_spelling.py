@@ -24,29 +24,20 @@ import numpy as np
 
 import models.lines as lines_module
 from models.ctc import beam_search, error_rates
-from models.errors import PreprocessError
 from models.lines import Speller, load_line_model, tidy_text
-from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
-from training.lines_data import Lines, load_iam_ondb, load_names_words, strips
+from training.lines_data import (
+    Lines,
+    column_probs,
+    gray_strips,
+    load_iam_ondb,
+    load_names_words,
+    strips,
+    validation_lines,
+)
 from training.provenance import command_line
-from training.train_lines import validation_lines
 
 MIN_MARGIN = 0.5  # lower margins replace words the writing reads better as they are
-
-
-def column_probs(model, prepared: list) -> list:
-    return [None if s is None else model.probabilities(s) for s in prepared]
-
-
-def names_strips(grays: list[np.ndarray]) -> list:
-    out = []
-    for gray in grays:
-        try:
-            out.append(line_from_gray(gray))
-        except PreprocessError:
-            out.append(None)
-    return out
 
 
 def score(speller: Speller, probs: list, refs: list[str], charset: str, fold_case: bool = False) -> dict:
@@ -86,7 +77,7 @@ def main(argv=None) -> None:
     val = Lines([val.strokes[i] for i in pick], [val.texts[i] for i in pick], [val.ids[i] for i in pick])
     val_probs = column_probs(model, strips(val, None))
     grays, names = load_names_words(args.data_dir, "train")
-    name_probs = column_probs(model, names_strips(grays))
+    name_probs = column_probs(model, gray_strips(grays))
     speller = Speller.english()
     rows = []
     for oov, margin in itertools.product(map(float, args.oov.split(",")), map(float, args.margin.split(","))):

@@ -69,7 +69,7 @@ def _registry():
 def checked_sample(data: bytes, task: str, label: str, name: str) -> bytes:
     """Check a teach request before it is queued; returns the sample as PNG (the glyph path's input).
     Raises the errors a client gets: unknown task, invalid label, bad profile name, blank image."""
-    from training.teach import sample_glyph
+    from training.teaching import sample_glyph
 
     tasks = [t for t in available_tasks(_registry()) if t in GLYPH_TASKS]
     if task not in tasks:
@@ -198,8 +198,8 @@ def picture(name: str, task: str, code: int, picture: str):
 @click.argument("sample", type=click.Path(exists=True, dir_okay=False))
 def teach_command(task: str, label: str, name: str, sample: str) -> None:
     """Teach PROFILE one sample: progress on stderr, the job's result as one JSON object on stdout."""
-    from training.teach import TeachConfig
-    from training.teach import teach as run_teach
+    from training.teaching import TeachConfig
+    from training.teaching import teach as run_teach
 
     try:
         png = checked_sample(Path(sample).read_bytes(), task, label, name)
