@@ -27,7 +27,7 @@ from models.ctc import beam_search  # noqa: E402
 from models.lines import Speller, decode_columns, load_line_model, read_lines  # noqa: E402
 from models.preprocessing import line_from_gray  # noqa: E402
 from models.registry import WEIGHTS_DIR  # noqa: E402
-from training.lines_data import load_iam_ondb, render  # noqa: E402
+from training.data.lines import load_iam_ondb, render  # noqa: E402
 
 
 def canvas_png(points: np.ndarray, pen_up: np.ndarray, pen: int = 6) -> bytes:

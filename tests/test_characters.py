@@ -12,7 +12,7 @@ from models.decoding import group_confidence, lookalikes, top_candidates
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from tests.helpers import SHARED_DATA, canvas_digit, data_url, make_app, png_bytes
 from tests.test_training import write_idx
-from training.datasets import CHARSET62, emnist_upright, load_emnist_byclass
+from training.data.glyphs import CHARSET62, emnist_upright, load_emnist_byclass
 
 LABELS = list(CHARSET62)
 
@@ -118,7 +118,7 @@ CHAR_TESTS_NEED = pytest.mark.skipif(
 def heldout_emnist() -> tuple[np.ndarray, np.ndarray]:
     """3,000 characters from our EMNIST test part when the staged data is present, else the 300
     shipped ones (also from the test part): never used in training or model selection."""
-    from training.datasets import three_way_split
+    from training.data.glyphs import three_way_split
 
     path = SHARED_DATA / "emnist" / "emnist_byclass_test_split.npz"
     if path.exists():
@@ -212,7 +212,7 @@ def test_character_cli(runner, tmp_path):
 
 
 def test_scribble_is_not_a_confident_character(client):
-    from training.negatives import scribbles
+    from training.data.negatives import scribbles
 
     flagged = 0
     for g in scribbles(20, seed=11):
@@ -319,7 +319,7 @@ GATE_NEEDED = pytest.mark.skipif(
 
 @GATE_NEEDED
 def test_scribbles_and_run_together_glyphs_are_not_sure(client, mnist_sample):
-    from training.negatives import scribbles, side_by_side
+    from training.data.negatives import scribbles, side_by_side
 
     x, _ = mnist_sample
     made = scribbles(40, seed=11) + side_by_side(x, 20, seed=11, gap=(-2, 2))  # seeds no training used

@@ -117,7 +117,7 @@ def test_evaluation_reads_with_and_without_the_language_model():
 def test_user_renderings_have_the_asked_size_and_pen(ink_height, pen):
     from scipy import ndimage
 
-    from training.lines_data import render_as
+    from training.data.lines import render_as
 
     t = np.linspace(0, 2 * np.pi, 200)
     points = np.stack([t * 40, 50 + 50 * np.sin(t)], axis=1)  # one wave, 100 units tall

@@ -23,7 +23,7 @@ from models.preprocessing import (
 )
 from models.preprocessing.lines import _affine
 from tests.helpers import RESOURCES
-from training.lines_data import load_iam_offline, load_names_words, render
+from training.data.lines import load_iam_offline, load_names_words, render
 
 
 def handwriting(shear: float = 0.0, dark_on_light: bool = True) -> np.ndarray:
@@ -634,11 +634,11 @@ def tiny_iam_ondb(folder) -> None:
 
 
 def test_line_training_runs_end_to_end_and_publishes_an_onnx_export(tmp_path, monkeypatch):
-    import training.lines_data
+    import training.data.lines
     import training.train_lines as train_lines
     from models.inference import OnnxForward
 
-    monkeypatch.setattr(training.lines_data, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(training.data.lines, "CACHE_DIR", tmp_path / "cache")
     monkeypatch.setattr(train_lines, "CHECKPOINTS", tmp_path / "checkpoints")
     tiny_iam_ondb(tmp_path / "data")
     out = tmp_path / "line"

@@ -33,7 +33,7 @@ def test_meta_records_what_a_user_needs():
 
 def mnist_test_images() -> tuple[np.ndarray, np.ndarray]:
     """3,000 official test digits from the staged data when present, else the shipped 500."""
-    from training.datasets import load_mnist
+    from training.data.glyphs import load_mnist
 
     if (SHARED_DATA / "mnist").exists():
         _, _, x, y = load_mnist(SHARED_DATA)

@@ -61,7 +61,7 @@ def wait_for_job(client, url: str) -> dict:
 
 def test_variants_are_many_distinct_readable_and_reproducible():
     from models.registry import Registry
-    from training.augment import one_sample_variants
+    from training.data.augment import one_sample_variants
 
     gray = to_gray(decode(drawn(TWO)))
     variants = one_sample_variants(gray, 100, seed=3)
@@ -81,7 +81,7 @@ def test_variants_are_many_distinct_readable_and_reproducible():
 
 
 def test_the_vae_loss_falls_and_it_samples_new_glyphs_reproducibly():
-    from training.augment import one_sample_variants
+    from training.data.augment import one_sample_variants
     from training.teaching import train_vae, vae_samples
 
     gray = to_gray(decode(drawn(SEVEN)))

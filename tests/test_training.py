@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.datasets import load_mnist, read_idx, split_indices
+from training.data.glyphs import load_mnist, read_idx, split_indices
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ from models.architectures import BUILDERS
 from models.loading import write_meta
 from models.preprocessing import PREPROCESSING_VERSION
 from models.timestamps import utc_stamp
-from training.augment import augment
+from training.data.augment import augment
 from training.glyph_metrics import evaluate_task
 from training.onnx_export import export_onnx
 from training.provenance import ROOT

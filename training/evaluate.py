@@ -6,7 +6,7 @@ preprocessing and compiled forward pass the app serves with:
 - real photographed pen-on-paper digits (``handwritten_chars62``, 1,000 PNG files read as uploads),
   which the digit model never trained on;
 - "not sure" on held-out real input: the MNIST test digits as they are and as phone photos, and the
-  photographed digits of the test part (file numbers 80-100, ``training.datasets.chars62_split``;
+  photographed digits of the test part (file numbers 80-100, ``training.data.glyphs.chars62_split``;
   the glyph gate trains on the part below 70). Its thresholds are chosen on the validation parts:
   MNIST validation digits as they are and as phone photos, and the photographed digits 70-79.
 

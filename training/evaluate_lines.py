@@ -39,7 +39,7 @@ from models.loading import read_meta, write_meta
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
-from training.lines_data import NAMES, Lines, load_iam_ondb, load_names_words, render, render_as, strips
+from training.data.lines import NAMES, Lines, load_iam_ondb, load_names_words, render, render_as, strips
 from training.provenance import command_line
 
 DECODED = ("greedy", "greedy+spelling", "beam", "beam+spelling", "beam+lm", "beam+lm+spelling")

@@ -36,7 +36,7 @@ import numpy as np
 from models.personal import base_data, create_profile, writer_verdict
 from models.recognize import recognize
 from models.registry import WEIGHTS_DIR, Registry
-from training.datasets import CHARSET62, chars62_split, load_chars62, load_mnist, prepare
+from training.data.glyphs import CHARSET62, chars62_split, load_chars62, load_mnist, prepare
 from training.provenance import ROOT, command_line
 
 REPORT = ROOT / "models" / "weights" / "personal-base" / "evaluation.json"
@@ -73,7 +73,7 @@ def writer_groups(data_dir: Path, task: str, labels: str, blocks: list[int]) -> 
 
 def unseen_character_files(data_dir: Path) -> set[str]:
     """chars62 files in the character model's validation and test parts (the split of
-    ``training.datasets.chars62_split``): the only ones it did not train on."""
+    ``training.data.glyphs.chars62_split``): the only ones it did not train on."""
     x, _, files = load_chars62(Path(data_dir))
     idx = chars62_split(x, files)
     return {files[i] for i in np.concatenate([idx["val"], idx["test"]])}

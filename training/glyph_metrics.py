@@ -18,9 +18,9 @@ from models.loading import read_meta, write_meta
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Recognizer, load_recognizer
 from models.timestamps import utc_stamp
-from training.augment import photographed_kept
-from training.datasets import character_data, chars62_split, digit_split, load_chars62, load_mnist, prepare
-from training.negatives import scribbles, side_by_side
+from training.data.augment import photographed_kept
+from training.data.glyphs import character_data, chars62_split, digit_split, load_chars62, load_mnist, prepare
+from training.data.negatives import scribbles, side_by_side
 
 # the "not sure" threshold flags this share of the real validation glyphs the model reads right (the
 # target on held-out real input is at most 0.5% in all); it was 3% of all validation glyphs before 2026-12
@@ -186,7 +186,7 @@ def glyph_gate(path: Path = WEIGHTS_DIR / "glyph-gate") -> Recognizer | None:
 
 def chars62_parts(data_dir: Path, alphabet: set[str]) -> dict[str, list[tuple[Path, str]]]:
     """The photographed characters of ``alphabet`` (png path, label) in each part of
-    ``training.datasets.chars62_split`` (repeated pictures left out of the later parts)."""
+    ``training.data.glyphs.chars62_split`` (repeated pictures left out of the later parts)."""
     x, _, names = load_chars62(data_dir)
     part_of = {str(names[i]): part for part, idx in chars62_split(x, names).items() for i in idx}
     files = chars62_files(data_dir, alphabet)

@@ -32,7 +32,7 @@ def jittered(glyphs: np.ndarray, labels: np.ndarray, copies: int, seed: int) -> 
     """The glyphs plus ``copies`` augmented versions of each (the training augmentation)."""
     import tensorflow as tf
 
-    from training.augment import augment
+    from training.data.augment import augment
 
     tf.random.set_seed(seed)
     batch = np.repeat(glyphs, copies, axis=0)[..., None]

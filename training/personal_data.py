@@ -19,7 +19,7 @@ import numpy as np
 
 from models.loading import write_meta
 from models.preprocessing import PREPROCESSING_VERSION
-from training.datasets import CHARSET62, EMNIST_NPZ, _find, load_mnist, prepare, three_way_split
+from training.data.glyphs import CHARSET62, EMNIST_NPZ, _find, load_mnist, prepare, three_way_split
 from training.provenance import ROOT, command_line
 
 OUT = ROOT / "models" / "weights" / "personal-base"
@@ -59,7 +59,7 @@ def digit_base(data_dir: Path, args: argparse.Namespace, rng: np.random.Generato
 
 def character_base(data_dir: Path, args: argparse.Namespace, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """The EMNIST parts the character model trained and was tested on (the split of
-    ``training.datasets.character_data``, seed 1), sampled without preparing the whole file."""
+    ``training.data.glyphs.character_data``, seed 1), sampled without preparing the whole file."""
     d = np.load(_find(Path(data_dir), EMNIST_NPZ))
     x, y = d["x"], d["y"]
     idx = three_way_split(y, 0.05, 0.15, 1)

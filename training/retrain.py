@@ -148,7 +148,7 @@ def npz_glyphs(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def original_data(args: argparse.Namespace) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(replay pool, test split) as prepared glyphs and class ids."""
-    from training.datasets import character_data, load_mnist, prepare
+    from training.data.glyphs import character_data, load_mnist, prepare
 
     if args.replay_npz and args.test_npz:
         return npz_glyphs(args.replay_npz), npz_glyphs(args.test_npz)

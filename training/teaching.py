@@ -1,7 +1,7 @@
 """Teaching a profile one sample of a character: the steps of one teach.
 
 1. **prepare**: the sample through ``models.preprocessing`` (the glyph every model sees);
-2. **augment**: ``VARIANTS`` variants (``training.augment.one_sample_variants``);
+2. **augment**: ``VARIANTS`` variants (``training.data.augment.one_sample_variants``);
 3. **vae**: a small convolutional VAE (``models.architectures.build_vae``) trained on the variants;
    ``VAE_SAMPLES`` new glyphs are decoded from latent points around the sample's;
 4. **adapt**: the base recogniser's last layer is trained again on its frozen features of a
@@ -435,7 +435,7 @@ def teach(
     """Teach ``profile`` (a folder) one sample of ``label`` for ``task``; returns the task's record
     (also written to the profile's ``profile.json``). ``base_dir`` is the served base model's folder."""
     from models.registry import WEIGHTS_DIR, load_recognizer
-    from training.augment import one_sample_variants
+    from training.data.augment import one_sample_variants
 
     started, steps = time.monotonic(), Steps(progress)
     weights_dir = Path(weights_dir or WEIGHTS_DIR)

@@ -1,7 +1,7 @@
 """Train the 62-class character model (0-9 A-Z a-z, EMNIST ByClass order):
 ``python -m training.train_characters --data-dir ../shared/data``.
 
-Sources (see ``training.datasets.character_data``): EMNIST ByClass, the photographed
+Sources (see ``training.data.glyphs.character_data``): EMNIST ByClass, the photographed
 ``handwritten_chars62`` characters and some MNIST digits, every image through the app's own glyph
 path. Test parts are kept out of training and model selection; ``training.evaluate --task
 character`` measures them. Interrupted runs resume from their checkpoint folder.
@@ -14,8 +14,8 @@ import argparse
 import numpy as np
 
 from training.common import glyph_training_parser, publish, train_from_args
-from training.datasets import CHARSET62, character_data
-from training.negatives import outliers as make_outliers
+from training.data.glyphs import CHARSET62, character_data
+from training.data.negatives import outliers as make_outliers
 from training.provenance import command_line
 
 LABELS = list(CHARSET62)

@@ -39,7 +39,7 @@ from models.ctc import beam_search, error_rates
 from models.lines import decode_columns, load_line_model, tidy_text
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
-from training.lines_data import (
+from training.data.lines import (
     Lines,
     column_probs,
     gray_strips,

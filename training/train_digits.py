@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 
 from training.common import glyph_training_parser, publish, train_from_args
-from training.datasets import digit_split, load_mnist, prepare
-from training.negatives import outliers as make_outliers
+from training.data.glyphs import digit_split, load_mnist, prepare
+from training.data.negatives import outliers as make_outliers
 from training.provenance import command_line
 
 LABELS = list("0123456789")

@@ -7,12 +7,12 @@ lowering the recognisers' confidence threshold, so real characters read right ar
 (outlier exposure inside the digit model cost it accuracy: 99.51% on MNIST test against 99.74%).
 
 - Characters: MNIST training digits (the digit model's own training part) and the EMNIST ByClass
-  training part (``training.datasets.character_data``), through the app's glyph path; some of them
+  training part (``training.data.glyphs.character_data``), through the app's glyph path; some of them
   again as phone photos (small, off-centre, on uneven paper, blurred, JPEG); and the *letters* of
   the photographed characters' training part (the photographed digits stay unseen: the digit
   model's photo figures are measured on all of them).
 - Not characters: scribbles and 2-3 characters run together or side by side
-  (``training.negatives``), from seeds ``training.evaluate`` never measures with.
+  (``training.data.negatives``), from seeds ``training.evaluate`` never measures with.
 - Validation: the digit and character models' validation glyphs and other-seed negatives; the
   threshold flags at most ``FLAG_RATE`` of the validation characters. The photographed characters
   and every test part stay out, so ``training.evaluate`` measures the gate on them honestly.
@@ -33,10 +33,10 @@ import numpy as np
 from models.loading import read_meta, write_meta
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
-from training.augment import photographed, served_again
 from training.common import CHECKPOINTS, save_weights, train_classifier
-from training.datasets import character_data, digit_split, load_mnist, prepare
-from training.negatives import scribbles, side_by_side
+from training.data.augment import photographed, served_again
+from training.data.glyphs import character_data, digit_split, load_mnist, prepare
+from training.data.negatives import scribbles, side_by_side
 from training.provenance import command_line
 
 # the gate's threshold flags this share of real validation characters. At 0.1% the digit model's

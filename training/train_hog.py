@@ -13,7 +13,7 @@ from pathlib import Path
 
 from models.hog import hog_features, save_hog
 from models.timestamps import utc_stamp
-from training.datasets import load_mnist, prepare
+from training.data.glyphs import load_mnist, prepare
 from training.hog_pipeline import fit
 from training.provenance import ROOT, command_line
 

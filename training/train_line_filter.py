@@ -5,7 +5,7 @@ It reads one line strip (``models.preprocessing.line_from_gray``, the path every
 says whether it is handwriting (``models.architectures.build_line_filter``).
 
 - Handwriting: IAM-OnDB training lines rendered with varied pens and paper
-  (``training.lines_data.render``), and the lines of the scanned names 1-640 that read as the name.
+  (``training.data.lines.render``), and the lines of the scanned names 1-640 that read as the name.
 - Not handwriting: the other lines that ``models.lines.split_lines`` finds on those scans (printed
   labels such as NOM / PRENOM, the dotted rules and the halves of lines the crop cut off, labelled
   by reading them with the shipped line model against the name); printed words in the fonts that
@@ -39,7 +39,7 @@ from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
-from training.lines_data import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips, validation_lines
+from training.data.lines import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips, validation_lines
 from training.onnx_export import export_onnx
 from training.provenance import command_line
 

@@ -3,7 +3,7 @@
 
 - Training lines (IAM-OnDB ``trainset``, 5,355 lines, writer-independent from the test sets) are
   rendered from their pen strokes with varied pen, scale, slant, skew, ink, paper, blur and noise
-  (``training.lines_data``), a different rendering each epoch (``--variants`` cached renderings),
+  (``training.data.lines``), a different rendering each epoch (``--variants`` cached renderings),
   then prepared by ``models.preprocessing.line_from_gray`` like any upload.
 - Real scanned handwritten names (``names_words/``, block capitals cut from forms; files 1-800,
   ``--names-repeat`` times per epoch) teach it scans, capitals and printed form text to ignore;
@@ -33,7 +33,7 @@ from models.loading import write_meta
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
 from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
-from training.lines_data import (
+from training.data.lines import (
     NAMES,
     Lines,
     load_iam_offline,
@@ -110,7 +110,7 @@ def charset_of(texts: list[str]) -> str:
 
 
 def offline_strips(root: Path) -> tuple[list[np.ndarray], list[str]]:
-    """The IAM offline lines (``training.lines_data.load_iam_offline``), prepared like uploads."""
+    """The IAM offline lines (``training.data.lines.load_iam_offline``), prepared like uploads."""
     from PIL import Image
 
     def read(path: Path) -> np.ndarray:

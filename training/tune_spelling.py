@@ -26,7 +26,7 @@ import models.lines as lines_module
 from models.ctc import beam_search, error_rates
 from models.lines import Speller, load_line_model, tidy_text
 from models.registry import WEIGHTS_DIR
-from training.lines_data import (
+from training.data.lines import (
     Lines,
     column_probs,
     gray_strips,

@@ -24,7 +24,7 @@ def train_writer(
     import tensorflow as tf
 
     from models.architectures import build_writer_cnn
-    from training.augment import augment
+    from training.data.augment import augment
 
     keras.utils.set_random_seed(seed)
     x = np.concatenate([yours, standard, other])

@@ -15,7 +15,7 @@ import numpy as np
 
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_mnist
 
-CACHE_DIR = Path(__file__).resolve().parent / ".cache"
+CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"  # training/.cache
 MNIST_FILES = {
     "x_train": "train-images-idx3-ubyte.gz",
     "y_train": "train-labels-idx1-ubyte.gz",

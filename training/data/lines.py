@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from models.errors import PreprocessError
 from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
-from training.datasets import CACHE_DIR
+from training.data.glyphs import CACHE_DIR
 
 IAM_ONDB = Path("iam_ondb_lines") / "iam_ondb_lines.npz"
 RENDER_VERSION = "2"  # bump when ``render`` changes, so cached renderings are made again

@@ -1,0 +1,5 @@
+"""The data the training steps learn from and measure on, as libraries that import no step:
+``glyphs`` (MNIST, EMNIST, the photographed characters, their splits and the glyph path over
+them), ``lines`` (IAM-OnDB strokes rendered as lines, the scanned names, strips), ``augment`` (the
+augmentations and the phone-photo rendering) and ``negatives`` (scribbles and characters side by
+side, for "not sure")."""
