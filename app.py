@@ -16,11 +16,11 @@ from flask import Flask, Request
 
 from feedback.cli import feedback_cli
 from feedback.wiring import init_app as init_feedback
+from models.decoding.spelling import Speller
 from models.errors import BadJson
-from models.lines import Speller
-from models.pages import hog_alphabets
 from models.preprocessing import DEFAULT_MAX_PIXELS, PAGE_MAX_PIXELS
-from models.recognize import offered_tasks
+from models.reading.glyph import offered_tasks
+from models.reading.page import hog_alphabets
 from models.registry import WEIGHTS_DIR, shared_registry
 from web import admin, allocator, api, errors, limits, logs, metrics, personal, security
 from web.cli import recognize_command, sheet_cli

@@ -3,7 +3,7 @@
 Renders IAM-OnDB test lines (``testset_f``) as PNG uploads and times, with the model loaded once:
 line preprocessing, the forward pass, beam-search decoding (plain, and with the language model of
 ``models/weights/line-lm`` as served), spelling correction, and the whole
-``models.lines.read_lines`` call; then ``read_lines`` on the same lines drawn as the page's wide
+``models.reading.lines.read_lines`` call; then ``read_lines`` on the same lines drawn as the page's wide
 canvas sends them (840 x 240, 6 px pen). Prints p50/p90/p99 in milliseconds.
 """
 
@@ -22,10 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from models.charlm import load_line_lm  # noqa: E402
-from models.ctc import beam_search  # noqa: E402
-from models.lines import Speller, decode_columns, load_line_model, read_lines  # noqa: E402
+from models.decoding.charlm import load_line_lm  # noqa: E402
+from models.decoding.ctc import (
+    beam_search,  # noqa: E402
+    decode_columns,
+)
+from models.decoding.spelling import Speller
+from models.loading import load_line_model
 from models.preprocessing import line_from_gray  # noqa: E402
+from models.reading.lines import read_lines  # noqa: E402
 from models.registry import WEIGHTS_DIR  # noqa: E402
 from training.data.lines import load_iam_ondb, render  # noqa: E402
 

@@ -151,7 +151,7 @@ def build_writer_cnn(name: str = "writer_cnn") -> keras.Model:
     x = layers.Conv2D(64, 3, activation="relu", name="w_conv3")(x)
     x = layers.GlobalAveragePooling2D(name="w_pool3")(x)
     x = layers.Dropout(0.3, name="w_drop")(x)
-    from models.personal import WRITER_CLASSES
+    from models.profiles import WRITER_CLASSES
 
     out = layers.Dense(len(WRITER_CLASSES), activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name=name)

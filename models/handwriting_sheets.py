@@ -19,7 +19,7 @@ import numpy as np
 
 from models.errors import SheetError
 from models.preprocessing import PAGE_MAX_PIXELS, read_gray
-from models.segmentation import PAGE_SIDE, segment
+from models.segmentation.page import PAGE_SIDE, segment
 
 DIGITS = "0123456789"
 MIN_PER_ROW = 5  # fewer samples of a digit than this teach a model nothing reliable
@@ -80,9 +80,10 @@ def read_sheet(data: bytes, model=None, max_pixels: int = PAGE_MAX_PIXELS, min_p
 
 
 def personal_dir(root: Path, name: str) -> Path:
-    """The profile folder a sheet's models go into (``models.personal.profile_dir``); a name that
+    """The profile folder a sheet's models go into (``models.profiles.profile_dir``); a name that
     is not a profile name is a ``SheetError``, as every other fault of a sheet request."""
-    from models.personal import ProfileError, profile_dir
+    from models.errors import ProfileError
+    from models.profiles import profile_dir
 
     try:
         return profile_dir(root, name)

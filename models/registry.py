@@ -12,58 +12,27 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from models import versions
-from models.charlm import TRAIN_COMMAND, load_line_lm
+from models.decoding.charlm import TRAIN_COMMAND, load_line_lm
 from models.errors import WeightsError
 from models.hog import load_hog
-from models.inference import KERAS_FILE, ONNX_FILE
-from models.lines import load_line_filter, load_line_model
-from models.loading import check_meta, load_forward, read_meta
-from models.preprocessing import GLYPH_SIZE
+from models.inference import KERAS_FILE
+from models.loading import (
+    Recognizer,
+    load_line_filter,
+    load_line_model,
+    load_recognizer,
+)
 
 log = logging.getLogger(__name__)
 
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
 TASK_WEIGHTS = {"digit": "digit", "character": "character"}  # task -> weights folder
-TRAIN_COMMANDS = {
-    "digit": "python -m training.train_digits --data-dir ../shared/data",
-    "character": "python -m training.train_characters --data-dir ../shared/data",
-}
-
-
-@dataclass
-class Recognizer:
-    """A loaded classifier: labels, metadata and a compiled forward pass."""
-
-    name: str
-    version: str
-    labels: list[str]
-    meta: dict[str, Any]
-    path: Path
-    _forward: Any = field(repr=False)
-
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) or (28, 28) uint8 glyphs -> (N, classes) float32 probabilities."""
-        batch = np.asarray(pixels, dtype=np.uint8).reshape(-1, GLYPH_SIZE, GLYPH_SIZE, 1)
-        return self._forward(batch)
-
-
-def load_recognizer(weights_dir: Path, task: str | None = None) -> Recognizer:
-    """Load and check one model folder (``model.onnx`` or ``model.keras``, with ``meta.json``)."""
-    retrain = TRAIN_COMMANDS.get(task or "", "the training command recorded in its meta.json")
-    if not (weights_dir / KERAS_FILE).exists() and not (weights_dir / ONNX_FILE).exists():
-        raise WeightsError(f"No trained {weights_dir.name} model is installed: run `{retrain}`.")
-    meta = read_meta(weights_dir)
-    check_meta(meta, weights_dir, "glyph", retrain)
-    shape = [GLYPH_SIZE, GLYPH_SIZE, 1]
-    forward = load_forward(weights_dir, meta, shape, retrain, (1, *shape))
-    return Recognizer(meta["name"], str(meta["version"]), list(meta["labels"]), meta, weights_dir, forward)
 
 
 class Registry:
@@ -154,7 +123,7 @@ class Registry:
 
     def personal(self, folder: Path, engine: str):
         """A personal model in ``folder/engine``: a sheet's ``cnn`` or ``hog`` (``models.handwriting_sheets``) or a
-        taught profile's ``model`` or ``writer`` (``models.personal``), reloaded when retrained."""
+        taught profile's ``model`` or ``writer`` (``models.reading.personal``), reloaded when retrained."""
         path = Path(folder) / engine
         meta = path / "meta.json"
         if not meta.exists():
@@ -245,6 +214,8 @@ class Registry:
 
 
 _REGISTRIES: dict[tuple[Path, Path | None], Registry] = {}
+
+
 _REGISTRIES_LOCK = threading.Lock()
 
 

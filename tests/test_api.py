@@ -244,7 +244,7 @@ def _fits(value, shape, where: str = "answer") -> None:
 
 
 def test_answers_have_the_fields_their_typed_records_declare(client):
-    from models.answers import GlyphAnswer, LinesAnswer, PageAnswer
+    from models.reading.results import GlyphAnswer, LinesAnswer, PageAnswer
     from tests.helpers import RESOURCES
 
     digit = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"})

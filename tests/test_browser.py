@@ -759,7 +759,7 @@ def test_a_sentence_written_on_the_wide_canvas_is_read_by_the_shipped_model(page
     mouse on the line task's canvas, read by the shipped line model."""
     import json
 
-    from models.ctc import error_rates
+    from models.decoding.ctc import error_rates
 
     sample = json.loads((RESOURCES / "lines" / "strokes.json").read_text())
     page.get_by_label("Line of text").check()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from models.decoding import group_confidence, lookalikes, top_candidates
+from models.decoding.candidates import group_confidence, lookalikes, top_candidates
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from tests.helpers import SHARED_DATA, canvas_digit, data_url, make_app, png_bytes
 from tests.test_training import write_idx
@@ -83,7 +83,7 @@ def test_several_characters_uploaded_get_not_sure(client, mnist_sample):
     a sequence: tests/test_api.py)."""
     x, y = mnist_sample
     # written as one number: ink gaps of about 0.75 glyph heights (a gap of a whole glyph height is
-    # a space on a page, models.segmentation.SPACE_CLEAR)
+    # a space on a page, models.segmentation.page.SPACE_CLEAR)
     row = np.concatenate([x[0], np.zeros((28, 2), np.uint8), x[1], np.zeros((28, 2), np.uint8), x[2]], axis=1)
     image = png_bytes(255 - np.pad(row, 20))
     body = client.post("/upload", data={"file": (io.BytesIO(image), "three.png"), "task": "digit"}).get_json()
@@ -225,7 +225,8 @@ def test_scribble_is_not_a_confident_character(client):
 
 
 def test_restrict_renormalises_over_the_hinted_classes():
-    from models.decoding import BadAlphabet, check_hint, restrict
+    from models.decoding.candidates import check_hint, restrict
+    from models.errors import BadAlphabet
 
     probs = np.full(62, 0.2 / 60)
     probs[LABELS.index("0")], probs[LABELS.index("O")] = 0.5, 0.3

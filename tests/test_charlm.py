@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.charlm import END, CharLM, LineLM, block_capitals, count_ngrams, load_charlm, load_line_lm
-from models.ctc import beam_search
+from models.decoding.charlm import END, CharLM, LineLM, block_capitals, count_ngrams, load_charlm, load_line_lm
+from models.decoding.ctc import beam_search
 from models.registry import WEIGHTS_DIR
 
 TEXTS = ["the cat sat on the mat", "a cat and a hat", "the cat ran"]
@@ -102,7 +102,7 @@ def test_line_answers_name_the_language_model_they_used(client):
 
 
 def test_evaluation_reads_with_and_without_the_language_model():
-    from models.lines import load_line_model
+    from models.loading import load_line_model
     from tests.helpers import SHARED_DATA
     from training.evaluate_lines import evaluate
 

@@ -17,9 +17,9 @@ from PIL import Image
 
 from models.errors import WeightsError
 from models.inference import KERAS_FILE, ONNX_FILE, OnnxForward
-from models.lines import filter_windows, load_line_filter, load_line_model
+from models.loading import filter_windows, load_line_filter, load_line_model, load_recognizer
 from models.preprocessing import line_from_gray
-from models.registry import WEIGHTS_DIR, load_recognizer
+from models.registry import WEIGHTS_DIR
 from tests.helpers import RESOURCES
 
 ROOT = RESOURCES.parents[1]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from models.ctc import beam_search, edit_distance, error_rates, greedy
+from models.decoding.ctc import beam_search, edit_distance, error_rates, greedy
 from models.errors import BlankImage
-from models.lines import load_line_model
+from models.loading import load_line_model
 from models.preprocessing import (
     LINE_HEIGHT,
     estimate_skew,
@@ -224,8 +224,8 @@ def paragraph_png(lines: int = 3, skew: float = 2.0) -> bytes:
 
 
 def test_a_paragraph_is_split_into_its_lines():
-    from models.lines import split_lines
     from models.preprocessing import decode, to_gray
+    from models.segmentation.lines import split_lines
 
     parts = split_lines(to_gray(decode(paragraph_png(4), side=2000)))
     assert len(parts) == 4
@@ -297,8 +297,8 @@ def test_without_a_line_model_the_task_is_refused(tmp_path):
 def test_spelling_correction_weighs_candidates_by_the_writing():
     """Read "anty": without the columns the likeliest English word is "any"; the columns say the
     first letter might be a d and the second a u, and nothing there is a blank between n and y."""
-    from models.ctc import alignment, text_log_likelihood
-    from models.lines import Speller
+    from models.decoding.ctc import alignment, text_log_likelihood
+    from models.decoding.spelling import Speller
 
     charset = " adntuy"
 
@@ -329,7 +329,7 @@ def test_spelling_correction_weighs_candidates_by_the_writing():
 
 
 def test_spelling_correction_keeps_case_and_punctuation():
-    from models.lines import Speller
+    from models.decoding.spelling import Speller
 
     speller = Speller.english()
     assert speller.line("The quikc brown fox, Mr. Gaitskell said.") == "The quick brown fox, Mr. Gaitskell said."
@@ -340,7 +340,7 @@ def test_spelling_correction_keeps_case_and_punctuation():
     not (__import__("tests.helpers").helpers.SHARED_DATA / "iam_ondb_lines").exists(), reason="needs ../shared/data"
 )
 def test_evaluate_lines_reports_cer_and_wer(line_weights):
-    from models.lines import load_line_model
+    from models.loading import load_line_model
     from tests.helpers import SHARED_DATA
     from training.evaluate_lines import evaluate
 
@@ -372,7 +372,7 @@ def test_the_shipped_line_model_reads_held_out_lines(client):
     import io
     import json
 
-    from models.ctc import error_rates
+    from models.decoding.ctc import error_rates
     from tests.helpers import RESOURCES
 
     truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
@@ -436,7 +436,7 @@ def test_a_photographed_paragraph_comes_back_line_by_line(client):
     import io
     import json
 
-    from models.ctc import error_rates
+    from models.decoding.ctc import error_rates
     from tests.helpers import RESOURCES
 
     truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
@@ -474,9 +474,9 @@ def test_lines_whose_tails_touch_are_still_told_apart(client):
     import io
     import json
 
-    from models.ctc import error_rates
-    from models.lines import split_lines
+    from models.decoding.ctc import error_rates
     from models.preprocessing import decode, to_gray
+    from models.segmentation.lines import split_lines
     from tests.helpers import RESOURCES
 
     truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())
@@ -494,7 +494,7 @@ def test_lines_whose_tails_touch_are_still_told_apart(client):
 
 
 def test_answers_have_no_space_before_punctuation():
-    from models.lines import tidy_text
+    from models.decoding.spelling import tidy_text
 
     assert tidy_text("Vang lieng ,the pro-") == "Vang lieng, the pro-"
     assert tidy_text("Plain of Jars ,howeve-,") == "Plain of Jars, howeve-,"
@@ -504,7 +504,7 @@ def test_answers_have_no_space_before_punctuation():
 
 
 def test_names_are_kept_and_every_change_is_listed():
-    from models.lines import Speller, looks_like_name
+    from models.decoding.spelling import Speller, looks_like_name
 
     speller = Speller.english()
     text, changes = speller.correct("The quikc brown fox met KYLLIAN and Gaetan in Penh.")
@@ -572,7 +572,7 @@ def test_printed_labels_rules_and_cut_off_lines_are_dropped(client):
     import io
     import json
 
-    from models.ctc import error_rates
+    from models.decoding.ctc import error_rates
     from tests.helpers import RESOURCES
 
     truth = json.loads((RESOURCES / "lines" / "truth.json").read_text())

@@ -9,8 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
+from models.errors import WeightsError
+from models.loading import load_recognizer
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes
-from models.registry import WEIGHTS_DIR, WeightsError, load_recognizer, shared_registry
+from models.registry import WEIGHTS_DIR, shared_registry
 from tests.helpers import SHARED_DATA, png_bytes
 
 DIGIT_DIR = WEIGHTS_DIR / "digit"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from models.segmentation import segment
+from models.segmentation.page import segment
 from tests.helpers import RESOURCES, png_bytes
 from training.evaluate_pages import score_page
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.personal import WRITER_CLASSES
 from models.preprocessing import decode, to_gray
+from models.profiles import WRITER_CLASSES
 from tests.helpers import canvas_digit, data_url, make_app, png_bytes
 
 # small but real settings, so a teach takes seconds in the suite (the served default: training.teach)
@@ -245,7 +245,7 @@ def test_a_full_server_refuses_new_profiles(tmp_path):
 
 
 def test_the_writer_verdict_uses_the_calibrated_yours_threshold():
-    from models.personal import writer_verdict
+    from models.reading.personal import writer_verdict
 
     class Writer:
         labels = list(WRITER_CLASSES)

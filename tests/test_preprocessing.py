@@ -255,7 +255,7 @@ def _digest(a: np.ndarray) -> str:
 
 def _recipe_outputs(path) -> dict[str, str]:
     """What each ink and shrink recipe makes of one fixture image, as digests."""
-    from models import segmentation
+    from models.segmentation import page as segmentation
     from models.errors import PreprocessError
 
     img = pp.decode(path.read_bytes(), side=2000)

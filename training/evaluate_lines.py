@@ -4,7 +4,7 @@
 
 Each IAM line is rendered from its pen strokes without augmentation, prepared like an upload, and
 decoded greedily and with beam search, each without and with spelling correction, and compared
-as the product answers (``models.lines.tidy_text``), also per writer group. The names are real
+as the product answers (``models.decoding.spelling.tidy_text``), also per writer group. The names are real
 scans: each crop decoded directly, and the whole answer of ``read_lines`` as a user gets it (the
 handwriting filter of ``models/weights/line-filter`` on), raw and corrected. CER and WER are edit
 operations over reference length (characters, and words split on spaces), summed over all
@@ -22,22 +22,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.charlm import LineLM, load_line_lm
-from models.ctc import beam_search, error_rates, greedy
+from models.decoding.charlm import LineLM, load_line_lm
+from models.decoding.ctc import beam_search, decode_columns, error_rates, greedy
+from models.decoding.spelling import Speller, tidy_text
 from models.errors import PreprocessError
-from models.lines import (
-    LineRecognizer,
-    Speller,
-    decode_columns,
-    load_line_filter,
-    load_line_model,
-    read_lines,
-    split_lines,
-    tidy_text,
-)
-from models.loading import read_meta, write_meta
+from models.loading import LineRecognizer, load_line_filter, load_line_model, read_meta, write_meta
 from models.preprocessing import line_from_gray
+from models.reading.lines import read_lines
 from models.registry import WEIGHTS_DIR
+from models.segmentation.lines import split_lines
 from models.timestamps import utc_stamp
 from training.data.lines import NAMES, Lines, load_iam_ondb, load_names_words, render, render_as, strips
 from training.provenance import command_line

@@ -1,7 +1,7 @@
 """Measure page reading on pages with ground truth (``training.compose_pages`` or your own):
 ``python -m training.evaluate_pages --pages tests/resources/pages --engine cnn hog``.
 
-Each page goes through the same path as an upload (``models.pages.read_page``). A true glyph is
+Each page goes through the same path as an upload (``models.reading.page.read_page``). A true glyph is
 detected when one predicted box overlaps it enough (intersection over union >= 0.3, each box used
 once); it is read right when that box's label is the true one. Reported per engine:
 - detection recall: detected true glyphs / true glyphs;
@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from models.pages import read_page
+from models.reading.page import read_page
 from models.registry import shared_registry
 
 

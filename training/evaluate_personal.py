@@ -8,7 +8,7 @@ crossed 7s further on). We take each block of 10 consecutive indices of a class 
 samples of that character. This is an assumption about the dataset, stated here and in the README.
 
 For each group, the first sample is taught (a fresh profile each time) and the group's other
-samples are read through ``models.recognize.recognize`` (the function behind the API and the CLI)
+samples are read through ``models.reading.glyph.recognize`` (the function behind the API and the CLI)
 with and without the profile. Digits: all nine others are new to every model (the digit model
 trained on MNIST only). Characters: only those in the chars62 validation and test parts count,
 since the character model trained on the rest.
@@ -33,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.personal import base_data, create_profile, writer_verdict
-from models.recognize import recognize
+from models.profiles import base_data, create_profile
+from models.reading.glyph import recognize
+from models.reading.personal import writer_verdict
 from models.registry import WEIGHTS_DIR, Registry
 from training.data.glyphs import CHARSET62, chars62_split, load_chars62, load_mnist, prepare
 from training.provenance import ROOT, command_line

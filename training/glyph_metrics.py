@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.decoding import ALPHABET_HINTS, group_confidence, hint_indices, restrict
+from models.decoding.candidates import ALPHABET_HINTS, group_confidence, hint_indices, restrict
 from models.errors import PreprocessError
-from models.loading import read_meta, write_meta
+from models.loading import Recognizer, load_recognizer, read_meta, write_meta
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
-from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, Recognizer, load_recognizer
+from models.registry import TASK_WEIGHTS, WEIGHTS_DIR
 from models.timestamps import utc_stamp
 from training.data.augment import photographed_kept
 from training.data.glyphs import character_data, chars62_split, digit_split, load_chars62, load_mnist, prepare

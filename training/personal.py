@@ -16,9 +16,8 @@ import numpy as np
 
 from models.handwriting_sheets import Sheet
 from models.hog import save_hog
-from models.loading import write_meta
-from models.personal import WRITER_CLASSES
-from models.registry import load_recognizer
+from models.loading import load_recognizer, write_meta
+from models.profiles import WRITER_CLASSES
 from models.timestamps import utc_stamp
 from training.common import save_weights
 from training.hog_pipeline import fit
@@ -54,7 +53,7 @@ def sheet_writer(glyphs: np.ndarray, weights_dir: Path, seed: int):
     """The writer classifier of a sheet and its "yours" threshold (``training.teach``): "yours" is
     the sheet's digits, "standard" the digit model's training digits, "other" the character data's
     letters; half of the standard digits is kept aside to set the threshold."""
-    from models.personal import base_data
+    from models.profiles import base_data
     from models.registry import WEIGHTS_DIR
     from training.writer import halves, train_writer, writer_threshold
 
@@ -128,7 +127,7 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
     write_meta(tmp, info)
     # swap each engine by renames: a half-trained model is never visible under its name, the old one
     # stays whole until the new one is in place, and what else the profile holds is left alone
-    from models.personal import create_profile
+    from models.profiles import create_profile
 
     _, token = create_profile(out.parent, out.name)
     for part in ("cnn", "hog", "writer"):

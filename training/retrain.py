@@ -33,9 +33,9 @@ from PIL import Image
 from feedback.store import FeedbackRow, FeedbackStore
 from models import versions
 from models.errors import PreprocessError
-from models.loading import read_meta, write_meta
+from models.loading import load_recognizer, read_meta, write_meta
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes, glyph_from_mnist
-from models.registry import TASK_WEIGHTS, WEIGHTS_DIR, load_recognizer
+from models.registry import TASK_WEIGHTS, WEIGHTS_DIR
 from training.tuning import fine_tune, training_mix
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ def run_job(job: Path) -> int:
     jobs take turns through a lock file beside them, so one teach runs at a time on this machine."""
     import fcntl
 
-    from models.personal import write_state
+    from models.profiles import write_state
 
     request = json.loads((job / "request.json").read_text())
     with open(job.parent / "teach.lock", "w") as lock:

@@ -30,17 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-from models.personal import (
+from models.errors import ProfileError
+from models.preprocessing import decode, glyph_from_gray, to_gray, to_png
+from models.profiles import (
     MAX_GUARD_DROP,
     PROFILE_FILE,
     WRITER_CLASSES,
-    ProfileError,
     base_data,
     profile_task_dir,
     read_profile,
     write_profile,
 )
-from models.preprocessing import decode, glyph_from_gray, to_gray, to_png
 from models.protocols import GlyphModel
 from models.timestamps import utc_stamp
 from training.writer import WRITER_EPOCHS, halves, train_writer, writer_threshold
@@ -268,7 +268,7 @@ class Lesson:
     base_dir: Path
     label: str  # the character taught now
     taught: dict[str, dict[str, np.ndarray]]  # label -> "sample", "variants", "check", "vae"
-    replay_x: np.ndarray  # base training data (``models.personal.base_data``), mixed into the head's
+    replay_x: np.ndarray  # base training data (``models.profiles.base_data``), mixed into the head's
     replay_y: np.ndarray
     guard_x: np.ndarray  # base test data the adapted model must still read
     guard_y: np.ndarray
@@ -434,7 +434,8 @@ def teach(
 ) -> dict:
     """Teach ``profile`` (a folder) one sample of ``label`` for ``task``; returns the task's record
     (also written to the profile's ``profile.json``). ``base_dir`` is the served base model's folder."""
-    from models.registry import WEIGHTS_DIR, load_recognizer
+    from models.loading import load_recognizer
+    from models.registry import WEIGHTS_DIR
     from training.data.augment import one_sample_variants
 
     started, steps = time.monotonic(), Steps(progress)

@@ -17,7 +17,7 @@ order within 1% of the best, for size and speed), then the decoder's weights ``a
 the language model counts) and ``beta`` (a bonus per character) by beam-search CER on the
 validation lines (rendered plainly, as they chose the line model's epoch), and the weight for a
 line read in block capitals (``capitals_alpha``: names and codes on forms, see
-``models.charlm.block_capitals``) by CER on the names 601-800. The model goes to
+``models.decoding.charlm.block_capitals``) by CER on the names 601-800. The model goes to
 ``models/weights/line-lm`` (``charlm.npz`` + ``meta.json`` with the tables).
 """
 
@@ -34,9 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.charlm import CharLM, LineLM, count_ngrams
-from models.ctc import beam_search, error_rates
-from models.lines import decode_columns, load_line_model, tidy_text
+from models.decoding.charlm import CharLM, LineLM, count_ngrams
+from models.decoding.ctc import beam_search, decode_columns, error_rates
+from models.decoding.spelling import tidy_text
+from models.loading import load_line_model
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
 from training.data.lines import (

@@ -178,7 +178,7 @@ def train(cfg: GateConfig, train_set: tuple, val_set: tuple) -> Path:
 
 def choose_threshold(out: Path, val_set: tuple[np.ndarray, np.ndarray]) -> dict:
     """Set the threshold that flags ``FLAG_RATE`` of the validation characters; record what it does."""
-    from models.registry import load_recognizer
+    from models.loading import load_recognizer
     from training.glyph_metrics import probabilities
 
     gate = load_recognizer(out)

@@ -6,7 +6,7 @@ says whether it is handwriting (``models.architectures.build_line_filter``).
 
 - Handwriting: IAM-OnDB training lines rendered with varied pens and paper
   (``training.data.lines.render``), and the lines of the scanned names 1-640 that read as the name.
-- Not handwriting: the other lines that ``models.lines.split_lines`` finds on those scans (printed
+- Not handwriting: the other lines that ``models.segmentation.lines.split_lines`` finds on those scans (printed
   labels such as NOM / PRENOM, the dotted rules and the halves of lines the crop cut off, labelled
   by reading them with the shipped line model against the name); printed words in the fonts that
   ship with matplotlib, with paper, blur, noise and JPEG; rows of dots, dashes and underscores;
@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from models.ctc import beam_search, edit_distance
+from models.decoding.ctc import beam_search, edit_distance
 from models.errors import PreprocessError
-from models.lines import filter_windows, load_line_model, split_lines
-from models.loading import write_meta
+from models.loading import filter_windows, load_line_model, write_meta
 from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
 from models.registry import WEIGHTS_DIR
+from models.segmentation.lines import split_lines
 from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
 from training.data.lines import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips, validation_lines

@@ -382,7 +382,7 @@ def main(argv=None) -> None:
 
 def validate(forward, val: tuple[list[np.ndarray], list[str]], charset: str) -> dict[str, float]:
     """Greedy CER and WER of the model behind ``forward`` on the validation (strips, texts)."""
-    from models.ctc import error_rates, greedy
+    from models.decoding.ctc import error_rates, greedy
 
     images, texts = val
     return error_rates(texts, [greedy(forward(s[None, ..., None]).numpy()[0], charset) for s in images])

@@ -1,7 +1,7 @@
 """Choose the spelling corrector's two settings on validation data only:
 ``python -m training.tune_spelling --data-dir ../shared/data``.
 
-``models.lines.OOV_LOG_COUNT`` (the prior of a raw reading that is no dictionary word) and
+``models.decoding.spelling.OOV_LOG_COUNT`` (the prior of a raw reading that is no dictionary word) and
 ``REPLACE_MARGIN`` (how much better a replacement must score) are swept over a grid. Each setting
 is scored on the IAM-OnDB ``val1`` lines that chose the line model's epoch (whole forms it never
 trained on, the same pick as ``training.train_lines``, rendered plainly) and on the scanned names
@@ -9,7 +9,7 @@ trained on, the same pick as ``training.train_lines``, rendered plainly) and on 
 The chosen setting has the lowest corrected CER on ``val1`` among those no worse than raw on the
 names, with a margin of at least ``MIN_MARGIN`` (a replacement must beat the raw reading
 clearly); the table is printed and written as JSON (``--out``). Texts are compared as the product
-answers them (``models.lines.tidy_text``).
+answers them (``models.decoding.spelling.tidy_text``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-import models.lines as lines_module
-from models.ctc import beam_search, error_rates
-from models.lines import Speller, load_line_model, tidy_text
+import models.decoding.spelling as spelling_module
+from models.decoding.ctc import beam_search, error_rates
+from models.decoding.spelling import Speller, tidy_text
+from models.loading import load_line_model
 from models.registry import WEIGHTS_DIR
 from training.data.lines import (
     Lines,
@@ -81,7 +82,7 @@ def main(argv=None) -> None:
     speller = Speller.english()
     rows = []
     for oov, margin in itertools.product(map(float, args.oov.split(",")), map(float, args.margin.split(","))):
-        lines_module.OOV_LOG_COUNT, lines_module.REPLACE_MARGIN = oov, margin
+        spelling_module.OOV_LOG_COUNT, spelling_module.REPLACE_MARGIN = oov, margin
         row = {
             "oov_log_count": oov,
             "replace_margin": margin,

@@ -21,9 +21,9 @@ from feedback.validation import accept
 from feedback.wiring import store, syncer
 from models.errors import NoImage, UnsupportedMediaType
 from models.handwriting_sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
-from models.pages import PageReading, annotate, hog_alphabets
 from models.preprocessing import decode_data_url, png_data_url
-from models.recognize import available_tasks, offered_tasks
+from models.reading.glyph import available_tasks, offered_tasks
+from models.reading.page import PageReading, annotate, hog_alphabets
 from web import limits, metrics
 from web.auth import admin_required
 from web.reading import check_size, labels_of, read, registry

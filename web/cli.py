@@ -13,13 +13,12 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from models.decoding import ALPHABET_HINTS
-from models.errors import InputError, TooLarge
+from models.decoding.candidates import ALPHABET_HINTS
+from models.decoding.ctc import DECODERS
+from models.errors import InputError, TooLarge, WeightsError
 from models.handwriting_sheets import list_personal, personal_dir, read_sheet
-from models.lines import DECODERS
-from models.pages import ENGINES, PAGE_ALPHABETS
-from models.recognize import GLYPH_TASKS
-from models.registry import WeightsError
+from models.reading.glyph import GLYPH_TASKS
+from models.reading.page import ENGINES, PAGE_ALPHABETS
 from web.reading import read, registry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}

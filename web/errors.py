@@ -13,8 +13,7 @@ from flask import Flask, Response, current_app, jsonify
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from models.errors import InputError
-from models.registry import WeightsError
+from models.errors import InputError, WeightsError
 from web.logs import current_request_id
 from web.metrics import count_error
 

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from models.personal import read_state, write_state
+from models.profiles import read_state, write_state
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_TTL_SECONDS = 24 * 3600  # a finished job's results (and its sample) are kept this long

@@ -42,7 +42,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from feedback.wiring import store
 from models.errors import ServerBusy
-from models.recognize import offered_tasks
+from models.reading.glyph import offered_tasks
 
 HEAVY_TASKS = ("page", "line")  # read at 2000 px, with many glyphs or a line model: always heavy
 DEFAULTS = {  # app.config settings (HWR_... in the environment), set in app.create_app

@@ -36,7 +36,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from feedback.store import StoreError
 from feedback.wiring import store, syncer
-from models.recognize import GLYPH_TASKS
+from models.reading.glyph import GLYPH_TASKS
 from web.auth import admin_required
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ from models.errors import (
     UnknownProfile,
     UnknownTask,
 )
-from models.personal import (
+from models.preprocessing import decode_data_url, to_png
+from models.profiles import (
     check_name,
     create_profile,
     delete_profile,
@@ -37,8 +38,7 @@ from models.personal import (
     profile_task_dir,
     token_matches,
 )
-from models.preprocessing import decode_data_url, to_png
-from models.recognize import GLYPH_TASKS, available_tasks
+from models.reading.glyph import GLYPH_TASKS, available_tasks
 from web import metrics
 from web.auth import is_admin
 from web.errors import error_response

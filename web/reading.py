@@ -11,11 +11,12 @@ from pathlib import Path
 
 from flask import current_app
 
+from models.decoding.spelling import Speller
 from models.errors import NoLineModel, TooLarge, UnknownTask
-from models.lines import Speller, read_lines
-from models.pages import PAGE_ALPHABETS, in_upload_pixels, page_alphabet, read_canvas, read_page, upload_size
-from models.personal import existing_profile
-from models.recognize import available_tasks, offered_tasks, recognize
+from models.profiles import existing_profile
+from models.reading.glyph import available_tasks, offered_tasks, recognize
+from models.reading.lines import read_lines
+from models.reading.page import PAGE_ALPHABETS, in_upload_pixels, page_alphabet, read_canvas, read_page, upload_size
 from models.registry import Registry
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.answers import Candidate
 from models.errors import BadAlphabet, quoted
+from models.reading.results import Candidate
 
 # Characters that are written identically by many people (EMNIST ByClass's main confusions): when
 # the answer is one of a group, the others are always shown beside it.

@@ -25,8 +25,14 @@ import numpy as np
 from models.loading import write_meta
 
 BOUNDARY = "\n"  # the context before a line's first character; never a character of a line
+
+
 END = "\n"  # the "character" that ends a line (the same symbol: it never occurs inside a line)
+
+
 LM_FORMAT = "1"  # bump when the stored arrays change meaning
+
+
 CACHE_LIMIT = 200_000  # contexts whose distributions are kept; cleared when full
 
 
@@ -216,7 +222,7 @@ def block_capitals(text: str) -> bool:
 
 class LineLM:
     """The language model as the line decoder uses it, with the weights chosen on validation lines:
-    ``alpha`` and ``beta`` (see ``models.ctc.beam_search``), the beam ``width``, and
+    ``alpha`` and ``beta`` (see ``models.decoding.ctc.beam_search``), the beam ``width``, and
     ``capitals_alpha``, the weight for a line the greedy reading finds in block capitals."""
 
     def __init__(self, lm: CharLM, alpha: float, beta: float, width: int, capitals_alpha: float):

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from models.answers import LinesAnswer, PageAnswer
-from models.decoding import group_confidence, restrict, top_candidates
-from models.errors import BadPageRequest, BlankImage, quoted
+from models.decoding.candidates import group_confidence, restrict, top_candidates
+from models.errors import BadPageRequest, BlankImage, WeightsError, quoted
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
     PAGE_MAX_PIXELS,
@@ -26,11 +25,14 @@ from models.preprocessing import (
     to_png,
 )
 from models.protocols import GlyphModel
-from models.recognize import Reading, gate_threshold, measured_unsure, one_character, recognize
-from models.registry import Registry, WeightsError
-from models.segmentation import PAGE_SIDE, Page, segment
+from models.reading.glyph import Reading, gate_threshold, measured_unsure, one_character, recognize
+from models.reading.results import LinesAnswer, PageAnswer
+from models.registry import Registry
+from models.segmentation.page import PAGE_SIDE, Page, segment
 
 ALPHABETS = ("digit", "character")  # the page models
+
+
 # what a page holds -> (the model that reads it, the alphabet hint its answers are restricted to)
 PAGE_ALPHABETS: dict[str, tuple[str, str]] = {
     "digit": ("digit", "any"),
@@ -173,7 +175,6 @@ def read_page(
 
 
 DRAWING_PAPER = 4  # a drawing is read on paper this many times its size: the page's lighting model
-# (a closing wider than any pen stroke of a page) would take a canvas's thick strokes for shadow
 
 
 def read_drawing(

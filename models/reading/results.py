@@ -39,7 +39,7 @@ class WriterVerdict(TypedDict):
 
 
 class GlyphAnswer(TypedDict):
-    """One character or digit (``models.recognize.glyph_result``)."""
+    """One character or digit (``models.reading.glyph.glyph_result``)."""
 
     task: str
     text: str  # empty when "not sure"
@@ -83,7 +83,7 @@ class PageLine(Box):
 
 
 class PageAnswer(TypedDict):
-    """A page of glyphs (``models.pages.read_page``)."""
+    """A page of glyphs (``models.reading.page.read_page``)."""
 
     task: str  # "page"
     alphabet: str
@@ -124,7 +124,7 @@ class DroppedLine(Box):
 
 
 class LinesAnswer(TypedDict):
-    """Lines of text (``models.lines.read_lines``)."""
+    """Lines of text (``models.reading.lines.read_lines``)."""
 
     task: str  # "line"
     text: str

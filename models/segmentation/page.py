@@ -29,18 +29,38 @@ from models.preprocessing import EIGHT_NEIGHBOURS, MIN_CONTRAST, PAGE_PAPER, fit
 from models.preprocessing.ink import _otsu
 
 PAGE_SIDE = 2000  # pages are read at this longer side: a glyph on an A4 page is then 40-80 px tall
+
+
 MAX_PIECES = 20_000  # more ink pieces than this after dropping specks is noise, not writing
+
+
 RULE_FRACTION = 0.12  # straight ink runs longer than this share of the page side are ruling
+
+
 MERGE_GAP = 0.45  # pieces of one glyph are at most this many glyph heights apart vertically
+
+
 SPACE_GAP = 0.5  # a space is wider than this many glyph heights...
+
+
 SPACE_OVER_GAP = 1.8  # ...and this many times the row's narrower gaps (lower quartile) between glyphs
+
+
 # A gap this many glyph heights wide is a space whatever the row's other gaps are: otherwise a row
 # whose gaps are all spaces ("1 2", "7 5 3") compares each with the others and keeps none. Gaps
 # inside one number on tests/resources/pages are at most 0.6 heights; spaces at least 1.12.
 SPACE_CLEAR = 0.9
+
+
 WIDTH_RATIO = 0.7  # a typical handwritten glyph is this wide for its height
+
+
 SPLIT_RATIO = 1.8  # a piece this many typical widths wide may be touching glyphs
+
+
 MAX_SLANT = 0.1  # rows rise or fall at most this much per pixel (about 6 degrees)
+
+
 MAX_GLYPHS = 2000  # a page with more glyphs than this is refused rather than read slowly
 
 

@@ -27,14 +27,21 @@ from pathlib import Path
 
 import numpy as np
 
-from models.answers import WriterVerdict
 from models.errors import ProfileError, UnknownProfile, quoted
 from models.timestamps import utc_stamp
 
 NAME = re.compile(r"[a-z0-9_-]{1,40}")
+
+
 WRITER_CLASSES = ("yours", "standard", "other")
+
+
 MAX_GUARD_DROP = 0.001  # an adapted model may read the base test sample at most 0.1 point worse
+
+
 BASE_DATA_DIR = "personal-base"  # under the weights folder: replay and guard samples per task
+
+
 PROFILE_FILE = "profile.json"
 
 
@@ -182,45 +189,3 @@ def read_state(job: Path) -> dict:
         return json.loads((Path(job) / "state.json").read_text())
     except (OSError, ValueError):
         return {"state": "queued", "step": "queued", "progress": 0.0}
-
-
-# --------------------------------------------------------------------------------- reading
-
-
-def personal_models(registry, profile: Path, task: str):
-    """(recogniser, writer classifier or None) of ``profile`` for ``task``: the taught model, or for
-    digits a sheet-trained CNN; raises ``ProfileError`` when the profile has neither."""
-    folder = profile_task_dir(profile, task)
-    if (folder / "model" / "model.keras").exists():
-        return registry.personal(folder, "model"), registry.personal(folder, "writer")
-    if task == "digit" and (Path(profile) / "cnn" / "model.keras").exists():  # trained from a sheet
-        writer = next(
-            (
-                registry.personal(f, "writer")
-                for f in (folder, Path(profile))
-                if (f / "writer" / "model.keras").exists()
-            ),
-            None,
-        )
-        return registry.personal(Path(profile), "cnn"), writer
-    taught = ", ".join(taught_tasks(profile)) or "nothing yet"
-    raise ProfileError(f"Profile {Path(profile).name!r} has no {task} model (it was taught: {taught}).")
-
-
-def writer_verdict(writer, pixels: np.ndarray) -> WriterVerdict:
-    """``{"label": "yours"|"standard"|"other", "probability": p}`` for one 28x28 glyph.
-
-    "yours" when p("yours") reaches the threshold measured at teach time (``yours_threshold`` in
-    the writer's meta.json: what only 5% of unseen standard glyphs of the taught characters reach),
-    otherwise the likelier of "standard" and "other"; ``probability`` is the classifier's
-    probability of the label given."""
-    if writer is None:
-        return {"label": None, "probability": None, "message": "This profile has no writer classifier yet."}
-    probs = writer.probabilities(pixels)[0]
-    threshold = writer.meta.get("yours_threshold")
-    if threshold is None:
-        best = int(np.argmax(probs))
-    else:
-        best = 0 if probs[0] >= threshold else 1 + int(np.argmax(probs[1:]))
-    verdict = {"label": writer.labels[best], "probability": round(float(probs[best]), 4)}
-    return verdict | ({"yours_threshold": threshold} if threshold is not None else {})

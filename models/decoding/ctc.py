@@ -11,6 +11,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from models.decoding.charlm import LineLM
+
 
 def greedy(probs: np.ndarray, charset: str) -> str:
     """Best class per column, repeats collapsed, blanks dropped."""
@@ -34,7 +36,7 @@ def beam_search(
     60% of the time.
 
     With a language model (``lm``: ``weights(prefix, alpha, beta)`` over the charset and
-    ``log_end(prefix)``, see ``models.charlm.CharsetLM``), each new character of a prefix is weighed by
+    ``log_end(prefix)``, see ``models.decoding.charlm.CharsetLM``), each new character of a prefix is weighed by
     P_lm(character | prefix) ** ``alpha`` and a bonus e ** ``beta`` (which keeps the model from
     preferring short texts), and a finished line by P_lm(end | text) ** ``alpha``.
     """
@@ -194,3 +196,16 @@ def alignment(probs: np.ndarray, text: str, charset: str) -> list[int] | None:
     if state % 2 == 1:
         starts[state // 2] = 0
     return starts
+
+
+DECODERS = ("beam", "greedy")  # beam: with the language model of models/weights/line-lm when installed
+
+
+def decode_columns(probs: np.ndarray, charset: str, decoder: str = "beam", lm: LineLM | None = None) -> str:
+    """The text of a line's column probabilities: greedily, or by beam search (with the language
+    model ``lm`` when given, weighted as it was tuned)."""
+    if decoder == "greedy":
+        return greedy(probs, charset)
+    if lm is None:
+        return beam_search(probs, charset)
+    return beam_search(probs, charset, **lm.decoder(charset, greedy(probs, charset)))

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.answers import GlyphAnswer
-from models.decoding import check_hint, group_confidence, lookalikes, restrict, top_candidates
+from models.decoding.candidates import check_hint, group_confidence, lookalikes, restrict, top_candidates
 from models.errors import UnknownTask
-from models.personal import personal_models, writer_verdict
 from models.preprocessing import (
     DEFAULT_MAX_PIXELS,
     PREPROCESSING_VERSION,
@@ -25,9 +23,13 @@ from models.preprocessing import (
     to_png,
 )
 from models.protocols import GlyphModel
+from models.reading.personal import personal_models, writer_verdict
+from models.reading.results import GlyphAnswer
 from models.registry import Registry
 
 GLYPH_TASKS = ("digit", "character")
+
+
 DEFAULT_UNSURE_THRESHOLD = 0.5  # used only when a model's meta.json has no measured threshold
 
 
