@@ -26,6 +26,7 @@ import argparse
 import io
 import json
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -149,18 +150,34 @@ def windows_of(strips_: list[np.ndarray], rng: np.random.Generator) -> np.ndarra
     return np.stack(out)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class FilterConfig:
+    """How the filter is trained; its meta.json keeps this whole (``training.config``)."""
+
+    data_dir: Path  # folder with iam_ondb_lines/ and names_words/
+    iam_lines: int = 3000  # IAM-OnDB training lines rendered as handwriting
+    printed: int = 2500  # printed-text examples
+    rules: int = 600  # dotted, dashed and underscored rows
+    cut_offs: int = 1500  # cut-off halves of handwritten lines
+    epochs: int = 12
+    seed: int = 1
+    out: Path = WEIGHTS_DIR / "line-filter"  # output folder
+    run_name: str = "line-filter"  # checkpoint folder name (training/.checkpoints/<run_name>)
+
+
+def parse_args(argv=None) -> FilterConfig:
+    d = FilterConfig(Path("."))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="folder with iam_ondb_lines/ and names_words/")
-    p.add_argument("--iam-lines", type=int, default=3000, help="IAM-OnDB training lines rendered as handwriting")
-    p.add_argument("--printed", type=int, default=2500, help="printed-text examples")
-    p.add_argument("--rules", type=int, default=600, help="dotted, dashed and underscored rows")
-    p.add_argument("--cut-offs", type=int, default=1500, help="cut-off halves of handwritten lines")
-    p.add_argument("--epochs", type=int, default=12, help="training epochs")
-    p.add_argument("--seed", type=int, default=1, help="random seed")
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR / "line-filter", help="output folder")
-    p.add_argument("--run-name", default="line-filter", help="checkpoint folder name")
-    return p.parse_args(argv)
+    p.add_argument("--iam-lines", type=int, default=d.iam_lines, help="IAM-OnDB training lines rendered as handwriting")
+    p.add_argument("--printed", type=int, default=d.printed, help="printed-text examples")
+    p.add_argument("--rules", type=int, default=d.rules, help="dotted, dashed and underscored rows")
+    p.add_argument("--cut-offs", type=int, default=d.cut_offs, help="cut-off halves of handwritten lines")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--out", type=Path, default=d.out, help="output folder")
+    p.add_argument("--run-name", default=d.run_name, help="checkpoint folder name")
+    return FilterConfig(**vars(p.parse_args(argv)))
 
 
 def synthetic(rng, texts: list[str], count: dict, iam: Lines) -> dict[str, list[np.ndarray]]:
@@ -175,81 +192,113 @@ def synthetic(rng, texts: list[str], count: dict, iam: Lines) -> dict[str, list[
     }
 
 
-def main(argv=None) -> None:
-    import keras
+@dataclass
+class FilterData:
+    """Training windows and labels, and the validation groups by name (strips, one list each)."""
 
-    from models.architectures import build_line_filter
+    x: np.ndarray
+    y: np.ndarray
+    counts: dict[str, int]  # handwriting / other examples
+    val_hand: dict[str, list[np.ndarray]]
+    val_other: dict[str, list[np.ndarray]]
 
-    args = parse_args(argv)
-    started = time.monotonic()
-    rng = np.random.default_rng(args.seed)
-    line_model = load_line_model(WEIGHTS_DIR / "line")
-    train = load_iam_ondb(args.data_dir, "train")
-    pick = rng.choice(len(train.texts), min(args.iam_lines, len(train.texts)), replace=False)
+    def validation(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One window per validation strip, handwriting first, and its labels."""
+        hand = [s for v in self.val_hand.values() for s in v]
+        other = [s for v in self.val_other.values() for s in v]
+        return windows_of(hand + other, rng), np.concatenate([np.ones(len(hand)), np.zeros(len(other))])
+
+
+def training_set(cfg: FilterConfig, line_model, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Windows of IAM lines and the scanned names' lines (handwriting, the scans shown three times)
+    against the names' other lines, printed words, rules and cut-off lines; shuffled."""
+    train = load_iam_ondb(cfg.data_dir, "train")
+    pick = rng.choice(len(train.texts), min(cfg.iam_lines, len(train.texts)), replace=False)
     iam = Lines([train.strokes[i] for i in pick], [train.texts[i] for i in pick], [train.ids[i] for i in pick])
-    iam_strips = [s for s in strips(iam, args.seed) if s is not None]
-    names_hand, names_other = names_lines(args.data_dir, line_model, 1, NAMES_FIT)
-    made = synthetic(rng, train.texts, vars(args), iam)
+    iam_strips = [s for s in strips(iam, cfg.seed) if s is not None]
+    names_hand, names_other = names_lines(cfg.data_dir, line_model, 1, NAMES_FIT)
+    made = synthetic(rng, train.texts, {"printed": cfg.printed, "rules": cfg.rules, "cut_offs": cfg.cut_offs}, iam)
+    made_counts = ", ".join(f"{k} {len(v)}" for k, v in made.items())
     print(
-        f"train: {len(iam_strips)} IAM lines, names {len(names_hand)} / {len(names_other)} lines, "
-        + ", ".join(f"{k} {len(v)}" for k, v in made.items()),
+        f"train: {len(iam_strips)} IAM lines, names {len(names_hand)} / {len(names_other)} lines, {made_counts}",
         flush=True,
     )
-
-    val = load_iam_ondb(args.data_dir, "val1")
-    chosen = validation_lines(val.ids, 400, np.random.default_rng(line_model.meta.get("training", {}).get("seed", 1)))
-    val = Lines([val.strokes[i] for i in chosen], [val.texts[i] for i in chosen], [val.ids[i] for i in chosen])
-    val_hand = {
-        "iam_val1_plain": [s for s in strips(val, None) if s is not None],
-        "iam_val1_varied": [s for s in strips(val, args.seed + 1000) if s is not None],
-    }
-    vh, vo = names_lines(args.data_dir, line_model, NAMES_FIT + 1, NAMES_TRAIN)
-    val_hand["names_641_800"] = vh
-    vrng = np.random.default_rng(args.seed + 7)
-    val_other = {"names_641_800": vo} | synthetic(vrng, val.texts, {"printed": 500, "rules": 200, "cut_offs": 400}, val)
-
     positives = iam_strips + names_hand * 3  # the scans are few: shown three times
     negatives = names_other * 3 + [s for v in made.values() for s in v]
     x = windows_of(positives + negatives, rng)
     y = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))]).astype(np.float32)
     order = rng.permutation(len(y))
-    x, y = x[order], y[order]
-    vx = windows_of([s for v in val_hand.values() for s in v] + [s for v in val_other.values() for s in v], vrng)
-    vy = np.concatenate([np.ones(sum(map(len, val_hand.values()))), np.zeros(sum(map(len, val_other.values())))])
+    return x[order], y[order], {"handwriting": len(positives), "other": len(negatives)}
 
-    keras.utils.set_random_seed(args.seed)
+
+def validation_groups(cfg: FilterConfig, line_model, vrng: np.random.Generator) -> tuple[dict, dict]:
+    """(handwriting, not handwriting) of validation, by group: the line model's 400 val1 lines
+    (plain and varied), the lines of the names 641-800, and synthetic negatives of other seeds."""
+    val = load_iam_ondb(cfg.data_dir, "val1")
+    chosen = validation_lines(val.ids, 400, np.random.default_rng(line_model.meta.get("training", {}).get("seed", 1)))
+    val = Lines([val.strokes[i] for i in chosen], [val.texts[i] for i in chosen], [val.ids[i] for i in chosen])
+    val_hand = {
+        "iam_val1_plain": [s for s in strips(val, None) if s is not None],
+        "iam_val1_varied": [s for s in strips(val, cfg.seed + 1000) if s is not None],
+    }
+    vh, vo = names_lines(cfg.data_dir, line_model, NAMES_FIT + 1, NAMES_TRAIN)
+    val_hand["names_641_800"] = vh
+    val_other = {"names_641_800": vo} | synthetic(vrng, val.texts, {"printed": 500, "rules": 200, "cut_offs": 400}, val)
+    return val_hand, val_other
+
+
+def fit(cfg: FilterConfig, data: FilterData, vx: np.ndarray, vy: np.ndarray):
+    """``build_line_filter`` trained with class weights, resumable from ``training/.checkpoints``."""
+    import keras
+
+    from models.architectures import build_line_filter
+
+    keras.utils.set_random_seed(cfg.seed)
     model = build_line_filter()
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
-    ckpt = CHECKPOINTS / args.run_name
+    ckpt = CHECKPOINTS / cfg.run_name
     ckpt.mkdir(parents=True, exist_ok=True)
+    y = data.y
     weight = {0: len(y) / (2 * max(1, (y == 0).sum())), 1: len(y) / (2 * max(1, (y == 1).sum()))}
+    saving = [
+        keras.callbacks.BackupAndRestore(str(ckpt / "backup")),
+        keras.callbacks.CSVLogger(str(ckpt / "log.csv"), append=True),
+    ]
+    validation = (vx[..., None], vy)
     model.fit(
-        x[..., None],
+        data.x[..., None],
         y,
         batch_size=64,
-        epochs=args.epochs,
-        validation_data=(vx[..., None], vy),
+        epochs=cfg.epochs,
+        validation_data=validation,
         class_weight=weight,
         verbose=2,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(ckpt / "backup")),
-            keras.callbacks.CSVLogger(str(ckpt / "log.csv"), append=True),
-        ],
+        callbacks=saving,
     )
+    return model
+
+
+def measure(model, data: FilterData) -> tuple[float, dict, dict]:
+    """The threshold that keeps ``KEEP_HANDWRITING`` of the validation handwriting, what it keeps
+    and refuses per group, and the groups' sizes."""
 
     def p_hand(group: list[np.ndarray]) -> np.ndarray:
         return np.array([float(model.predict(filter_windows(s)[..., None], verbose=0).mean()) for s in group])
 
-    hand_p = {k: p_hand(v) for k, v in val_hand.items()}
+    hand_p = {k: p_hand(v) for k, v in data.val_hand.items()}
     threshold = round(float(np.quantile(np.concatenate(list(hand_p.values())), 1 - KEEP_HANDWRITING)), 4)
     figures = {f"handwriting_kept_{k}": round(float((p >= threshold).mean()), 4) for k, p in hand_p.items()}
-    figures |= {f"refused_{k}": round(float((p_hand(v) < threshold).mean()), 4) for k, v in val_other.items()}
-    samples = {k: len(v) for k, v in val_hand.items()} | {f"not_{k}": len(v) for k, v in val_other.items()}
+    figures |= {f"refused_{k}": round(float((p_hand(v) < threshold).mean()), 4) for k, v in data.val_other.items()}
+    samples = {k: len(v) for k, v in data.val_hand.items()} | {f"not_{k}": len(v) for k, v in data.val_other.items()}
     print(json.dumps({"threshold": threshold} | figures), flush=True)
+    return threshold, figures, samples
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    model.save(args.out / "model.keras")
-    exported = export_onnx(model, args.out)
+
+def publish(cfg: FilterConfig, model, threshold: float, figures: dict, samples: dict, data: FilterData, minutes: float):
+    """``model.keras``, its ONNX export and ``meta.json`` in ``cfg.out``."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    model.save(cfg.out / "model.keras")
+    exported = export_onnx(model, cfg.out)
     meta = {
         "name": "line-filter",
         "task": "line-filter",
@@ -263,10 +312,11 @@ def main(argv=None) -> None:
         "trained_on": utc_stamp(),
         "training": {
             "command": command_line("training.train_line_filter"),
-            "epochs": args.epochs,
-            "seed": args.seed,
-            "examples": {"handwriting": len(positives), "other": len(negatives)},
-            "minutes": round((time.monotonic() - started) / 60, 1),
+            "config": json.loads(json.dumps(asdict(cfg), default=str)),
+            "epochs": cfg.epochs,
+            "seed": cfg.seed,
+            "examples": data.counts,
+            "minutes": minutes,
         },
         "validation": {
             "chosen_as": f"keeps {KEEP_HANDWRITING:.1%} of the validation handwriting",
@@ -274,8 +324,21 @@ def main(argv=None) -> None:
             "samples": samples,
         },
     }
-    write_meta(args.out, meta | {"onnx": exported})
-    print(f"saved {args.out}")
+    write_meta(cfg.out, meta | {"onnx": exported})
+    print(f"saved {cfg.out}")
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    started = time.monotonic()
+    rng = np.random.default_rng(cfg.seed)
+    line_model = load_line_model(WEIGHTS_DIR / "line")
+    x, y, counts = training_set(cfg, line_model, rng)
+    vrng = np.random.default_rng(cfg.seed + 7)
+    data = FilterData(x, y, counts, *validation_groups(cfg, line_model, vrng))
+    model = fit(cfg, data, *data.validation(vrng))
+    threshold, figures, samples = measure(model, data)
+    publish(cfg, model, threshold, figures, samples, data, round((time.monotonic() - started) / 60, 1))
 
 
 if __name__ == "__main__":
