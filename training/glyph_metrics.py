@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,72 @@ def case_report(labels: list[str], y_true: np.ndarray, y_pred: np.ndarray) -> di
     return report
 
 
+@dataclass
+class UnsureRule:
+    """The served "not sure" rule for one model and alphabet hint, as chosen on validation glyphs:
+    the glyph gate's threshold, the confidence threshold, and the side-by-side threshold."""
+
+    model: Recognizer
+    hint: str
+    gate: Recognizer | None
+    gate_threshold: float | None = None
+    threshold: float = 0.0
+    side_by_side_threshold: float = 1.0001
+    page_threshold: float = 0.0
+    side_by_side_validation: int = 0
+
+    def confidence(self, glyphs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(class ids, look-alike-group confidence) over the hint's classes."""
+        probs, labels = restrict(probabilities(self.model, glyphs), self.model.labels, self.hint)
+        keep = hint_indices(self.hint, self.model.labels)
+        return keep[probs.argmax(1)], np.array([group_confidence(p, labels) for p in probs])
+
+    def p_one(self, glyphs: np.ndarray) -> np.ndarray:
+        return probabilities(self.gate, glyphs)[:, self.gate.labels.index("character")]
+
+    def gated(self, glyphs: np.ndarray) -> np.ndarray:
+        if self.gate is None:
+            return np.zeros(len(glyphs), bool)
+        return self.p_one(glyphs) < self.gate_threshold
+
+    def flagged(self, c: np.ndarray, pieces: np.ndarray, glyphs: np.ndarray) -> np.ndarray:
+        """Which answers of confidence ``c`` and ``pieces`` side by side are "not sure"."""
+        several = (pieces > 1) & (c < self.side_by_side_threshold)
+        return (c < self.threshold) | several | self.gated(glyphs)
+
+
+def choose_unsure(
+    model: Recognizer, val: tuple[np.ndarray, np.ndarray], hint: str, gate: Recognizer | None
+) -> UnsureRule:
+    """The thresholds in the order they act, on validation glyphs: the gate's (a quantile of
+    p(one character) over the glyphs read right), then the confidence threshold over the glyphs
+    read right that the gate lets by, then the side-by-side threshold just above the highest
+    confidence of side-by-side validation glyphs (so a broken stroke of one character the model
+    reads with certainty is not taken for two characters)."""
+    rule = UnsureRule(model, hint, gate)
+    val_pred, val_conf = rule.confidence(val[0])
+    read_right = val_pred == val[1]
+    if not read_right.any():  # a tiny evaluation (tests): every validation glyph counts
+        read_right = np.ones(len(val_pred), bool)
+    if gate is not None:
+        rule.gate_threshold = round(float(np.quantile(rule.p_one(val[0][read_right]), GATE_FLAG_RATE)), 4)
+    passed = read_right & ~rule.gated(val[0])
+    if not passed.any():  # a tiny evaluation whose model the gate does not trust at all
+        passed = read_right
+    rule.threshold = round(float(np.quantile(val_conf[passed], RIGHT_FLAG_RATE)), 4)
+    multi_val = side_by_side(val[0], 300, seed=11) if len(val[0]) >= 3 else []
+    multi_conf = rule.confidence(np.stack([g.pixels for g in multi_val]))[1] if multi_val else np.zeros(0)
+    # over all of them, not only those the gate lets by: with the gate first, too few are left to
+    # set it (one of 300 at seed 11), and one side-by-side test image in 300 then went through
+    several = np.array([g.pieces for g in multi_val], int) > 1
+    rule.side_by_side_threshold = round(float(multi_conf[several].max()) + 1e-4, 4) if several.any() else 1.0001
+    rule.side_by_side_validation = int(several.sum())
+    # pages flag a glyph below this (the 3% quantile over all validation glyphs): a page of printed
+    # words or specks must come back "not sure" as a whole, and the gate lets letters pass
+    rule.page_threshold = round(float(np.quantile(val_conf, PAGE_FLAG_RATE)), 4)
+    return rule
+
+
 def measure_unsure(
     model: Recognizer,
     val: tuple[np.ndarray, np.ndarray],
@@ -68,54 +135,16 @@ def measure_unsure(
     hint: str = "any",
     gate: Recognizer | None = None,
 ) -> dict:
-    """Choose the "not sure" thresholds on validation glyphs and measure what they do on held-out
-    real glyphs (each named test set: (glyphs, labels) or (glyphs, labels, pieces) when the pieces
-    were counted on the full-size picture), on random scribbles and on several characters written
-    side by side. With an alphabet ``hint``, over that alphabet's classes only. With the glyph
-    ``gate`` (``training.train_glyph_gate``), what it flags counts too, as served.
-
-    ``threshold``: below it an answer is "not sure" (a quantile over the validation glyphs read
-    right). ``side_by_side_threshold``: ink in several pieces side by side is "not sure" below it,
-    just above the highest confidence of side-by-side validation glyphs, so a broken stroke of one
-    character the model reads with certainty is not taken for two characters."""
-    keep = hint_indices(hint, model.labels)
-
-    def conf(glyphs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs, labels = restrict(probabilities(model, glyphs), model.labels, hint)
-        return keep[probs.argmax(1)], np.array([group_confidence(p, labels) for p in probs])
+    """Choose the "not sure" thresholds on validation glyphs (``choose_unsure``) and measure what
+    they do on held-out real glyphs (each named test set: (glyphs, labels) or (glyphs, labels,
+    pieces) when the pieces were counted on the full-size picture), on random scribbles and on
+    several characters written side by side. With an alphabet ``hint``, over that alphabet's
+    classes only. With the glyph ``gate`` (``training.train_glyph_gate``), what it flags counts
+    too, as served."""
+    rule = choose_unsure(model, val, hint, gate)
 
     def share(mask: np.ndarray) -> float:
         return round(float(mask.mean()), 4)
-
-    val_pred, val_conf = conf(val[0])
-    read_right = val_pred == val[1]
-    if not read_right.any():  # a tiny evaluation (tests): every validation glyph counts
-        read_right = np.ones(len(val_pred), bool)
-
-    def p_one(glyphs: np.ndarray) -> np.ndarray:
-        return probabilities(gate, glyphs)[:, gate.labels.index("character")]
-
-    # the gate's threshold first, then the confidence threshold over the glyphs it lets by
-    gate_threshold = None
-    if gate is not None:
-        gate_threshold = round(float(np.quantile(p_one(val[0][read_right]), GATE_FLAG_RATE)), 4)
-
-    def gated(glyphs: np.ndarray) -> np.ndarray:
-        return np.zeros(len(glyphs), bool) if gate is None else p_one(glyphs) < gate_threshold
-
-    passed = read_right & ~gated(val[0])
-    if not passed.any():  # a tiny evaluation whose model the gate does not trust at all
-        passed = read_right
-    threshold = round(float(np.quantile(val_conf[passed], RIGHT_FLAG_RATE)), 4)
-    multi_val = side_by_side(val[0], 300, seed=11) if len(val[0]) >= 3 else []
-    _, multi_conf = conf(np.stack([g.pixels for g in multi_val])) if multi_val else (None, np.zeros(0))
-    # over all of them, not only those the gate lets by: with the gate first, too few are left to
-    # set it (one of 300 at seed 11), and one side-by-side test image in 300 then went through
-    several = np.array([g.pieces for g in multi_val], int) > 1
-    multi_threshold = round(float(multi_conf[several].max()) + 1e-4, 4) if several.any() else 1.0001
-
-    def flagged(c: np.ndarray, pieces: np.ndarray, glyphs: np.ndarray) -> np.ndarray:
-        return (c < threshold) | ((pieces > 1) & (c < multi_threshold)) | gated(glyphs)
 
     report = {
         "glyph_gate": None
@@ -123,36 +152,34 @@ def measure_unsure(
         else {
             "name": gate.name,
             "version": gate.version,
-            "threshold": gate_threshold,
+            "threshold": rule.gate_threshold,
             "chosen_as": f"{GATE_FLAG_RATE:.2%} quantile of p(one character) on the validation glyphs read right",
         },
-        "threshold": threshold,
+        "threshold": rule.threshold,
         "chosen_as": f"{RIGHT_FLAG_RATE:.2%} quantile of look-alike-group confidence on the validation "
         "glyphs the model reads right",
-        "side_by_side_threshold": multi_threshold,
+        "side_by_side_threshold": rule.side_by_side_threshold,
         "side_by_side_chosen_as": "just above the highest confidence of the side-by-side validation glyphs",
-        # pages flag a glyph below this (the 3% quantile over all validation glyphs): a page of
-        # printed words or specks must come back "not sure" as a whole, and the gate lets letters pass
-        "page_threshold": round(float(np.quantile(val_conf, PAGE_FLAG_RATE)), 4),
+        "page_threshold": rule.page_threshold,
     }
     for name, test in tests.items():
         glyphs, labels = test[0], test[1]
         pieces = (
             test[2] if len(test) > 2 else np.array([side_by_side_pieces(g.astype(np.float32) / 255) for g in glyphs])
         )
-        pred, c = conf(glyphs)
-        hit, right = flagged(c, pieces, glyphs), pred == labels
+        pred, c = rule.confidence(glyphs)
+        hit, right = rule.flagged(c, pieces, glyphs), pred == labels
         report[name] = {"read_right_flagged": share(hit[right]), "all_flagged": share(hit), "samples": int(len(labels))}
     for name, made in (
         ("scribbles", scribbles(300, seed=7)),
         ("side_by_side", side_by_side(multi_source, 300, seed=7)),
     ):
         pixels = np.stack([g.pixels for g in made])
-        _, c = conf(pixels)
-        report[f"{name}_flagged"] = share(flagged(c, np.array([g.pieces for g in made]), pixels))
+        _, c = rule.confidence(pixels)
+        report[f"{name}_flagged"] = share(rule.flagged(c, np.array([g.pieces for g in made]), pixels))
     report["samples"] = {
         "validation": len(val[1]),
-        "side_by_side_validation": int(several.sum()),
+        "side_by_side_validation": rule.side_by_side_validation,
         "scribbles": 300,
         "side_by_side": 300,
     }
