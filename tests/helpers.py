@@ -131,3 +131,42 @@ def read_table(where, sql: str, args: tuple = ()) -> list[dict]:
         return [dict(r) for r in conn.execute(sql, args)]
     finally:
         conn.close()
+
+
+def tiny_line_weights(root: Path, charset: str = " abcdefghijklmnopqrstuvwxyz") -> Path:
+    """``root/line``: a tiny untrained CRNN saved as the shipped line model is, with a meta.json in
+    the older key vocabulary (``charset``, ``input_height``, ``line_preprocessing_version``) that
+    the loader still reads. It exercises loading, splitting, decoding and the answer's shape."""
+    import keras
+
+    from models.architectures import build_crnn
+    from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
+
+    folder = root / "line"
+    folder.mkdir(parents=True)
+    keras.utils.set_random_seed(0)
+    build_crnn(len(charset), width=4, lstm=8).save(folder / "model.keras")
+    meta = {
+        "name": "line",
+        "version": "0",
+        "charset": charset,
+        "input_height": LINE_HEIGHT,
+        "line_preprocessing_version": LINE_PREPROCESSING_VERSION,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+def retrain_argv(app, tmp_path: Path, replay: int, epochs: int, *extra: str) -> list[str]:
+    """``training.retrain`` arguments for the digit task on ``app``'s feedback store, with the
+    replay and test glyphs saved beforehand in ``tmp_path`` (replay.npz, test.npz)."""
+    flags = {
+        "--task": "digit",
+        "--feedback": app.config["FEEDBACK_DB"],
+        "--models-dir": str(tmp_path / "models"),
+        "--replay-npz": str(tmp_path / "replay.npz"),
+        "--test-npz": str(tmp_path / "test.npz"),
+        "--replay": str(replay),
+        "--epochs": str(epochs),
+    }
+    return [word for flag, value in flags.items() for word in (flag, value)] + list(extra)

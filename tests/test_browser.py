@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import RESOURCES, make_app
+from tests.helpers import RESOURCES, make_app, tiny_line_weights
 
 CHROMIUM = Path(os.environ.get("HWR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -673,29 +673,12 @@ def test_one_drawn_sample_teaches_a_profile_and_shows_every_step(teach_page, tmp
 @pytest.fixture(scope="module")
 def line_page(browser, tmp_path_factory):
     """The page served with a tiny line model beside the shipped ones (exercises the wide canvas)."""
-    import json
-
-    import keras
-
-    from models.architectures import build_crnn
-    from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
     from models.registry import WEIGHTS_DIR
 
     root = tmp_path_factory.mktemp("weights")
     for name in ("digit", "character"):
         (root / name).symlink_to(WEIGHTS_DIR / name)
-    (root / "line").mkdir()
-    charset = " abcdefghijklmnopqrstuvwxyz"
-    keras.utils.set_random_seed(0)
-    build_crnn(len(charset), width=4, lstm=8).save(root / "line" / "model.keras")
-    meta = {
-        "name": "line",
-        "version": "0",
-        "charset": charset,
-        "input_height": LINE_HEIGHT,
-        "line_preprocessing_version": LINE_PREPROCESSING_VERSION,
-    }
-    (root / "line" / "meta.json").write_text(json.dumps(meta))
+    tiny_line_weights(root)
     app = make_app(tmp_path_factory.mktemp("line-app"), WEIGHTS_DIR=str(root))
     with served_page(browser, app) as page:
         yield page, app

@@ -22,7 +22,7 @@ from models.preprocessing import (
     line_ink,
 )
 from models.preprocessing.lines import _affine
-from tests.helpers import RESOURCES
+from tests.helpers import RESOURCES, tiny_line_weights
 from training.data.lines import load_iam_offline, load_names_words, render
 
 
@@ -184,27 +184,8 @@ def test_crnn_answers_do_not_depend_on_the_batch():
 def line_weights(tmp_path_factory):
     """A tiny CRNN saved like the shipped line model: it exercises loading, splitting, decoding and
     the API shape (it is untrained, so no test here judges what it reads)."""
-    import json
-
-    import keras
-
-    from models.architectures import build_crnn
-    from models.preprocessing import LINE_PREPROCESSING_VERSION
-
     root = tmp_path_factory.mktemp("weights")
-    charset = " abcdefghijklmnopqrstuvwxyz"
-    keras.utils.set_random_seed(0)
-    build_crnn(len(charset), width=4, lstm=8).save(root / "line" / "model.keras") if (
-        root / "line"
-    ).mkdir() is None else None
-    meta = {
-        "name": "line",
-        "version": "0",
-        "charset": charset,
-        "input_height": LINE_HEIGHT,
-        "line_preprocessing_version": LINE_PREPROCESSING_VERSION,
-    }
-    (root / "line" / "meta.json").write_text(json.dumps(meta))
+    tiny_line_weights(root)
     return root
 
 

@@ -255,8 +255,8 @@ def _digest(a: np.ndarray) -> str:
 
 def _recipe_outputs(path) -> dict[str, str]:
     """What each ink and shrink recipe makes of one fixture image, as digests."""
-    from models.segmentation import page as segmentation
     from models.errors import PreprocessError
+    from models.segmentation import page as segmentation
 
     img = pp.decode(path.read_bytes(), side=2000)
     gray = pp.to_gray(img)

@@ -13,7 +13,7 @@ import pytest
 
 from bench.feedback_loop import SEVEN, slanted_sevens
 from models.registry import Registry
-from tests.helpers import canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import canvas_digit, data_url, make_app, png_bytes, retrain_argv
 from training import retrain
 
 TOKEN = "s3cret-admin-token"
@@ -48,25 +48,7 @@ def test_feedback_retrain_promote_serve_and_roll_back(loop_app, tmp_path, mnist_
     x, y = mnist_sample
     np.savez(tmp_path / "replay.npz", x=x[:300], y=y[:300])
     np.savez(tmp_path / "test.npz", x=x[300:], y=y[300:])
-    argv = [
-        "--task",
-        "digit",
-        "--feedback",
-        loop_app.config["FEEDBACK_DB"],
-        "--models-dir",
-        str(tmp_path / "models"),
-        "--replay-npz",
-        str(tmp_path / "replay.npz"),
-        "--test-npz",
-        str(tmp_path / "test.npz"),
-        "--replay",
-        "300",
-        "--epochs",
-        "3",
-        "--interpolate",
-        "1",
-    ]
-    retrain.main(argv)
+    retrain.main(retrain_argv(loop_app, tmp_path, 300, 3, "--interpolate", "1"))
     out = capsys.readouterr().out
     assert "promoted: now served" in out, out
     meta = json.loads((tmp_path / "models" / "digit" / "v2" / "meta.json").read_text())
@@ -108,23 +90,7 @@ def test_a_candidate_that_is_not_better_is_kept_but_not_promoted(loop_app, tmp_p
         client.post("/feedback", json={"prediction_id": body["prediction_id"], "correct": True})
     np.savez(tmp_path / "replay.npz", x=x[300:400], y=y[300:400])
     np.savez(tmp_path / "test.npz", x=x[400:], y=y[400:])
-    argv = [
-        "--task",
-        "digit",
-        "--feedback",
-        loop_app.config["FEEDBACK_DB"],
-        "--models-dir",
-        str(tmp_path / "models"),
-        "--replay-npz",
-        str(tmp_path / "replay.npz"),
-        "--test-npz",
-        str(tmp_path / "test.npz"),
-        "--replay",
-        "100",
-        "--epochs",
-        "1",
-    ]
-    retrain.main(argv)
+    retrain.main(retrain_argv(loop_app, tmp_path, 100, 1))
     assert "kept, not promoted" in capsys.readouterr().out
     assert (tmp_path / "models" / "digit" / "v2" / "model.keras").exists()
     assert read(client, png_bytes(x[0]))["model"]["version"] == "1"
