@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -24,52 +25,84 @@ from training.provenance import ROOT
 CHECKPOINTS = ROOT / "training" / ".checkpoints"
 
 
-def glyph_training_parser(
-    doc: str, task: str, data_help: str, epochs: int, lr_decay: float, outliers: int
-) -> argparse.ArgumentParser:
-    """The flags every glyph-classifier training command shares; callers add their own."""
+@dataclass(frozen=True)
+class GlyphTraining:
+    """How a glyph classifier is trained (``training.train_digits``, ``training.train_characters``
+    add their own fields); its meta.json keeps this whole (``training.config``)."""
+
+    task: str = "digit"  # the model's task and weights folder name
+    data_dir: Path | None = None  # the datasets (None: download them)
+    arch: str = "glyph_cnn"  # network builder (``models.architectures.BUILDERS``)
+    width: int = 32  # filters in the first block (glyph_cnn only)
+    dropout: float = 0.4  # dropout rate of each block (glyph_cnn only)
+    max_deg: float = 12.0  # augmentation: largest rotation in degrees
+    max_shear: float = 0.2  # augmentation: largest shear (slant)
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3  # initial Adam learning rate
+    lr_decay: float = 0.9  # learning-rate factor per epoch
+    outliers: int = 0  # scribbles + run-together glyphs trained to a uniform answer
+    seed: int = 1  # splits, initialisation, shuffling
+    out: Path | None = None  # output folder (None: models/weights/<task>)
+    run_name: str | None = None  # checkpoint folder name (None: <task>-<arch>)
+    checkpoint_dir: Path = CHECKPOINTS  # where runs keep resumable state
+
+    @property
+    def out_dir(self) -> Path:
+        return self.out or ROOT / "models" / "weights" / self.task
+
+    def as_meta(self) -> dict:
+        """The config as JSON values (paths as text)."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+def glyph_training_parser(doc: str, defaults: GlyphTraining, data_help: str) -> argparse.ArgumentParser:
+    """The flags every glyph-classifier training command shares, with ``defaults``' values;
+    callers add their own and build their config from all of them."""
+    d = defaults
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", type=Path, default=None, help=data_help)
-    p.add_argument("--arch", choices=sorted(BUILDERS), default="glyph_cnn", help="network builder")
-    p.add_argument("--width", type=int, default=32, help="filters in the first block (glyph_cnn only)")
-    p.add_argument("--dropout", type=float, default=0.4, help="dropout rate of each block (glyph_cnn only)")
-    p.add_argument("--max-deg", type=float, default=12.0, help="augmentation: largest rotation in degrees")
-    p.add_argument("--max-shear", type=float, default=0.2, help="augmentation: largest shear (slant)")
-    p.add_argument("--epochs", type=int, default=epochs, help="training epochs")
-    p.add_argument("--batch-size", type=int, default=128, help="mini-batch size")
-    p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
-    p.add_argument("--lr-decay", type=float, default=lr_decay, help="learning-rate factor per epoch")
+    p.set_defaults(task=d.task)
+    p.add_argument("--data-dir", type=Path, default=d.data_dir, help=data_help)
+    p.add_argument("--arch", choices=sorted(BUILDERS), default=d.arch, help="network builder")
+    p.add_argument("--width", type=int, default=d.width, help="filters in the first block (glyph_cnn only)")
+    p.add_argument("--dropout", type=float, default=d.dropout, help="dropout rate of each block (glyph_cnn only)")
+    p.add_argument("--max-deg", type=float, default=d.max_deg, help="augmentation: largest rotation in degrees")
+    p.add_argument("--max-shear", type=float, default=d.max_shear, help="augmentation: largest shear (slant)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="mini-batch size")
+    p.add_argument("--lr", type=float, default=d.lr, help="initial Adam learning rate")
+    p.add_argument("--lr-decay", type=float, default=d.lr_decay, help="learning-rate factor per epoch")
     p.add_argument(
-        "--outliers", type=int, default=outliers, help="scribbles + run-together glyphs trained to a uniform answer"
+        "--outliers", type=int, default=d.outliers, help="scribbles + run-together glyphs trained to a uniform answer"
     )
-    p.add_argument("--seed", type=int, default=1, help="random seed (splits, init, shuffling)")
-    p.add_argument("--out", type=Path, default=ROOT / "models" / "weights" / task, help="output folder")
-    p.add_argument("--run-name", default=None, help=f"checkpoint folder name (default: {task}-<arch>)")
-    p.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINTS, help="where runs keep resumable state")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (splits, init, shuffling)")
+    p.add_argument("--out", type=Path, default=d.out, help=f"output folder (default: models/weights/{d.task})")
+    p.add_argument("--run-name", default=d.run_name, help=f"checkpoint folder name (default: {d.task}-<arch>)")
+    p.add_argument("--checkpoint-dir", type=Path, default=d.checkpoint_dir, help="where runs keep resumable state")
     return p
 
 
-def build_model(args: argparse.Namespace, num_classes: int) -> keras.Model:
-    """The network named by ``--arch`` (and ``--width``) for ``num_classes`` classes."""
-    kwargs = {"width": args.width, "dropout": args.dropout} if args.arch == "glyph_cnn" else {}
-    return BUILDERS[args.arch](num_classes, **kwargs)
+def build_model(cfg: GlyphTraining, num_classes: int) -> keras.Model:
+    """The network ``cfg.arch`` names (with its width and dropout) for ``num_classes`` classes."""
+    kwargs = {"width": cfg.width, "dropout": cfg.dropout} if cfg.arch == "glyph_cnn" else {}
+    return BUILDERS[cfg.arch](num_classes, **kwargs)
 
 
-def train_from_args(
-    args: argparse.Namespace, task: str, num_classes: int, data: dict[str, np.ndarray], outliers=None
+def train_glyphs(
+    cfg: GlyphTraining, num_classes: int, data: dict[str, np.ndarray], outliers=None
 ) -> tuple[keras.Model, dict]:
-    """Build the network the flags name and train it with the flags' recipe (see ``train_classifier``)."""
+    """Build the network ``cfg`` names and train it with its recipe (see ``train_classifier``)."""
     return train_classifier(
-        build_model(args, num_classes),
+        build_model(cfg, num_classes),
         data,
-        args.run_name or f"{task}-{args.arch}",
-        args.epochs,
-        args.batch_size,
-        args.lr,
-        args.lr_decay,
-        args.seed,
-        augment_kwargs={"max_deg": args.max_deg, "max_shear": args.max_shear},
-        checkpoint_root=args.checkpoint_dir,
+        cfg.run_name or f"{cfg.task}-{cfg.arch}",
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.lr,
+        cfg.lr_decay,
+        cfg.seed,
+        augment_kwargs={"max_deg": cfg.max_deg, "max_shear": cfg.max_shear},
+        checkpoint_root=cfg.checkpoint_dir,
         outliers=outliers,
     )
 
@@ -163,15 +196,15 @@ def train_classifier(
 
 
 def publish(
-    args: argparse.Namespace, task: str, labels: list[str], best: keras.Model, training: dict, extra: dict | None = None
+    cfg: GlyphTraining, labels: list[str], best: keras.Model, training: dict, extra: dict | None = None
 ) -> Path:
-    """Save the trained model with its meta.json into ``--out``, then evaluate it there (the figures
-    go into the same meta.json)."""
-    meta = {"name": task, "task": task, "version": "1", "architecture": args.arch} | (extra or {})
-    meta |= {"labels": labels, "training": training, "metrics": {}}
-    out = save_weights(best, args.out, meta)
+    """Save the trained model with its meta.json (``cfg`` whole in ``training.config``) into its
+    output folder, then evaluate it there (the figures go into the same meta.json)."""
+    meta = {"name": cfg.task, "task": cfg.task, "version": "1", "architecture": cfg.arch} | (extra or {})
+    meta |= {"labels": labels, "training": training | {"config": cfg.as_meta()}, "metrics": {}}
+    out = save_weights(best, cfg.out_dir, meta)
     print(f"saved {out}")
-    evaluate_task(task, args.data_dir, weights_dir=out)
+    evaluate_task(cfg.task, cfg.data_dir, weights_dir=out)
     return out
 
 

@@ -9,11 +9,11 @@ character`` measures them. Interrupted runs resume from their checkpoint folder.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
 import numpy as np
 
-from training.common import glyph_training_parser, publish, train_from_args
+from training.common import GlyphTraining, glyph_training_parser, publish, train_glyphs
 from training.data.glyphs import CHARSET62, character_data
 from training.data.negatives import outliers as make_outliers
 from training.provenance import command_line
@@ -21,36 +21,40 @@ from training.provenance import command_line
 LABELS = list(CHARSET62)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = glyph_training_parser(
-        __doc__,
-        "character",
-        "folder with emnist/, handwritten_chars62/, mnist/",
-        epochs=14,
-        lr_decay=0.82,
-        outliers=2000,
-    )
-    # measured: extra MNIST digits, 6,000 outliers and the digit model's stronger augmentation cost
-    # the character model about one point on EMNIST (83.9% against 85.0%)
-    p.set_defaults(max_deg=8.0, max_shear=0.15)
-    p.add_argument("--mnist-extra", type=int, default=0, help="MNIST training digits added (0: none)")
-    return p.parse_args(argv)
+@dataclass(frozen=True)
+class CharacterTraining(GlyphTraining):
+    """The character model's recipe. Measured: extra MNIST digits, 6,000 outliers and the digit
+    model's stronger augmentation cost it about one point on EMNIST (83.9% against 85.0%)."""
+
+    task: str = "character"
+    epochs: int = 14
+    lr_decay: float = 0.82
+    outliers: int = 2000
+    max_deg: float = 8.0
+    max_shear: float = 0.15
+    mnist_extra: int = 0  # MNIST training digits added (0: none)
+
+
+def parse_args(argv=None) -> CharacterTraining:
+    p = glyph_training_parser(__doc__, CharacterTraining(), "folder with emnist/, handwritten_chars62/, mnist/")
+    p.add_argument("--mnist-extra", type=int, default=CharacterTraining.mnist_extra, help="MNIST training digits added")
+    return CharacterTraining(**vars(p.parse_args(argv)))
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    sources = character_data(args.data_dir, args.seed, args.mnist_extra)
+    cfg = parse_args(argv)
+    sources = character_data(cfg.data_dir, cfg.seed, cfg.mnist_extra)
     data = {
         "x_train": np.concatenate([s["x_train"] for s in sources.values()]),
         "y_train": np.concatenate([s["y_train"] for s in sources.values()]),
         "x_val": np.concatenate([s["x_val"] for s in sources.values() if "x_val" in s]),
         "y_val": np.concatenate([s["y_val"] for s in sources.values() if "y_val" in s]),
     }
-    outliers = make_outliers(sources["emnist"]["x_train"], args.outliers, args.seed)
-    best, summary = train_from_args(args, "character", len(LABELS), data, outliers)
+    outliers = make_outliers(sources["emnist"]["x_train"], cfg.outliers, cfg.seed)
+    best, summary = train_glyphs(cfg, len(LABELS), data, outliers)
     sizes = {name: {k[2:]: len(v) for k, v in s.items() if k.startswith("y_")} for name, s in sources.items()}
     training = summary | {"command": command_line("training.train_characters"), "data": sizes}
-    publish(args, "character", LABELS, best, training, {"width": args.width, "dropout": args.dropout})
+    publish(cfg, LABELS, best, training, {"width": cfg.width, "dropout": cfg.dropout})
 
 
 if __name__ == "__main__":
