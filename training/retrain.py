@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,24 +43,53 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class RetrainConfig:
+    """How a candidate is made and judged; its retraining record keeps this whole (``config``)."""
+
+    task: str  # which model to retrain
+    feedback: Path = INSTANCE / "feedback.sqlite3"  # the store (.sqlite3) or an export zip
+    models_dir: Path = INSTANCE / "models"  # where versions are kept (the app's MODELS_DIR)
+    weights_dir: Path = WEIGHTS_DIR  # the shipped weights
+    data_dir: Path | None = None  # the original datasets, for replay and the test split (None: download)
+    replay_npz: Path | None = None  # replay data instead of the original training set (x, y)
+    test_npz: Path | None = None  # a test split instead of the official one (x, y)
+    replay: int = 20000  # original training samples mixed in
+    feedback_share: float = 0.5  # share of a corrected class's training places given to its feedback
+    holdout: float = 0.3  # share of the feedback kept for measuring
+    epochs: int = 3  # fine-tuning epochs
+    lr: float = 3e-5  # fine-tuning learning rate
+    batch_size: int = 64
+    interpolate: float = 0.5  # candidate = served + this fraction of the fine-tuning step (1: plain)
+    max_test_drop: float = 0.0  # largest accepted drop of test-split accuracy (0: no worse)
+    min_feedback: int = 10  # fewest labelled feedback rows to retrain on
+    seed: int = 1
+
+    @property
+    def shipped(self) -> Path:
+        return self.weights_dir / TASK_WEIGHTS[self.task]
+
+
+def parse_args(argv=None) -> tuple[RetrainConfig, argparse.Namespace]:
+    """(the config, the command's action: ``list``, ``rollback`` and ``to``)."""
+    d = RetrainConfig("digit")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=sorted(TASK_WEIGHTS), required=True, help="which model to retrain")
     p.add_argument(
         "--feedback",
         type=Path,
-        default=INSTANCE / "feedback.sqlite3",
+        default=d.feedback,
         help="the feedback store (.sqlite3) or an export made by `flask feedback export --format zip`",
     )
     p.add_argument(
-        "--models-dir", type=Path, default=INSTANCE / "models", help="where versions are kept (the app's MODELS_DIR)"
+        "--models-dir", type=Path, default=d.models_dir, help="where versions are kept (the app's MODELS_DIR)"
     )
-    p.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR, help="the shipped weights")
+    p.add_argument("--weights-dir", type=Path, default=d.weights_dir, help="the shipped weights")
     p.add_argument(
         "--data-dir",
         type=Path,
         default=None,
-        help="folder with the original datasets, for replay and the test split (default: download)",
+        help="the original datasets, for replay and the test split (default: download)",
     )
     p.add_argument(
         "--replay-npz",
@@ -69,35 +99,39 @@ def parse_args(argv=None) -> argparse.Namespace:
         "on black) and y (class ids)",
     )
     p.add_argument("--test-npz", type=Path, default=None, help="test split instead of the official one (as above)")
-    p.add_argument("--replay", type=int, default=20000, help="original training samples mixed in")
+    p.add_argument("--replay", type=int, default=d.replay, help="original training samples mixed in")
     p.add_argument(
         "--feedback-share",
         type=float,
-        default=0.5,
-        help="share of a corrected class's training places given to its feedback",
+        default=d.feedback_share,
+        help="share of a corrected class's places given to its feedback",
     )
-    p.add_argument("--holdout", type=float, default=0.3, help="share of the feedback kept for measuring")
-    p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
-    p.add_argument("--lr", type=float, default=3e-5, help="fine-tuning learning rate")
-    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
+    p.add_argument("--holdout", type=float, default=d.holdout, help="share of the feedback kept for measuring")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="fine-tuning epochs")
+    p.add_argument("--lr", type=float, default=d.lr, help="fine-tuning learning rate")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="mini-batch size")
     p.add_argument(
         "--interpolate",
         type=float,
-        default=0.5,
+        default=d.interpolate,
         help="candidate = served + this fraction of the fine-tuning step (1: plain fine-tuning)",
     )
     p.add_argument(
         "--max-test-drop",
         type=float,
-        default=0.0,
+        default=d.max_test_drop,
         help="largest accepted drop of test-split accuracy (0: must be no worse)",
     )
-    p.add_argument("--min-feedback", type=int, default=10, help="fewest labelled feedback rows to retrain on")
-    p.add_argument("--seed", type=int, default=1, help="random seed")
+    p.add_argument(
+        "--min-feedback", type=int, default=d.min_feedback, help="fewest labelled feedback rows to retrain on"
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--list", action="store_true", help="list the versions and exit")
     p.add_argument("--rollback", action="store_true", help="serve the active version's parent (or --to) and exit")
     p.add_argument("--to", default=None, help="with --rollback: the version to serve")
-    return p.parse_args(argv)
+    args = vars(p.parse_args(argv))
+    action = argparse.Namespace(**{k: args.pop(k) for k in ("list", "rollback", "to")})
+    return RetrainConfig(**args), action
 
 
 def read_feedback(path: Path, task: str) -> list[FeedbackRow]:
@@ -146,26 +180,26 @@ def npz_glyphs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([glyph_from_mnist(a) for a in d["x"]]), d["y"].astype(np.int64)
 
 
-def original_data(args: argparse.Namespace) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def original_data(cfg: RetrainConfig) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(replay pool, test split) as prepared glyphs and class ids."""
     from training.data.glyphs import character_data, load_mnist, prepare
 
-    if args.replay_npz and args.test_npz:
-        return npz_glyphs(args.replay_npz), npz_glyphs(args.test_npz)
-    if args.task == "digit":
-        x_train, y_train, x_test, y_test = load_mnist(args.data_dir)
+    if cfg.replay_npz and cfg.test_npz:
+        return npz_glyphs(cfg.replay_npz), npz_glyphs(cfg.test_npz)
+    if cfg.task == "digit":
+        x_train, y_train, x_test, y_test = load_mnist(cfg.data_dir)
         pool, test = (prepare(x_train), y_train.astype(np.int64)), (prepare(x_test), y_test.astype(np.int64))
     else:
-        data = character_data(args.data_dir)
+        data = character_data(cfg.data_dir)
         pool = (
             np.concatenate([d["x_train"] for d in data.values()]),
             np.concatenate([d["y_train"] for d in data.values()]).astype(np.int64),
         )
         test = data["emnist"]["x_test"], data["emnist"]["y_test"].astype(np.int64)
-    if args.replay_npz:
-        pool = npz_glyphs(args.replay_npz)
-    if args.test_npz:
-        test = npz_glyphs(args.test_npz)
+    if cfg.replay_npz:
+        pool = npz_glyphs(cfg.replay_npz)
+    if cfg.test_npz:
+        test = npz_glyphs(cfg.test_npz)
     return pool, test
 
 
@@ -176,91 +210,114 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return round(float((probs.argmax(1) == y).mean()), 5)
 
 
-def retrain(args: argparse.Namespace) -> dict:
-    """Run steps 1-5 of the module docstring; returns the new version's retraining record."""
-    from training.common import save_weights
-    from training.provenance import command_line
+@dataclass
+class Feedback:
+    """The labelled feedback rows as glyphs, and which of them are held out for measuring."""
 
-    shipped = args.weights_dir / TASK_WEIGHTS[args.task]
-    current_dir = versions.active_dir(args.models_dir, shipped, args.task)
-    current = load_recognizer(current_dir, args.task)
-    rows = read_feedback(args.feedback, args.task)
-    x_fb, y_fb, pids = feedback_glyphs(rows, current.labels)
-    if len(y_fb) < args.min_feedback:
+    x: np.ndarray
+    y: np.ndarray
+    held: np.ndarray  # bool per row
+
+
+def labelled_feedback(cfg: RetrainConfig, labels: list[str]) -> Feedback:
+    """The task's labelled feedback through today's preprocessing, split by a stable hash of the
+    prediction id; refuses too few rows."""
+    x_fb, y_fb, pids = feedback_glyphs(read_feedback(cfg.feedback, cfg.task), labels)
+    if len(y_fb) < cfg.min_feedback:
         raise SystemExit(
-            f"Only {len(y_fb)} labelled {args.task} feedback rows; need {args.min_feedback} (--min-feedback)."
+            f"Only {len(y_fb)} labelled {cfg.task} feedback rows; need {cfg.min_feedback} (--min-feedback)."
         )
-    held = np.array([in_holdout(p, args.holdout) for p in pids])
+    held = np.array([in_holdout(p, cfg.holdout) for p in pids])
     if held.all() or not held.any():
-        held = np.arange(len(pids)) % max(2, round(1 / args.holdout)) == 0  # too few rows for the hash split
-    (pool_x, pool_y), (test_x, test_y) = original_data(args)
-    rng = np.random.default_rng(args.seed)
-    pick = rng.choice(len(pool_y), min(args.replay, len(pool_y)), replace=False)
-    x, y, mix = training_mix(pool_x[pick], pool_y[pick], x_fb[~held], y_fb[~held], args.feedback_share, rng)
-    print(f"fine-tuning {args.task} v{current.version} on {mix['replay']} replay + {mix['feedback']} feedback images")
-    candidate_model = fine_tune(current_dir, x, y, args.seed, args.lr, args.batch_size, args.epochs, args.interpolate)
+        held = np.arange(len(pids)) % max(2, round(1 / cfg.holdout)) == 0  # too few rows for the hash split
+    return Feedback(x_fb, y_fb, held)
 
-    number, out = versions.new_version_dir(args.models_dir, args.task, read_meta(shipped).get("version", "1"))
-    meta = {k: v for k, v in current.meta.items() if k not in ("metrics", "unsure", "training")}
-    meta |= {"version": number, "unsure": current.meta.get("unsure", {})}
-    save_weights(candidate_model, out, meta)
-    candidate = load_recognizer(out, args.task)
-    metrics = {
+
+def measure(current, candidate, fb: Feedback, test: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Current and candidate accuracy on the test split and on the held-out feedback."""
+    (test_x, test_y), held = test, fb.held
+    return {
         "test_split": {
             "current": accuracy(current, test_x, test_y),
             "candidate": accuracy(candidate, test_x, test_y),
             "samples": len(test_y),
         },
         "feedback_holdout": {
-            "current": accuracy(current, x_fb[held], y_fb[held]),
-            "candidate": accuracy(candidate, x_fb[held], y_fb[held]),
+            "current": accuracy(current, fb.x[held], fb.y[held]),
+            "candidate": accuracy(candidate, fb.x[held], fb.y[held]),
             "samples": int(held.sum()),
         },
     }
+
+
+def retrain(cfg: RetrainConfig) -> dict:
+    """Run steps 1-5 of the module docstring; returns the new version's retraining record."""
+    from training.common import save_weights
+    from training.provenance import command_line
+
+    current_dir = versions.active_dir(cfg.models_dir, cfg.shipped, cfg.task)
+    current = load_recognizer(current_dir, cfg.task)
+    fb = labelled_feedback(cfg, current.labels)
+    (pool_x, pool_y), test = original_data(cfg)
+    rng = np.random.default_rng(cfg.seed)
+    pick = rng.choice(len(pool_y), min(cfg.replay, len(pool_y)), replace=False)
+    x, y, mix = training_mix(pool_x[pick], pool_y[pick], fb.x[~fb.held], fb.y[~fb.held], cfg.feedback_share, rng)
+    print(f"fine-tuning {cfg.task} v{current.version} on {mix['replay']} replay + {mix['feedback']} feedback images")
+    candidate_model = fine_tune(current_dir, x, y, cfg.seed, cfg.lr, cfg.batch_size, cfg.epochs, cfg.interpolate)
+
+    number, out = versions.new_version_dir(cfg.models_dir, cfg.task, read_meta(cfg.shipped).get("version", "1"))
+    meta = {k: v for k, v in current.meta.items() if k not in ("metrics", "unsure", "training")}
+    save_weights(candidate_model, out, meta | {"version": number, "unsure": current.meta.get("unsure", {})})
+    metrics = measure(current, load_recognizer(out, cfg.task), fb, test)
     t, f = metrics["test_split"], metrics["feedback_holdout"]
-    promoted = t["candidate"] >= t["current"] - args.max_test_drop and f["candidate"] > f["current"]
+    promoted = t["candidate"] >= t["current"] - cfg.max_test_drop and f["candidate"] > f["current"]
     record = {
         "parent": current.version,
         "promoted": promoted,
         "metrics": metrics,
-        "rule": f"test accuracy no worse than current - {args.max_test_drop} and feedback accuracy better",
+        "rule": f"test accuracy no worse than current - {cfg.max_test_drop} and feedback accuracy better",
         "data": {
-            "feedback_train": int((~held).sum()),
-            "feedback_holdout": int(held.sum()),
+            "feedback_train": int((~fb.held).sum()),
+            "feedback_holdout": int(fb.held.sum()),
             "mix": mix,
-            "source": str(args.feedback.name),
+            "source": str(cfg.feedback.name),
             "preprocessing_version": PREPROCESSING_VERSION,
         },
-        "training": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed},
+        "training": {"epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed},
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "command": command_line("training.retrain"),
     }
     write_meta(out, read_meta(out) | {"retraining": record})
     if promoted:
-        now = versions.active_dir(args.models_dir, shipped, args.task)
-        if now != current_dir:  # someone promoted or rolled back while this was training
-            record["promoted"] = promoted = False
-            record["not_promoted_because"] = f"the served model changed during training (now {now.name})"
-            write_meta(out, read_meta(out) | {"retraining": record})
-        else:
-            versions.set_active(args.models_dir, args.task, out.name)
+        promote(cfg, out, current_dir, record)
     return record | {"version": number, "folder": str(out)}
 
 
+def promote(cfg: RetrainConfig, out: Path, trained_from: Path, record: dict) -> None:
+    """Serve ``out``, unless the served model changed while it trained (then its record says so)."""
+    now = versions.active_dir(cfg.models_dir, cfg.shipped, cfg.task)
+    if now != trained_from:  # someone promoted or rolled back while this was training
+        record["promoted"] = False
+        record["not_promoted_because"] = f"the served model changed during training (now {now.name})"
+        write_meta(out, read_meta(out) | {"retraining": record})
+    else:
+        versions.set_active(cfg.models_dir, cfg.task, out.name)
+
+
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    shipped = args.weights_dir / TASK_WEIGHTS[args.task]
-    if args.list:
-        for v in versions.list_versions(args.models_dir, shipped, args.task):
+    cfg, action = parse_args(argv)
+    if action.list:
+        for v in versions.list_versions(cfg.models_dir, cfg.shipped, cfg.task):
             print(json.dumps(v))
         return
-    if args.rollback:
+    if action.rollback:
         try:
-            name = versions.rollback(args.models_dir, shipped, args.task, args.to)
+            name = versions.rollback(cfg.models_dir, cfg.shipped, cfg.task, action.to)
         except (ValueError, FileNotFoundError) as exc:
             sys.exit(str(exc))
-        print(f"{args.task}: now serving {name}")
+        print(f"{cfg.task}: now serving {name}")
         return
-    record = retrain(args)
+    record = retrain(cfg)
     t, f = record["metrics"]["test_split"], record["metrics"]["feedback_holdout"]
     print(f"test split ({t['samples']}): current {t['current']:.4f}, candidate {t['candidate']:.4f}")
     print(f"held-out feedback ({f['samples']}): current {f['current']:.4f}, candidate {f['candidate']:.4f}")
