@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -243,37 +244,69 @@ def evaluate_names(data_dir: Path, model: LineRecognizer, handwriting=None, lm: 
     return result | {"lines": len(refs), "split": "names_words 801-1000"}
 
 
-def main(argv=None) -> None:
+@dataclass(frozen=True)
+class LinesEvaluation:
+    """What ``training.evaluate_lines`` measures with; the line model's meta.json keeps the figures."""
+
+    data_dir: Path  # folder holding iam_ondb_lines/ (and names_words/ for the scanned names)
+    weights: Path = WEIGHTS_DIR / "line"  # the line model folder
+    lm: Path = WEIGHTS_DIR / "line-lm"  # the language model folder
+    limit: int | None = None  # only the first N test lines (a quick look; nothing is written)
+    renderings: int = 240  # test lines drawn in each user rendering (0: none)
+    write: bool = True  # record the figures in the line model's meta.json
+
+
+def parse_args(argv=None) -> LinesEvaluation:
+    d = LinesEvaluation(Path("."))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="folder holding iam_ondb_lines/")
-    p.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "line", help="the line model folder")
+    p.add_argument("--weights", type=Path, default=d.weights, help="the line model folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N test lines (a quick look)")
     p.add_argument("--no-write", action="store_true", help="print only; leave meta.json alone")
-    p.add_argument("--lm", type=Path, default=WEIGHTS_DIR / "line-lm", help="the language model folder")
-    p.add_argument("--renderings", type=int, default=240, help="test lines drawn in each user rendering (0: none)")
-    args = p.parse_args(argv)
-    model = load_line_model(args.weights)
-    lm = load_line_lm(args.lm)
-    r = evaluate(args.data_dir, model, limit=args.limit, lm=lm)
+    p.add_argument("--lm", type=Path, default=d.lm, help="the language model folder")
+    p.add_argument(
+        "--renderings", type=int, default=d.renderings, help="test lines drawn in each user rendering (0: none)"
+    )
+    args = vars(p.parse_args(argv))
+    return LinesEvaluation(write=not args.pop("no_write"), **args)
+
+
+def measure(cfg: LinesEvaluation) -> dict:
+    """Every figure: testset_f whole and per writer group, the user renderings, the held-out
+    scanned names, and line splitting (with the handwriting filter)."""
+    model, lm = load_line_model(cfg.weights), load_line_lm(cfg.lm)
+    handwriting = load_line_filter(cfg.weights.parent / "line-filter")
+    test = evaluate(cfg.data_dir, model, limit=cfg.limit, lm=lm)
+    have_names = (cfg.data_dir / NAMES).exists()
+    return {
+        "iam_ondb_test_f": test,
+        "renderings": evaluate_renderings(cfg.data_dir, model, lm, handwriting, cfg.renderings)
+        if cfg.renderings
+        else None,
+        "names_words_test": evaluate_names(cfg.data_dir, model, handwriting, lm) if have_names else None,
+        "line_splitting": evaluate_splitting(cfg.data_dir, handwriting=handwriting),
+        "language_model": lm.lm.meta.get("version") if lm else None,
+    }
+
+
+def report(figures: dict) -> None:
+    """The figures as lines of text."""
+    r, renderings, names, splitting = (
+        figures[k] for k in ("iam_ondb_test_f", "renderings", "names_words_test", "line_splitting")
+    )
     for k in DECODED:
         if k in r:
             print(f"{k:<18} CER {r[k]['cer']:.2%}  WER {r[k]['wer']:.2%}")
     print(f"{r['lines']} lines of {r['split']} in {r['seconds']} s")
-    handwriting = load_line_filter(args.weights.parent / "line-filter")
-    names = evaluate_names(args.data_dir, model, handwriting, lm) if (args.data_dir / NAMES).exists() else None
+    groups = len(r["groups"]["by_form_prefix"])
     for k, spread in r["groups"]["spread"].items():
         over = r["groups"][f"groups_over_{LINE_TARGET:.0%}"][k]
-        groups = len(r["groups"]["by_form_prefix"])
         print(
             f"{k} CER per writer group: mean {spread['mean']:.2%}, min {spread['min']:.2%}, "
             f"max {spread['max']:.2%}; {over} of {groups} groups over {LINE_TARGET:.0%}"
         )
-    renderings = (
-        evaluate_renderings(args.data_dir, model, lm, handwriting, args.renderings) if args.renderings else None
-    )
-    if renderings:
-        for name, row in renderings["renderings"].items():
-            print(f"{name:<50} " + "  ".join(f"{k} {v:.2%}" for k, v in row.items()))
+    for name, row in (renderings or {"renderings": {}})["renderings"].items():
+        print(f"{name:<50} " + "  ".join(f"{k} {v:.2%}" for k, v in row.items()))
     if names:
         for k in [k for k in names if k.startswith(("greedy", "beam", "whole_raw", "whole_corrected"))]:
             print(
@@ -281,7 +314,6 @@ def main(argv=None) -> None:
                 f"CER ignoring case {names[k]['cer_ignoring_case']:.2%}"
             )
         print(f"{names['lines']} held-out scanned names")
-    splitting = evaluate_splitting(args.data_dir, handwriting=handwriting)
     print(
         f"line splitting: {splitting['single_lines_kept_whole']} of {splitting['single_lines']} single lines "
         f"kept whole; four-line paragraphs split right, of {splitting['paragraphs_each']} each: touching "
@@ -291,19 +323,21 @@ def main(argv=None) -> None:
     if "handwriting_filter" in splitting:
         f = splitting["handwriting_filter"]
         print(f"handwriting filter kept {f['kept']} of the {f['lines_found']} lines found in them")
-    if not args.no_write and args.limit is None:
-        meta = read_meta(args.weights)
-        stamp = utc_stamp()
-        meta["metrics"] = {
-            "iam_ondb_test_f": r,
-            "renderings": renderings,
-            "names_words_test": names,
-            "line_splitting": splitting,
-            "language_model": lm.lm.meta.get("version") if lm else None,
-            "evaluated_by": command_line("training.evaluate_lines"),
-            "evaluated_on": stamp,
-        }
-        write_meta(args.weights, meta)
+
+
+def record(cfg: LinesEvaluation, figures: dict) -> None:
+    """The figures into the line model's meta.json (``metrics``), with the command that measured them."""
+    meta = read_meta(cfg.weights)
+    meta["metrics"] = figures | {"evaluated_by": command_line("training.evaluate_lines"), "evaluated_on": utc_stamp()}
+    write_meta(cfg.weights, meta)
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    figures = measure(cfg)
+    report(figures)
+    if cfg.write and cfg.limit is None:
+        record(cfg, figures)
 
 
 if __name__ == "__main__":
