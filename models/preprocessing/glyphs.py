@@ -78,9 +78,10 @@ def normalise_stroke(ink: np.ndarray, scale: float) -> np.ndarray:
     return out
 
 
-def fit_glyph(ink: np.ndarray) -> np.ndarray:
-    """Crop to the ink, fit the longer side into 20 px, pad to 28x28, centre by centre of mass."""
-    x, y, w, h = ink_bbox(ink)
+def fit_glyph(ink: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Crop to the ink (``box``: its ``ink_bbox`` when the caller has it), fit the longer side into
+    20 px, pad to 28x28, centre by centre of mass."""
+    x, y, w, h = box or ink_bbox(ink)
     crop = ink[y : y + h, x : x + w]
     scale = GLYPH_BOX / max(w, h)
     crop = normalise_stroke(np.pad(crop, 2 + int(np.ceil(STROKE_RANGE[0] / scale))), scale)  # room to thicken
@@ -104,7 +105,7 @@ def fit_glyph(ink: np.ndarray) -> np.ndarray:
     return np.round(out * 255).astype(np.uint8)
 
 
-def side_by_side_pieces(ink: np.ndarray) -> int:
+def side_by_side_pieces(ink: np.ndarray, box: tuple[int, int, int, int] | None = None) -> int:
     """How many groups of ink stand side by side, separated by clear vertical gaps, each at least
     a third as tall as the whole: 1 for a character (the dot of an i sits above, not beside), 2 or
     more for several characters written in one image.
@@ -112,8 +113,9 @@ def side_by_side_pieces(ink: np.ndarray) -> int:
     A gap is a run of columns without any ink the ink map kept, at least 8% of the ink's height
     and ``MIN_GAP`` pixels wide. Counting only strong ink (above 0.5) split 340 of the 6,200
     photographed single characters (an H's faint bar, a 4 drawn in a thin pen), 16 this way; the
-    wide gaps between characters written side by side are found either way."""
-    x, y, w, h = ink_bbox(ink)
+    wide gaps between characters written side by side are found either way. ``box``: the ink's
+    ``ink_bbox`` when the caller has it."""
+    x, y, w, h = box or ink_bbox(ink)
     box = ink[y : y + h, x : x + w] > 0
     cols = box.any(axis=0)
     min_gap = max(MIN_GAP, int(round(0.08 * h)))
@@ -140,7 +142,8 @@ def glyph_ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
 def glyph_from_gray(gray: np.ndarray) -> Glyph:
     """Grayscale array (1 = white) -> model-ready glyph. The path every glyph takes."""
     ink, inverted = glyph_ink(gray)
-    return Glyph(fit_glyph(ink), ink_bbox(ink), inverted, side_by_side_pieces(ink))
+    box = ink_bbox(ink)
+    return Glyph(fit_glyph(ink, box), box, inverted, side_by_side_pieces(ink, box))
 
 
 def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph:
