@@ -18,6 +18,7 @@ import argparse
 import itertools
 import json
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,53 +62,89 @@ def score(speller: Speller, probs: list, refs: list[str], charset: str, fold_cas
     return cer | {"words_changed": changed}
 
 
-def main(argv=None) -> None:
+@dataclass(frozen=True)
+class SpellingTuning:
+    """The grid the spelling corrector's two settings are chosen from; the table keeps it (``config``)."""
+
+    data_dir: Path  # folder with iam_ondb_lines/ and names_words/
+    weights: Path = WEIGHTS_DIR / "line"  # the line model folder
+    val_lines: int = 400  # val1 lines used, picked as training.train_lines picks them
+    oov: tuple[float, ...] = (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0)  # OOV_LOG_COUNT values tried
+    margin: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)  # REPLACE_MARGIN values tried
+    out: Path | None = None  # write the table here (JSON)
+
+
+def parse_args(argv=None) -> SpellingTuning:
+    d = SpellingTuning(Path("."))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def floats(text: str) -> tuple[float, ...]:
+        return tuple(float(v) for v in text.split(","))
+
     p.add_argument("--data-dir", type=Path, required=True, help="folder with iam_ondb_lines/ and names_words/")
-    p.add_argument("--weights", type=Path, default=WEIGHTS_DIR / "line", help="the line model folder")
-    p.add_argument("--val-lines", type=int, default=400, help="val1 lines used (as training.train_lines picks them)")
-    p.add_argument("--oov", default="0,2,4,6,8,10,12", help="OOV_LOG_COUNT values tried")
-    p.add_argument("--margin", default="0.5,1,2,4", help="REPLACE_MARGIN values tried")
+    p.add_argument("--weights", type=Path, default=d.weights, help="the line model folder")
+    p.add_argument(
+        "--val-lines", type=int, default=d.val_lines, help="val1 lines used (as training.train_lines picks them)"
+    )
+    p.add_argument("--oov", type=floats, default=d.oov, help="OOV_LOG_COUNT values tried (0,2,4,6,8,10,12)")
+    p.add_argument("--margin", type=floats, default=d.margin, help="REPLACE_MARGIN values tried (0.5,1,2,4)")
     p.add_argument("--out", type=Path, default=None, help="write the table here (JSON)")
-    args = p.parse_args(argv)
-    started = time.monotonic()
-    model = load_line_model(args.weights)
-    val = load_iam_ondb(args.data_dir, "val1")
+    return SpellingTuning(**vars(p.parse_args(argv)))
+
+
+def readings(cfg: SpellingTuning, model) -> tuple[Lines, list, list[str], list]:
+    """(validation lines, their column probabilities, names 1-800, theirs)."""
+    val = load_iam_ondb(cfg.data_dir, "val1")
     seed = model.meta.get("training", {}).get("seed", 1)
-    pick = validation_lines(val.ids, args.val_lines, np.random.default_rng(seed))
+    pick = validation_lines(val.ids, cfg.val_lines, np.random.default_rng(seed))
     val = Lines([val.strokes[i] for i in pick], [val.texts[i] for i in pick], [val.ids[i] for i in pick])
-    val_probs = column_probs(model, strips(val, None))
-    grays, names = load_names_words(args.data_dir, "train")
-    name_probs = column_probs(model, gray_strips(grays))
-    speller = Speller.english()
-    rows = []
-    for oov, margin in itertools.product(map(float, args.oov.split(",")), map(float, args.margin.split(","))):
+    grays, names = load_names_words(cfg.data_dir, "train")
+    return val, column_probs(model, strips(val, None)), names, column_probs(model, gray_strips(grays))
+
+
+def sweep(cfg: SpellingTuning, charset: str, val: Lines, val_probs: list, names: list[str], name_probs: list) -> list:
+    """Raw and corrected CER of every setting, on the validation lines and the names."""
+    speller, rows = Speller.english(), []
+    for oov, margin in itertools.product(cfg.oov, cfg.margin):
         spelling_module.OOV_LOG_COUNT, spelling_module.REPLACE_MARGIN = oov, margin
         row = {
             "oov_log_count": oov,
             "replace_margin": margin,
-            "val1": score(speller, val_probs, val.texts, model.charset),
-            "names_1_800": score(speller, name_probs, names, model.charset, fold_case=True),
+            "val1": score(speller, val_probs, val.texts, charset),
+            "names_1_800": score(speller, name_probs, names, charset, fold_case=True),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    fair = [
-        r
-        for r in rows
-        if r["names_1_800"]["corrected_cer"] <= r["names_1_800"]["raw_cer"] and r["replace_margin"] >= MIN_MARGIN
-    ] or rows
-    best = min(fair, key=lambda r: r["val1"]["corrected_cer"])
+    return rows
+
+
+def choose(rows: list[dict]) -> dict:
+    """The lowest corrected val1 CER among the settings no worse than raw on the names, with a
+    margin of at least ``MIN_MARGIN``."""
+    names_kept = [r for r in rows if r["names_1_800"]["corrected_cer"] <= r["names_1_800"]["raw_cer"]]
+    fair = [r for r in names_kept if r["replace_margin"] >= MIN_MARGIN] or rows
+    return min(fair, key=lambda r: r["val1"]["corrected_cer"])
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    started = time.monotonic()
+    model = load_line_model(cfg.weights)
+    val, val_probs, names, name_probs = readings(cfg, model)
+    rows = sweep(cfg, model.charset, val, val_probs, names, name_probs)
+    best = choose(rows)
     report = {
         "chosen": {"oov_log_count": best["oov_log_count"], "replace_margin": best["replace_margin"]},
         "grid": rows,
         "val1_lines": len(val.texts),
         "names": len(names),
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "command": command_line("training.tune_spelling"),
         "minutes": round((time.monotonic() - started) / 60, 1),
     }
     print(json.dumps(report["chosen"]))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if cfg.out:
+        cfg.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
