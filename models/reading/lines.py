@@ -65,22 +65,9 @@ def read_lines(
     if decoder not in DECODERS:
         raise BadLineRequest(f"Unknown decoder {quoted(decoder)}; choose beam or greedy.")
     gray = read_gray(data, max_pixels, side=PAGE_SIDE)
-    speller = speller or (Speller.english() if correct else None)
-    found = []
-    for box, crop in split_lines(gray, ruled):
-        try:
-            found.append((box, crop, line_from_gray(crop)))
-        except BlankImage:
-            continue
-    if not found:
-        raise BlankImage("Nothing to read: the image has no writing.")
-    verdicts = _handwriting_verdicts(found, gray.shape[0], handwriting)
-    if all(reason for reason, _ in verdicts):  # keep the likeliest line rather than answer nothing
-        best = max(range(len(found)), key=lambda k: verdicts[k][1] if verdicts[k][1] is not None else -1)
-        verdicts[best] = (None, verdicts[best][1])
-        message = "Not sure this is handwriting: it looks printed, ruled or cut off at the edge."
-    else:
-        message = None
+    found = _found_lines(gray, ruled)
+    verdicts, message = _kept_lines(found, gray.shape[0], handwriting)
+    speller = (speller or Speller.english()) if correct else None
     lines, crops, strips, dropped = [], [], [], []
     for ((x, y, w, h), crop, strip), (reason, p_hand) in zip(found, verdicts, strict=True):
         seen = {"x": x, "y": y, "w": w, "h": h} | ({} if p_hand is None else {"handwriting": round(p_hand, 4)})
@@ -89,18 +76,7 @@ def read_lines(
             continue
         crops.append(gray_png(crop, height=STORE_LINE_HEIGHT))
         strips.append(to_png(strip))
-        probs = model.probabilities(strip)
-        raw = decode_columns(probs, model.charset, decoder, lm)
-        text, changes = speller.correct(raw, probs, model.charset) if correct and speller else (raw, [])
-        lines.append(
-            {
-                "text": tidy_text(text),
-                "raw_text": tidy_text(raw),
-                "corrections": changes,
-                "confidence": round(confidence(probs), 4),
-            }
-            | seen
-        )
+        lines.append(_read_line(strip, model, decoder, lm, speller) | seen)
     result: LinesAnswer = {
         "task": "line",
         "text": "\n".join(line["text"] for line in lines),
@@ -118,6 +94,43 @@ def read_lines(
     if message:
         result["message"] = message
     return LinesReading(result, crops, strips)
+
+
+def _found_lines(gray: np.ndarray, ruled: bool) -> list[tuple]:
+    """(box, crop, strip) of every text line with ink, top to bottom; ``BlankImage`` when none."""
+    found = []
+    for box, crop in split_lines(gray, ruled):
+        try:
+            found.append((box, crop, line_from_gray(crop)))
+        except BlankImage:
+            continue
+    if not found:
+        raise BlankImage("Nothing to read: the image has no writing.")
+    return found
+
+
+def _kept_lines(found: list, height: int, handwriting: HandwritingFilter | None) -> tuple[list[tuple], str | None]:
+    """``_handwriting_verdicts`` of the lines, and a message when none was handwriting: then the
+    likeliest one is read rather than nothing."""
+    verdicts = _handwriting_verdicts(found, height, handwriting)
+    if not all(reason for reason, _ in verdicts):
+        return verdicts, None
+    best = max(range(len(found)), key=lambda k: verdicts[k][1] if verdicts[k][1] is not None else -1)
+    verdicts[best] = (None, verdicts[best][1])
+    return verdicts, "Not sure this is handwriting: it looks printed, ruled or cut off at the edge."
+
+
+def _read_line(strip: np.ndarray, model: LineRecognizer, decoder: str, lm: LineLM | None, speller) -> dict:
+    """One strip's reading: the decoded text, corrected by ``speller`` when given, as written."""
+    probs = model.probabilities(strip)
+    raw = decode_columns(probs, model.charset, decoder, lm)
+    text, changes = speller.correct(raw, probs, model.charset) if speller else (raw, [])
+    return {
+        "text": tidy_text(text),
+        "raw_text": tidy_text(raw),
+        "corrections": changes,
+        "confidence": round(confidence(probs), 4),
+    }
 
 
 def _handwriting_verdicts(found: list, height: int, handwriting: HandwritingFilter | None) -> list[tuple]:
