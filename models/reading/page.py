@@ -124,35 +124,8 @@ def read_page(
     glyphs = page.glyphs
     probs = model.probabilities(np.stack([g.pixels for g in glyphs])) if glyphs else np.zeros((0, len(model.labels)))
     probs, labels = restrict(probs, model.labels, hint)
-    gate = registry.glyph_gate() if glyphs else None
-    if gate is not None:  # not one character at all (a printed word, a smudge): "not sure" too
-        not_one = one_character(gate, np.stack([g.pixels for g in glyphs])) < gate_threshold(gate, model, hint)
-    else:
-        not_one = np.zeros(len(glyphs), bool)
-    out_glyphs, lines, k = [], [], 0
-    for r, row in enumerate(page.rows):
-        text = ""
-        for g in row:
-            candidates = top_candidates(probs[k], labels, 5)
-            unsure = bool(group_confidence(probs[k], labels) < threshold or not_one[k])
-            item = {
-                "x": g.x,
-                "y": g.y,
-                "w": g.w,
-                "h": g.h,
-                "line": r,
-                "space_before": g.space_before,
-                "text": candidates[0]["label"],
-                "confidence": candidates[0]["probability"],
-                "candidates": candidates,
-                "unsure": unsure,
-            }
-            out_glyphs.append(item)
-            text += (" " if g.space_before else "") + item["text"]
-            k += 1
-        x0, y0 = min(g.x for g in row), min(g.y for g in row)
-        x1, y1 = max(g.x + g.w for g in row), max(g.y + g.h for g in row)
-        lines.append({"text": text, "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0})
+    doubted = _doubted(registry, model, hint, glyphs, probs, labels, threshold)
+    out_glyphs, lines = _answer_rows(page, probs, labels, doubted)
     unsure = sum(g["unsure"] for g in out_glyphs)
     result: PageAnswer = {
         "task": "page",
@@ -172,6 +145,45 @@ def read_page(
             f"{'digits' if task == 'digit' else 'characters'}."
         )
     return PageReading(result, [_crop_png(gray, g) for g in glyphs], [to_png(g.pixels) for g in glyphs])
+
+
+def _doubted(registry: Registry, model: GlyphModel, hint: str, glyphs: list, probs, labels, threshold: float):
+    """Which page glyphs are "not sure": below ``threshold`` with their look-alikes, or not one
+    character at all by the glyph gate (a printed word, a smudge)."""
+    low = np.array([group_confidence(p, labels) < threshold for p in probs], bool)
+    gate = registry.glyph_gate() if glyphs else None
+    if gate is None:
+        return low
+    return low | (one_character(gate, np.stack([g.pixels for g in glyphs])) < gate_threshold(gate, model, hint))
+
+
+def _answer_rows(page: Page, probs: np.ndarray, labels: list[str], doubted: np.ndarray) -> tuple[list, list]:
+    """(the answer's glyphs, its lines): each glyph with its box, line, candidates and doubt, in
+    reading order; each line with its text and the box round its glyphs."""
+    out_glyphs, lines, k = [], [], 0
+    for r, row in enumerate(page.rows):
+        text = ""
+        for g in row:
+            candidates = top_candidates(probs[k], labels, 5)
+            item = {
+                "x": g.x,
+                "y": g.y,
+                "w": g.w,
+                "h": g.h,
+                "line": r,
+                "space_before": g.space_before,
+                "text": candidates[0]["label"],
+                "confidence": candidates[0]["probability"],
+                "candidates": candidates,
+                "unsure": bool(doubted[k]),
+            }
+            out_glyphs.append(item)
+            text += (" " if g.space_before else "") + item["text"]
+            k += 1
+        x0, y0 = min(g.x for g in row), min(g.y for g in row)
+        x1, y1 = max(g.x + g.w for g in row), max(g.y + g.h for g in row)
+        lines.append({"text": text, "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0})
+    return out_glyphs, lines
 
 
 DRAWING_PAPER = 4  # a drawing is read on paper this many times its size: the page's lighting model
