@@ -74,26 +74,41 @@ def train_personal(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: i
 
 
 def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed: int) -> dict:
-    import keras
-
-    from training.tuning import fine_tune
-
     held = holdout_split(sheet.labels)
     y = np.array(sheet.labels)
     x_train, y_train = jittered(sheet.glyphs[~held], y[~held], AUGMENTED_COPIES, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"  # private to this training
-
-    pipeline = fit(x_train, y_train, "svm", components=40, seed=seed)
-    save_hog(pipeline, tmp / "hog", {"name": f"{name}-hog", "version": "1", "labels": list("0123456789")})
-
     base = load_recognizer(base_dir, "digit")
-    ids = np.array([base.labels.index(v) for v in y_train])
+    fit_engines(tmp, name, base, base_dir, x_train, y_train, epochs, seed)
+    info = {
+        "name": name,
+        "engines": ["cnn", "hog"],
+        "writer": True,
+        "created": utc_stamp(),
+        "rows": sheet.rows,
+        "samples": {"train": int((~held).sum()), "held_out": int(held.sum()), "augmented_copies": AUGMENTED_COPIES},
+        "metrics": {"held_out_accuracy": held_out_accuracy(tmp, base, sheet.glyphs[held], y[held])},
+    }
+    write_meta(tmp, info)
+    token = swap_in(tmp, out)
+    return info | ({"profile_token": token} if token else {})
+
+
+def fit_engines(tmp: Path, name: str, base, base_dir: Path, x: np.ndarray, y: np.ndarray, epochs: int, seed: int):
+    """The sheet's HOG engine, its fine-tuned CNN and its writer classifier, into ``tmp``."""
+    import keras
+
+    from training.tuning import fine_tune
+
+    pipeline = fit(x, y, "svm", components=40, seed=seed)
+    save_hog(pipeline, tmp / "hog", {"name": f"{name}-hog", "version": "1", "labels": list("0123456789")})
+    ids = np.array([base.labels.index(v) for v in y])
     keras.utils.set_random_seed(seed)
-    model = fine_tune(base_dir, x_train, ids, seed, lr=1e-4, batch_size=32, epochs=epochs, interpolate=0.7)
+    model = fine_tune(base_dir, x, ids, seed, lr=1e-4, batch_size=32, epochs=epochs, interpolate=0.7)
     meta = {k: v for k, v in base.meta.items() if k not in ("metrics", "training")}
     save_weights(model, tmp / "cnn", meta | {"name": f"{name}-cnn", "version": "1", "parent": base.version})
-    writer, threshold = sheet_writer(x_train, base_dir.parent, seed)
+    writer, threshold = sheet_writer(x, base_dir.parent, seed)
     writer_meta = {
         "name": f"{name}-writer",
         "version": "1",
@@ -103,30 +118,26 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
     }
     save_weights(writer, tmp / "writer", writer_meta)
 
+
+def held_out_accuracy(tmp: Path, base, x_held: np.ndarray, y_held: np.ndarray) -> dict[str, float]:
+    """How the shipped digit model and both personal engines read the sheet's held-out glyphs."""
     from models.hog import load_hog
 
-    x_held, y_held = sheet.glyphs[held], y[held]
     measure = {
         "shipped digit model": base,
         "personal cnn": load_recognizer(tmp / "cnn", "digit"),
         "personal hog": load_hog(tmp / "hog"),
     }
-    metrics = {
+    return {
         k: round(float(np.mean(np.array(m.labels)[m.probabilities(x_held).argmax(1)] == y_held)), 4)
         for k, m in measure.items()
     }
-    info = {
-        "name": name,
-        "engines": ["cnn", "hog"],
-        "writer": True,
-        "created": utc_stamp(),
-        "rows": sheet.rows,
-        "samples": {"train": int((~held).sum()), "held_out": int(held.sum()), "augmented_copies": AUGMENTED_COPIES},
-        "metrics": {"held_out_accuracy": metrics},
-    }
-    write_meta(tmp, info)
-    # swap each engine by renames: a half-trained model is never visible under its name, the old one
-    # stays whole until the new one is in place, and what else the profile holds is left alone
+
+
+def swap_in(tmp: Path, out: Path) -> str | None:
+    """Each engine of ``tmp`` into the profile ``out`` by renames: a half-trained model is never
+    visible under its name, the old one stays whole until the new one is in place, and what else
+    the profile holds is left alone. Returns the owner token when the profile was made now."""
     from models.profiles import create_profile
 
     _, token = create_profile(out.parent, out.name)
@@ -138,6 +149,4 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
         shutil.rmtree(old, ignore_errors=True)
     (tmp / "meta.json").replace(out / "meta.json")
     shutil.rmtree(tmp, ignore_errors=True)
-    if token:
-        info = info | {"profile_token": token}
-    return info
+    return token
