@@ -144,3 +144,22 @@ def test_character_training_end_to_end_on_a_small_sample(tmp_path, mnist_sample)
     assert meta["training"]["outliers"] == 30 and meta["training"]["data"]["emnist"]["test"] > 0
     assert {"accuracy_case_insensitive", "letters_accuracy"} <= set(meta["metrics"]["emnist_test"])
     assert 0 <= meta["unsure"]["threshold"] <= 1 and meta["unsure"]["samples"]["scribbles"] == 300
+
+
+def test_outliers_are_trained_towards_a_uniform_answer(mnist_sample):
+    """``with_outliers``: class ids stay sparse targets without outliers; with them every target is
+    a probability row, the outliers' uniform, and the loss is categorical."""
+    from training.common import with_outliers
+
+    x, y = mnist_sample
+    data = {"x_train": x[:20], "y_train": y[:20], "y_val": y[20:30]}
+    same = with_outliers(data, None, 10)
+    assert same[0] is data["x_train"] and same[1] is data["y_train"] and same[3] == "sparse_categorical_crossentropy"
+    xs, ys, yv, loss = with_outliers(data, x[30:35], 10)
+    assert (
+        xs.shape == (25, 28, 28)
+        and ys.shape == (25, 10)
+        and yv.shape == (10, 10)
+        and loss == "categorical_crossentropy"
+    )
+    assert np.array_equal(ys[:20].argmax(1), y[:20]) and np.allclose(ys[20:], 0.1) and np.allclose(ys.sum(1), 1)

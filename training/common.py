@@ -147,23 +147,8 @@ def train_classifier(
     ckpt.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     aug = augment_kwargs or {}
-    x_train, y_train, y_val = data["x_train"], data["y_train"], data["y_val"]
-    loss = "sparse_categorical_crossentropy"
-    if outliers is not None and len(outliers):
-        classes = int(model.output_shape[-1])
-        x_train = np.concatenate([x_train, outliers])
-        y_train = np.concatenate(
-            [np.eye(classes, dtype=np.float32)[y_train], np.full((len(outliers), classes), 1 / classes, np.float32)]
-        )
-        y_val = np.eye(classes, dtype=np.float32)[y_val]
-        loss = "categorical_crossentropy"
-    train = (
-        tf.data.Dataset.from_tensor_slices((x_train[..., None], y_train))
-        .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .map(lambda x, y: (augment(x, **aug), y), num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    x_train, y_train, y_val, loss = with_outliers(data, outliers, int(model.output_shape[-1]))
+    train = augmented_batches(x_train, y_train, batch_size, seed, aug)
     val = (data["x_val"][..., None], y_val)
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
@@ -193,6 +178,29 @@ def train_classifier(
         "wall_seconds_this_run": round(time.time() - start, 1),
     }
     return best, summary
+
+
+def with_outliers(data: dict[str, np.ndarray], outliers: np.ndarray | None, classes: int):
+    """(x_train, y_train, y_val, loss): the training glyphs with ``outliers`` added, trained towards a
+    uniform answer (one-hot targets then, so the loss is categorical); without outliers, class ids."""
+    x_train, y_train, y_val = data["x_train"], data["y_train"], data["y_val"]
+    if outliers is None or not len(outliers):
+        return x_train, y_train, y_val, "sparse_categorical_crossentropy"
+    one_hot = np.eye(classes, dtype=np.float32)
+    uniform = np.full((len(outliers), classes), 1 / classes, np.float32)
+    targets = np.concatenate([one_hot[y_train], uniform])
+    return np.concatenate([x_train, outliers]), targets, one_hot[y_val], "categorical_crossentropy"
+
+
+def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, aug: dict):
+    """Shuffled batches (again each epoch) of (glyphs, targets), augmented (``training.data.augment``)."""
+    return (
+        tf.data.Dataset.from_tensor_slices((x[..., None], y))
+        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .map(lambda a, b: (augment(a, **aug), b), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def publish(
