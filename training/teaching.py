@@ -280,8 +280,9 @@ class Lesson:
     def glyphs(self, part: str) -> tuple[np.ndarray, np.ndarray]:
         """(glyphs, class ids) of one part (or parts, "variants+vae") of every taught character."""
         parts = part.split("+")
+        ids = self.ids_of
         x = [np.concatenate([t[p] for p in parts]) for t in self.taught.values()]
-        y = [np.full(len(g), self.ids_of[lab]) for g, lab in zip(x, self.taught, strict=True)]
+        y = [np.full(len(g), ids[lab]) for g, lab in zip(x, self.taught, strict=True)]
         return np.concatenate(x), np.concatenate(y)
 
 

@@ -116,8 +116,8 @@ def side_by_side_pieces(ink: np.ndarray, box: tuple[int, int, int, int] | None =
     wide gaps between characters written side by side are found either way. ``box``: the ink's
     ``ink_bbox`` when the caller has it."""
     x, y, w, h = box or ink_bbox(ink)
-    box = ink[y : y + h, x : x + w] > 0
-    cols = box.any(axis=0)
+    inked = ink[y : y + h, x : x + w] > 0
+    cols = inked.any(axis=0)
     min_gap = max(MIN_GAP, int(round(0.08 * h)))
     pieces, start, gap = [], None, 0
     for i, filled in enumerate(np.append(cols, False)):
@@ -129,7 +129,7 @@ def side_by_side_pieces(ink: np.ndarray, box: tuple[int, int, int, int] | None =
             if gap >= min_gap or i == len(cols):
                 pieces.append((start, i - gap + 1))
                 start, gap = None, 0
-    rows_of = [np.flatnonzero(box[:, a:b].any(axis=1)) for a, b in pieces]
+    rows_of = [np.flatnonzero(inked[:, a:b].any(axis=1)) for a, b in pieces]
     return max(1, sum(1 for r in rows_of if r.size and r[-1] - r[0] + 1 >= h / 3))
 
 
