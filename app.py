@@ -8,14 +8,15 @@ production.
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path
 
 from flask import Flask, Request
 
+from feedback import wiring as feedback_wiring
 from feedback.cli import feedback_cli
-from feedback.wiring import init_app as init_feedback
 from models.decoding.spelling import Speller
 from models.errors import BadJson
 from models.preprocessing import DEFAULT_MAX_PIXELS, PAGE_MAX_PIXELS
@@ -26,6 +27,38 @@ from web import admin, allocator, api, errors, limits, logs, metrics, personal, 
 from web.cli import recognize_command, sheet_cli
 
 __all__ = ["create_app", "main", "recognize_command"]  # recognize_command: the CLI tests call it from here
+
+
+# Every setting with its default. Each can be overridden in instance/config.py, as an HWR_* environment
+# variable (HWR_ADMIN_TOKEN=...) or by test_config.
+SETTINGS = dict(
+    MAX_UPLOAD_BYTES=10 * 1024 * 1024,  # one image file, decoded from upload or data: URL
+    MAX_IMAGE_PIXELS=DEFAULT_MAX_PIXELS,  # decoded pixels of one glyph's image at most; more: 413
+    MAX_PAGE_PIXELS=PAGE_MAX_PIXELS,  # the same for pages, lines and sheets (more work per pixel)
+    WEIGHTS_DIR=str(WEIGHTS_DIR),
+    MODELS_DIR=None,  # retrained versions and which is active; default: models/ in the instance folder
+    PERSONAL_DIR=None,  # personal models from handwriting sheets; default: personal/ in the instance folder
+    LINE_WORDS=None,  # a word list (one per line) that line corrections must come from; default: English
+    PRELOAD_MODELS=False,
+    UNSURE_THRESHOLDS={},  # task -> confidence below which answers are "not sure" (default: measured)
+    FEEDBACK_DB=None,  # SQLite file; default: feedback.sqlite3 in the instance folder
+    DATABASE_URL=None,  # postgresql://...: the shared store instead of FEEDBACK_DB (also $DATABASE_URL)
+    PREDICTION_TTL_HOURS=24,  # inputs nobody gave feedback on are deleted after this
+    PREDICTION_QUOTA_MB=512,  # and the oldest of them once their images take more than this (None: no quota)
+    FEEDBACK_SYNC_BACKGROUND=True,  # copy feedback to Google Sheets in a background thread
+    GOOGLE_SERVICE_ACCOUNT_FILE=None,  # with GOOGLE_SHEET_ID: the Sheets copy is on
+    GOOGLE_SHEET_ID=None,
+    GOOGLE_WORKSHEET=None,  # default: the first worksheet
+    GOOGLE_SHEETS_API_URL=None,  # replaces https://sheets.googleapis.com (a proxy, a local stand-in)
+    GOOGLE_SHEETS_TIMEOUT=20,  # seconds per Sheets request
+    ADMIN_TOKEN=None,  # bearer token for /admin routes; without one they answer 403
+    TEACH_MAX_WAITING=2,  # teaches that may wait behind the running one; more get 429
+    TEACH_NICE=10,  # teach workers run at this lower CPU priority: predictions come first
+    MAX_PROFILES=500,  # profiles kept at most (about 2 MB each); a new one beyond this is refused
+    ALLOWED_ORIGINS=[],  # other sites' pages allowed to post here (e.g. ["https://forms.example.org"])
+    TEACH_OPTIONS={},  # fields of training.teach.TeachConfig (variants, vae_epochs, ...), for tests
+    **limits.DEFAULTS,  # heavy slots, rate limits, proxies: web/limits.py
+)
 
 
 class JsonRequest(Request):
@@ -44,34 +77,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     allocator.keep_freed_memory()  # numpy's temporaries from the heap, not fresh pages each time
     app = Flask(__name__, instance_relative_config=True)
     app.request_class = JsonRequest
-    app.config.from_mapping(
-        MAX_UPLOAD_BYTES=10 * 1024 * 1024,  # one image file, decoded from upload or data: URL
-        MAX_IMAGE_PIXELS=DEFAULT_MAX_PIXELS,  # decoded pixels of one glyph's image at most; more: 413
-        MAX_PAGE_PIXELS=PAGE_MAX_PIXELS,  # the same for pages, lines and sheets (more work per pixel)
-        WEIGHTS_DIR=str(WEIGHTS_DIR),
-        MODELS_DIR=None,  # retrained versions and which is active; default: models/ in the instance folder
-        PERSONAL_DIR=None,  # personal models from handwriting sheets; default: personal/ in the instance folder
-        LINE_WORDS=None,  # a word list (one per line) that line corrections must come from; default: English
-        PRELOAD_MODELS=False,
-        UNSURE_THRESHOLDS={},  # task -> confidence below which answers are "not sure" (default: measured)
-        FEEDBACK_DB=None,  # SQLite file; default: feedback.sqlite3 in the instance folder
-        DATABASE_URL=os.environ.get("DATABASE_URL"),  # postgresql://...: the shared store instead of FEEDBACK_DB
-        PREDICTION_TTL_HOURS=24,  # inputs nobody gave feedback on are deleted after this
-        PREDICTION_QUOTA_MB=512,  # and the oldest of them once their images take more than this (None: no quota)
-        FEEDBACK_SYNC_BACKGROUND=True,  # copy feedback to Google Sheets in a background thread
-        GOOGLE_SERVICE_ACCOUNT_FILE=None,  # with GOOGLE_SHEET_ID: the Sheets copy is on
-        GOOGLE_SHEET_ID=None,
-        GOOGLE_WORKSHEET=None,  # default: the first worksheet
-        GOOGLE_SHEETS_API_URL=None,  # replaces https://sheets.googleapis.com (a proxy, a local stand-in)
-        GOOGLE_SHEETS_TIMEOUT=20,  # seconds per Sheets request
-        ADMIN_TOKEN=None,  # bearer token for /admin routes; without one they answer 403
-        TEACH_MAX_WAITING=2,  # teaches that may wait behind the running one; more get 429
-        TEACH_NICE=10,  # teach workers run at this lower CPU priority: predictions come first
-        MAX_PROFILES=500,  # profiles kept at most (about 2 MB each); a new one beyond this is refused
-        ALLOWED_ORIGINS=[],  # other sites' pages allowed to post here (e.g. ["https://forms.example.org"])
-        TEACH_OPTIONS={},  # fields of training.teach.TeachConfig (variants, vae_epochs, ...), for tests
-        **limits.DEFAULTS,  # heavy slots, rate limits, proxies: web/limits.py
-    )
+    configure(app, test_config)
+    app.extensions["registry"] = shared_registry(app.config["WEIGHTS_DIR"], app.config["MODELS_DIR"])
+    if app.config["PRELOAD_MODELS"]:
+        preload(app.extensions["registry"])
+    for extension in (logs, metrics, security, feedback_wiring, limits, errors):
+        extension.init_app(app)
+    register_routes(app)
+    for command in (recognize_command, sheet_cli, personal.cli, feedback_cli):
+        app.cli.add_command(command)
+    return app
+
+
+def configure(app: Flask, test_config: dict | None) -> None:
+    """Settings: ``SETTINGS``, then ``instance/config.py``, then ``HWR_*`` environment
+    variables, then ``test_config``; the folders derived from the instance folder last."""
+    app.config.from_mapping(copy.deepcopy(SETTINGS), DATABASE_URL=os.environ.get("DATABASE_URL"))
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("HWR")
     if test_config:
@@ -80,25 +101,24 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] * 4 // 3 + 64 * 1024
     app.config["MODELS_DIR"] = app.config["MODELS_DIR"] or str(Path(app.instance_path) / "models")
     app.config["PERSONAL_DIR"] = app.config["PERSONAL_DIR"] or str(Path(app.instance_path) / "personal")
-    app.extensions["registry"] = shared_registry(app.config["WEIGHTS_DIR"], app.config["MODELS_DIR"])
-    if app.config["PRELOAD_MODELS"]:
-        reg = app.extensions["registry"]
-        for task in reg.tasks():
-            reg.get(task)
-        reg.glyph_gate()  # every glyph answer asks it
-        if reg.has_line():
-            reg.line()
-            reg.line_filter()
-            reg.line_lm()
-            Speller.english()  # its dictionary took 4-8 s to load on the first line answered
-        for alphabet in hog_alphabets(reg):
-            reg.hog(alphabet)
-    logs.init_app(app)
-    metrics.init_app(app)
-    security.init_app(app)
-    init_feedback(app)
-    limits.init_app(app)
-    errors.init_app(app)
+
+
+def preload(reg) -> None:
+    """Load every served model now, so the first request of each kind does not pay for it."""
+    for task in reg.tasks():
+        reg.get(task)
+    reg.glyph_gate()  # every glyph answer asks it
+    if reg.has_line():
+        reg.line()
+        reg.line_filter()
+        reg.line_lm()
+        Speller.english()  # its dictionary took 4-8 s to load on the first line answered
+    for alphabet in hog_alphabets(reg):
+        reg.hog(alphabet)
+
+
+def register_routes(app: Flask) -> None:
+    """The blueprints, and the rate limits of the routes that do the work."""
     for blueprint in (api.bp, admin.bp, personal.bp):
         app.register_blueprint(blueprint)
     recognition = "RATELIMIT_RECOGNITION"
@@ -111,9 +131,6 @@ def create_app(test_config: dict | None = None) -> Flask:
             "api.give_feedback": "RATELIMIT_FEEDBACK",
         },
     )
-    for command in (recognize_command, sheet_cli, personal.cli, feedback_cli):
-        app.cli.add_command(command)
-    return app
 
 
 def waitress_options(environ: dict[str, str], body_limit: int) -> dict:
