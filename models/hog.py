@@ -14,7 +14,7 @@ import numpy as np
 
 from models.errors import WeightsError
 from models.loading import check_meta, read_meta, write_meta
-from models.preprocessing import GLYPH_SIZE, PREPROCESSING_VERSION
+from models.preprocessing import GLYPH_SIZE
 
 HOG_PARAMS = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2), "block_norm": "L2-Hys"}
 
@@ -47,7 +47,8 @@ class HogRecognizer:
 
 
 def save_hog(pipeline, out_dir: Path, meta: dict) -> Path:
-    """Write ``model.joblib`` and ``meta.json``."""
+    """Write ``model.joblib`` and ``meta.json`` (``meta`` as ``training.provenance.stamped`` made
+    it: with the time, the command and the preprocessing version)."""
     import joblib
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -55,8 +56,6 @@ def save_hog(pipeline, out_dir: Path, meta: dict) -> Path:
     meta = {
         "engine": "hog",
         "input_shape": [GLYPH_SIZE, GLYPH_SIZE],
-        "preprocessing": "glyph",
-        "preprocessing_version": PREPROCESSING_VERSION,
         "hog": {k: list(v) if isinstance(v, tuple) else v for k, v in HOG_PARAMS.items()},
     } | meta
     write_meta(out_dir, meta)

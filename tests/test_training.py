@@ -10,11 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from models.loading import CURRENT, read_meta
 from training.data.glyphs import load_mnist, read_idx, split_indices
+from training.provenance import config_record, publish_meta
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,3 +166,25 @@ def test_outliers_are_trained_towards_a_uniform_answer(mnist_sample):
         and loss == "categorical_crossentropy"
     )
     assert np.array_equal(ys[:20].argmax(1), y[:20]) and np.allclose(ys[20:], 0.1) and np.allclose(ys.sum(1), 1)
+
+
+def test_published_meta_says_when_by_which_command_and_for_which_preprocessing(tmp_path, monkeypatch):
+    @dataclass(frozen=True)
+    class Config:
+        data_dir: Path = Path("../shared/data")
+        epochs: int = 3
+
+    monkeypatch.setattr(sys, "argv", ["train_lines.py", "--epochs", "3"])
+    meta = {"name": "line", "training": {"epochs": 3, "config": config_record(Config())}}
+    publish_meta(tmp_path, meta, "training.train_lines", "line")
+    written = read_meta(tmp_path)
+    assert written["training"]["command"] == "python -m training.train_lines --epochs 3"
+    assert written["training"]["config"] == {"data_dir": "../shared/data", "epochs": 3}
+    assert (written["preprocessing"], written["preprocessing_version"]) == ("line", CURRENT["line"])
+    assert written["trained_on"].endswith("Z") and written["name"] == "line"
+
+
+def test_a_model_the_app_trains_records_no_command(tmp_path):
+    publish_meta(tmp_path, {"name": "alice-hog"}, None, "glyph")
+    written = read_meta(tmp_path)
+    assert "training" not in written and written["preprocessing"] == "glyph" and written["trained_on"]

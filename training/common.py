@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -14,13 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from models.architectures import BUILDERS
-from models.loading import write_meta
-from models.preprocessing import PREPROCESSING_VERSION
-from models.timestamps import utc_stamp
 from training.data.augment import augment
 from training.glyph_metrics import evaluate_task
 from training.onnx_export import export_onnx
-from training.provenance import ROOT
+from training.provenance import ROOT, config_record, publish_meta
 
 CHECKPOINTS = ROOT / "training" / ".checkpoints"
 
@@ -50,10 +47,6 @@ class GlyphTraining:
     @property
     def out_dir(self) -> Path:
         return self.out or ROOT / "models" / "weights" / self.task
-
-    def as_meta(self) -> dict:
-        """The config as JSON values (paths as text)."""
-        return json.loads(json.dumps(asdict(self), default=str))
 
 
 def glyph_training_parser(doc: str, defaults: GlyphTraining, data_help: str) -> argparse.ArgumentParser:
@@ -123,6 +116,17 @@ class KeepBest(keras.callbacks.Callback):
             self.state_path.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1}))
 
 
+def resumable_callbacks(ckpt: Path, schedule) -> list:
+    """Resume after an interruption (``BackupAndRestore``), the learning-rate ``schedule``, a CSV
+    log and the best epoch kept (``KeepBest``), all in ``ckpt``."""
+    return [
+        keras.callbacks.BackupAndRestore(str(ckpt / "backup")),
+        keras.callbacks.LearningRateScheduler(schedule),
+        keras.callbacks.CSVLogger(str(ckpt / "log.csv"), append=True),
+        KeepBest(ckpt),
+    ]
+
+
 def train_classifier(
     model: keras.Model,
     data: dict[str, np.ndarray],
@@ -150,17 +154,8 @@ def train_classifier(
     x_train, y_train, y_val, loss = with_outliers(data, outliers, int(model.output_shape[-1]))
     train = augmented_batches(x_train, y_train, batch_size, seed, aug)
     val = (data["x_val"][..., None], y_val)
-    model.compile(
-        optimizer=keras.optimizers.Adam(lr),
-        loss=loss,
-        metrics=["accuracy"],
-    )
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(ckpt / "backup")),
-        keras.callbacks.LearningRateScheduler(lambda epoch: lr * lr_decay**epoch),
-        keras.callbacks.CSVLogger(str(ckpt / "log.csv"), append=True),
-        KeepBest(ckpt),
-    ]
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
+    callbacks = resumable_callbacks(ckpt, lambda epoch: lr * lr_decay**epoch)
     start = time.time()
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2)
     best_state = json.loads((ckpt / "best.json").read_text())
@@ -204,33 +199,27 @@ def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, 
 
 
 def publish(
-    cfg: GlyphTraining, labels: list[str], best: keras.Model, training: dict, extra: dict | None = None
+    cfg: GlyphTraining, step: str, labels: list[str], best: keras.Model, training: dict, extra: dict | None = None
 ) -> Path:
     """Save the trained model with its meta.json (``cfg`` whole in ``training.config``) into its
     output folder, then evaluate it there (the figures go into the same meta.json)."""
     meta = {"name": cfg.task, "task": cfg.task, "version": "1", "architecture": cfg.arch} | (extra or {})
-    meta |= {"labels": labels, "training": training | {"config": cfg.as_meta()}, "metrics": {}}
-    out = save_weights(best, cfg.out_dir, meta)
+    meta |= {"labels": labels, "training": training | {"config": config_record(cfg)}, "metrics": {}}
+    out = save_weights(best, cfg.out_dir, meta, step)
     print(f"saved {out}")
     evaluate_task(cfg.task, cfg.data_dir, weights_dir=out)
     return out
 
 
-def save_weights(model: keras.Model, out_dir: Path, meta: dict) -> Path:
+def save_weights(model: keras.Model, out_dir: Path, meta: dict, step: str | None = None) -> Path:
     """Write ``model.keras``, its ONNX export (what the server runs) and ``meta.json`` into
-    ``out_dir`` (created if needed)."""
+    ``out_dir`` (created if needed); ``step``: the ``training.<module>`` command that made it
+    (None: a model the app trained, for a profile)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     serving = keras.Model.from_config(model.get_config())  # the same network, without optimizer state
     serving.set_weights(model.get_weights())
     serving.save(out_dir / "model.keras")
     exported = export_onnx(serving, out_dir)
-    meta = {
-        "input_shape": list(model.input_shape[1:]),
-        "input_dtype": "uint8",
-        "preprocessing": "glyph",
-        "preprocessing_version": PREPROCESSING_VERSION,
-        "parameters": int(model.count_params()),
-        "trained_on": utc_stamp(),
-    } | meta
-    write_meta(out_dir, meta | {"onnx": exported})
+    shape = {"input_shape": list(model.input_shape[1:]), "input_dtype": "uint8"}
+    publish_meta(out_dir, shape | {"parameters": int(model.count_params())} | meta | {"onnx": exported}, step, "glyph")
     return out_dir

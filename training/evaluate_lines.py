@@ -32,9 +32,8 @@ from models.preprocessing import line_from_gray
 from models.reading.lines import read_lines
 from models.registry import WEIGHTS_DIR
 from models.segmentation.lines import split_lines
-from models.timestamps import utc_stamp
 from training.data.lines import NAMES, Lines, load_iam_ondb, load_names_words, render, render_as, strips
-from training.provenance import command_line
+from training.provenance import command_line, measured
 
 DECODED = ("greedy", "greedy+spelling", "beam", "beam+spelling", "beam+lm", "beam+lm+spelling")
 # (name, ink height px, pen px, photo, as drawn on the page's canvas): renderings a user produces
@@ -327,9 +326,7 @@ def report(figures: dict) -> None:
 
 def record(cfg: LinesEvaluation, figures: dict) -> None:
     """The figures into the line model's meta.json (``metrics``), with the command that measured them."""
-    meta = read_meta(cfg.weights)
-    meta["metrics"] = figures | {"evaluated_by": command_line("training.evaluate_lines"), "evaluated_on": utc_stamp()}
-    write_meta(cfg.weights, meta)
+    write_meta(cfg.weights, measured(read_meta(cfg.weights), figures, command_line("training.evaluate_lines")))
 
 
 def main(argv=None) -> None:

@@ -18,10 +18,10 @@ from models.errors import PreprocessError
 from models.loading import Recognizer, load_recognizer, read_meta, write_meta
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR
-from models.timestamps import utc_stamp
 from training.data.augment import photographed_kept
 from training.data.glyphs import character_data, chars62_split, digit_split, load_chars62, load_mnist, prepare
 from training.data.negatives import scribbles, side_by_side
+from training.provenance import measured
 
 # the "not sure" threshold flags this share of the real validation glyphs the model reads right (the
 # target on held-out real input is at most 0.5% in all); it was 3% of all validation glyphs before 2026-12
@@ -142,41 +142,16 @@ def measure_unsure(
     classes only. With the glyph ``gate`` (``training.train_glyph_gate``), what it flags counts
     too, as served."""
     rule = choose_unsure(model, val, hint, gate)
-
-    def share(mask: np.ndarray) -> float:
-        return round(float(mask.mean()), 4)
-
-    report = {
-        "glyph_gate": None
-        if gate is None
-        else {
-            "name": gate.name,
-            "version": gate.version,
-            "threshold": rule.gate_threshold,
-            "chosen_as": f"{GATE_FLAG_RATE:.2%} quantile of p(one character) on the validation glyphs read right",
-        },
-        "threshold": rule.threshold,
-        "chosen_as": f"{RIGHT_FLAG_RATE:.2%} quantile of look-alike-group confidence on the validation "
-        "glyphs the model reads right",
-        "side_by_side_threshold": rule.side_by_side_threshold,
-        "side_by_side_chosen_as": "just above the highest confidence of the side-by-side validation glyphs",
-        "page_threshold": rule.page_threshold,
-    }
+    report = rule_record(rule, gate)
     for name, test in tests.items():
-        glyphs, labels = test[0], test[1]
-        pieces = (
-            test[2] if len(test) > 2 else np.array([side_by_side_pieces(g.astype(np.float32) / 255) for g in glyphs])
-        )
-        pred, c = rule.confidence(glyphs)
-        hit, right = rule.flagged(c, pieces, glyphs), pred == labels
-        report[name] = {"read_right_flagged": share(hit[right]), "all_flagged": share(hit), "samples": int(len(labels))}
+        report[name] = flagged_on_real(rule, *test)
     for name, made in (
         ("scribbles", scribbles(300, seed=7)),
         ("side_by_side", side_by_side(multi_source, 300, seed=7)),
     ):
         pixels = np.stack([g.pixels for g in made])
         _, c = rule.confidence(pixels)
-        report[f"{name}_flagged"] = share(rule.flagged(c, np.array([g.pieces for g in made]), pixels))
+        report[f"{name}_flagged"] = _share(rule.flagged(c, np.array([g.pieces for g in made]), pixels))
     report["samples"] = {
         "validation": len(val[1]),
         "side_by_side_validation": rule.side_by_side_validation,
@@ -184,6 +159,36 @@ def measure_unsure(
         "side_by_side": 300,
     }
     return report
+
+
+def _share(mask: np.ndarray) -> float:
+    return round(float(mask.mean()), 4)
+
+
+def rule_record(rule: UnsureRule, gate: Recognizer | None) -> dict:
+    """The chosen thresholds, each with how it was chosen, as ``meta.json`` keeps them."""
+    chosen_gate = f"{GATE_FLAG_RATE:.2%} quantile of p(one character) on the validation glyphs read right"
+    return {
+        "glyph_gate": None
+        if gate is None
+        else {"name": gate.name, "version": gate.version, "threshold": rule.gate_threshold, "chosen_as": chosen_gate},
+        "threshold": rule.threshold,
+        "chosen_as": f"{RIGHT_FLAG_RATE:.2%} quantile of look-alike-group confidence on the validation "
+        "glyphs the model reads right",
+        "side_by_side_threshold": rule.side_by_side_threshold,
+        "side_by_side_chosen_as": "just above the highest confidence of the side-by-side validation glyphs",
+        "page_threshold": rule.page_threshold,
+    }
+
+
+def flagged_on_real(rule: UnsureRule, glyphs: np.ndarray, labels: np.ndarray, pieces: np.ndarray | None = None) -> dict:
+    """How often ``rule`` answers "not sure" on real glyphs: of those read right, and of all.
+    ``pieces``: how many glyphs each picture held, when counted on the full-size picture."""
+    if pieces is None:
+        pieces = np.array([side_by_side_pieces(g.astype(np.float32) / 255) for g in glyphs])
+    pred, c = rule.confidence(glyphs)
+    hit, right = rule.flagged(c, pieces, glyphs), pred == labels
+    return {"read_right_flagged": _share(hit[right]), "all_flagged": _share(hit), "samples": int(len(labels))}
 
 
 def accuracy_report(labels: list[str], y_true: np.ndarray, y_pred: np.ndarray, top: int = 8) -> dict:
@@ -355,6 +360,5 @@ def evaluate_task(
         command = command or f"python -m training.evaluate --task {task}" + (
             f" --data-dir {data_dir}" if data_dir else ""
         )
-        meta["metrics"] = metrics | {"evaluated_by": command, "evaluated_on": utc_stamp()}
-        write_meta(weights_dir, meta)
+        write_meta(weights_dir, measured(meta, metrics, command))
     return metrics

@@ -21,6 +21,7 @@ from models.profiles import WRITER_CLASSES
 from models.timestamps import utc_stamp
 from training.common import save_weights
 from training.hog_pipeline import fit
+from training.provenance import stamped
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -102,7 +103,8 @@ def fit_engines(tmp: Path, name: str, base, base_dir: Path, x: np.ndarray, y: np
     from training.tuning import fine_tune
 
     pipeline = fit(x, y, "svm", components=40, seed=seed)
-    save_hog(pipeline, tmp / "hog", {"name": f"{name}-hog", "version": "1", "labels": list("0123456789")})
+    hog_meta = {"name": f"{name}-hog", "version": "1", "labels": list("0123456789")}
+    save_hog(pipeline, tmp / "hog", stamped(hog_meta, None, "glyph"))
     ids = np.array([base.labels.index(v) for v in y])
     keras.utils.set_random_seed(seed)
     model = fine_tune(base_dir, x, ids, seed, lr=1e-4, batch_size=32, epochs=epochs, interpolate=0.7)

@@ -25,7 +25,7 @@ import hashlib
 import io
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +37,9 @@ from models.errors import PreprocessError
 from models.loading import load_recognizer, read_meta, write_meta
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes, glyph_from_mnist
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR
+from training.provenance import ROOT, command_line, config_record
 from training.tuning import fine_tune, training_mix
 
-ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
 
@@ -75,6 +75,18 @@ def parse_args(argv=None) -> tuple[RetrainConfig, argparse.Namespace]:
     d = RetrainConfig("digit")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=sorted(TASK_WEIGHTS), required=True, help="which model to retrain")
+    add_source_flags(p, d)
+    add_recipe_flags(p, d)
+    p.add_argument("--list", action="store_true", help="list the versions and exit")
+    p.add_argument("--rollback", action="store_true", help="serve the active version's parent (or --to) and exit")
+    p.add_argument("--to", default=None, help="with --rollback: the version to serve")
+    args = vars(p.parse_args(argv))
+    action = argparse.Namespace(**{k: args.pop(k) for k in ("list", "rollback", "to")})
+    return RetrainConfig(**args), action
+
+
+def add_source_flags(p: argparse.ArgumentParser, d: RetrainConfig) -> None:
+    """Where the feedback, the versions, the shipped weights and the original data are."""
     p.add_argument(
         "--feedback",
         type=Path,
@@ -99,6 +111,10 @@ def parse_args(argv=None) -> tuple[RetrainConfig, argparse.Namespace]:
         "on black) and y (class ids)",
     )
     p.add_argument("--test-npz", type=Path, default=None, help="test split instead of the official one (as above)")
+
+
+def add_recipe_flags(p: argparse.ArgumentParser, d: RetrainConfig) -> None:
+    """How the candidate is trained and judged."""
     p.add_argument("--replay", type=int, default=d.replay, help="original training samples mixed in")
     p.add_argument(
         "--feedback-share",
@@ -126,12 +142,6 @@ def parse_args(argv=None) -> tuple[RetrainConfig, argparse.Namespace]:
         "--min-feedback", type=int, default=d.min_feedback, help="fewest labelled feedback rows to retrain on"
     )
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    p.add_argument("--list", action="store_true", help="list the versions and exit")
-    p.add_argument("--rollback", action="store_true", help="serve the active version's parent (or --to) and exit")
-    p.add_argument("--to", default=None, help="with --rollback: the version to serve")
-    args = vars(p.parse_args(argv))
-    action = argparse.Namespace(**{k: args.pop(k) for k in ("list", "rollback", "to")})
-    return RetrainConfig(**args), action
 
 
 def read_feedback(path: Path, task: str) -> list[FeedbackRow]:
@@ -252,8 +262,7 @@ def measure(current, candidate, fb: Feedback, test: tuple[np.ndarray, np.ndarray
 
 def retrain(cfg: RetrainConfig) -> dict:
     """Run steps 1-5 of the module docstring; returns the new version's retraining record."""
-    from training.common import save_weights
-    from training.provenance import command_line
+    from training.common import save_weights  # TensorFlow: only a retraining pays for its import
 
     current_dir = versions.active_dir(cfg.models_dir, cfg.shipped, cfg.task)
     current = load_recognizer(current_dir, cfg.task)
@@ -267,7 +276,9 @@ def retrain(cfg: RetrainConfig) -> dict:
 
     number, out = versions.new_version_dir(cfg.models_dir, cfg.task, read_meta(cfg.shipped).get("version", "1"))
     meta = {k: v for k, v in current.meta.items() if k not in ("metrics", "unsure", "training")}
-    save_weights(candidate_model, out, meta | {"version": number, "unsure": current.meta.get("unsure", {})})
+    save_weights(
+        candidate_model, out, meta | {"version": number, "unsure": current.meta.get("unsure", {})}, "training.retrain"
+    )
     metrics = measure(current, load_recognizer(out, cfg.task), fb, test)
     t, f = metrics["test_split"], metrics["feedback_holdout"]
     promoted = t["candidate"] >= t["current"] - cfg.max_test_drop and f["candidate"] > f["current"]
@@ -284,7 +295,7 @@ def retrain(cfg: RetrainConfig) -> dict:
             "preprocessing_version": PREPROCESSING_VERSION,
         },
         "training": {"epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed},
-        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "config": config_record(cfg),
         "command": command_line("training.retrain"),
     }
     write_meta(out, read_meta(out) | {"retraining": record})

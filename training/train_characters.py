@@ -16,7 +16,6 @@ import numpy as np
 from training.common import GlyphTraining, glyph_training_parser, publish, train_glyphs
 from training.data.glyphs import CHARSET62, character_data
 from training.data.negatives import outliers as make_outliers
-from training.provenance import command_line
 
 LABELS = list(CHARSET62)
 
@@ -53,8 +52,8 @@ def main(argv=None) -> None:
     outliers = make_outliers(sources["emnist"]["x_train"], cfg.outliers, cfg.seed)
     best, summary = train_glyphs(cfg, len(LABELS), data, outliers)
     sizes = {name: {k[2:]: len(v) for k, v in s.items() if k.startswith("y_")} for name, s in sources.items()}
-    training = summary | {"command": command_line("training.train_characters"), "data": sizes}
-    publish(cfg, LABELS, best, training, {"width": cfg.width, "dropout": cfg.dropout})
+    training = summary | {"data": sizes}
+    publish(cfg, "training.train_characters", LABELS, best, training, {"width": cfg.width, "dropout": cfg.dropout})
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,6 @@ from models.decoding.ctc import beam_search, decode_columns, error_rates
 from models.decoding.spelling import tidy_text
 from models.loading import load_line_model
 from models.registry import WEIGHTS_DIR
-from models.timestamps import utc_stamp
 from training.data.lines import (
     Lines,
     column_probs,
@@ -50,7 +49,7 @@ from training.data.lines import (
     strips,
     validation_lines,
 )
-from training.provenance import command_line
+from training.provenance import config_record, stamped
 
 NAMES_LM = 600  # names_words 1-600 teach the language model, 601-800 check its tuning
 CAPITALISED, CAPITALS = 0.2, 0.05  # shares of a listed word's weight given to "Word" and "WORD"
@@ -285,7 +284,7 @@ def publish(
     minutes: float,
 ) -> None:
     """``charlm.npz`` and ``meta.json`` (the decoder's weights, the config, every table) in ``cfg.out``."""
-    lm.meta = {
+    meta = {
         "name": "line-lm",
         "kind": "character n-gram, interpolated Witten-Bell",
         "order": best["order"],
@@ -297,10 +296,8 @@ def publish(
             "width": cfg.width,
             "capitals_alpha": tuning.capitals_alpha,
         },
-        "trained_on": utc_stamp(),
         "training": {
-            "command": command_line("training.train_charlm"),
-            "config": json.loads(json.dumps(asdict(cfg), default=str)),
+            "config": config_record(cfg),
             "iam_lines": texts.iam_lines,
             "names": texts.names,
             "characters": texts.characters,
@@ -319,6 +316,7 @@ def publish(
             "check_names": len(texts.check_names),
         },
     }
+    lm.meta = stamped(meta, "training.train_charlm")
     lm.save(cfg.out)
     print(json.dumps({"chosen": lm.meta["decoder"], "plain_beam": tuning.plain, "with_lm": tuning.final}), flush=True)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from training.common import GlyphTraining, glyph_training_parser, publish, train_glyphs
 from training.data.glyphs import digit_split, load_mnist, prepare
 from training.data.negatives import outliers as make_outliers
-from training.provenance import command_line
 
 LABELS = list("0123456789")
 
@@ -49,11 +48,10 @@ def main(argv=None) -> None:
     best, summary = train_glyphs(cfg, len(LABELS), data, outliers)
     training = summary | {
         "val_size": cfg.val_size,
-        "command": command_line("training.train_digits"),
         "data": f"MNIST train ({len(y_train):,}): {len(keep):,} train / {len(val):,} validation, "
         f"stratified, seed {cfg.seed}",
     }
-    publish(cfg, LABELS, best, training)
+    publish(cfg, "training.train_digits", LABELS, best, training)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Writes ``models/weights/glyph-gate/`` (``model.keras`` + ``meta.json``: labels, 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ from training.common import CHECKPOINTS, save_weights, train_classifier
 from training.data.augment import photographed, served_again
 from training.data.glyphs import character_data, digit_split, load_mnist, prepare
 from training.data.negatives import scribbles, side_by_side
-from training.provenance import command_line
+from training.provenance import command_line, config_record
 
 # the gate's threshold flags this share of real validation characters. At 0.1% the digit model's
 # "not sure" caught 85% of scribbles; at 0.2%, 91% (0.24% of MNIST test digits read right flagged)
@@ -169,11 +168,11 @@ def train(cfg: GateConfig, train_set: tuple, val_set: tuple) -> Path:
     best, summary = train_classifier(
         model, data, cfg.run_name, cfg.epochs, 128, 1e-3, 0.8, cfg.seed, augment, checkpoint_root=CHECKPOINTS
     )
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()}
-    training = summary | {"command": command_line("training.train_glyph_gate"), "data": counts, "config": config}
+    config = config_record(cfg)
+    training = summary | {"data": counts, "config": config}
     name = {"name": "glyph-gate", "task": "glyph-gate", "version": "2", "architecture": "glyph_cnn"}
     meta = name | {"width": cfg.width, "labels": LABELS, "training": training}
-    return save_weights(best, cfg.out, meta)
+    return save_weights(best, cfg.out, meta, "training.train_glyph_gate")
 
 
 def choose_threshold(out: Path, val_set: tuple[np.ndarray, np.ndarray]) -> dict:

@@ -9,48 +9,69 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from models.hog import hog_features, save_hog
-from models.timestamps import utc_stamp
 from training.data.glyphs import load_mnist, prepare
 from training.hog_pipeline import fit
-from training.provenance import ROOT, command_line
+from training.provenance import ROOT, config_record, stamped
 
 LABELS = list("0123456789")
 
 
-def main(argv=None) -> None:
+@dataclass(frozen=True)
+class HogTraining:
+    """How the HOG engine is fitted; its meta.json keeps this whole (``training.config``)."""
+
+    data_dir: Path | None = None  # folder holding mnist/*.gz (None: download)
+    classifier: str = "svm"  # "svm" or "knn", on the HOG features
+    components: int = 80  # PCA components kept
+    seed: int = 1
+    out: Path = ROOT / "models" / "weights" / "hog-digit"  # output folder
+
+
+def parse_args(argv=None) -> HogTraining:
+    d = HogTraining()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=None, help="folder holding mnist/*.gz (default: download)")
-    p.add_argument("--classifier", choices=["svm", "knn"], default="svm", help="the classifier on HOG features")
-    p.add_argument("--components", type=int, default=80, help="PCA components kept")
-    p.add_argument("--seed", type=int, default=1, help="random seed")
-    p.add_argument("--out", type=Path, default=ROOT / "models" / "weights" / "hog-digit", help="output folder")
-    args = p.parse_args(argv)
-    x_train, y_train, x_test, y_test = load_mnist(args.data_dir)
+    p.add_argument("--classifier", choices=["svm", "knn"], default=d.classifier, help="the classifier on HOG features")
+    p.add_argument("--components", type=int, default=d.components, help="PCA components kept")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--out", type=Path, default=d.out, help="output folder")
+    return HogTraining(**vars(p.parse_args(argv)))
+
+
+def test_accuracy(pipeline, x_test: np.ndarray, y_test: np.ndarray) -> float:
+    """Accuracy on the official MNIST test split, through the glyph preprocessing."""
+    pred = pipeline.predict(hog_features(prepare(x_test)))
+    return float((pred == y_test.astype(str)).mean())
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    x_train, y_train, x_test, y_test = load_mnist(cfg.data_dir)
     start = time.time()
-    pipeline = fit(prepare(x_train), y_train.astype(str), args.classifier, args.components, args.seed)
+    pipeline = fit(prepare(x_train), y_train.astype(str), cfg.classifier, cfg.components, cfg.seed)
     seconds = time.time() - start
-    test = prepare(x_test)
-    pred = pipeline.predict(hog_features(test))
-    accuracy = float((pred == y_test.astype(str)).mean())
+    accuracy = test_accuracy(pipeline, x_test, y_test)
     meta = {
         "name": "hog-digit",
         "version": "1",
         "labels": LABELS,
-        "classifier": args.classifier,
-        "trained_on": utc_stamp(),
+        "classifier": cfg.classifier,
         "training": {
-            "command": command_line("training.train_hog"),
+            "config": config_record(cfg),
             "data": f"MNIST train ({len(y_train):,})",
-            "components": args.components,
+            "components": cfg.components,
             "seconds": round(seconds, 1),
         },
         "metrics": {"mnist_test": {"accuracy": round(accuracy, 5), "samples": len(y_test)}},
     }
-    save_hog(pipeline, args.out, meta)
-    print(f"MNIST test accuracy {accuracy:.4f}; saved {args.out}")
+    save_hog(pipeline, cfg.out, stamped(meta, "training.train_hog", "glyph"))
+    print(f"MNIST test accuracy {accuracy:.4f}; saved {cfg.out}")
 
 
 if __name__ == "__main__":

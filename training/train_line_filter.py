@@ -26,7 +26,7 @@ import argparse
 import io
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +34,14 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from models.decoding.ctc import beam_search, edit_distance
 from models.errors import PreprocessError
-from models.loading import filter_windows, load_line_model, write_meta
-from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
+from models.loading import filter_windows, load_line_model
+from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
 from models.segmentation.lines import split_lines
-from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS
 from training.data.lines import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips, validation_lines
 from training.onnx_export import export_onnx
-from training.provenance import command_line
+from training.provenance import config_record, publish_meta
 
 KEEP_HANDWRITING = 0.995  # the threshold keeps this share of the validation handwriting
 NAMES_FIT = 640  # scanned names 1-640 train the filter, 641-800 validate it
@@ -304,15 +303,11 @@ def publish(cfg: FilterConfig, model, threshold: float, figures: dict, samples: 
         "task": "line-filter",
         "version": "1",
         "architecture": "line_filter",
-        "preprocessing": "line",
-        "preprocessing_version": LINE_PREPROCESSING_VERSION,
         "input_shape": list(model.input_shape[1:]),
         "threshold": threshold,
         "parameters": int(model.count_params()),
-        "trained_on": utc_stamp(),
         "training": {
-            "command": command_line("training.train_line_filter"),
-            "config": json.loads(json.dumps(asdict(cfg), default=str)),
+            "config": config_record(cfg),
             "epochs": cfg.epochs,
             "seed": cfg.seed,
             "examples": data.counts,
@@ -324,7 +319,7 @@ def publish(cfg: FilterConfig, model, threshold: float, figures: dict, samples: 
             "samples": samples,
         },
     }
-    write_meta(cfg.out, meta | {"onnx": exported})
+    publish_meta(cfg.out, meta | {"onnx": exported}, "training.train_line_filter", "line")
     print(f"saved {cfg.out}")
 
 

@@ -23,15 +23,13 @@ import csv
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.loading import write_meta
-from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
-from models.timestamps import utc_stamp
+from models.preprocessing import LINE_HEIGHT
 from training.common import CHECKPOINTS
 from training.data.lines import (
     NAMES,
@@ -43,7 +41,7 @@ from training.data.lines import (
     validation_lines,
 )
 from training.onnx_export import export_onnx
-from training.provenance import ROOT, command_line
+from training.provenance import ROOT, config_record, publish_meta
 
 
 @dataclass(frozen=True)
@@ -440,14 +438,10 @@ def publish(cfg: LinesConfig, charset: str, ckpt_dir: Path, best: dict, data: di
         "task": "line",
         "version": "1",
         "architecture": "crnn",
-        "preprocessing": "line",
-        "preprocessing_version": LINE_PREPROCESSING_VERSION,
         "input_shape": [LINE_HEIGHT, None, 1],
         "labels": list(charset),
         "parameters": int(model.count_params()),
-        "trained_on": utc_stamp(),
         "training": {
-            "command": command_line("training.train_lines"),
             "best_epoch": best["epoch"],
             "averaged_epochs": best.get("averaged_epochs"),
             "val1_cer": round(best["cer"], 4),
@@ -459,12 +453,12 @@ def publish(cfg: LinesConfig, charset: str, ckpt_dir: Path, best: dict, data: di
             "lr_decay": cfg.lr_decay,
             "variants": cfg.variants,
             "seed": cfg.seed,
-            "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+            "config": config_record(cfg),
         },
         "metrics": {},
         "onnx": exported,
     }
-    write_meta(cfg.out, meta)
+    publish_meta(cfg.out, meta, "training.train_lines", "line")
     print(f"saved {cfg.out} (best epoch {best['epoch']}, val CER {best['cer']:.2%})")
 
 

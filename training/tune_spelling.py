@@ -18,7 +18,7 @@ import argparse
 import itertools
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ from training.data.lines import (
     strips,
     validation_lines,
 )
-from training.provenance import command_line
+from training.provenance import command_line, config_record
 
 MIN_MARGIN = 0.5  # lower margins replace words the writing reads better as they are
 
@@ -138,7 +138,7 @@ def main(argv=None) -> None:
         "grid": rows,
         "val1_lines": len(val.texts),
         "names": len(names),
-        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "config": config_record(cfg),
         "command": command_line("training.tune_spelling"),
         "minutes": round((time.monotonic() - started) / 60, 1),
     }
