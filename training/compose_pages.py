@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,56 +63,63 @@ def compose_page(sources, rng, ruling: str, min_width: int = 1400, max_width: in
     h = int(w * 1.3)
     glyph_h = int(rng.integers(int(w * 0.03), int(w * 0.05)))
     row_step = int(glyph_h * rng.uniform(1.9, 2.4))
-    paper = np.full((h, w), rng.uniform(0.82, 0.97), np.float32)
-    yy, xx = np.mgrid[0:h, 0:w]
-    paper *= 1.0 - 0.18 * (xx / w) * rng.uniform(0.3, 1.0) - 0.1 * (yy / h)  # uneven light
-    img = Image.fromarray(np.clip(paper * 255, 0, 255).astype(np.uint8))
-    _ruling(ImageDraw.Draw(img), ruling, (w, h), row_step, rng)
-    page = np.asarray(img, np.float32) / 255.0
+    page = blank_page(rng, (w, h), ruling, row_step)
     ink_layer = np.zeros_like(page)
     rows, boxes = [], []
     top = int(row_step * 0.4)
     while top + glyph_h * 1.3 < h - row_step * 0.3 and len(rows) < 10:
-        x = int(rng.integers(int(w * 0.05), int(w * 0.12)))
-        slant = rng.uniform(-0.03, 0.03)
-        text = ""
-        while True:
-            group = int(rng.integers(1, 6))
-            if x + group * glyph_h * 0.9 > w * 0.92:
-                break
-            if text:
-                text += " "
-            for _ in range(group):
-                ink, label = sources[int(rng.integers(len(sources)))]
-                gh = int(glyph_h * rng.uniform(0.85, 1.15))
-                glyph = _fit(ink, gh)
-                gy = int(top + slant * (x - w * 0.05) + rng.normal(0, glyph_h * 0.04))
-                gy = max(0, min(h - glyph.shape[0], gy))
-                if x + glyph.shape[1] >= w:
-                    break
-                region = ink_layer[gy : gy + glyph.shape[0], x : x + glyph.shape[1]]
-                np.maximum(region, glyph, out=region)
-                boxes.append(
-                    {
-                        "x": x,
-                        "y": gy,
-                        "w": int(glyph.shape[1]),
-                        "h": int(glyph.shape[0]),
-                        "text": label,
-                        "line": len(rows),
-                    }
-                )
-                text += label
-                x += glyph.shape[1] + int(glyph_h * rng.uniform(0.2, 0.45))
-            x += int(glyph_h * rng.uniform(0.9, 1.6))
-        rows.append(text)
+        rows.append(write_row(sources, rng, ink_layer, top, glyph_h, boxes, len(rows)))
         top += row_step
+    truth = {"text": "\n".join(rows), "glyphs": boxes, "ruling": ruling, "width": w, "height": h}
+    return photographed(page, ink_layer, rng), truth
+
+
+def blank_page(rng, size: tuple[int, int], ruling: str, row_step: int) -> np.ndarray:
+    """Paper (0-1 floats) under uneven light, with its printed ``ruling``."""
+    w, h = size
+    paper = np.full((h, w), rng.uniform(0.82, 0.97), np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    paper *= 1.0 - 0.18 * (xx / w) * rng.uniform(0.3, 1.0) - 0.1 * (yy / h)  # uneven light
+    img = Image.fromarray(np.clip(paper * 255, 0, 255).astype(np.uint8))
+    _ruling(ImageDraw.Draw(img), ruling, size, row_step, rng)
+    return np.asarray(img, np.float32) / 255.0
+
+
+def write_row(sources, rng, ink_layer: np.ndarray, top: int, glyph_h: int, boxes: list, row: int) -> str:
+    """Groups of 1-5 glyphs along one slanted row, drawn into ``ink_layer`` (their boxes appended
+    to ``boxes``); returns the row's text."""
+    h, w = ink_layer.shape
+    x = int(rng.integers(int(w * 0.05), int(w * 0.12)))
+    slant = rng.uniform(-0.03, 0.03)
+    text = ""
+    while True:
+        group = int(rng.integers(1, 6))
+        if x + group * glyph_h * 0.9 > w * 0.92:
+            return text
+        if text:
+            text += " "
+        for _ in range(group):
+            ink, label = sources[int(rng.integers(len(sources)))]
+            glyph = _fit(ink, int(glyph_h * rng.uniform(0.85, 1.15)))
+            gy = int(top + slant * (x - w * 0.05) + rng.normal(0, glyph_h * 0.04))
+            gy = max(0, min(h - glyph.shape[0], gy))
+            if x + glyph.shape[1] >= w:
+                break
+            region = ink_layer[gy : gy + glyph.shape[0], x : x + glyph.shape[1]]
+            np.maximum(region, glyph, out=region)
+            gh, gw = glyph.shape
+            boxes.append({"x": x, "y": gy, "w": int(gw), "h": int(gh), "text": label, "line": row})
+            text += label
+            x += gw + int(glyph_h * rng.uniform(0.2, 0.45))
+        x += int(glyph_h * rng.uniform(0.9, 1.6))
+
+
+def photographed(page: np.ndarray, ink_layer: np.ndarray, rng) -> Image.Image:
+    """The ink laid on the paper in a pen's darkness, with sensor noise and a lens's blur."""
     pen = rng.uniform(0.05, 0.25)  # ink darkness: pencil to black pen
     page = page * (1 - ink_layer) + pen * ink_layer
     page = np.clip(page + rng.normal(0, 0.012, page.shape), 0, 1)
-    out = Image.fromarray((page * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
-    truth = {"text": "\n".join(rows), "glyphs": boxes, "ruling": ruling, "width": w, "height": h}
-    return out, truth
+    return Image.fromarray((page * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
 
 
 def compose_sheet(sources, rng, per_row: int = 6, order: str = "0123456789", glyph_h: int = 60) -> Image.Image:
@@ -148,39 +156,55 @@ def _fit(ink: np.ndarray, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.BILINEAR), np.float32) / 255
 
 
-def main(argv=None) -> None:
+@dataclass(frozen=True)
+class PagesConfig:
+    """Which pages are composed (the seed and sources fix every pixel)."""
+
+    out: Path = ROOT / "tests" / "resources" / "pages"  # output folder
+    count: int = 8  # pages to make
+    mnist_npz: Path = ROOT / "tests" / "resources" / "mnist_test_first500.npz"  # held-out MNIST digits (x, y)
+    photo_dir: Path | None = ROOT / "tests" / "resources" / "photo_digits"  # DIGIT_7_12.png etc. (None: MNIST only)
+    seed: int = 7
+    quality: int = 75  # JPEG quality of the pages
+    width: tuple[int, int] = (1400, 2400)  # range of page widths in pixels
+
+
+def parse_args(argv=None) -> PagesConfig:
+    d = PagesConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=ROOT / "tests" / "resources" / "pages", help="output folder")
-    p.add_argument("--count", type=int, default=8, help="pages to make")
-    p.add_argument(
-        "--mnist-npz",
-        type=Path,
-        default=ROOT / "tests" / "resources" / "mnist_test_first500.npz",
-        help="held-out MNIST digits (.npz with x, y)",
-    )
-    p.add_argument(
-        "--photo-dir",
-        type=Path,
-        default=ROOT / "tests" / "resources" / "photo_digits",
-        help="photographed digits named like DIGIT_7_12.png (none: MNIST only)",
-    )
-    p.add_argument("--seed", type=int, default=7, help="random seed")
-    p.add_argument("--quality", type=int, default=75, help="JPEG quality of the pages")
-    p.add_argument("--width", type=int, nargs=2, default=(1400, 2400), help="range of page widths in pixels")
-    args = p.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
-    sources = glyph_sources(args.mnist_npz, args.photo_dir if args.photo_dir and args.photo_dir.exists() else None)
-    args.out.mkdir(parents=True, exist_ok=True)
+    p.add_argument("--out", type=Path, default=d.out, help="output folder")
+    p.add_argument("--count", type=int, default=d.count, help="pages to make")
+    p.add_argument("--mnist-npz", type=Path, default=d.mnist_npz, help="held-out MNIST digits (.npz with x, y)")
+    photos = "photographed digits named like DIGIT_7_12.png (none: MNIST only)"
+    p.add_argument("--photo-dir", type=Path, default=d.photo_dir, help=photos)
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--quality", type=int, default=d.quality, help="JPEG quality of the pages")
+    p.add_argument("--width", type=int, nargs=2, default=d.width, help="range of page widths in pixels")
+    args = vars(p.parse_args(argv))
+    return PagesConfig(**args | {"width": tuple(args["width"])})
+
+
+def write_page(cfg: PagesConfig, name: str, img: Image.Image) -> int:
+    """Save one page as JPEG in ``cfg.out``; returns its size in bytes."""
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=cfg.quality)
+    (cfg.out / name).write_bytes(buf.getvalue())
+    return len(buf.getvalue())
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    rng = np.random.default_rng(cfg.seed)
+    sources = glyph_sources(cfg.mnist_npz, cfg.photo_dir if cfg.photo_dir and cfg.photo_dir.exists() else None)
+    cfg.out.mkdir(parents=True, exist_ok=True)
     truths = {}
-    for i in range(args.count):
-        img, truth = compose_page(sources, rng, RULINGS[i % len(RULINGS)], *args.width)
+    for i in range(cfg.count):
+        img, truth = compose_page(sources, rng, RULINGS[i % len(RULINGS)], *cfg.width)
         name = f"page_{i + 1:02d}_{truth['ruling']}.jpg"
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=args.quality)
-        (args.out / name).write_bytes(buf.getvalue())
+        size = write_page(cfg, name, img)
         truths[name] = truth
-        print(f"{name}: {len(truth['glyphs'])} glyphs, {len(buf.getvalue()) // 1024} KB")
-    (args.out / "truth.json").write_text(json.dumps(truths, indent=1) + "\n")
+        print(f"{name}: {len(truth['glyphs'])} glyphs, {size // 1024} KB")
+    (cfg.out / "truth.json").write_text(json.dumps(truths, indent=1) + "\n")
 
 
 if __name__ == "__main__":

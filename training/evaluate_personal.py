@@ -29,6 +29,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,21 +39,39 @@ from models.reading.glyph import recognize
 from models.reading.personal import writer_verdict
 from models.registry import WEIGHTS_DIR, Registry
 from training.data.glyphs import CHARSET62, chars62_split, load_chars62, load_mnist, prepare
-from training.provenance import ROOT, command_line
+from training.provenance import ROOT, command_line, config_record
+from training.teaching import TeachConfig, teach
+from training.writer import WRITER_EPOCHS
 
 REPORT = ROOT / "models" / "weights" / "personal-base" / "evaluation.json"
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class PersonalEvaluation:
+    """Which writers are taught and how; the report keeps this whole (``config``)."""
+
+    data_dir: Path  # folder with handwritten_chars62/ and mnist/
+    digit_blocks: tuple[int, ...] = (0, 4, 8)  # which blocks of 10 of each digit to teach (0-9)
+    characters: str = "ACEGKMPRTWYbdfhkmqsu"  # character-task classes to teach
+    char_blocks: tuple[int, ...] = (0,)  # which blocks of 10 of each character to teach
+    out: Path = REPORT  # where the figures are written (JSON)
+    limit: int = 0  # teach at most this many groups per task (0: all)
+    vae_arm_only: bool = False  # skip the augmentation-alone arm (half the time)
+
+
+def parse_args(argv=None) -> PersonalEvaluation:
+    d = PersonalEvaluation(Path("."))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="folder with handwritten_chars62/ and mnist/")
     p.add_argument("--digit-blocks", default="0,4,8", help="which blocks of 10 of each digit to teach (0-9)")
-    p.add_argument("--characters", default="ACEGKMPRTWYbdfhkmqsu", help="character-task classes to teach")
+    p.add_argument("--characters", default=d.characters, help="character-task classes to teach")
     p.add_argument("--char-blocks", default="0", help="which blocks of 10 of each character to teach")
-    p.add_argument("--out", type=Path, default=REPORT, help="where the figures are written (JSON)")
-    p.add_argument("--limit", type=int, default=0, help="teach at most this many groups per task (0: all)")
+    p.add_argument("--out", type=Path, default=d.out, help="where the figures are written (JSON)")
+    p.add_argument("--limit", type=int, default=d.limit, help="teach at most this many groups per task (0: all)")
     p.add_argument("--vae-arm-only", action="store_true", help="skip the augmentation-alone arm (half the time)")
-    return p.parse_args(argv)
+    args = vars(p.parse_args(argv))
+    blocks = {k: tuple(int(b) for b in args[k].split(",")) for k in ("digit_blocks", "char_blocks")}
+    return PersonalEvaluation(**args | blocks)
 
 
 def writer_groups(data_dir: Path, task: str, labels: str, blocks: list[int]) -> list[dict]:
@@ -93,56 +112,83 @@ def scores(results: list[dict], label: str, arm: str) -> dict:
     }
 
 
-def main(argv=None) -> None:
-    from training.teaching import TeachConfig, teach
-    from training.writer import WRITER_EPOCHS
+@dataclass
+class Bench:
+    """What every group is measured with: the served models, a folder for the profiles, the
+    character files the model never trained on and the MNIST test split (prepared)."""
 
-    args = parse_args(argv)
-    registry = Registry(WEIGHTS_DIR)
+    registry: Registry
+    work: Path
+    unseen: set[str]
+    mnist_x: np.ndarray
+    mnist_y: np.ndarray
+
+
+def chosen_groups(cfg: PersonalEvaluation) -> list[dict]:
+    """The digit groups, then the character groups, each cut to ``cfg.limit``."""
+    digits = writer_groups(cfg.data_dir, "digit", "0123456789", list(cfg.digit_blocks))
+    chars = writer_groups(cfg.data_dir, "character", cfg.characters, list(cfg.char_blocks))
+    if cfg.limit:
+        digits, chars = digits[: cfg.limit], chars[: cfg.limit]
+    return digits + chars
+
+
+def evaluate_group(cfg: PersonalEvaluation, bench: Bench, n: int, g: dict) -> dict | None:
+    """Teach the group's first sample (with the VAE and, unless ``vae_arm_only``, without), read
+    its held-out samples with and without each profile; None when none is held out."""
+    task, label = g["task"], g["label"]
+    held = g["files"][1:] if task == "digit" else [f for f in g["files"][1:] if f.name in bench.unseen]
+    if not held:
+        return None
+    row = {"task": task, "label": label, "block": g["block"], "taught": g["files"][0].name, "held_out": len(held)}
+    row |= scores(read(held, task, bench.registry, None), label, "base")
+    for arm, use_vae in (("personal", True), ("augmentation_only", False))[: 1 if cfg.vae_arm_only else 2]:
+        folder, _ = create_profile(bench.work, f"g{n}-{arm.replace('_', '-')}")
+        config = TeachConfig(use_vae=use_vae, pictures=False, writer_epochs=WRITER_EPOCHS if use_vae else 1)
+        record = teach(g["files"][0].read_bytes(), task, label, folder, config=config)  # writer: VAE arm only
+        answers = read(held, task, bench.registry, folder)
+        row |= scores(answers, label, arm) | {f"{arm}_promoted": record["promoted"]}
+        if use_vae:
+            row |= vae_arm_figures(bench, task, label, folder, record, answers)
+        shutil.rmtree(folder)
+    return row
+
+
+def vae_arm_figures(bench: Bench, task: str, label: str, folder: Path, record: dict, answers: list[dict]) -> dict:
+    """The time a teach took, the writer classifier's verdicts and (digits) the adapted model on
+    the whole MNIST test split."""
+    out = {"seconds": record["seconds"]}
+    out["writer_yours"] = float(np.mean([r["writer"]["label"] == "yours" for r in answers]))
+    out |= writer_on_base(task, label, bench.registry, folder)
+    if task == "digit":
+        out["mnist_test"] = mnist_accuracy(bench.registry.personal(folder / task, "model"), bench)
+    return out
+
+
+def mnist_accuracy(model, bench: Bench) -> float:
+    """Top-1 accuracy of ``model`` on the official MNIST test split."""
+    x = bench.mnist_x
+    probs = np.concatenate([model.probabilities(x[i : i + 1000]) for i in range(0, len(x), 1000)])
+    return float((probs.argmax(1) == bench.mnist_y).mean())
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    _, _, mnist_x, mnist_y = load_mnist(cfg.data_dir)
     work = Path(tempfile.mkdtemp(prefix="hwr-eval-personal-"))
-    unseen = unseen_character_files(args.data_dir)
-    groups = writer_groups(args.data_dir, "digit", "0123456789", [int(b) for b in args.digit_blocks.split(",")])
-    chars = writer_groups(args.data_dir, "character", args.characters, [int(b) for b in args.char_blocks.split(",")])
-    if args.limit:
-        groups, chars = groups[: args.limit], chars[: args.limit]
-    _, _, mnist_x, mnist_y = load_mnist(args.data_dir)
-    mnist_x = prepare(mnist_x)
-    rows = []
+    bench = Bench(Registry(WEIGHTS_DIR), work, unseen_character_files(cfg.data_dir), prepare(mnist_x), mnist_y)
     started = time.monotonic()
-    for n, g in enumerate(groups + chars):
-        task, label = g["task"], g["label"]
-        held = g["files"][1:] if task == "digit" else [f for f in g["files"][1:] if f.name in unseen]
-        if not held:
-            continue
-        row = {"task": task, "label": label, "block": g["block"], "taught": g["files"][0].name, "held_out": len(held)}
-        row |= scores(read(held, task, registry, None), label, "base")
-        for arm, use_vae in (("personal", True), ("augmentation_only", False))[: 1 if args.vae_arm_only else 2]:
-            folder, _ = create_profile(work, f"g{n}-{arm.replace('_', '-')}")
-            record = teach(
-                g["files"][0].read_bytes(),
-                task,
-                label,
-                folder,
-                config=TeachConfig(use_vae=use_vae, pictures=False, writer_epochs=WRITER_EPOCHS if use_vae else 1),
-            )  # the writer is measured with the VAE only
-            answers = read(held, task, registry, folder)
-            row |= scores(answers, label, arm)
-            row[f"{arm}_promoted"] = record["promoted"]
-            if use_vae:
-                row["seconds"] = record["seconds"]
-                row["writer_yours"] = float(np.mean([r["writer"]["label"] == "yours" for r in answers]))
-                row |= writer_on_base(task, label, registry, folder)
-                if task == "digit":
-                    model = registry.personal(folder / task, "model")
-                    probs = np.concatenate([model.probabilities(mnist_x[i : i + 1000]) for i in range(0, 10000, 1000)])
-                    row["mnist_test"] = float((probs.argmax(1) == mnist_y).mean())
-            shutil.rmtree(folder)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    report = summarise(rows, registry, mnist_x, mnist_y)
+    rows = []
+    for n, group in enumerate(chosen_groups(cfg)):
+        row = evaluate_group(cfg, bench, n, group)
+        if row is not None:
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    report = summarise(rows, bench)
     minutes = round((time.monotonic() - started) / 60, 1)
-    report |= {"command": command_line("training.evaluate_personal"), "minutes": minutes, "groups": rows}
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report |= {"command": command_line("training.evaluate_personal"), "config": config_record(cfg)}
+    report |= {"minutes": minutes, "groups": rows}
+    cfg.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "groups"}, indent=2))
     shutil.rmtree(work, ignore_errors=True)
 
@@ -160,35 +206,37 @@ def writer_on_base(task: str, label: str, registry: Registry, folder: Path) -> d
     return out
 
 
-def summarise(rows: list[dict], registry: Registry, mnist_x: np.ndarray, mnist_y: np.ndarray) -> dict:
+def summarise(rows: list[dict], bench: Bench) -> dict:
     """Means over groups, and the spread (min, max), per task; the base digit model's MNIST test."""
-    base = registry.get("digit")
-    probs = np.concatenate([base.probabilities(mnist_x[i : i + 1000]) for i in range(0, 10000, 1000)])
-    out = {"mnist_test_base": float((probs.argmax(1) == mnist_y).mean()), "tasks": {}}
-    keys = [f"{arm}{k}" for arm in ("base", "personal", "augmentation_only") for k in ("", "_answered", "_unsure")]
-    keys += ["writer_yours", "writer_standard", "writer_other", "mnist_test", "seconds"]
+    out = {"mnist_test_base": mnist_accuracy(bench.registry.get("digit"), bench), "tasks": {}}
     for task in ("digit", "character"):
         part = [r for r in rows if r["task"] == task]
-        if not part:
-            continue
-        summary = {"groups": len(part), "held_out_samples": int(sum(r["held_out"] for r in part))}
-        for k in keys:
-            values = [r[k] for r in part if k in r]
-            if values:
-                summary[k] = {
-                    "mean": round(float(np.mean(values)), 4),
-                    "min": round(float(np.min(values)), 4),
-                    "max": round(float(np.max(values)), 4),
-                }
-        hard = [r for r in part if r["base"] < 1.0]
-        summary["groups_base_misreads"] = {"groups": len(hard)} | {
-            k: round(float(np.mean([r[k] for r in hard])), 4)
-            for k in ("base", "personal", "augmentation_only")
-            if hard and all(k in r for r in hard)
-        }
-        summary["promoted"] = int(sum(r["personal_promoted"] for r in part))
-        out["tasks"][task] = summary
+        if part:
+            out["tasks"][task] = task_summary(part)
     return out
+
+
+SUMMED = [f"{arm}{k}" for arm in ("base", "personal", "augmentation_only") for k in ("", "_answered", "_unsure")]
+SUMMED += ["writer_yours", "writer_standard", "writer_other", "mnist_test", "seconds"]
+
+
+def task_summary(part: list[dict]) -> dict:
+    """One task's groups: each figure's mean, min and max; the groups the base model misread; promotions."""
+    summary = {"groups": len(part), "held_out_samples": int(sum(r["held_out"] for r in part))}
+    for k in SUMMED:
+        values = [r[k] for r in part if k in r]
+        if values:
+            summary[k] = {
+                name: round(float(f(values)), 4) for name, f in (("mean", np.mean), ("min", np.min), ("max", np.max))
+            }
+    hard = [r for r in part if r["base"] < 1.0]
+    summary["groups_base_misreads"] = {"groups": len(hard)} | {
+        k: round(float(np.mean([r[k] for r in hard])), 4)
+        for k in ("base", "personal", "augmentation_only")
+        if hard and all(k in r for r in hard)
+    }
+    summary["promoted"] = int(sum(r["personal_promoted"] for r in part))
+    return summary
 
 
 if __name__ == "__main__":

@@ -435,13 +435,51 @@ def teach(
 ) -> dict:
     """Teach ``profile`` (a folder) one sample of ``label`` for ``task``; returns the task's record
     (also written to the profile's ``profile.json``). ``base_dir`` is the served base model's folder."""
-    from models.loading import load_recognizer
     from models.registry import WEIGHTS_DIR
-    from training.data.augment import one_sample_variants
 
     started, steps = time.monotonic(), Steps(progress)
     weights_dir = Path(weights_dir or WEIGHTS_DIR)
+    profile = Path(profile)
+    owned, current = (profile / PROFILE_FILE).exists(), profile_task_dir(profile, task)
     base_dir = Path(base_dir or weights_dir / task)
+    lesson, vae = new_lesson(data, task, label, current, config, steps, base_dir, weights_dir)
+    model, metrics, promoted, mix = steps.timed("adapt", lambda: adapt(lesson, config))
+    writer, yours_threshold = steps.timed("writer", lambda: learn_writer(lesson, config, steps))
+
+    out = current.parent / f".{current.name}.{uuid.uuid4().hex}.tmp"
+    version = int(read_profile(profile).get("tasks", {}).get(task, {}).get("version", 0)) + 1
+    write_folder(out, current, lesson, model, promoted, writer, yours_threshold, version, profile.name)
+    variants = lesson.taught[label]["variants"]
+    draw = lambda: draw_pictures(out / "pictures" / str(ord(label)), lesson, variants, vae, model, config.seed)  # noqa: E731
+    drawn = steps.timed("pictures", draw) if config.pictures else []
+    record = {
+        "version": version,
+        "promoted": promoted,
+        "metrics": metrics,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    record |= teach_record(lesson, vae, mix, steps, drawn, config) | {"evaluation": held_out_writers(weights_dir, task)}
+    (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
+    swap_in(profile, current, out, owned)
+    write_profile(profile, task, record)
+    return record
+
+
+def new_lesson(
+    data: bytes,
+    task: str,
+    label: str,
+    current: Path,
+    config: TeachConfig,
+    steps: Steps,
+    base_dir: Path,
+    weights_dir: Path,
+) -> tuple[Lesson, Vae]:
+    """The sample as a glyph, its augmented variants (and check variants) and the VAE's samples,
+    beside every set taught to the task before and the task's base data."""
+    from models.loading import load_recognizer
+    from training.data.augment import one_sample_variants
+
     base = load_recognizer(base_dir, task)
     if label not in base.labels:
         raise ValueError(f"{label!r} is not one of the {task} labels")
@@ -449,43 +487,33 @@ def teach(
     variants = steps.timed("augment", lambda: one_sample_variants(gray, config.variants, config.seed))
     check = one_sample_variants(gray, CHECK_VARIANTS, config.seed + 1000)
     vae = steps.timed("vae", lambda: make_vae(sample, variants, config, steps))
-
-    profile = Path(profile)
-    owned, current = (profile / PROFILE_FILE).exists(), profile_task_dir(profile, task)
     taught = _taught_sets(current) | {
         label: {"sample": sample, "variants": variants, "check": check, "vae": vae.generated}
     }
-    lesson = Lesson(task, base, base_dir, label, taught, *base_data(task, weights_dir))
-    model, metrics, promoted, mix = steps.timed("adapt", lambda: adapt(lesson, config))
-    writer, yours_threshold = steps.timed("writer", lambda: learn_writer(lesson, config, steps))
+    return Lesson(task, base, base_dir, label, taught, *base_data(task, weights_dir)), vae
 
-    out = current.parent / f".{current.name}.{uuid.uuid4().hex}.tmp"
-    version = int(read_profile(profile).get("tasks", {}).get(task, {}).get("version", 0)) + 1
-    write_folder(out, current, lesson, model, promoted, writer, yours_threshold, version, profile.name)
-    folder = out / "pictures" / str(ord(label))
-    draw = lambda: draw_pictures(folder, lesson, variants, vae, model, config.seed)  # noqa: E731
-    drawn = steps.timed("pictures", draw) if config.pictures else []
-    record = {
-        "version": version,
+
+def teach_record(lesson: Lesson, vae: Vae, mix: dict, steps: Steps, drawn: list, config: TeachConfig) -> dict:
+    """What a teach records beside its version and figures: the base, the labels taught, the
+    samples it made, its timings, pictures and config."""
+    base, label, made = lesson.base, lesson.label, lesson.taught[lesson.label]
+    return {
         "base": {"name": base.name, "version": base.version},
-        "promoted": promoted,
-        "labels": sorted(taught, key=lambda lab: base.labels.index(lab)),
+        "labels": sorted(lesson.taught, key=lambda lab: base.labels.index(lab)),
         "last_taught": label,
         "taught_at": utc_stamp(),
-        "metrics": metrics,
-        "samples": {"variants": len(variants), "vae": len(vae.generated), "check_variants": len(check), "mix": mix},
+        "samples": {
+            "variants": len(made["variants"]),
+            "vae": len(vae.generated),
+            "check_variants": len(made["check"]),
+            "mix": mix,
+        },
         "vae_loss": vae.loss,
-        "seconds": round(time.monotonic() - started, 1),
         "timings": steps.timings,
         "pictures": {str(ord(label)): drawn},
         "seed": config.seed,
         "config": asdict(config),
-        "evaluation": held_out_writers(weights_dir, task),
     }
-    (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
-    swap_in(profile, current, out, owned)
-    write_profile(profile, task, record)
-    return record
 
 
 def held_out_writers(weights_dir: Path, task: str) -> dict:
