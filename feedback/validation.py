@@ -39,44 +39,14 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
 
     ``labels_of(task)`` gives the label set a correction is checked against.
     """
-    if not isinstance(body, dict):
-        raise BadFeedback("The request body is not a JSON object.")
-    pid, correct, label = body.get("prediction_id"), body.get("correct"), body.get("label")
-    if not isinstance(pid, str) or not pid or not _is_text(pid):
-        raise BadFeedback('Send "prediction_id" from the answer you are rating.')
-    if not isinstance(correct, bool):
-        raise BadFeedback('Send "correct": true (the answer was right) or false.')
-    if label is not None and not isinstance(label, str):
-        raise InvalidLabel('The "label" must be text.')
-    label = (label or "").strip() or None  # a line's inner spaces stay
+    pid, correct, label = read_body(body)
     try:
         prediction = store().prediction(pid)
     except UnknownPrediction:
         raise UnknownPredictionId(
             "That answer is not known here (it may have expired); read the image again."
         ) from None
-    if correct:
-        if label is not None and label != prediction["predicted"]:
-            raise InvalidLabel(
-                f"You said the answer “{prediction['predicted']}” is right but gave “{clipped(label)}”.",
-            )
-        label = prediction["predicted"]
-    elif label is not None and prediction["task"] == "line":
-        unknown = sorted({ch for ch in label if ch not in labels_of("line")})
-        if unknown or len(label) > 300:
-            raise InvalidLabel(
-                f"The line model cannot write {clipped(''.join(unknown)) if unknown else 'more than 300 characters'}.",
-            )
-        if label == prediction["predicted"]:
-            raise InvalidLabel("That is what we read: press Yes if it is right.")
-    elif label is not None:
-        labels = labels_of(prediction["task"])
-        if label not in labels:
-            raise InvalidLabel(
-                f"“{clipped(label)}” is not a {prediction['task']}: type one of {describe_labels(labels)}.",
-            )
-        if label == prediction["predicted"]:
-            raise InvalidLabel(f"“{clipped(label)}” is what we read: press Yes if it is right.")
+    label = checked_label(prediction, correct, label, labels_of)
     feedback_id, revision = store().record_feedback(pid, correct, label)
     if syncer():
         syncer().notify()
@@ -88,3 +58,43 @@ def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
         "correct": correct,
         "label": label,
     }
+
+
+def read_body(body: object) -> tuple[str, bool, str | None]:
+    """(prediction id, whether the answer was right, the label typed or None) from the JSON body."""
+    if not isinstance(body, dict):
+        raise BadFeedback("The request body is not a JSON object.")
+    pid, correct, label = body.get("prediction_id"), body.get("correct"), body.get("label")
+    if not isinstance(pid, str) or not pid or not _is_text(pid):
+        raise BadFeedback('Send "prediction_id" from the answer you are rating.')
+    if not isinstance(correct, bool):
+        raise BadFeedback('Send "correct": true (the answer was right) or false.')
+    if label is not None and not isinstance(label, str):
+        raise InvalidLabel('The "label" must be text.')
+    return pid, correct, (label or "").strip() or None  # a line's inner spaces stay
+
+
+def checked_label(prediction: dict, correct: bool, label: str | None, labels_of: Callable[[str], list[str]]):
+    """The label to store: the answer itself when it was right, else the correction (or None),
+    refused when the model could not have written it or it repeats the answer."""
+    predicted, task = prediction["predicted"], prediction["task"]
+    if correct:
+        if label is not None and label != predicted:
+            raise InvalidLabel(f"You said the answer “{predicted}” is right but gave “{clipped(label)}”.")
+        return predicted
+    if label is None:
+        return None
+    if task == "line":
+        unknown = sorted({ch for ch in label if ch not in labels_of("line")})
+        if unknown or len(label) > 300:
+            cannot = clipped("".join(unknown)) if unknown else "more than 300 characters"
+            raise InvalidLabel(f"The line model cannot write {cannot}.")
+        if label == predicted:
+            raise InvalidLabel("That is what we read: press Yes if it is right.")
+        return label
+    labels = labels_of(task)
+    if label not in labels:
+        raise InvalidLabel(f"“{clipped(label)}” is not a {task}: type one of {describe_labels(labels)}.")
+    if label == predicted:
+        raise InvalidLabel(f"“{clipped(label)}” is what we read: press Yes if it is right.")
+    return label

@@ -122,9 +122,11 @@ def test_malformed_json(client):
     assert_error(client.post("/submit", json={"image": "not a data url"}), 400, "not_an_image")
 
 
-def test_unknown_route_and_method_answer_json(client):
-    assert_error(client.get("/nope"), 404, "not_found")
-    assert_error(client.get("/submit"), 405, "method_not_allowed")
+@pytest.mark.parametrize(
+    ("path", "status", "code"), [("/nope", 404, "not_found"), ("/submit", 405, "method_not_allowed")]
+)
+def test_an_unknown_route_or_method_answers_json(client, path, status, code):
+    assert_error(client.get(path), status, code)
 
 
 def test_concurrent_requests_get_consistent_answers(app):

@@ -85,12 +85,14 @@ def test_sheet_mistakes_are_named_not_mislabelled(sheet_app, sources, kwargs, wo
     assert words in body["error"]["message"]
 
 
-def test_unknown_sheet_and_bad_names(sheet_app):
-    client = sheet_app.test_client()
+def test_training_an_unknown_sheet_is_refused(sheet_app):
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    resp = client.post("/sheet/train", json={"sheet_id": "0" * 32, "name": "bob"}, headers=auth)
+    resp = sheet_app.test_client().post("/sheet/train", json={"sheet_id": "0" * 32, "name": "bob"}, headers=auth)
     assert resp.status_code == 422 and "not known" in resp.get_json()["error"]["message"]
+
+
+def test_a_profile_name_that_is_a_path_is_refused(sheet_app):
     form = {"file": (io.BytesIO(b"x"), "p.png"), "task": "page", "personal": "../etc"}
-    resp = client.post("/upload", data=form)
+    resp = sheet_app.test_client().post("/upload", data=form)
     assert resp.status_code == 400 and "Name the profile" in resp.get_json()["error"]["message"]
     assert resp.get_json()["error"]["code"] == "bad_profile"

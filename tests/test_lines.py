@@ -3,6 +3,7 @@ decoding and error rates, and the CRNN's batch independence."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from app import recognize_command
 from models.decoding.ctc import beam_search, edit_distance, error_rates, greedy
 from models.errors import BlankImage
 from models.loading import load_line_model
@@ -22,7 +24,8 @@ from models.preprocessing import (
     line_ink,
 )
 from models.preprocessing.lines import _affine
-from tests.helpers import RESOURCES, tiny_line_weights
+from models.registry import WEIGHTS_DIR
+from tests.helpers import RESOURCES, SHARED_DATA, make_app, tiny_line_weights
 from training.data.lines import load_iam_offline, load_names_words, render
 
 
@@ -199,7 +202,7 @@ def paragraph_png(lines: int = 3, skew: float = 2.0) -> bytes:
             draw.ellipse((x + 8, y + 25, x + 40, y + 60), outline=0, width=5)
         draw.point((40 + 75 * 3 + 20, 45 + 130 * r), fill=0)  # a stray dot above the line: no extra line
     img = img.rotate(skew, expand=True, fillcolor=255)
-    buf = __import__("io").BytesIO()
+    buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
 
@@ -214,46 +217,53 @@ def test_a_paragraph_is_split_into_its_lines():
     assert ys == sorted(ys)
 
 
-def test_line_api_and_cli_shape(tmp_path, line_weights):
-    import io
-    import json
+def upload_line(client, lines: int = 1, **fields):
+    """``POST /upload`` of a drawn paragraph of ``lines`` lines with the line task."""
+    return client.post("/upload", data={"file": (io.BytesIO(paragraph_png(lines)), "p.png"), "task": "line"} | fields)
 
-    from app import recognize_command
-    from tests.helpers import make_app
 
-    app = make_app(tmp_path, WEIGHTS_DIR=str(line_weights))
-    client = app.test_client()
-    resp = client.post("/upload", data={"file": (io.BytesIO(paragraph_png(2)), "p.png"), "task": "line"})
+def test_a_paragraph_upload_answers_each_line_with_its_box(tmp_path, line_weights):
+    resp = upload_line(make_app(tmp_path, WEIGHTS_DIR=str(line_weights)).test_client(), 2)
     body = resp.get_json()
     assert resp.status_code == 200, body
     assert body["task"] == "line" and len(body["lines"]) == 2 and body["text"].count("\n") == 1
     assert {"text", "raw_text", "confidence", "x", "y", "w", "h"} <= set(body["lines"][0])
     assert body["decoder"] == "beam" and body["corrected"] is True and body["model"]["version"] == "0"
-    pid = body["lines"][0]["prediction_id"]
+
+
+def test_a_line_correction_is_stored_and_one_the_model_cannot_write_is_refused(tmp_path, line_weights):
+    app = make_app(tmp_path, WEIGHTS_DIR=str(line_weights))
+    client = app.test_client()
+    pid = upload_line(client, 2).get_json()["lines"][0]["prediction_id"]
     fix = client.post("/feedback", json={"prediction_id": pid, "correct": False, "label": "a loop and a line"})
     assert fix.status_code == 200 and fix.get_json()["label"] == "a loop and a line"
     bad_fix = client.post("/feedback", json={"prediction_id": pid, "correct": False, "label": "déjà vu"})
     assert bad_fix.status_code == 400 and "cannot write" in bad_fix.get_json()["error"]["message"]
     (row,) = app.extensions["feedback"].feedback("line")
     assert row.source == "line" and row.model_input_png.startswith(b"\x89PNG")
-    plain = client.post(
-        "/upload",
-        data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line", "decoder": "greedy", "correct": "false"},
-    ).get_json()
+
+
+def test_a_greedy_uncorrected_reading_is_the_raw_text(tmp_path, line_weights):
+    client = make_app(tmp_path, WEIGHTS_DIR=str(line_weights)).test_client()
+    plain = upload_line(client, decoder="greedy", correct="false").get_json()
     assert plain["text"] == plain["raw_text"] and plain["corrected"] is False
-    bad = client.post(
-        "/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line", "decoder": "viterbi"}
-    )
+
+
+def test_an_unknown_decoder_is_refused(tmp_path, line_weights):
+    bad = upload_line(make_app(tmp_path, WEIGHTS_DIR=str(line_weights)).test_client(), decoder="viterbi")
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "bad_line_request"
+
+
+def test_corrections_come_from_the_configured_word_list(tmp_path, line_weights):
     (tmp_path / "words.txt").write_text("loops\nlines\n")
     constrained = make_app(tmp_path, WEIGHTS_DIR=str(line_weights), LINE_WORDS=str(tmp_path / "words.txt"))
-    body = (
-        constrained.test_client()
-        .post("/upload", data={"file": (io.BytesIO(paragraph_png(1)), "p.png"), "task": "line"})
-        .get_json()
-    )
+    body = upload_line(constrained.test_client()).get_json()
     assert body["task"] == "line"
     assert set(constrained.extensions["line_speller"][1].sym.words) == {"loops", "lines"}  # the list was used
+
+
+def test_the_cli_reads_a_line_without_correction(tmp_path, line_weights):
+    app = make_app(tmp_path, WEIGHTS_DIR=str(line_weights))
     (tmp_path / "p.png").write_bytes(paragraph_png(1))
     result = app.test_cli_runner().invoke(
         recognize_command, ["--task", "line", "--no-correct", str(tmp_path / "p.png")]
@@ -263,11 +273,6 @@ def test_line_api_and_cli_shape(tmp_path, line_weights):
 
 
 def test_without_a_line_model_the_task_is_refused(tmp_path):
-    import io
-
-    from models.registry import WEIGHTS_DIR
-    from tests.helpers import make_app
-
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "digit").symlink_to(WEIGHTS_DIR / "digit")
     client = make_app(tmp_path, WEIGHTS_DIR=str(tmp_path / "weights")).test_client()
@@ -317,9 +322,7 @@ def test_spelling_correction_keeps_case_and_punctuation():
     assert Speller(["Gaitskell", "Labour"]).line("Gaitskel and Labuor") == "Gaitskell and Labour"
 
 
-@pytest.mark.skipif(
-    not (__import__("tests.helpers").helpers.SHARED_DATA / "iam_ondb_lines").exists(), reason="needs ../shared/data"
-)
+@pytest.mark.skipif(not (SHARED_DATA / "iam_ondb_lines").exists(), reason="needs ../shared/data")
 def test_evaluate_lines_reports_cer_and_wer(line_weights):
     from models.loading import load_line_model
     from tests.helpers import SHARED_DATA
@@ -345,13 +348,11 @@ def test_training_reads_iam_offline_lines_it_can_use(tmp_path):
 
 
 @pytest.mark.skipif(
-    not (__import__("models.registry").registry.WEIGHTS_DIR / "line" / "model.keras").exists(),
+    not (WEIGHTS_DIR / "line" / "model.keras").exists(),
     reason="no line model installed yet (python -m training.train_lines --data-dir ../shared/data)",
 )
 def test_the_shipped_line_model_reads_held_out_lines(client):
     """10 lines of IAM-OnDB's writer-independent test set, uploaded as images."""
-    import io
-    import json
 
     from models.decoding.ctc import error_rates
     from tests.helpers import RESOURCES
@@ -390,7 +391,6 @@ def photographed_paragraph(names: list[str], skew: float = 1.5, gap: int = 10) -
     """Real test lines stacked into a paragraph (``gap`` pixels between their images; below zero,
     tails of one line reach into the next) on grey, unevenly lit paper, slightly rotated, with
     sensor noise, saved as a JPEG like a phone photo."""
-    import io
 
     from tests.helpers import RESOURCES
 
@@ -414,9 +414,6 @@ def photographed_paragraph(names: list[str], skew: float = 1.5, gap: int = 10) -
 
 
 def test_a_photographed_paragraph_comes_back_line_by_line(client):
-    import io
-    import json
-
     from models.decoding.ctc import error_rates
     from tests.helpers import RESOURCES
 
@@ -452,8 +449,6 @@ def test_training_keeps_the_last_epochs_and_can_average_them(tmp_path):
 def test_lines_whose_tails_touch_are_still_told_apart(client):
     """No empty row separates these lines: the line pitch comes from the row profile, and every
     stroke stays whole with its own line."""
-    import io
-    import json
 
     from models.decoding.ctc import error_rates
     from models.preprocessing import decode, to_gray
@@ -496,8 +491,6 @@ def test_names_are_kept_and_every_change_is_listed():
 
 
 def test_a_line_answer_lists_its_corrections(client):
-    import io
-
     from tests.helpers import RESOURCES
 
     for path in sorted((RESOURCES / "lines").glob("*.png"))[:5]:
@@ -519,7 +512,6 @@ def test_a_line_answer_lists_its_corrections(client):
 def form_crop(name: str, label: str = "PRENOM :", cut: bool = True) -> bytes:
     """A test line as a form field: a printed label above it, a dotted rule below and, with ``cut``,
     the bottom of the line above cut off by the top edge."""
-    import io
 
     import matplotlib
     from PIL import ImageFont
@@ -543,16 +535,13 @@ def form_crop(name: str, label: str = "PRENOM :", cut: bool = True) -> bytes:
 
 
 LINE_FILTER_NEEDED = pytest.mark.skipif(
-    not (__import__("models.registry").registry.WEIGHTS_DIR / "line-filter" / "model.keras").exists(),
+    not (WEIGHTS_DIR / "line-filter" / "model.keras").exists(),
     reason="no handwriting filter (python -m training.train_line_filter --data-dir ../shared/data)",
 )
 
 
 @LINE_FILTER_NEEDED
 def test_printed_labels_rules_and_cut_off_lines_are_dropped(client):
-    import io
-    import json
-
     from models.decoding.ctc import error_rates
     from tests.helpers import RESOURCES
 
@@ -568,9 +557,6 @@ def test_printed_labels_rules_and_cut_off_lines_are_dropped(client):
 
 @LINE_FILTER_NEEDED
 def test_a_paragraph_keeps_every_line(client):
-    import io
-    import json
-
     from tests.helpers import RESOURCES
 
     names = sorted(json.loads((RESOURCES / "lines" / "truth.json").read_text()))[:4]
@@ -581,8 +567,6 @@ def test_a_paragraph_keeps_every_line(client):
 
 @LINE_FILTER_NEEDED
 def test_printed_text_alone_is_read_with_a_warning(client):
-    import io
-
     import matplotlib
     from PIL import ImageFont
 

@@ -207,26 +207,19 @@ def read_drawing(
     if pieces < 2:
         return None
     drawing = Image.open(io.BytesIO(data)).convert("RGBA")
-    paper = Image.new("RGB", (drawing.width * DRAWING_PAPER, drawing.height * DRAWING_PAPER), "white")
-    dx, dy = drawing.width * (DRAWING_PAPER - 1) // 2, drawing.height * (DRAWING_PAPER - 1) // 2
-    paper.paste(drawing, (dx, dy), drawing)
-    buf = io.BytesIO()
-    paper.save(buf, format="PNG", compress_level=1)
+    paper, offset = on_paper(drawing)
     try:
-        reading = read_page(buf.getvalue(), registry, alphabet, "cnn", max_pixels, threshold, personal)
+        reading = read_page(paper, registry, alphabet, "cnn", max_pixels, threshold, personal)
     except BlankImage:  # TooManyPieces too: not a short sequence
         return None
     r = reading.result
     if not 2 <= len(r["glyphs"]) <= MAX_SEQUENCE:
         return None
-    scale = paper.width / r["image"]["width"]  # the page path reads at most PAGE_SIDE pixels
+    scale = drawing.width * DRAWING_PAPER / r["image"]["width"]  # the page path reads at most PAGE_SIDE pixels
     for g, seen in zip(r["glyphs"], reading.glyph_pixels, strict=True):
-        x0, y0 = round(g["x"] * scale) - dx, round(g["y"] * scale) - dy
-        x1, y1 = round((g["x"] + g["w"]) * scale) - dx, round((g["y"] + g["h"]) * scale) - dy
-        g.update(x=x0, y=y0, w=x1 - x0, h=y1 - y0, input_28x28=png_data_url(seen))
-    task = page_alphabet(alphabet)[0]
+        g.update(drawing_box(g, scale, offset), input_28x28=png_data_url(seen))
     result = {
-        "task": task,
+        "task": page_alphabet(alphabet)[0],
         "sequence": True,
         "alphabet": alphabet,
         "text": r["text"],
@@ -239,6 +232,25 @@ def read_drawing(
         "model": r["model"],
     }
     return PageReading(result, reading.glyph_inputs, reading.glyph_pixels)
+
+
+def on_paper(drawing: Image.Image) -> tuple[bytes, tuple[int, int]]:
+    """(PNG of ``drawing`` centred on white paper ``DRAWING_PAPER`` times its size, where its
+    top-left corner lies on the paper)."""
+    paper = Image.new("RGB", (drawing.width * DRAWING_PAPER, drawing.height * DRAWING_PAPER), "white")
+    dx, dy = drawing.width * (DRAWING_PAPER - 1) // 2, drawing.height * (DRAWING_PAPER - 1) // 2
+    paper.paste(drawing, (dx, dy), drawing)
+    buf = io.BytesIO()
+    paper.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue(), (dx, dy)
+
+
+def drawing_box(glyph: dict, scale: float, offset: tuple[int, int]) -> dict[str, int]:
+    """A glyph's box on the page path's (scaled) paper, in the drawing's own pixels."""
+    dx, dy = offset
+    x0, y0 = round(glyph["x"] * scale) - dx, round(glyph["y"] * scale) - dy
+    x1, y1 = round((glyph["x"] + glyph["w"]) * scale) - dx, round((glyph["y"] + glyph["h"]) * scale) - dy
+    return {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
 
 
 MAX_SEQUENCE = 12  # more glyphs than this in one drawing is not a short sequence: "not sure" stays
