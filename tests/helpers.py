@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -170,3 +171,31 @@ def retrain_argv(app, tmp_path: Path, replay: int, epochs: int, *extra: str) -> 
         "--epochs": str(epochs),
     }
     return [word for flag, value in flags.items() for word in (flag, value)] + list(extra)
+
+
+JOB_TIMEOUT_S = 300  # a teach worker on a busy 2-core CI machine
+
+
+def wait_for_job(client, url: str) -> dict:
+    """Poll a queued job (a teach, a sheet's training) until it is done or failed; its last state,
+    with ``seen_steps``."""
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    seen_steps = set()
+    while time.monotonic() < deadline:
+        state = client.get(url).get_json()
+        seen_steps.add(state["step"])
+        assert 0.0 <= state["progress"] <= 1.0
+        if state["state"] in ("done", "failed"):
+            state["seen_steps"] = seen_steps
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"teach job {url} did not finish in {JOB_TIMEOUT_S} s")
+
+
+def stop_workers(personal: Path) -> None:
+    """No teach worker outlives its test."""
+    for pid_file in (personal / ".jobs").glob("*/pid"):
+        try:
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+        except (ProcessLookupError, ValueError, PermissionError):
+            pass

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import RESOURCES, make_app, tiny_line_weights
+from tests.helpers import RESOURCES, make_app, stop_workers, tiny_line_weights
 
 CHROMIUM = Path(os.environ.get("HWR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -638,9 +638,13 @@ def teach_page(browser, tmp_path_factory):
     from tests.test_personal import FAST
 
     folder = tmp_path_factory.mktemp("teach-app")
-    app = make_app(folder, PERSONAL_DIR=str(folder / "personal"), TEACH_OPTIONS=FAST)
+    app = make_app(folder, PERSONAL_DIR=str(folder / "personal"), TEACH_OPTIONS=FAST, ADMIN_TOKEN=SHEET_TOKEN)
     with served_page(browser, app, height=1600) as page:
         yield page, app
+    stop_workers(folder / "personal")
+
+
+SHEET_TOKEN = "sheet-admin"
 
 
 def test_one_drawn_sample_teaches_a_profile_and_shows_every_step(teach_page, tmp_path):
@@ -668,6 +672,26 @@ def test_one_drawn_sample_teaches_a_profile_and_shows_every_step(teach_page, tmp
     expect(page.locator("#model-info")).to_contain_text("erin-digit", timeout=PREDICTION_TIMEOUT_MS)
     expect(page.locator("#model-info")).to_contain_text("writer:")
     assert page.locator("#result-text").inner_text().strip() == "2"
+
+
+def test_a_sheet_trains_in_a_worker_and_the_page_reports_its_figures(teach_page, tmp_path):
+    import numpy as np
+
+    from training.compose_pages import compose_sheet, glyph_sources
+
+    page, app = teach_page
+    sources = glyph_sources(RESOURCES / "mnist_test_first500.npz", RESOURCES / "photo_digits")
+    sheet = tmp_path / "sheet.png"
+    compose_sheet(sources, np.random.default_rng(4), per_row=7).save(sheet)
+    page.click('label:has(input[name="teach-mode"][value="sheet"])')
+    page.set_input_files("#sheet-file", str(sheet))
+    page.click("#sheet-check")
+    expect(page.locator("#sheet-summary")).to_contain_text("Found 70 digits", timeout=PREDICTION_TIMEOUT_MS)
+    page.fill("#sheet-name", "frank")
+    page.fill("#sheet-token", SHEET_TOKEN)
+    page.click("#sheet-train")
+    expect(page.locator("#sheet-status")).to_contain_text("Trained “frank”", timeout=300_000)
+    expect(page.locator("#sheet-status")).to_contain_text("personal cnn")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from tests.helpers import RESOURCES, canvas_digit, make_app, png_bytes
+from tests.helpers import RESOURCES, canvas_digit, make_app, png_bytes, stop_workers, wait_for_job
 from training.compose_pages import compose_page, compose_sheet, glyph_sources
 
 TOKEN = "sheet-token"
@@ -30,7 +30,8 @@ def check(client, data: bytes):
 
 @pytest.fixture
 def sheet_app(tmp_path):
-    return make_app(tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), ADMIN_TOKEN=TOKEN)
+    yield make_app(tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), ADMIN_TOKEN=TOKEN)
+    stop_workers(tmp_path / "personal")
 
 
 def test_a_sheet_is_checked_trained_and_used_for_pages(sheet_app, sources):
@@ -48,11 +49,13 @@ def test_a_sheet_is_checked_trained_and_used_for_pages(sheet_app, sources):
         json={"sheet_id": body["sheet_id"], "name": "alice"},
         headers={"Authorization": f"Bearer {TOKEN}"},
     )
-    assert resp.status_code == 200, resp.get_json()
-    acc = resp.get_json()["metrics"]["held_out_accuracy"]
+    assert resp.status_code == 202, resp.get_json()  # queued: the training runs in a worker process
+    assert resp.get_json()["profile_token"]  # the sheet made profile "alice": one concept with taught profiles
+    job = wait_for_job(client, resp.get_json()["status_url"])
+    assert job["state"] == "done" and job["kind"] == "sheet", job.get("error")
+    acc = job["result"]["metrics"]["held_out_accuracy"]
     assert acc["personal cnn"] >= 0.8 and acc["personal hog"] >= 0.6
     assert client.get("/sheet/models").get_json()[0]["name"] == "alice"
-    assert resp.get_json()["profile_token"]  # the sheet made profile "alice": one concept with taught profiles
     listed = client.get("/personal/profiles").get_json()["profiles"]
     assert listed[0]["name"] == "alice" and listed[0]["sheet"]["engines"] == ["cnn", "hog"]
     glyph = png_bytes(canvas_digit([[(0.5, 0.15), (0.5, 0.85)]]))

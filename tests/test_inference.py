@@ -20,7 +20,7 @@ from models.inference import KERAS_FILE, ONNX_FILE, OnnxForward
 from models.loading import filter_windows, load_line_filter, load_line_model, load_recognizer
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
-from tests.helpers import RESOURCES
+from tests.helpers import RESOURCES, stop_workers
 
 ROOT = RESOURCES.parents[1]
 TOLERANCE = 1e-5  # the issue's bound on |ONNX - Keras|
@@ -139,10 +139,13 @@ def test_an_export_that_differs_from_keras_is_not_written(tmp_path, monkeypatch)
 
 SERVE_EVERY_TASK = textwrap.dedent(
     """
-    import io, json, sys
+    import base64, io, json, sys
     from pathlib import Path
+    import numpy as np
     from app import create_app
-    app = create_app({"TESTING": True, "FEEDBACK_DB": sys.argv[1], "FEEDBACK_SYNC_BACKGROUND": False})
+    from training.compose_pages import compose_sheet, glyph_sources
+    settings = {"TESTING": True, "FEEDBACK_DB": sys.argv[1], "PERSONAL_DIR": sys.argv[2], "ADMIN_TOKEN": "t"}
+    app = create_app(settings | {"FEEDBACK_SYNC_BACKGROUND": False})
     client, resources = app.test_client(), Path("tests/resources")
     digit = (resources / "photo_digits").glob("*.png").__next__().read_bytes()
     line = sorted((resources / "lines").glob("*.png"))[0].read_bytes()
@@ -151,23 +154,36 @@ SERVE_EVERY_TASK = textwrap.dedent(
     for task, data in [("digit", digit), ("character", digit), ("line", line), ("page", page)]:
         r = client.post("/upload", data={"task": task, "file": (io.BytesIO(data), "x.png")})
         answers[task] = r.status_code
+    sources = glyph_sources(resources / "mnist_test_first500.npz", resources / "photo_digits")
+    sheet = io.BytesIO()
+    compose_sheet(sources, np.random.default_rng(4), per_row=6).save(sheet, "PNG")
+    checked = client.post("/sheet/check", data={"file": (io.BytesIO(sheet.getvalue()), "s.png")}).get_json()
+    body = {"sheet_id": checked["sheet_id"], "name": "sheet"}
+    answers["sheet"] = client.post("/sheet/train", json=body, headers={"Authorization": "Bearer t"}).status_code
+    sample = "data:image/png;base64," + base64.b64encode(digit).decode()
+    body = {"image": sample, "task": "digit", "label": "7", "profile": "one"}
+    answers["teach"] = client.post("/personal/teach", json=body).status_code
     print(json.dumps({"answers": answers, "tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}))
     """
 )
 
 
 def test_a_server_that_only_serves_never_imports_tensorflow(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-c", SERVE_EVERY_TASK, str(tmp_path / "feedback.sqlite3")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    """It reads every task and queues a sheet's training and a teach (their workers import it)."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", SERVE_EVERY_TASK, str(tmp_path / "feedback.sqlite3"), str(tmp_path / "personal")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+    finally:
+        stop_workers(tmp_path / "personal")
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report == {
-        "answers": dict.fromkeys(["digit", "character", "line", "page"], 200),
+        "answers": dict.fromkeys(["digit", "character", "line", "page"], 200) | {"sheet": 202, "teach": 202},
         "tensorflow": False,
         "keras": False,
     }

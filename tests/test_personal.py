@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +13,12 @@ from PIL import Image
 
 from models.preprocessing import decode, to_gray
 from models.profiles import WRITER_CLASSES
-from tests.helpers import canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import canvas_digit, data_url, make_app, png_bytes, stop_workers, wait_for_job
 
 # small but real settings, so a teach takes seconds in the suite (the served default: training.teach)
 FAST = {"variants": 40, "vae_epochs": 8, "writer_epochs": 2}
 TWO = [[(0.3, 0.3), (0.45, 0.2), (0.62, 0.25), (0.65, 0.4), (0.5, 0.55), (0.3, 0.75), (0.7, 0.75)]]
 SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.42, 0.85)]]
-JOB_TIMEOUT_S = 300  # a teach worker on a busy 2-core CI machine
 
 
 def drawn(strokes) -> bytes:
@@ -34,29 +30,6 @@ def teach_app(tmp_path):
     app = make_app(tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), TEACH_OPTIONS=FAST, ADMIN_TOKEN="admin-secret")
     yield app
     stop_workers(tmp_path / "personal")
-
-
-def stop_workers(personal: Path) -> None:
-    """No teach worker outlives its test."""
-    for pid_file in (personal / ".jobs").glob("*/pid"):
-        try:
-            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
-        except (ProcessLookupError, ValueError, PermissionError):
-            pass
-
-
-def wait_for_job(client, url: str) -> dict:
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    seen_steps = set()
-    while time.monotonic() < deadline:
-        state = client.get(url).get_json()
-        seen_steps.add(state["step"])
-        assert 0.0 <= state["progress"] <= 1.0
-        if state["state"] in ("done", "failed"):
-            state["seen_steps"] = seen_steps
-            return state
-        time.sleep(0.5)
-    raise AssertionError(f"teach job {url} did not finish in {JOB_TIMEOUT_S} s")
 
 
 def test_variants_are_many_distinct_readable_and_reproducible():

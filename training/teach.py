@@ -1,66 +1,75 @@
-"""One teach job of the web app's queue: ``python -m training.teach --job DIR`` (``web.jobs``
-starts it). The job folder holds ``request.json`` and ``sample.png``; progress and the result go
-to its ``state.json``. What a teach does is ``training.teaching``.
+"""One job of the web app's queue: ``python -m training.teach --job DIR`` (``web.jobs`` starts
+it). The job folder holds ``request.json`` and ``sample.png``; progress and the result go to its
+``state.json``. A job teaches one sample (``training.teaching``) or, with ``"kind": "sheet"``,
+trains a profile from a checked handwriting sheet (``training.personal``).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
+from models.handwriting_sheets import load_sheet
+from models.profiles import write_state
 from training.teaching import TeachConfig, teach
 
 
 def run_job(job: Path) -> int:
     """Run the job in folder ``job`` (``request.json`` + ``sample.png``), reporting to ``state.json``;
     jobs take turns through a lock file beside them, so one teach runs at a time on this machine."""
-    import fcntl
-
-    from models.profiles import write_state
-
     request = json.loads((job / "request.json").read_text())
     with open(job.parent / "teach.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # waits while another teach runs
-        started = time.monotonic()
-
-        def report(step: str, fraction: float) -> None:
-            elapsed = time.monotonic() - started
-            eta = elapsed / fraction - elapsed if fraction > 0.02 else request.get("estimate_s", 60)
-            write_state(
-                job,
-                {"state": "running", "step": step, "progress": round(fraction, 3), "eta_s": round(max(eta, 0.0), 1)},
-            )
-
+        report = progress_reporter(job, request.get("estimate_s", 60))
         report("prepare", 0.0)
         try:
-            record = teach(
-                (job / "sample.png").read_bytes(),
-                request["task"],
-                request["label"],
-                Path(request["profile_dir"]),
-                report,
-                TeachConfig(**request.get("options", {})),
-                weights_dir=Path(request["weights_dir"]),
-                base_dir=Path(request["base_dir"]),
-            )
+            record = run_request(job, request, report)
         except Exception as exc:  # the job reports every failure; the worker process then ends
-            write_state(
-                job,
-                {
-                    "state": "failed",
-                    "step": "failed",
-                    "progress": 1.0,
-                    "eta_s": 0,
-                    "error": f"{type(exc).__name__}: {exc}",
-                },
-            )
+            failed = {"state": "failed", "step": "failed", "progress": 1.0, "eta_s": 0}
+            write_state(job, failed | {"error": f"{type(exc).__name__}: {exc}"})
             return 1
         write_state(job, {"state": "done", "step": "done", "progress": 1.0, "eta_s": 0, "result": record})
     return 0
+
+
+def run_request(job: Path, request: dict, report) -> dict:
+    """Do what the job asks: train a profile from a checked sheet (``kind`` ``"sheet"``) or teach
+    it one sample; returns the record the job's state carries as its result."""
+    if request.get("kind") == "sheet":
+        from training.personal import train_personal  # imports TensorFlow: after the job said "prepare"
+
+        report("train", 0.05)
+        sheet = load_sheet(Path(request["sheets_root"]), request["sheet_id"])
+        return train_personal(sheet, request["profile"], Path(request["profile_dir"]), Path(request["base_dir"]))
+    return teach(
+        (job / "sample.png").read_bytes(),
+        request["task"],
+        request["label"],
+        Path(request["profile_dir"]),
+        report,
+        TeachConfig(**request.get("options", {})),
+        weights_dir=Path(request["weights_dir"]),
+        base_dir=Path(request["base_dir"]),
+    )
+
+
+def progress_reporter(job: Path, estimate_s: float):
+    """``report(step, fraction)`` for ``teach``: writes the step, the fraction done and the time
+    left (extrapolated from the time so far; ``estimate_s`` until 2% is done) to ``state.json``."""
+    started = time.monotonic()
+
+    def report(step: str, fraction: float) -> None:
+        elapsed = time.monotonic() - started
+        eta = elapsed / fraction - elapsed if fraction > 0.02 else estimate_s
+        state = {"state": "running", "step": step, "progress": round(fraction, 3), "eta_s": round(max(eta, 0.0), 1)}
+        write_state(job, state)
+
+    return report
 
 
 def main(argv=None) -> None:

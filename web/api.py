@@ -24,7 +24,7 @@ from models.handwriting_sheets import list_personal, load_sheet, personal_dir, r
 from models.preprocessing import decode_data_url, png_data_url
 from models.reading.glyph import available_tasks, offered_tasks
 from models.reading.page import PageReading, annotate, hog_alphabets
-from web import limits, metrics
+from web import limits, metrics, personal
 from web.auth import admin_required
 from web.reading import check_size, labels_of, read, registry
 from web.requests import json_object, uploaded_file
@@ -118,15 +118,16 @@ def check_sheet():
 @bp.post("/sheet/train")
 @admin_required
 def train_sheet():
-    """Train personal models from a checked sheet (changes models: admin token required)."""
-    from training.personal import train_personal  # local: training loads TensorFlow's training parts
-
+    """Queue the training of personal models from a checked sheet (changes models: admin token
+    required): 202 with the job's id and status URL, followed as a teach's, in a worker process."""
     body = json_object()
     root = Path(current_app.config["PERSONAL_DIR"])
-    sheet = load_sheet(root, str(body.get("sheet_id", "")))
-    name = str(body.get("name", ""))
-    info = train_personal(sheet, name, personal_dir(root, name), registry().source("digit"))
-    return jsonify(info)
+    sheet_id, name = str(body.get("sheet_id", "")), str(body.get("name", ""))
+    load_sheet(root, sheet_id)  # an unknown sheet is refused now (422), not in the worker
+    folder, token = personal.open_profile(personal_dir(root, name).name)
+    req = {"kind": "sheet", "task": "digit", "profile": name, "sheet_id": sheet_id, "sheets_root": str(root)}
+    req |= {"profile_dir": str(folder), "base_dir": str(registry().source("digit"))}
+    return personal.job_answer(personal.submit_job(req), name, token)
 
 
 @bp.get("/sheet/models")

@@ -82,10 +82,11 @@ class TeachQueue:
         return state | {"job_id": job_id, **self.request(job_id)}
 
     def request(self, job_id: str) -> dict:
-        """What the job was asked to do (task, label, profile), without server paths."""
+        """What the job was asked to do (kind: a teach or a sheet; task, label, profile), without
+        server paths."""
         folder = self._job(job_id)
         req = json.loads((folder / "request.json").read_text()) if folder else {}
-        return {k: req[k] for k in ("task", "label", "profile") if k in req}
+        return {k: req[k] for k in ("kind", "task", "label", "profile") if k in req}
 
     def _pending(self) -> list[dict]:
         """States of the jobs still queued or running, oldest first."""

@@ -119,12 +119,7 @@ def teach():
     task = task or "digit"
     metrics.note_task(task)
     png = checked_sample(data, task, label, name)
-    if (
-        not (personal_root() / name).exists()
-        and len(list_profiles(personal_root())) >= current_app.config["MAX_PROFILES"]
-    ):
-        raise TooManyProfiles(f"This server keeps at most {current_app.config['MAX_PROFILES']} profiles; it is full.")
-    folder, token = create_profile(personal_root(), name)
+    folder, token = open_profile(name)
     if token is None:
         _may_change(folder)
     reg = _registry()
@@ -137,10 +132,29 @@ def teach():
         "weights_dir": str(reg.weights_dir),
         "options": current_app.config["TEACH_OPTIONS"],
     }
+    return job_answer(submit_job(req, png), name, token)
+
+
+def open_profile(name: str) -> tuple[Path, str | None]:
+    """The profile's folder, made now (with its token) unless it exists; refused when the server
+    keeps ``MAX_PROFILES`` already."""
+    limit = current_app.config["MAX_PROFILES"]
+    if not (personal_root() / name).exists() and len(list_profiles(personal_root())) >= limit:
+        raise TooManyProfiles(f"This server keeps at most {limit} profiles; it is full.")
+    return create_profile(personal_root(), name)
+
+
+def submit_job(req: dict, sample_png: bytes = b"") -> str:
+    """Queue a job (a teach, or a sheet's training); its id. 429 when too many wait already."""
     try:
-        job_id = queue().submit(req, png)
+        return queue().submit(req, sample_png)
     except QueueFull as exc:
         raise TeachQueueFull("Other teaches are waiting; try again shortly.", exc.retry_after) from None
+
+
+def job_answer(job_id: str, name: str, token: str | None):
+    """The 202 answer to a queued job: its id, the profile, where to follow it, and the profile's
+    token when the request made the profile."""
     answer = {"job_id": job_id, "profile": name, "status_url": url_for("personal.job", job_id=job_id)}
     return jsonify(answer | ({"profile_token": token} if token else {})), 202
 

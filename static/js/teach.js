@@ -77,20 +77,29 @@ $("sheet-check").addEventListener("click", async () => {
 
 $("sheet-train").addEventListener("click", async () => {
   if (!sheetId) return;
-  sheetMessage("Training your models; this takes about a minute…");
+  const name = $("sheet-name").value.trim();
+  sheetMessage("Queued: your models train in the background…");
   $("sheet-train").disabled = true;
   const { response, body } = await postJson("/sheet/train", {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "application/json", Authorization: `Bearer ${$("sheet-token").value}` },
-    body: JSON.stringify({ sheet_id: sheetId, name: $("sheet-name").value.trim() }),
+    body: JSON.stringify({ sheet_id: sheetId, name }),
+  });
+  if (!response || response.status !== 202 || !body) {
+    $("sheet-train").disabled = false;
+    const wait = response && response.status === 429 ? ` Try again in ${response.headers.get("Retry-After")} s.` : "";
+    return sheetMessage((response ? errorMessage(response, body) : "Could not reach the server.") + wait, "error");
+  }
+  if (body.profile_token) localStorage.setItem(tokenKey(name), body.profile_token);
+  const job = await followJob(body.status_url, {
+    show: (state) => sheetMessage(`${STEP_NAMES[state.step] || state.step}${etaText(state)}`),
+    say: sheetMessage,
   });
   $("sheet-train").disabled = false;
-  if (!response || !response.ok || !body || !body.metrics) {
-    return sheetMessage(response ? errorMessage(response, body) : "Could not reach the server.", "error");
-  }
-  const acc = body.metrics.held_out_accuracy;
+  if (!job) return;
+  const acc = job.result.metrics.held_out_accuracy;
   sheetMessage(
-    `Trained “${body.name}”. On ${body.samples.held_out} of your digits kept aside: ` +
+    `Trained “${job.result.name}”. On ${job.result.samples.held_out} of your digits kept aside: ` +
       Object.entries(acc).map(([k, v]) => `${k} ${percent(v)}`).join(", ") +
       ". Choose it under Engine to read pages with it.",
   );
@@ -109,6 +118,7 @@ for (const radio of document.querySelectorAll('input[name="teach-mode"]')) {
 
 const STEP_NAMES = {
   queued: "Waiting for the teach before yours…",
+  train: "Training the HOG engine, the CNN and the writer classifier on your sheet",
   prepare: "Preparing your sample",
   augment: "Making variants of it (rotation, scale, stroke, elastic, blur…)",
   vae: "Training the VAE and sampling new versions",
@@ -171,19 +181,30 @@ function showTeachResult(job) {
   $("teach-results").hidden = false;
 }
 
-async function followJob(url) {
+/** " (about 12 s left)" while a job runs. */
+function etaText(state) {
+  return state.eta_s > 0 && state.state !== "done" ? ` (about ${Math.ceil(state.eta_s)} s left)` : "";
+}
+
+/** The teach panel's progress bar and step for a job's ``state``. */
+function showTeachProgress(state) {
+  teachProgress.value = Number(state.progress) || 0;
+  teachStep.textContent = `${STEP_NAMES[state.step] || state.step}${etaText(state)}`;
+}
+
+/** Poll a queued job (a teach, a sheet's training) until it ends: its final state, or null after
+ * ``say``ing what went wrong; ``show`` gets every state on the way. */
+async function followJob(url, { show = showTeachProgress, say = teachMessage } = {}) {
   for (;;) {
     const { response, body } = await postJson(url, { headers: { Accept: "application/json" } });
     if (!response || !response.ok || !body) {
-      teachMessage(response ? errorMessage(response, body) : "Lost touch with the server.", "error");
+      say(response ? errorMessage(response, body) : "Lost touch with the server.", "error");
       return null;
     }
-    teachProgress.value = Number(body.progress) || 0;
-    const eta = body.eta_s > 0 && body.state !== "done" ? ` (about ${Math.ceil(body.eta_s)} s left)` : "";
-    teachStep.textContent = `${STEP_NAMES[body.step] || body.step}${eta}`;
+    show(body);
     if (body.state === "done") return body;
     if (body.state === "failed") {
-      teachMessage(`Teaching failed: ${body.error || "unknown error"}`, "error");
+      say(`${body.kind === "sheet" ? "Training" : "Teaching"} failed: ${body.error || "unknown error"}`, "error");
       return null;
     }
     await new Promise((resolve) => setTimeout(resolve, 700));
