@@ -15,6 +15,7 @@ logged or returned; errors are reported by type and HTTP status only.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import random
@@ -79,8 +80,6 @@ class SyncError(RuntimeError):
 
 def sheet_row(row: FeedbackRow) -> list:
     """The columns one feedback row gets in the sheet."""
-    import base64
-
     return [
         row.updated_at,
         row.task,

@@ -11,6 +11,7 @@ import keras
 from keras import layers
 
 from models.preprocessing import FILTER_WIDTH, LINE_HEIGHT
+from models.profiles import WRITER_CLASSES
 
 GLYPH_SHAPE = (28, 28, 1)
 
@@ -151,8 +152,6 @@ def build_writer_cnn(name: str = "writer_cnn") -> keras.Model:
     x = layers.Conv2D(64, 3, activation="relu", name="w_conv3")(x)
     x = layers.GlobalAveragePooling2D(name="w_pool3")(x)
     x = layers.Dropout(0.3, name="w_drop")(x)
-    from models.profiles import WRITER_CLASSES
-
     out = layers.Dense(len(WRITER_CLASSES), activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name=name)
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.errors import SheetError
+from models.errors import ProfileError, SheetError
 from models.preprocessing import PAGE_MAX_PIXELS, read_gray
+from models.profiles import profile_dir
 from models.segmentation.page import PAGE_SIDE, segment
 
 DIGITS = "0123456789"
@@ -82,9 +85,6 @@ def read_sheet(data: bytes, model=None, max_pixels: int = PAGE_MAX_PIXELS, min_p
 def personal_dir(root: Path, name: str) -> Path:
     """The profile folder a sheet's models go into (``models.profiles.profile_dir``); a name that
     is not a profile name is a ``SheetError``, as every other fault of a sheet request."""
-    from models.errors import ProfileError
-    from models.profiles import profile_dir
-
     try:
         return profile_dir(root, name)
     except ProfileError as exc:
@@ -102,9 +102,6 @@ def list_personal(root: Path) -> list[dict]:
 
 def save_sheet(root: Path, sheet: Sheet) -> str:
     """Keep a checked sheet's glyphs and labels for training; returns its id."""
-    import time
-    import uuid
-
     sheet_id = uuid.uuid4().hex
     folder = Path(root) / ".sheets"
     folder.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import ProfileError, UnknownProfile, quoted
+from models.preprocessing import decode, glyph_from_gray, to_gray
 from models.timestamps import utc_stamp
 
 NAME = re.compile(r"[a-z0-9_-]{1,40}")
@@ -43,6 +44,17 @@ BASE_DATA_DIR = "personal-base"  # under the weights folder: replay and guard sa
 
 
 PROFILE_FILE = "profile.json"
+
+
+# the figures each teach draws into <task>/pictures/<ord(label)>/<name>.png (training.teach_pictures)
+PICTURES = ("variants", "vae_samples", "reconstruction", "latent_map", "feature_maps")
+
+
+def sample_glyph(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(grayscale picture, 28x28 glyph) of a taught sample's image bytes, through the glyph path
+    every answer takes; raises ``BlankImage`` on no ink."""
+    gray = to_gray(decode(data, max_pixels) if max_pixels else decode(data))
+    return gray, glyph_from_gray(gray).pixels
 
 
 def check_name(name: str) -> str:

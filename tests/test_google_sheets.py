@@ -29,16 +29,18 @@ def google():
 @pytest.fixture
 def sheet_app(tmp_path, google, store_target):
     """An app whose store (each engine in turn) syncs to the fake Google."""
-    key = tmp_path / "service-account.json"
-    google.service_account(key)
     return app_on(
         tmp_path,
         store_target,
-        GOOGLE_SERVICE_ACCOUNT_FILE=str(key),
-        GOOGLE_SHEET_ID="sheet-123",
-        GOOGLE_SHEETS_API_URL=google.url,
-        GOOGLE_SHEETS_TIMEOUT=1.0,
+        **google_settings(tmp_path, google, GOOGLE_SHEET_ID="sheet-123", GOOGLE_SHEETS_TIMEOUT=1.0),
     )
+
+
+def google_settings(tmp_path, google, **more) -> dict:
+    """The settings of an app that copies feedback to the fake Google (a service-account file written)."""
+    key = tmp_path / "service-account.json"
+    google.service_account(key)
+    return {"GOOGLE_SERVICE_ACCOUNT_FILE": str(key), "GOOGLE_SHEETS_API_URL": google.url} | more
 
 
 def give(client, correct: bool = True, label: str | None = None) -> dict:
@@ -120,16 +122,8 @@ def test_sync_command_reports_an_outage_and_keeps_the_rows(sheet_app, google):
 
 
 def test_background_sync_backs_off_and_recovers(tmp_path, google):
-    key = tmp_path / "sa.json"
-    google.service_account(key)
-    app = make_app(
-        tmp_path,
-        GOOGLE_SERVICE_ACCOUNT_FILE=str(key),
-        GOOGLE_SHEET_ID="s",
-        GOOGLE_SHEETS_API_URL=google.url,
-        GOOGLE_SHEETS_TIMEOUT=1.0,
-        FEEDBACK_SYNC_BACKGROUND=True,
-    )
+    settings = google_settings(tmp_path, google, GOOGLE_SHEET_ID="s", GOOGLE_SHEETS_TIMEOUT=1.0)
+    app = make_app(tmp_path, **settings, FEEDBACK_SYNC_BACKGROUND=True)
     sync_ = app.extensions["feedback_sync"]
     sync_.base_delay = 0.05
     google.faults.extend([Fault("status", 500), Fault("status", 429), Fault("drop")])
@@ -172,15 +166,7 @@ def test_without_configuration_sheets_is_off(app, runner):
 
 
 def test_commands_never_start_a_background_syncer(tmp_path, google):
-    key = tmp_path / "sa.json"
-    google.service_account(key)
-    app = make_app(
-        tmp_path,
-        GOOGLE_SERVICE_ACCOUNT_FILE=str(key),
-        GOOGLE_SHEET_ID="s",
-        GOOGLE_SHEETS_API_URL=google.url,
-        FEEDBACK_SYNC_BACKGROUND=True,
-    )
+    app = make_app(tmp_path, **google_settings(tmp_path, google, GOOGLE_SHEET_ID="s"), FEEDBACK_SYNC_BACKGROUND=True)
     assert app.test_cli_runner().invoke(args=["feedback", "status"]).exit_code == 0
     assert not app.extensions["feedback_sync"].running
     app.test_client().get("/healthz")

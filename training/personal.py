@@ -12,16 +12,22 @@ import threading
 import uuid
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from models.handwriting_sheets import Sheet
-from models.hog import save_hog
+from models.hog import load_hog, save_hog
 from models.loading import load_recognizer, write_meta
-from models.profiles import WRITER_CLASSES
+from models.profiles import WRITER_CLASSES, base_data, create_profile
+from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
 from training.common import save_weights
+from training.data.augment import augment
 from training.hog_pipeline import fit
 from training.provenance import stamped
+from training.tuning import fine_tune
+from training.writer import halves, train_writer, writer_threshold
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -30,9 +36,6 @@ AUGMENTED_COPIES = 8  # jittered copies of each sheet glyph: a sheet holds few s
 
 def jittered(glyphs: np.ndarray, labels: np.ndarray, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The glyphs plus ``copies`` augmented versions of each (the training augmentation)."""
-    import tensorflow as tf
-
-    from training.data.augment import augment
 
     tf.random.set_seed(seed)
     batch = np.repeat(glyphs, copies, axis=0)[..., None]
@@ -54,10 +57,6 @@ def sheet_writer(glyphs: np.ndarray, weights_dir: Path, seed: int):
     """The writer classifier of a sheet and its "yours" threshold (``training.teach``): "yours" is
     the sheet's digits, "standard" the digit model's training digits, "other" the character data's
     letters; half of the standard digits is kept aside to set the threshold."""
-    from models.profiles import base_data
-    from models.registry import WEIGHTS_DIR
-    from training.writer import halves, train_writer, writer_threshold
-
     root = weights_dir if (Path(weights_dir) / "personal-base").exists() else WEIGHTS_DIR
     standard, standard_cal = halves(base_data("digit", root)[0], seed)
     chars_x, chars_y = base_data("character", root)[:2]
@@ -98,9 +97,6 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
 
 def fit_engines(tmp: Path, name: str, base, base_dir: Path, x: np.ndarray, y: np.ndarray, epochs: int, seed: int):
     """The sheet's HOG engine, its fine-tuned CNN and its writer classifier, into ``tmp``."""
-    import keras
-
-    from training.tuning import fine_tune
 
     pipeline = fit(x, y, "svm", components=40, seed=seed)
     hog_meta = {"name": f"{name}-hog", "version": "1", "labels": list("0123456789")}
@@ -123,8 +119,6 @@ def fit_engines(tmp: Path, name: str, base, base_dir: Path, x: np.ndarray, y: np
 
 def held_out_accuracy(tmp: Path, base, x_held: np.ndarray, y_held: np.ndarray) -> dict[str, float]:
     """How the shipped digit model and both personal engines read the sheet's held-out glyphs."""
-    from models.hog import load_hog
-
     measure = {
         "shipped digit model": base,
         "personal cnn": load_recognizer(tmp / "cnn", "digit"),
@@ -140,8 +134,6 @@ def swap_in(tmp: Path, out: Path) -> str | None:
     """Each engine of ``tmp`` into the profile ``out`` by renames: a half-trained model is never
     visible under its name, the old one stays whole until the new one is in place, and what else
     the profile holds is left alone. Returns the owner token when the profile was made now."""
-    from models.profiles import create_profile
-
     _, token = create_profile(out.parent, out.name)
     for part in ("cnn", "hog", "writer"):
         old = out / f".{part}.{uuid.uuid4().hex}.old"

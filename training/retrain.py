@@ -31,12 +31,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from feedback.export import read_zip
 from feedback.store import FeedbackRow, FeedbackStore
 from models import versions
 from models.errors import PreprocessError
 from models.loading import load_recognizer, read_meta, write_meta
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes, glyph_from_mnist
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR
+from training.data.glyphs import character_data, load_mnist, prepare
 from training.provenance import ROOT, command_line, config_record
 from training.tuning import fine_tune, training_mix
 
@@ -149,8 +151,6 @@ def read_feedback(path: Path, task: str) -> list[FeedbackRow]:
     if not path.exists():
         raise SystemExit(f"No feedback at {path}: give feedback in the app first, or pass --feedback.")
     if path.suffix == ".zip":
-        from feedback.export import read_zip
-
         rows = read_zip(str(path))
     else:
         rows = FeedbackStore(path).feedback(task, labelled_only=True)
@@ -192,8 +192,6 @@ def npz_glyphs(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def original_data(cfg: RetrainConfig) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(replay pool, test split) as prepared glyphs and class ids."""
-    from training.data.glyphs import character_data, load_mnist, prepare
-
     if cfg.replay_npz and cfg.test_npz:
         return npz_glyphs(cfg.replay_npz), npz_glyphs(cfg.test_npz)
     if cfg.task == "digit":

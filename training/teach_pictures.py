@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 MAP_POINTS = 100  # points per group on the latent map: t-SNE takes seconds, not tens of them
-PICTURES = ("variants", "vae_samples", "reconstruction", "latent_map", "feature_maps")
 
 
 def _pyplot():

@@ -16,6 +16,10 @@ The profile's task folder is built aside and swapped in by renames, so a reader 
 written model. ``python -m training.teach --job DIR`` runs one job of the web app's queue
 (``web.jobs``); ``flask --app app personal teach`` runs one in the foreground;
 ``training.evaluate_personal`` measures what it gains on writers it never saw.
+
+TensorFlow (keras, the network builders, the augmentation, ``training.common``) is imported inside
+the functions that train, as in ``training.tuning`` and ``training.writer``: a teach worker says
+it started (step "prepare") before it pays the seconds that import takes.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import ProfileError
-from models.preprocessing import decode, glyph_from_gray, to_gray, to_png
+from models.errors import PreprocessError, ProfileError
+from models.loading import load_recognizer
+from models.preprocessing import fit_glyph, to_png
 from models.profiles import (
     MAX_GUARD_DROP,
     PROFILE_FILE,
@@ -39,10 +44,14 @@ from models.profiles import (
     base_data,
     profile_task_dir,
     read_profile,
+    sample_glyph,
     write_profile,
 )
 from models.protocols import GlyphModel
+from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
+from training import teach_pictures
+from training.tuning import training_mix
 from training.writer import WRITER_EPOCHS, halves, train_writer, writer_threshold
 
 VARIANTS = 120  # the original design's ~100 variants, plus a few to spare for the check set
@@ -154,9 +163,6 @@ def vae_samples(encoder, decoder, sample: np.ndarray, variants: np.ndarray, coun
     drawn from the posterior of a random variant, pulled part of the way towards the sample's mean
     (``z = m + u * (mean_i - m) + std_i * eps``). The decoded ink is sharpened a little (a VAE
     blurs) and goes through the glyph path's last step (``fit_glyph``) like every other glyph."""
-    from models.errors import PreprocessError
-    from models.preprocessing import fit_glyph
-
     rng = np.random.default_rng(seed)
     centre = encoder(sample[None, ..., None], training=False)[0].numpy()[0]
     mean, log_var = (t.numpy() for t in encoder(variants[..., None], training=False))
@@ -227,12 +233,6 @@ def accuracy_of(kernel: np.ndarray, bias: np.ndarray, feats: np.ndarray, ids: np
 
 
 # ------------------------------------------------------------------------------------------ job
-
-
-def sample_glyph(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(grayscale picture, 28x28 glyph) of a sample's image bytes; raises ``BlankImage`` on no ink."""
-    gray = to_gray(decode(data, max_pixels) if max_pixels else decode(data))
-    return gray, glyph_from_gray(gray).pixels
 
 
 def _taught_sets(folder: Path) -> dict[str, dict[str, np.ndarray]]:
@@ -310,8 +310,6 @@ def adapt(lesson: Lesson, config: TeachConfig):
     of the frozen trunk); (model, metrics, promoted, mix). The new head replaces the base one only
     if the guard and the check variants measure no worse."""
     import keras
-
-    from training.tuning import training_mix
 
     model = keras.models.load_model(lesson.base_dir / "model.keras", compile=False)
     # the mix is made of features: the base data's are computed once per base model and process;
@@ -398,8 +396,6 @@ def write_folder(
 
 def draw_pictures(folder: Path, lesson: Lesson, variants: np.ndarray, vae: Vae, model, seed: int) -> list:
     """The figures of this teach (``training.teach_pictures``) in ``folder``."""
-    from training import teach_pictures
-
     label, ids = lesson.label, lesson.ids_of
     standard = lesson.replay_x[lesson.replay_y == ids[label]][:200]
     other_ids = np.flatnonzero(~np.isin(lesson.replay_y, list(ids.values())))
@@ -435,8 +431,6 @@ def teach(
 ) -> dict:
     """Teach ``profile`` (a folder) one sample of ``label`` for ``task``; returns the task's record
     (also written to the profile's ``profile.json``). ``base_dir`` is the served base model's folder."""
-    from models.registry import WEIGHTS_DIR
-
     started, steps = time.monotonic(), Steps(progress)
     weights_dir = Path(weights_dir or WEIGHTS_DIR)
     profile = Path(profile)
@@ -477,7 +471,6 @@ def new_lesson(
 ) -> tuple[Lesson, Vae]:
     """The sample as a glyph, its augmented variants (and check variants) and the VAE's samples,
     beside every set taught to the task before and the task's base data."""
-    from models.loading import load_recognizer
     from training.data.augment import one_sample_variants
 
     base = load_recognizer(base_dir, task)

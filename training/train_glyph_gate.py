@@ -29,13 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from models.loading import read_meta, write_meta
+from models.architectures import build_glyph_cnn
+from models.loading import load_recognizer, read_meta, write_meta
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS, save_weights, train_classifier
 from training.data.augment import photographed, served_again
 from training.data.glyphs import character_data, digit_split, load_mnist, prepare
 from training.data.negatives import scribbles, side_by_side
+from training.glyph_metrics import probabilities
 from training.provenance import command_line, config_record
 
 # the gate's threshold flags this share of real validation characters. At 0.1% the digit model's
@@ -157,8 +159,6 @@ def labelled(chars: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def train(cfg: GateConfig, train_set: tuple, val_set: tuple) -> Path:
     """Fit the gate (resuming an interrupted run of the same name) and save the best epoch."""
-    from models.architectures import build_glyph_cnn
-
     (x_train, y_train), (x_val, y_val) = labelled(*train_set), labelled(*val_set)
     data = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
     counts = {"characters": len(train_set[0]), "others": len(train_set[1])}
@@ -177,9 +177,6 @@ def train(cfg: GateConfig, train_set: tuple, val_set: tuple) -> Path:
 
 def choose_threshold(out: Path, val_set: tuple[np.ndarray, np.ndarray]) -> dict:
     """Set the threshold that flags ``FLAG_RATE`` of the validation characters; record what it does."""
-    from models.loading import load_recognizer
-    from training.glyph_metrics import probabilities
-
     gate = load_recognizer(out)
     p_chars, p_others = (probabilities(gate, x)[:, 1] for x in val_set)
     threshold = round(float(np.quantile(p_chars, FLAG_RATE)), 4)

@@ -27,9 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
+from PIL import Image
 
-from models.preprocessing import LINE_HEIGHT
+from models.architectures import build_crnn
+from models.decoding.ctc import error_rates, greedy
+from models.errors import PreprocessError
+from models.preprocessing import LINE_HEIGHT, line_from_gray
 from training.common import CHECKPOINTS
 from training.data.lines import (
     NAMES,
@@ -109,7 +115,6 @@ def charset_of(texts: list[str]) -> str:
 
 def offline_strips(root: Path) -> tuple[list[np.ndarray], list[str]]:
     """The IAM offline lines (``training.data.lines.load_iam_offline``), prepared like uploads."""
-    from PIL import Image
 
     def read(path: Path) -> np.ndarray:
         return np.asarray(Image.open(path).convert("L"), np.float32) / 255.0
@@ -132,9 +137,6 @@ def names_strips(data_dir: Path) -> tuple[list[np.ndarray], list[str]]:
 def prepared(items) -> tuple[list[np.ndarray], list[str]]:
     """(strip, text) of every (image loader, text) whose image opens, has ink, and is wide enough
     for CTC to spell its text."""
-    from models.errors import PreprocessError
-    from models.preprocessing import line_from_gray
-
     xs, ys = [], []
     for load, text in items:
         try:
@@ -242,11 +244,6 @@ class Run:
 
 def restore(cfg: LinesConfig, data: LineData) -> Run:
     """Phase 2: a fresh model, or the run of the same name resumed (its charset grown to the data's)."""
-    import keras
-    import tensorflow as tf
-
-    from models.architectures import build_crnn
-
     ckpt_dir = CHECKPOINTS / cfg.run_name
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
@@ -279,8 +276,6 @@ def restore(cfg: LinesConfig, data: LineData) -> Run:
 
 def compiled(run: Run):
     """The training step (CTC loss, one graph for every batch shape) and the forward pass."""
-    import tensorflow as tf
-
     model, optimizer = run.model, run.optimizer
     spec = [
         tf.TensorSpec([None, LINE_HEIGHT, None, 1], tf.uint8),
@@ -380,8 +375,6 @@ def main(argv=None) -> None:
 
 def validate(forward, val: tuple[list[np.ndarray], list[str]], charset: str) -> dict[str, float]:
     """Greedy CER and WER of the model behind ``forward`` on the validation (strips, texts)."""
-    from models.decoding.ctc import error_rates, greedy
-
     images, texts = val
     return error_rates(texts, [greedy(forward(s[None, ..., None]).numpy()[0], charset) for s in images])
 
@@ -426,8 +419,6 @@ def try_average(model, forward, ckpt_dir: Path, count: int, best: dict, val: tup
 
 def publish(cfg: LinesConfig, charset: str, ckpt_dir: Path, best: dict, data: dict) -> None:
     """Copy the best epoch's serving model with its charset and meta.json into ``--out``."""
-    import keras
-
     model = keras.models.load_model(ckpt_dir / "best.keras", compile=False)
     cfg.out.mkdir(parents=True, exist_ok=True)
     model.save(cfg.out / "model.keras")

@@ -30,12 +30,14 @@ from models.errors import (
 )
 from models.preprocessing import decode_data_url, to_png
 from models.profiles import (
+    PICTURES,
     check_name,
     create_profile,
     delete_profile,
     existing_profile,
     list_profiles,
     profile_task_dir,
+    sample_glyph,
     token_matches,
 )
 from models.reading.glyph import GLYPH_TASKS, available_tasks
@@ -69,8 +71,6 @@ def _registry():
 def checked_sample(data: bytes, task: str, label: str, name: str) -> bytes:
     """Check a teach request before it is queued; returns the sample as PNG (the glyph path's input).
     Raises the errors a client gets: unknown task, invalid label, bad profile name, blank image."""
-    from training.teaching import sample_glyph
-
     tasks = [t for t in available_tasks(_registry()) if t in GLYPH_TASKS]
     if task not in tasks:
         raise UnknownTask(task, tasks)
@@ -186,8 +186,6 @@ def delete(name: str):
 
 @bp.get("/profiles/<name>/pictures/<task>/<int:code>/<picture>.png")
 def picture(name: str, task: str, code: int, picture: str):
-    from training.teach_pictures import PICTURES
-
     folder = existing_profile(personal_root(), name)
     path = profile_task_dir(folder, task) / "pictures" / str(code) / f"{picture}.png"
     if task not in GLYPH_TASKS or picture not in PICTURES or not path.is_file():
@@ -212,6 +210,8 @@ def picture(name: str, task: str, code: int, picture: str):
 @click.argument("sample", type=click.Path(exists=True, dir_okay=False))
 def teach_command(task: str, label: str, name: str, sample: str) -> None:
     """Teach PROFILE one sample: progress on stderr, the job's result as one JSON object on stdout."""
+    # local: this command teaches in its own process, so it loads training (and TensorFlow) there;
+    # the server never does
     from training.teaching import TeachConfig
     from training.teaching import teach as run_teach
 

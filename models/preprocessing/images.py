@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ctypes
 import io
 import re
 import warnings
@@ -43,8 +44,6 @@ def _quiet_libtiff() -> bool:
     the JSON log lines. The failure still reaches Pillow, which raises, and the client is told
     ``truncated_image``. Pillow has no setting for it, so the handlers of the libtiff it loaded are
     cleared (Linux; elsewhere nothing changes). True when they were."""
-    import ctypes
-
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
             paths = {line.split()[-1] for line in maps if "libtiff" in line.rsplit("/", 1)[-1]}

@@ -4,6 +4,7 @@ profile (tall bands of touching lines cut at the line pitch), each stroke given 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from models.errors import BadLineRequest, BlankImage
@@ -77,8 +78,6 @@ def _crop(gray: np.ndarray, a: int, b: int, left: int, right: int) -> tuple[tupl
 def _level(image: np.ndarray, angle: float) -> np.ndarray:
     """An 8-bit image (ink bright) rotated by ``angle`` degrees, new corners dark: plenty for
     cutting lines, and four times faster than rotating floats."""
-    from PIL import Image
-
     img = Image.fromarray(image, "L").rotate(angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=0)
     return np.asarray(img)
 

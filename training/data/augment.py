@@ -10,6 +10,11 @@ import math
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image, ImageFilter
+from scipy import ndimage
+
+from models.errors import PreprocessError
+from models.preprocessing import GLYPH_SIZE, glyph_from_gray, glyph_from_mnist
 
 
 def _affine(batch: tf.Tensor, max_deg: float, max_shear: float, scale: float, shift: float) -> tf.Tensor:
@@ -74,9 +79,6 @@ VARIANT_PAD = 16  # room around the ink for rotation, scale and translation
 def sample_ink(gray: np.ndarray) -> np.ndarray:
     """A taught sample (grayscale, 1 = white) -> the ink every variant is drawn from: the 28x28
     glyph the models see (clean, stroke width normalised), redrawn at ``VARIANT_SIDE`` and padded."""
-    from PIL import Image
-
-    from models.preprocessing import GLYPH_SIZE, glyph_from_gray
 
     pixels = glyph_from_gray(gray).pixels.astype(np.float32) / 255.0
     side = VARIANT_SIDE * GLYPH_SIZE // 20  # the glyph's ink fills 20 of its 28 pixels
@@ -86,8 +88,6 @@ def sample_ink(gray: np.ndarray) -> np.ndarray:
 
 def _elastic(ink: np.ndarray, rng: np.random.Generator, alpha: float, sigma: float) -> np.ndarray:
     """Elastic distortion (Simard et al. 2003): a smooth random displacement field."""
-    from scipy import ndimage
-
     h, w = ink.shape
     dx = ndimage.gaussian_filter(rng.uniform(-1, 1, (h, w)), sigma) * alpha
     dy = ndimage.gaussian_filter(rng.uniform(-1, 1, (h, w)), sigma) * alpha
@@ -104,8 +104,6 @@ def _warp(
     shift: float,
 ) -> np.ndarray:
     """Rotation, anisotropic scale, shear and translation about the picture's centre."""
-    from scipy import ndimage
-
     a = np.deg2rad(rng.uniform(-max_deg, max_deg))
     sx, sy = rng.uniform(*scale, size=2)
     sh = rng.uniform(-max_shear, max_shear)
@@ -118,8 +116,6 @@ def _warp(
 
 def _stroke(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Thicker (dilation) or thinner (erosion) strokes, or neither, a third of the time each."""
-    from scipy import ndimage
-
     r = rng.random()
     if r < 1 / 3:
         return ndimage.grey_dilation(ink, size=(int(rng.integers(2, 5)),) * 2)
@@ -131,8 +127,6 @@ def _stroke(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _photograph(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Ink -> a grayscale picture (1 = white) with random paper brightness, ink contrast and blur."""
-    from scipy import ndimage
-
     paper = rng.uniform(0.7, 1.0)
     contrast = rng.uniform(0.45, 1.0)
     gray = paper * (1.0 - contrast * np.clip(ink, 0, 1))
@@ -148,9 +142,6 @@ def one_sample_variants(gray: np.ndarray, count: int = 120, seed: int = 1) -> np
     contrast, blur, noise) and read back through ``models.preprocessing.glyph_from_gray``, the
     path every served glyph takes.
     """
-    from models.errors import PreprocessError
-    from models.preprocessing import glyph_from_gray
-
     rng = np.random.default_rng(seed)
     base = sample_ink(gray)
     out: list[np.ndarray] = []
@@ -171,9 +162,6 @@ def served_again(glyphs: np.ndarray) -> np.ndarray:
     """Each 28x28 glyph (white on black) sent back through the glyph path, as a client that uploads
     what the model saw would: a second resampling that softens edges and shifts the centre of mass.
     A model that only ever saw one pass learns that pass's texture instead of the shape."""
-    from models.errors import PreprocessError
-    from models.preprocessing import glyph_from_mnist
-
     out = np.array(glyphs, copy=True)
     for i, g in enumerate(glyphs):
         try:
@@ -191,10 +179,6 @@ def photographed(glyphs: np.ndarray, seed: int) -> np.ndarray:
 
 def photographed_kept(glyphs: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``photographed`` and the indices of the glyphs it kept (to take their labels)."""
-    from PIL import Image, ImageFilter
-
-    from models.errors import PreprocessError
-    from models.preprocessing import glyph_from_gray
 
     rng = np.random.default_rng(seed)
     out, kept = [], []

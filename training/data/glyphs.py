@@ -6,6 +6,7 @@ the prepared arrays are cached under ``training/.cache`` keyed by the preprocess
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 from concurrent.futures import ProcessPoolExecutor
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.preprocessing import PREPROCESSING_VERSION, glyph_from_mnist
+from models.errors import PreprocessError
+from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes, glyph_from_mnist
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"  # training/.cache
 MNIST_FILES = {
@@ -137,10 +139,6 @@ def load_emnist_byclass(data_dir: Path | None) -> dict[str, tuple[np.ndarray, np
 def load_chars62(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The photographed characters read as uploads (PNG bytes through the glyph path):
     (glyphs, labels 0-61, file names). Cached like ``prepare``."""
-    import csv
-
-    from models.errors import PreprocessError
-    from models.preprocessing import glyph_from_bytes
 
     root = Path(data_dir) / "handwritten_chars62"
     rows = list(csv.DictReader(open(root / "labels.csv", newline="")))

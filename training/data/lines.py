@@ -8,6 +8,7 @@ the rendering seed), so epochs after the first cost no rendering.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -151,8 +152,6 @@ def load_names_words(data_dir: Path, part: str) -> tuple[list[np.ndarray], list[
     """Real scanned handwritten names (block capitals cut from forms, ``names_words/``): grayscale
     images (1 = paper) and their text. ``part`` is ``train`` (the first 800 files) or ``test`` (the
     last 200, never trained on). Rows labelled EMPTY or UNREADABLE are left out."""
-    import csv
-
     root = Path(data_dir) / NAMES
     with open(root / "labels.csv", newline="", encoding="utf-8") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: r["file"])
