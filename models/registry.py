@@ -54,6 +54,7 @@ class Registry:
         self._loading: dict[str, threading.Lock] = {}
         self._personal_stamps: dict[str, int] = {}
         self._tasks: tuple[float, list[str]] | None = None  # (when, tasks) of the last look
+        self._present: dict[Path, tuple[float, bool]] = {}  # file -> (when, whether it was there)
         self._lock = threading.Lock()  # guards the dicts only, never held while a model loads
 
     def source(self, task: str) -> Path:
@@ -199,13 +200,21 @@ class Registry:
                     self._models["line-lm"] = lm
             return self._models["line-lm"]
 
+    def _installed(self, path: Path) -> bool:
+        """Whether ``path`` exists, looked up again at most once a ``CHECK_SECONDS`` (as ``tasks``)."""
+        now = time.monotonic()
+        cached = self._present.get(path)
+        if cached is None or now - cached[0] >= self.CHECK_SECONDS:
+            cached = self._present[path] = (now, path.exists())
+        return cached[1]
+
     def has_line(self) -> bool:
         """Whether a line model is installed."""
-        return (self.weights_dir / "line" / "model.keras").exists()
+        return self._installed(self.weights_dir / "line" / "model.keras")
 
     def has_hog(self, alphabet: str) -> bool:
         """Whether a HOG engine for ``alphabet`` is installed."""
-        return (self.weights_dir / f"hog-{alphabet}" / "model.joblib").exists()
+        return self._installed(self.weights_dir / f"hog-{alphabet}" / "model.joblib")
 
     def loaded(self) -> dict[str, str]:
         """name -> version of the models loaded so far."""

@@ -1,6 +1,6 @@
-"""The teach queue: each teach runs in a worker process of its own (``python -m training.teach``),
-at a lower CPU priority, so that training never blocks anybody's predictions, and one at a time
-on a machine (the workers take turns through a lock file).
+"""The teach queue: each teach, and each sheet's training, runs in a worker process of its own
+(``python -m training.teach``), at a lower CPU priority, so that training never blocks anybody's
+predictions, and one at a time on a machine (the workers take turns through a lock file).
 
 A job is a folder ``<jobs dir>/<job id>/`` with ``request.json``, ``sample.png``, ``pid``,
 ``worker.log`` and the ``state.json`` its worker keeps up to date, so every server process (or

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -17,6 +18,10 @@ import numpy as np
 from models.errors import PreprocessError
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes, glyph_from_mnist
 
+# Pool workers start as fresh interpreters, not forks: a step prepares data after TensorFlow and
+# ONNX Runtime are loaded (the evaluation after training), and a fork of such a process crashed in
+# its first garbage collection (a segmentation fault, tests/test_training.py on a clean clone).
+WORKERS = multiprocessing.get_context("spawn")
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"  # training/.cache
 MNIST_FILES = {
     "x_train": "train-images-idx3-ubyte.gz",
@@ -65,7 +70,7 @@ def prepare(images: np.ndarray, workers: int = 2) -> np.ndarray:
     if path.exists():
         return np.load(path)
     chunks = np.array_split(images, max(1, len(images) // 2000))
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, mp_context=WORKERS) as pool:
         out = np.concatenate(list(pool.map(_prepare_chunk, chunks)))
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.save(path, out)

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from models.errors import PreprocessError
 from models.preprocessing import LINE_PREPROCESSING_VERSION, line_from_gray
-from training.data.glyphs import CACHE_DIR
+from training.data.glyphs import CACHE_DIR, WORKERS
 
 IAM_ONDB = Path("iam_ondb_lines") / "iam_ondb_lines.npz"
 RENDER_VERSION = "2"  # bump when ``render`` changes, so cached renderings are made again
@@ -141,7 +141,7 @@ def strips(lines: Lines, seed: int | None, workers: int = 2) -> list[np.ndarray 
         d = np.load(path)
         return [d[f"s{i}"] if f"s{i}" in d else None for i in range(len(lines.ids))]
     jobs = [(p, e, None if seed is None else seed * 100_003 + i) for i, (p, e) in enumerate(lines.strokes)]
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, mp_context=WORKERS) as pool:
         out = list(pool.map(_prepare_one, jobs, chunksize=32))
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **{f"s{i}": s for i, s in enumerate(out) if s is not None})
