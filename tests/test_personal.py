@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -69,67 +71,119 @@ def test_the_vae_loss_falls_and_it_samples_new_glyphs_reproducibly():
     assert not any(np.array_equal(g, v) for g in generated for v in variants)  # new glyphs, not copies
 
 
-def test_a_taught_profile_answers_with_its_model_and_the_writer_verdict(teach_app):
-    client = teach_app.test_client()
+@dataclass
+class Taught:
+    """One teach of a "2" into a new profile "alice", through the API and its worker."""
+
+    app: Any
+    client: Any
+    answer: dict  # the 202 answer to the teach
+    again: Any  # a second teach into alice without its token, sent while the first ran
+    job: dict  # the finished job's state
+
+
+def teach_alice(tmp: Path) -> Taught:
+    app = make_app(tmp, PERSONAL_DIR=str(tmp / "personal"), TEACH_OPTIONS=FAST, ADMIN_TOKEN="admin-secret")
+    client = app.test_client()
     resp = client.post(
         "/personal/teach", json={"image": data_url(drawn(TWO)), "task": "digit", "label": "2", "profile": "alice"}
     )
     assert resp.status_code == 202
-    body = resp.get_json()
-    assert body["profile"] == "alice" and len(body["job_id"]) == 32 and body["profile_token"]
-    token = body["profile_token"]
-
-    # the profile is somebody's: another teach into it needs its token
     again = client.post(
         "/personal/teach", json={"image": data_url(drawn(SEVEN)), "task": "digit", "label": "7", "profile": "alice"}
     )
-    assert again.status_code == 403 and again.get_json()["error"]["code"] == "forbidden"
+    return Taught(app, client, resp.get_json(), again, wait_for_job(client, resp.get_json()["status_url"]))
 
-    job = wait_for_job(client, body["status_url"])
+
+@pytest.fixture(scope="module")
+def taught(tmp_path_factory):
+    """alice taught once for the tests that only read her (none of them changes her)."""
+    tmp = tmp_path_factory.mktemp("taught")
+    yield teach_alice(tmp)
+    stop_workers(tmp / "personal")
+
+
+@pytest.fixture
+def deletable(tmp_path):
+    """alice taught for a test of its own, which deletes her."""
+    yield teach_alice(tmp_path)
+    stop_workers(tmp_path / "personal")
+
+
+def test_a_teach_is_queued_into_a_new_profile_with_its_token(taught):
+    body = taught.answer
+    assert body["profile"] == "alice" and len(body["job_id"]) == 32 and body["profile_token"]
+
+
+def test_another_teach_into_a_profile_needs_its_token(taught):
+    assert taught.again.status_code == 403 and taught.again.get_json()["error"]["code"] == "forbidden"
+
+
+def test_the_teach_job_reports_its_steps_and_its_record(taught):
+    job = taught.job
     assert job["state"] == "done", job.get("error")
     assert {"prepare", "done"} <= job["seen_steps"]
     result = job["result"]
     assert result["labels"] == ["2"] and result["version"] == 1
     assert result["metrics"]["guard"]["samples"] == 2000
     assert result["samples"]["variants"] == FAST["variants"] and result["samples"]["vae"] > 0
-    pictures = job["pictures"]["2"]
+
+
+def test_the_teach_pictures_are_served_as_png_and_can_be_downloaded(taught):
+    pictures = taught.job["pictures"]["2"]
     assert set(pictures) == {"variants", "vae_samples", "reconstruction", "latent_map", "feature_maps"}
     for url in pictures.values():
-        png = client.get(url)
+        png = taught.client.get(url)
         assert png.status_code == 200 and png.mimetype == "image/png" and png.data.startswith(b"\x89PNG")
         assert Image.open(io.BytesIO(png.data)).size[0] > 100
-    download = client.get(pictures["latent_map"] + "?download=1")
+    download = taught.client.get(pictures["latent_map"] + "?download=1")
     assert "attachment" in download.headers["Content-Disposition"]
 
-    listed = client.get("/personal/profiles").get_json()["profiles"]
-    assert listed == [
-        {"name": "alice", "tasks": {"digit": {"labels": ["2"], "version": 1, "promoted": result["promoted"]}}}
-    ]
 
-    for key in ("profile", "personal"):  # personal= is kept as the older name
-        answer = client.post("/submit", json={"image": data_url(drawn(TWO)), "task": "digit", key: "alice"})
-        assert answer.status_code == 200
-        data = answer.get_json()
-        assert data["model"] == {"name": "alice-digit", "version": "1", "profile": "alice"}
-        assert data["writer"]["label"] in WRITER_CLASSES and 0 <= data["writer"]["probability"] <= 1
-        assert 0 < data["writer"]["yours_threshold"] < 1  # calibrated at teach time on unseen base glyphs
-        assert data["candidates"][0]["label"] == "2"
-    upload = client.post(
+def test_the_profile_is_listed_with_what_it_was_taught(taught):
+    listed = taught.client.get("/personal/profiles").get_json()["profiles"]
+    promoted = taught.job["result"]["promoted"]
+    assert listed == [{"name": "alice", "tasks": {"digit": {"labels": ["2"], "version": 1, "promoted": promoted}}}]
+
+
+@pytest.mark.parametrize("key", ["profile", "personal"])  # personal= is kept as the older name
+def test_an_answer_with_the_profile_comes_from_its_model_with_the_writer_verdict(taught, key):
+    answer = taught.client.post("/submit", json={"image": data_url(drawn(TWO)), "task": "digit", key: "alice"})
+    assert answer.status_code == 200
+    data = answer.get_json()
+    assert data["model"] == {"name": "alice-digit", "version": "1", "profile": "alice"}
+    assert data["writer"]["label"] in WRITER_CLASSES and 0 <= data["writer"]["probability"] <= 1
+    assert 0 < data["writer"]["yours_threshold"] < 1  # calibrated at teach time on unseen base glyphs
+    assert data["candidates"][0]["label"] == "2"
+
+
+def test_an_upload_with_the_profile_carries_the_writer_verdict(taught):
+    upload = taught.client.post(
         "/upload",
         data={"file": (io.BytesIO(drawn(TWO)), "two.png"), "task": "digit", "profile": "alice"},
         content_type="multipart/form-data",
     )
     assert upload.get_json()["writer"]["label"] in WRITER_CLASSES
-    plain = client.post("/submit", json={"image": data_url(drawn(TWO)), "task": "digit"}).get_json()
+
+
+def test_an_answer_without_a_profile_has_no_writer_verdict(taught):
+    plain = taught.client.post("/submit", json={"image": data_url(drawn(TWO)), "task": "digit"}).get_json()
     assert "writer" not in plain and plain["model"]["name"] == "digit"
-    lacking = client.post("/submit", json={"image": data_url(drawn(TWO)), "task": "character", "profile": "alice"})
+
+
+def test_a_task_the_profile_was_not_taught_is_refused(taught):
+    body = {"image": data_url(drawn(TWO)), "task": "character", "profile": "alice"}
+    lacking = taught.client.post("/submit", json=body)
     assert lacking.status_code == 400 and "no character model" in lacking.get_json()["error"]["message"]
 
-    # deleting needs the token, and removes every file of the profile
+
+def test_deleting_a_profile_needs_its_token_and_removes_every_file(deletable):
+    client, token = deletable.client, deletable.answer["profile_token"]
+    pictures = deletable.job["pictures"]["2"]
     assert client.delete("/personal/profiles/alice").status_code == 403
     assert client.delete("/personal/profiles/alice", headers={"X-Profile-Token": "wrong"}).status_code == 403
     gone = client.delete("/personal/profiles/alice", headers={"X-Profile-Token": token})
-    assert gone.status_code == 200 and not (Path(teach_app.config["PERSONAL_DIR"]) / "alice").exists()
+    assert gone.status_code == 200 and not (Path(deletable.app.config["PERSONAL_DIR"]) / "alice").exists()
     after = client.post("/submit", json={"image": data_url(drawn(TWO)), "task": "digit", "profile": "alice"})
     assert after.status_code == 404 and after.get_json()["error"]["code"] == "unknown_profile"
     assert client.get(pictures["variants"]).status_code == 404
