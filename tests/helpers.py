@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -24,6 +25,7 @@ from PIL import Image, ImageDraw
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from app import create_app  # noqa: E402
+from models.registry import WEIGHTS_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = Path(__file__).resolve().parent / "resources"
@@ -199,3 +201,17 @@ def stop_workers(personal: Path) -> None:
             os.killpg(int(pid_file.read_text()), signal.SIGKILL)
         except (ProcessLookupError, ValueError, PermissionError):
             pass
+
+
+def copied_weights(tmp_path: Path, name: str = "digit") -> Path:
+    """A copy of the shipped ``name`` weights folder, to spoil in a test."""
+    dst = tmp_path / name
+    shutil.copytree(WEIGHTS_DIR / name, dst)
+    return dst
+
+
+def edit_meta(folder: Path, change) -> None:
+    """Rewrite ``folder/meta.json`` after ``change(meta)`` has edited the dict in place."""
+    meta = json.loads((folder / "meta.json").read_text())
+    change(meta)
+    (folder / "meta.json").write_text(json.dumps(meta))

@@ -20,7 +20,7 @@ from models.inference import KERAS_FILE, ONNX_FILE, OnnxForward
 from models.loading import filter_windows, load_line_filter, load_line_model, load_recognizer
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
-from tests.helpers import RESOURCES, stop_workers
+from tests.helpers import RESOURCES, copied_weights, edit_meta, stop_workers
 
 ROOT = RESOURCES.parents[1]
 TOLERANCE = 1e-5  # the bound on |ONNX - Keras|
@@ -69,39 +69,29 @@ def test_exported_line_model_and_filter_give_the_keras_outputs():
     assert np.abs(handwriting._forward(windows) - want).max() <= TOLERANCE
 
 
-def copied(tmp_path, name="digit"):
-    dst = tmp_path / name
-    shutil.copytree(WEIGHTS_DIR / name, dst)
-    return dst
-
-
 def test_an_export_that_is_not_the_one_recorded_is_refused(tmp_path):
-    dst = copied(tmp_path)
+    dst = copied_weights(tmp_path)
     shutil.copy(WEIGHTS_DIR / "character" / ONNX_FILE, dst / ONNX_FILE)  # another model's export
     with pytest.raises(WeightsError, match="not the export its meta.json records"):
         load_recognizer(dst, "digit")
 
 
 def test_an_export_not_recorded_in_meta_json_is_refused(tmp_path):
-    dst = copied(tmp_path)
-    meta = json.loads((dst / "meta.json").read_text())
-    del meta["onnx"]
-    (dst / "meta.json").write_text(json.dumps(meta))
+    dst = copied_weights(tmp_path)
+    edit_meta(dst, lambda meta: meta.pop("onnx"))
     with pytest.raises(WeightsError, match="training.export_onnx"):
         load_recognizer(dst, "digit")
 
 
 def test_an_export_whose_outputs_differ_from_the_labels_is_refused(tmp_path):
-    dst = copied(tmp_path)
-    meta = json.loads((dst / "meta.json").read_text())
-    meta["labels"] = meta["labels"][:5]
-    (dst / "meta.json").write_text(json.dumps(meta))
+    dst = copied_weights(tmp_path)
+    edit_meta(dst, lambda meta: meta.update(labels=meta["labels"][:5]))
     with pytest.raises(WeightsError, match="10 outputs for 5 labels"):
         load_recognizer(dst, "digit")
 
 
 def test_a_folder_without_an_export_is_served_through_keras_with_the_same_answers(tmp_path, mnist_sample):
-    dst = copied(tmp_path)
+    dst = copied_weights(tmp_path)
     (dst / ONNX_FILE).unlink()
     legacy, served = load_recognizer(dst, "digit"), load_recognizer(WEIGHTS_DIR / "digit", "digit")
     assert not isinstance(legacy._forward, OnnxForward)
@@ -112,11 +102,9 @@ def test_a_folder_without_an_export_is_served_through_keras_with_the_same_answer
 def test_the_export_command_writes_the_file_and_its_record(tmp_path, mnist_sample):
     from training.export_onnx import main
 
-    dst = copied(tmp_path)
+    dst = copied_weights(tmp_path)
     (dst / ONNX_FILE).unlink()
-    meta = json.loads((dst / "meta.json").read_text())
-    del meta["onnx"]
-    (dst / "meta.json").write_text(json.dumps(meta))
+    edit_meta(dst, lambda meta: meta.pop("onnx"))
     main([str(dst)])
     record = json.loads((dst / "meta.json").read_text())["onnx"]
     assert record["file"] == ONNX_FILE and record["max_abs_diff"] <= TOLERANCE and record["opset"] >= 13

@@ -4,7 +4,6 @@ refusal to serve weights that do not match the code."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from models.errors import WeightsError
 from models.loading import load_recognizer
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes
 from models.registry import WEIGHTS_DIR, shared_registry
-from tests.helpers import SHARED_DATA, png_bytes
+from tests.helpers import SHARED_DATA, copied_weights, edit_meta, png_bytes
 
 DIGIT_DIR = WEIGHTS_DIR / "digit"
 
@@ -68,27 +67,10 @@ def test_one_image_gets_the_same_answer_alone_or_in_a_batch(digit_model, mnist_s
     np.testing.assert_allclose(alone, batched, atol=1e-5)
 
 
-def copy_weights(tmp_path):
-    dst = tmp_path / "digit"
-    shutil.copytree(DIGIT_DIR, dst)
-    return dst
-
-
 def test_refuses_weights_from_another_preprocessing_version(tmp_path):
-    dst = copy_weights(tmp_path)
-    meta = json.loads((dst / "meta.json").read_text())
-    meta["preprocessing_version"] = "0"
-    (dst / "meta.json").write_text(json.dumps(meta))
+    dst = copied_weights(tmp_path)
+    edit_meta(dst, lambda meta: meta.update(preprocessing_version="0"))
     with pytest.raises(WeightsError, match="training.train_digits"):
-        load_recognizer(dst, "digit")
-
-
-def test_refuses_a_shape_mismatch(tmp_path):
-    dst = copy_weights(tmp_path)
-    meta = json.loads((dst / "meta.json").read_text())
-    meta["labels"] = meta["labels"][:5]
-    (dst / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(WeightsError, match="outputs"):
         load_recognizer(dst, "digit")
 
 
