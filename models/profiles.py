@@ -195,6 +195,11 @@ def write_state(job: Path, state: dict) -> None:
     _write_json(Path(job) / "state.json", state)
 
 
+def failed_state(error: str) -> dict:
+    """The final state of a job that failed, saying why."""
+    return {"state": "failed", "step": "failed", "progress": 1.0, "eta_s": 0, "error": error}
+
+
 def read_state(job: Path) -> dict:
     """A teach job's last written state (``queued`` when its worker has not written one yet)."""
     try:

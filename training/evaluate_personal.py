@@ -63,9 +63,15 @@ def parse_args(argv=None) -> PersonalEvaluation:
     d = PersonalEvaluation(Path("."))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="folder with handwritten_chars62/ and mnist/")
-    p.add_argument("--digit-blocks", default="0,4,8", help="which blocks of 10 of each digit to teach (0-9)")
+    p.add_argument(
+        "--digit-blocks",
+        default=",".join(map(str, d.digit_blocks)),
+        help="which blocks of 10 of each digit to teach (0-9)",
+    )
     p.add_argument("--characters", default=d.characters, help="character-task classes to teach")
-    p.add_argument("--char-blocks", default="0", help="which blocks of 10 of each character to teach")
+    p.add_argument(
+        "--char-blocks", default=",".join(map(str, d.char_blocks)), help="which blocks of 10 of each character to teach"
+    )
     p.add_argument("--out", type=Path, default=d.out, help="where the figures are written (JSON)")
     p.add_argument("--limit", type=int, default=d.limit, help="teach at most this many groups per task (0: all)")
     p.add_argument("--vae-arm-only", action="store_true", help="skip the augmentation-alone arm (half the time)")

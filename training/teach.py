@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from models.handwriting_sheets import load_sheet
-from models.profiles import write_state
+from models.profiles import failed_state, write_state
 from training.teaching import TeachConfig, teach
 
 
@@ -30,8 +30,7 @@ def run_job(job: Path) -> int:
         try:
             record = run_request(job, request, report)
         except Exception as exc:  # the job reports every failure; the worker process then ends
-            failed = {"state": "failed", "step": "failed", "progress": 1.0, "eta_s": 0}
-            write_state(job, failed | {"error": f"{type(exc).__name__}: {exc}"})
+            write_state(job, failed_state(f"{type(exc).__name__}: {exc}"))
             return 1
         write_state(job, {"state": "done", "step": "done", "progress": 1.0, "eta_s": 0, "result": record})
     return 0

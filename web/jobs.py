@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from models.profiles import read_state, write_state
+from models.profiles import failed_state, read_state, write_state
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_TTL_SECONDS = 24 * 3600  # a finished job's results (and its sample) are kept this long
@@ -71,13 +71,7 @@ class TeachQueue:
             except (OSError, ValueError):
                 pid = None
             if pid is not None and not _alive(pid) and read_state(folder)["state"] in ("queued", "running"):
-                state = {
-                    "state": "failed",
-                    "step": "failed",
-                    "progress": 1.0,
-                    "eta_s": 0,
-                    "error": "The teach worker stopped before it finished.",
-                }
+                state = failed_state("The teach worker stopped before it finished.")
                 write_state(folder, state)
         return state | {"job_id": job_id, **self.request(job_id)}
 
@@ -158,15 +152,6 @@ class TeachQueue:
         def reap() -> None:
             proc.wait()  # no zombie; a crash that wrote no final state is reported as failed
             if read_state(folder)["state"] in ("queued", "running"):
-                write_state(
-                    folder,
-                    {
-                        "state": "failed",
-                        "step": "failed",
-                        "progress": 1.0,
-                        "eta_s": 0,
-                        "error": f"The teach worker ended with status {proc.returncode}.",
-                    },
-                )
+                write_state(folder, failed_state(f"The teach worker ended with status {proc.returncode}."))
 
         threading.Thread(target=reap, name=f"teach-{folder.name[:8]}", daemon=True).start()
