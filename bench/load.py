@@ -6,7 +6,8 @@ measures, in one run:
 - ``/healthz`` alone (the baseline);
 - each task (``/submit`` of one 280x280 canvas digit, ``/feedback`` on stored answers, ``/upload``
   of one typical handwritten line with ``--tasks ...,line``) with that many clients, while one
-  more client keeps asking ``/healthz`` (does it queue behind them?).
+  more client asks ``/healthz`` every ``--probe-interval`` seconds, as a health checker would (does
+  it queue behind them?).
 It also prints how long gunicorn took to answer, each worker's resident memory after the warm-up
 and at the end, and whether TensorFlow is mapped into a worker (it should not be: the server runs
 ONNX Runtime).
@@ -47,6 +48,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=600, help="requests per phase at most")
     p.add_argument("--seconds", type=float, default=20.0, help="seconds per phase at most")
     p.add_argument("--tasks", default="submit,feedback", help="comma-separated tasks: submit, feedback, line")
+    p.add_argument(
+        "--probe-interval",
+        type=float,
+        default=0.05,
+        help="seconds between the /healthz probe's requests during a task (a health checker is paced; "
+        "0 sends them back to back, which takes CPU from the task measured)",
+    )
     return p.parse_args()
 
 
@@ -79,10 +87,15 @@ class Phase:
             return True
 
 
-def client(host: str, port: int, phase: Phase, make_request, stop: threading.Event | None = None) -> None:
-    """Send requests on one keep-alive connection until the phase (or ``stop``) ends."""
+def client(
+    host: str, port: int, phase: Phase, make_request, stop: threading.Event | None = None, pause: float = 0.0
+) -> None:
+    """Send requests on one keep-alive connection until the phase (or ``stop``) ends, ``pause``
+    seconds apart (0: back to back)."""
     conn = http.client.HTTPConnection(host, port, timeout=60)
     while (stop is None or not stop.is_set()) and phase.take():
+        if pause and stop is not None and stop.wait(pause):
+            break
         method, path, body = make_request()
         body, kind = body if isinstance(body, tuple) else (body, "application/json")
         headers = {"Content-Type": kind} if body is not None else {}
@@ -146,14 +159,15 @@ def report_workers(master: int | None, when: str) -> None:
 
 
 def run_phase(host: str, port: int, clients: int, make_request, args, probe: bool) -> tuple[Phase, Phase | None]:
-    """``clients`` clients on one task, plus (``probe``) one client on /healthz meanwhile."""
+    """``clients`` clients on one task, plus (``probe``) one client on /healthz meanwhile, one
+    request every ``args.probe_interval`` seconds, as a load balancer's health check."""
     start = time.perf_counter()
     main = Phase(args.requests, start + args.seconds)
     threads = [threading.Thread(target=client, args=(host, port, main, make_request)) for _ in range(clients)]
     side, stop = None, threading.Event()
     if probe:
         side = Phase(10**9, start + args.seconds)
-        threads.append(threading.Thread(target=client, args=(host, port, side, healthz, stop)))
+        threads.append(threading.Thread(target=client, args=(host, port, side, healthz, stop, args.probe_interval)))
     t0 = time.perf_counter()
     for t in threads:
         t.start()
