@@ -1,18 +1,21 @@
 """Every error a request can get, each class carrying its stable ``code`` and its HTTP ``status``.
 
-The web layer has one handler for them all (``web/errors.py``) and the CLI prints the same codes,
-so a new error is one class here. A module raises these by name (``from models.errors import ...``);
-the modules that first defined them still offer them under their old names.
+They all derive from ``ServiceError``: the web layer has one handler for them all
+(``web/errors.py``) and the CLI prints the same codes, so a new error is one class here. A module
+raises these by name (``from models.errors import ...``); the modules that first defined them still
+offer them under their old names.
 """
 
 from __future__ import annotations
 
 
-class InputError(ValueError):
-    """Input we cannot answer: ``code`` is stable for clients, ``message`` is for people."""
+class ServiceError(Exception):
+    """An error a client is answered: ``code`` is stable for clients, ``message`` is for people,
+    ``status`` is the HTTP status; ``headers`` and ``fields`` add to the answer."""
 
-    code = "bad_input"
-    status = 400
+    code = "internal_error"
+    status = 500
+    logged_as: str | None = None  # the server's faults are logged as "<logged_as>: <message>"
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -27,12 +30,27 @@ class InputError(ValueError):
         return {}
 
 
-class WeightsError(RuntimeError):
+class InputError(ServiceError, ValueError):
+    """Input we cannot answer: the request's fault, not the server's."""
+
+    code = "bad_input"
+    status = 400
+
+
+class WeightsError(ServiceError, RuntimeError):
     """Shipped weights are missing or do not match this code: the server's fault, not the request's
     (answered 503 ``model_unavailable``, with the command that makes them)."""
 
     code = "model_unavailable"
     status = 503
+    logged_as = "model unavailable"
+
+
+class SyncFailed(ServiceError):
+    """Google Sheets refused or could not be reached during a sync the admin asked for."""
+
+    code = "sync_failed"
+    status = 502
 
 
 # ---------------------------------------------------------------- the request itself
@@ -68,6 +86,13 @@ class Forbidden(InputError):
     """Needs the admin token (or, for a profile, its own)."""
 
     code = "forbidden"
+    status = 403
+
+
+class CrossOrigin(InputError):
+    """A state change sent from another site's page (``web/security.py``)."""
+
+    code = "cross_origin"
     status = 403
 
 
@@ -207,6 +232,13 @@ class ProfileForbidden(ProfileError):
 class TooManyProfiles(InputError):
     code = "too_many_profiles"
     status = 409
+
+
+class UnknownJob(InputError):
+    """A teach job id the queue does not know."""
+
+    code = "unknown_job"
+    status = 404
 
 
 class TeachQueueFull(RetryLater):

@@ -12,7 +12,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from models import versions
 from models.decoding.charlm import TRAIN_COMMAND, load_line_lm
@@ -33,6 +35,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 TASK_WEIGHTS = {"digit": "digit", "character": "character"}  # task -> weights folder
+
+Model = TypeVar("Model")
 
 
 class Registry:
@@ -75,6 +79,16 @@ class Registry:
         with self._lock:
             return self._loading.setdefault(key, threading.Lock())
 
+    def _once(self, key: str, load: Callable[[], Model]) -> Model:
+        """The model cached as ``key``, made by ``load()`` on first use under ``key``'s lock. A None
+        (nothing installed) is cached as well; a ``load`` that raises caches nothing, so it runs again."""
+        with self._loader_lock(key):
+            if key not in self._models:
+                model = load()
+                with self._lock:
+                    self._models[key] = model
+            return self._models[key]
+
     def get(self, task: str) -> Recognizer:
         """The recognizer for ``task``; raises ``KeyError`` for an unknown task."""
         if task not in TASK_WEIGHTS:
@@ -113,12 +127,7 @@ class Registry:
     def hog(self, alphabet: str):
         """The classical HOG engine for ``alphabet`` (``models/weights/hog-<alphabet>``), loaded once."""
         key = f"hog-{alphabet}"
-        with self._loader_lock(key):
-            if key not in self._models:
-                model = load_hog(self.weights_dir / key)
-                with self._lock:
-                    self._models[key] = model
-            return self._models[key]
+        return self._once(key, lambda: load_hog(self.weights_dir / key))
 
     MAX_PERSONAL = 32  # personal models kept loaded; the least recently loaded goes first
 
@@ -157,48 +166,23 @@ class Registry:
 
     def line(self):
         """The handwritten-line model (``models/weights/line``), loaded once."""
-        with self._loader_lock("line"):
-            if "line" not in self._models:
-                model = load_line_model(self.weights_dir / "line")
-                with self._lock:
-                    self._models["line"] = model
-            return self._models["line"]
+        return self._once("line", lambda: load_line_model(self.weights_dir / "line"))
 
     def glyph_gate(self) -> Recognizer | None:
         """The glyph gate ("one character, or not": ``models/weights/glyph-gate``) or None when none
         is installed, loaded once."""
-        with self._loader_lock("glyph-gate"):
-            if "glyph-gate" not in self._models:
-                path = self.weights_dir / "glyph-gate"
-                gate = load_recognizer(path) if (path / "model.keras").exists() else None
-                with self._lock:
-                    self._models["glyph-gate"] = gate
-            return self._models["glyph-gate"]
+        path = self.weights_dir / "glyph-gate"
+        return self._once("glyph-gate", lambda: load_recognizer(path) if (path / "model.keras").exists() else None)
 
     def line_filter(self):
         """The handwriting filter of line answers (``models/weights/line-filter``) or None when none
         is installed, loaded once."""
-        with self._loader_lock("line-filter"):
-            if "line-filter" not in self._models:
-                handwriting = load_line_filter(self.weights_dir / "line-filter")
-                with self._lock:
-                    self._models["line-filter"] = handwriting
-            return self._models["line-filter"]
+        return self._once("line-filter", lambda: load_line_filter(self.weights_dir / "line-filter"))
 
     def line_lm(self):
         """The language model of the line decoder (``models/weights/line-lm``) or None when none is
         installed, loaded once."""
-        with self._loader_lock("line-lm"):
-            if "line-lm" not in self._models:
-                try:
-                    lm = load_line_lm(self.weights_dir / "line-lm")
-                except (ValueError, KeyError) as exc:
-                    raise WeightsError(
-                        f"The line language model does not load ({exc}): run `{TRAIN_COMMAND}`."
-                    ) from exc
-                with self._lock:
-                    self._models["line-lm"] = lm
-            return self._models["line-lm"]
+        return self._once("line-lm", lambda: _checked_line_lm(self.weights_dir / "line-lm"))
 
     def _installed(self, path: Path) -> bool:
         """Whether ``path`` exists, looked up again at most once a ``CHECK_SECONDS`` (as ``tasks``)."""
@@ -220,6 +204,14 @@ class Registry:
         """name -> version of the models loaded so far."""
         with self._lock:
             return {t: m.version for t, m in self._models.items() if m is not None}
+
+
+def _checked_line_lm(folder: Path):
+    """``load_line_lm``, its refusals of a broken file turned into ``WeightsError`` naming the command to run."""
+    try:
+        return load_line_lm(folder)
+    except (ValueError, KeyError) as exc:
+        raise WeightsError(f"The line language model does not load ({exc}): run `{TRAIN_COMMAND}`.") from exc
 
 
 _REGISTRIES: dict[tuple[Path, Path | None], Registry] = {}

@@ -20,10 +20,9 @@ from feedback.export import write_csv, write_zip
 from feedback.google_sheets import SyncError
 from feedback.wiring import store, syncer
 from models import versions
-from models.errors import BadRequest, CannotRollBack, SheetsNotConfigured, UnknownTask
+from models.errors import BadRequest, CannotRollBack, SheetsNotConfigured, SyncFailed, UnknownTask
 from models.registry import TASK_WEIGHTS
 from web.auth import admin_required
-from web.errors import error_response
 from web.reading import registry
 from web.requests import json_object
 
@@ -58,7 +57,7 @@ def sync_feedback():
     try:
         sent = sync.sync_once()
     except SyncError as exc:
-        return error_response("sync_failed", str(exc), 502)
+        raise SyncFailed(str(exc)) from exc
     return jsonify({"sent": sent, "pending": store().counts()["pending_sync"]})
 
 

@@ -2,9 +2,9 @@
 
 ``{"error": {"code": ..., "message": ..., "request_id": ...}}`` and any extra fields: the ``code``
 is stable for clients and counted in ``/metrics``; the ``request_id`` (also in the ``X-Request-ID``
-header) finds the request's log lines. Every ``InputError`` (``models/errors.py``) carries its own
-code, status and headers, so one handler answers them all; the others here are the server's faults
-(``model_unavailable``, ``internal_error``) and Werkzeug's and Flask-Limiter's own exceptions.
+header) finds the request's log lines. Every ``ServiceError`` (``models/errors.py``) carries its own
+code, status, headers and fields, so one handler answers them all; the others here are Werkzeug's
+and Flask-Limiter's own exceptions and the unexpected ones (``internal_error``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from flask import Flask, Response, current_app, jsonify
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from models.errors import InputError, WeightsError
+from models.errors import ServiceError, TooLarge
 from web.logs import current_request_id
 from web.metrics import count_error
 
@@ -25,26 +25,27 @@ def error_response(code: str, message: str, status: int, **extra: object) -> tup
     return jsonify({"error": body}), status
 
 
+def service_error(exc: ServiceError) -> tuple[Response, int, dict[str, str]]:
+    """The answer to ``exc``: its code, message and fields, its status and headers (the server's
+    faults are logged first)."""
+    if exc.logged_as:
+        current_app.logger.error("%s: %s", exc.logged_as, exc.message)
+    response, status = error_response(exc.code, exc.message, exc.status, **exc.fields())
+    return response, status, exc.headers()
+
+
 def init_app(app: Flask) -> None:
-    @app.errorhandler(InputError)
-    def input_error(exc: InputError):
-        response, status = error_response(exc.code, exc.message, exc.status, **exc.fields())
-        return response, status, exc.headers()
+    app.register_error_handler(ServiceError, service_error)
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(exc: RateLimitExceeded):
         message = f"Too many requests from your address (the limit is {exc.description}); try again shortly."
         return error_response("rate_limited", message, 429)  # Flask-Limiter adds Retry-After and X-RateLimit-*
 
-    @app.errorhandler(WeightsError)
-    def weights_error(exc: WeightsError):
-        app.logger.error("model unavailable: %s", exc)
-        return error_response("model_unavailable", str(exc), 503)
-
     @app.errorhandler(RequestEntityTooLarge)
-    def too_large(exc):
-        limit = current_app.config["MAX_UPLOAD_BYTES"]
-        return error_response("too_large", f"The upload is over the size limit of {limit:,} bytes.", 413)
+    def too_large(exc: RequestEntityTooLarge):
+        limit = current_app.config["MAX_UPLOAD_BYTES"]  # Werkzeug refused the body: answered as our TooLarge
+        return service_error(TooLarge(f"The upload is over the size limit of {limit:,} bytes."))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -25,6 +25,7 @@ from models.errors import (
     ProfileForbidden,
     TeachQueueFull,
     TooManyProfiles,
+    UnknownJob,
     UnknownProfile,
     UnknownTask,
 )
@@ -41,9 +42,10 @@ from models.profiles import (
     token_matches,
 )
 from models.reading.glyph import GLYPH_TASKS, available_tasks
+from training.teaching import TeachConfig
+from training.teaching import teach as run_teach
 from web import metrics
 from web.auth import is_admin
-from web.errors import error_response
 from web.jobs import QueueFull, TeachQueue
 from web.requests import uploaded_file
 
@@ -163,7 +165,7 @@ def job_answer(job_id: str, name: str, token: str | None):
 def job(job_id: str):
     state = queue().state(job_id)
     if state is None:
-        return error_response("unknown_job", "There is no teach job with that id.", 404)
+        raise UnknownJob("There is no teach job with that id.")
     if state["state"] == "done":
         state["pictures"] = picture_urls(state["profile"], state["task"], state["result"])
     return jsonify(state)
@@ -210,11 +212,6 @@ def picture(name: str, task: str, code: int, picture: str):
 @click.argument("sample", type=click.Path(exists=True, dir_okay=False))
 def teach_command(task: str, label: str, name: str, sample: str) -> None:
     """Teach PROFILE one sample: progress on stderr, the job's result as one JSON object on stdout."""
-    # local: this command teaches in its own process, so it loads training (and TensorFlow) there;
-    # the server never does
-    from training.teaching import TeachConfig
-    from training.teaching import teach as run_teach
-
     try:
         png = checked_sample(Path(sample).read_bytes(), task, label, name)
     except InputError as exc:

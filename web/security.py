@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
-from web.errors import error_response
+from models.errors import CrossOrigin
 
 POLICY = "; ".join(
     (
@@ -62,9 +62,7 @@ def _same_origin_only():
     origin = request.headers.get("Origin")
     if request.method in SAFE_METHODS or origin is None or is_allowed(origin):
         return None
-    return error_response(
-        "cross_origin", "Requests from another site's page are refused; use this site's page or the API.", 403
-    )
+    raise CrossOrigin("Requests from another site's page are refused; use this site's page or the API.")
 
 
 def is_allowed(origin: str) -> bool:
