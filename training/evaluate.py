@@ -16,23 +16,45 @@ preprocessing and compiled forward pass the app serves with:
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from training.glyph_metrics import EVALUATORS, evaluate_task
-from training.provenance import command_line
+from training.provenance import command_line, config_record
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Which model is measured, on what and with which gate; its figures keep this whole
+    (``metrics.config`` in the model's meta.json)."""
+
+    task: str = "digit"  # which model: "digit" or "character"
+    data_dir: Path | None = None  # folder with the datasets (None: download)
+    weights: Path | None = None  # the model folder (None: the shipped one)
+    gate: Path | None = None  # the glyph gate folder (None: the shipped one)
+    no_write: bool = False  # print only; leave meta.json unchanged
+
+
+def parse_args(argv=None) -> Evaluation:
+    d = Evaluation()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=sorted(EVALUATORS), default=d.task, help="which model to evaluate")
+    p.add_argument("--data-dir", type=Path, default=d.data_dir, help="folder with the datasets (default: download)")
+    p.add_argument("--weights", type=Path, default=d.weights, help="model folder (default: the shipped one)")
+    p.add_argument("--gate", type=Path, default=d.gate, help="glyph gate folder (default: the shipped one)")
+    p.add_argument("--no-write", action="store_true", help="print only; leave meta.json unchanged")
+    return Evaluation(**vars(p.parse_args(argv)))
+
+
+def measure(cfg: Evaluation) -> dict:
+    """Measure the model, print its figures and, unless ``no_write``, record them in its meta.json
+    with this command and ``cfg``."""
+    command = command_line("training.evaluate")
+    return evaluate_task(cfg.task, cfg.data_dir, cfg.weights, not cfg.no_write, cfg.gate, command, config_record(cfg))
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=sorted(EVALUATORS), default="digit", help="which model to evaluate")
-    p.add_argument("--data-dir", type=Path, default=None, help="folder with the datasets (default: download)")
-    p.add_argument("--weights", type=Path, default=None, help="model folder (default: the shipped one)")
-    p.add_argument("--gate", type=Path, default=None, help="glyph gate folder (default: the shipped one)")
-    p.add_argument("--no-write", action="store_true", help="print only; leave meta.json unchanged")
-    args = p.parse_args(argv)
-    evaluate_task(
-        args.task, args.data_dir, args.weights, not args.no_write, args.gate, command_line("training.evaluate")
-    )
+    measure(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,30 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.reading.page import read_page
-from models.registry import shared_registry
+from models.registry import Registry, shared_registry
+
+
+@dataclass(frozen=True)
+class PagesEvaluation:
+    """Which pages are read, by which engines, for which alphabet (the step prints its figures)."""
+
+    pages: Path  # folder with page images and truth.json
+    engine: tuple[str, ...] = ("cnn", "hog")  # engines compared, in this order
+    alphabet: str = "digit"  # "digit" or "character"
+
+
+def parse_args(argv=None) -> PagesEvaluation:
+    d = PagesEvaluation(Path("."))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pages", type=Path, required=True, help="folder with page images and truth.json")
+    p.add_argument("--engine", nargs="+", default=list(d.engine), help="engines to compare")
+    p.add_argument("--alphabet", default=d.alphabet, help="digit or character")
+    args = vars(p.parse_args(argv))
+    return PagesEvaluation(**args | {"engine": tuple(args["engine"])})
 
 
 def iou(a: dict, b: dict) -> float:
@@ -94,6 +114,13 @@ def score_page(truth: dict, result: dict) -> dict:
     }
 
 
+def read_timed(path: Path, registry: Registry, alphabet: str, engine: str) -> tuple[dict, float]:
+    """(the answer to page ``path`` as an upload gets it, the seconds it took)."""
+    start = time.perf_counter()
+    result = read_page(path.read_bytes(), registry, alphabet, engine).result
+    return result, time.perf_counter() - start
+
+
 def evaluate(pages: Path, engine: str, alphabet: str = "digit") -> dict:
     """Totals over every page listed in ``pages/truth.json``."""
     truths = json.loads((pages / "truth.json").read_text())
@@ -101,36 +128,40 @@ def evaluate(pages: Path, engine: str, alphabet: str = "digit") -> dict:
     counts = ("glyphs", "detected", "right", "extra", "gaps", "space_errors", "exact")
     totals = dict.fromkeys(counts, 0) | {"pages": 0, "seconds": 0.0}
     for name, truth in truths.items():
-        start = time.perf_counter()
-        result = read_page((pages / name).read_bytes(), registry, alphabet, engine).result
-        totals["seconds"] += time.perf_counter() - start
+        result, seconds = read_timed(pages / name, registry, alphabet, engine)
+        totals["seconds"] += seconds
         score = score_page(truth, result)
         totals["pages"] += 1
         for k in counts:
             totals[k] += int(score[k])
-    n = max(1, totals["glyphs"])
-    return totals | {
+    return totals | rates(totals)
+
+
+def rates(totals: dict) -> dict:
+    """The shares reported from the totals: detection recall, glyph accuracy, exact pages, s/page."""
+    n, pages = max(1, totals["glyphs"]), max(1, totals["pages"])
+    return {
         "detection_recall": round(totals["detected"] / n, 4),
         "glyph_accuracy": round(totals["right"] / n, 4),
-        "exact_page_rate": round(totals["exact"] / max(1, totals["pages"]), 4),
-        "seconds_per_page": round(totals["seconds"] / max(1, totals["pages"]), 3),
+        "exact_page_rate": round(totals["exact"] / pages, 4),
+        "seconds_per_page": round(totals["seconds"] / pages, 3),
     }
 
 
+def summary_line(engine: str, r: dict) -> str:
+    """One engine's figures as the step prints them."""
+    return (
+        f"{engine}: {r['pages']} pages, {r['glyphs']} glyphs: detection recall {r['detection_recall']:.2%}, "
+        f"glyph accuracy {r['glyph_accuracy']:.2%}, extra boxes {r['extra']}, "
+        f"space errors {r['space_errors']}/{r['gaps']} gaps, "
+        f"exact pages {r['exact']}/{r['pages']}, {r['seconds_per_page']:.2f} s/page"
+    )
+
+
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pages", type=Path, required=True, help="folder with page images and truth.json")
-    p.add_argument("--engine", nargs="+", default=["cnn", "hog"], help="engines to compare")
-    p.add_argument("--alphabet", default="digit", help="digit or character")
-    args = p.parse_args(argv)
-    for engine in args.engine:
-        r = evaluate(args.pages, engine, args.alphabet)
-        print(
-            f"{engine}: {r['pages']} pages, {r['glyphs']} glyphs: detection recall {r['detection_recall']:.2%}, "
-            f"glyph accuracy {r['glyph_accuracy']:.2%}, extra boxes {r['extra']}, "
-            f"space errors {r['space_errors']}/{r['gaps']} gaps, "
-            f"exact pages {r['exact']}/{r['pages']}, {r['seconds_per_page']:.2f} s/page"
-        )
+    cfg = parse_args(argv)
+    for engine in cfg.engine:
+        print(summary_line(engine, evaluate(cfg.pages, engine, cfg.alphabet)))
 
 
 if __name__ == "__main__":

@@ -178,25 +178,42 @@ def mnist_accuracy(model, bench: Bench) -> float:
     return float((probs.argmax(1) == bench.mnist_y).mean())
 
 
-def main(argv=None) -> None:
-    cfg = parse_args(argv)
+def load_bench(cfg: PersonalEvaluation) -> Bench:
+    """The served models, a fresh folder for the profiles, the unseen character files and the
+    official MNIST test split."""
     _, _, mnist_x, mnist_y = load_mnist(cfg.data_dir)
     work = Path(tempfile.mkdtemp(prefix="hwr-eval-personal-"))
-    bench = Bench(Registry(WEIGHTS_DIR), work, unseen_character_files(cfg.data_dir), prepare(mnist_x), mnist_y)
-    started = time.monotonic()
+    return Bench(Registry(WEIGHTS_DIR), work, unseen_character_files(cfg.data_dir), prepare(mnist_x), mnist_y)
+
+
+def evaluate_groups(cfg: PersonalEvaluation, bench: Bench) -> list[dict]:
+    """The row of every chosen group with samples held out, each printed as it comes."""
     rows = []
     for n, group in enumerate(chosen_groups(cfg)):
         row = evaluate_group(cfg, bench, n, group)
         if row is not None:
             rows.append(row)
             print(json.dumps(row), flush=True)
-    report = summarise(rows, bench)
-    minutes = round((time.monotonic() - started) / 60, 1)
-    report |= {"command": command_line("training.evaluate_personal"), "config": config_record(cfg)}
+    return rows
+
+
+def publish(cfg: PersonalEvaluation, summary: dict, rows: list[dict], minutes: float) -> None:
+    """The report (``summary``, the command, ``cfg`` whole, the time, every group's row) to
+    ``cfg.out``; everything but the rows printed."""
+    report = summary | {"command": command_line("training.evaluate_personal"), "config": config_record(cfg)}
     report |= {"minutes": minutes, "groups": rows}
     cfg.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "groups"}, indent=2))
-    shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    bench = load_bench(cfg)
+    started = time.monotonic()
+    rows = evaluate_groups(cfg, bench)
+    summary = summarise(rows, bench)
+    publish(cfg, summary, rows, round((time.monotonic() - started) / 60, 1))
+    shutil.rmtree(bench.work, ignore_errors=True)
 
 
 def writer_on_base(task: str, label: str, registry: Registry, folder: Path) -> dict:

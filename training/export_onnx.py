@@ -11,12 +11,32 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.inference import KERAS_FILE
 from models.loading import read_meta, write_meta
 from models.registry import WEIGHTS_DIR
 from training.onnx_export import export_onnx
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Which folders are exported. Not recorded: each folder's ``onnx`` record (written by
+    ``training.onnx_export``, as by every training step) says what was exported and how."""
+
+    folders: tuple[Path, ...] = ()  # model folders (empty: every Keras model in models/weights)
+
+
+def parse_args(argv: list[str] | None = None) -> ExportConfig:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="*", type=Path, help="model folders (default: every one in models/weights)")
+    return ExportConfig(tuple(p.parse_args(argv).folders))
+
+
+def chosen_folders(cfg: ExportConfig) -> list[Path]:
+    """The folders named, or every shipped folder with a Keras model."""
+    return list(cfg.folders) or sorted(d for d in WEIGHTS_DIR.iterdir() if (d / KERAS_FILE).exists())
 
 
 def export_folder(folder: Path) -> dict:
@@ -31,11 +51,8 @@ def export_folder(folder: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folders", nargs="*", type=Path, help="model folders (default: every one in models/weights)")
-    args = p.parse_args(argv)
-    folders = args.folders or sorted(d for d in WEIGHTS_DIR.iterdir() if (d / KERAS_FILE).exists())
-    for folder in folders:
+    cfg = parse_args(argv)
+    for folder in chosen_folders(cfg):
         record = export_folder(folder)
         print(f"{folder}: opset {record['opset']}, max |ONNX - Keras| {record['max_abs_diff']:.2e}", flush=True)
 

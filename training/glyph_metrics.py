@@ -342,10 +342,11 @@ def evaluate_task(
     write: bool = True,
     gate_dir: Path | None = None,
     command: str | None = None,
+    config: dict | None = None,
 ) -> dict:
     """Evaluate the model of ``task`` (with the glyph gate in ``gate_dir``, default the shipped one)
     and (by default) record the figures in its meta.json, with ``command`` as what measured them
-    (default: the ``training.evaluate`` command that would)."""
+    (default: the ``training.evaluate`` command that would) and the measuring step's ``config``."""
     weights_dir = weights_dir or WEIGHTS_DIR / TASK_WEIGHTS[task]
     model = load_recognizer(weights_dir, task)
     gate = glyph_gate(gate_dir) if gate_dir is not None else glyph_gate()  # loaded once for every hint
@@ -360,5 +361,5 @@ def evaluate_task(
         command = command or f"python -m training.evaluate --task {task}" + (
             f" --data-dir {data_dir}" if data_dir else ""
         )
-        write_meta(weights_dir, measured(meta, metrics, command))
+        write_meta(weights_dir, measured(meta, metrics, command, config))
     return metrics

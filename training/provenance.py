@@ -51,6 +51,10 @@ def publish_meta(folder: Path, meta: dict[str, Any], step: str | None, preproces
     return write_meta(folder, stamped(meta, step, preprocessing))
 
 
-def measured(meta: dict[str, Any], figures: dict[str, Any], command: str) -> dict[str, Any]:
-    """``meta`` with ``figures`` as its ``metrics``, saying which ``command`` measured them and when."""
-    return meta | {"metrics": figures | {"evaluated_by": command, "evaluated_on": utc_stamp()}}
+def measured(
+    meta: dict[str, Any], figures: dict[str, Any], command: str, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``meta`` with ``figures`` as its ``metrics``, saying which ``command`` measured them and when
+    (and, when given, the measuring step's ``config``, as ``config_record`` gives it)."""
+    record = figures | {"evaluated_by": command, "evaluated_on": utc_stamp()}
+    return meta | {"metrics": record | ({"config": config} if config is not None else {})}

@@ -12,11 +12,28 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.handwriting_sheets import load_sheet
 from models.profiles import failed_state, write_state
 from training.teaching import TeachConfig, teach
+
+
+@dataclass(frozen=True)
+class TeachJob:
+    """How the worker runs; what to teach is the job's ``request.json`` (its state records the result)."""
+
+    job: Path  # a job folder made by the web app's teach queue
+    nice: int = 10  # lower this process's CPU priority by this much: serving requests comes first
+
+
+def parse_args(argv=None) -> TeachJob:
+    d = TeachJob(Path("."))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--job", type=Path, required=True, help="a job folder made by the web app's teach queue")
+    p.add_argument("--nice", type=int, default=d.nice, help="lower this process's CPU priority by this much")
+    return TeachJob(**vars(p.parse_args(argv)))
 
 
 def run_job(job: Path) -> int:
@@ -72,13 +89,10 @@ def progress_reporter(job: Path, estimate_s: float):
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--job", type=Path, required=True, help="a job folder made by the web app's teach queue")
-    p.add_argument("--nice", type=int, default=10, help="lower this process's CPU priority by this much")
-    args = p.parse_args(argv)
-    if args.nice:
-        os.nice(args.nice)  # serving requests comes first
-    sys.exit(run_job(args.job))
+    cfg = parse_args(argv)
+    if cfg.nice:
+        os.nice(cfg.nice)  # serving requests comes first
+    sys.exit(run_job(cfg.job))
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ def parse_args(argv=None) -> CharacterTraining:
     return CharacterTraining(**vars(p.parse_args(argv)))
 
 
-def main(argv=None) -> None:
-    cfg = parse_args(argv)
+def load_data(cfg: CharacterTraining) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
+    """(every source's training and validation glyphs together, EMNIST's training glyphs, which
+    the outliers are made from, each source's part sizes for meta.json)."""
     sources = character_data(cfg.data_dir, cfg.seed, cfg.mnist_extra)
     data = {
         "x_train": np.concatenate([s["x_train"] for s in sources.values()]),
@@ -49,11 +50,17 @@ def main(argv=None) -> None:
         "x_val": np.concatenate([s["x_val"] for s in sources.values() if "x_val" in s]),
         "y_val": np.concatenate([s["y_val"] for s in sources.values() if "y_val" in s]),
     }
-    outliers = make_outliers(sources["emnist"]["x_train"], cfg.outliers, cfg.seed)
-    best, summary = train_glyphs(cfg, len(LABELS), data, outliers)
     sizes = {name: {k[2:]: len(v) for k, v in s.items() if k.startswith("y_")} for name, s in sources.items()}
-    training = summary | {"data": sizes}
-    publish(cfg, "training.train_characters", LABELS, best, training, {"width": cfg.width, "dropout": cfg.dropout})
+    return data, sources["emnist"]["x_train"], sizes
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    data, emnist_train, sizes = load_data(cfg)
+    outliers = make_outliers(emnist_train, cfg.outliers, cfg.seed)
+    best, summary = train_glyphs(cfg, len(LABELS), data, outliers)
+    architecture = {"width": cfg.width, "dropout": cfg.dropout}
+    publish(cfg, "training.train_characters", LABELS, best, summary | {"data": sizes}, architecture)
 
 
 if __name__ == "__main__":

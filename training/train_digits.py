@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from training.common import GlyphTraining, glyph_training_parser, publish, train_glyphs
 from training.data.glyphs import digit_split, load_mnist, prepare
 from training.data.negatives import outliers as make_outliers
@@ -38,20 +40,25 @@ def parse_args(argv=None) -> DigitTraining:
     return DigitTraining(**vars(p.parse_args(argv)))
 
 
-def main(argv=None) -> None:
-    cfg = parse_args(argv)
+def load_data(cfg: DigitTraining) -> tuple[dict[str, np.ndarray], str]:
+    """(the training and validation glyphs, through the glyph preprocessing, and how they were
+    split, for meta.json): ``cfg.val_size`` of MNIST train held out, stratified."""
     x_train, y_train, _, _ = load_mnist(cfg.data_dir)
     x_train = prepare(x_train)
     keep, val = digit_split(y_train, cfg.val_size, cfg.seed)
     data = {"x_train": x_train[keep], "y_train": y_train[keep], "x_val": x_train[val], "y_val": y_train[val]}
+    described = (
+        f"MNIST train ({len(y_train):,}): {len(keep):,} train / {len(val):,} validation, stratified, seed {cfg.seed}"
+    )
+    return data, described
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    data, described = load_data(cfg)
     outliers = make_outliers(data["x_train"], cfg.outliers, cfg.seed)
     best, summary = train_glyphs(cfg, len(LABELS), data, outliers)
-    training = summary | {
-        "val_size": cfg.val_size,
-        "data": f"MNIST train ({len(y_train):,}): {len(keep):,} train / {len(val):,} validation, "
-        f"stratified, seed {cfg.seed}",
-    }
-    publish(cfg, "training.train_digits", LABELS, best, training)
+    publish(cfg, "training.train_digits", LABELS, best, summary | {"val_size": cfg.val_size, "data": described})
 
 
 if __name__ == "__main__":

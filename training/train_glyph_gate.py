@@ -32,13 +32,12 @@ import numpy as np
 from models.architectures import build_glyph_cnn
 from models.loading import load_recognizer, read_meta, write_meta
 from models.registry import WEIGHTS_DIR
-from models.timestamps import utc_stamp
 from training.common import CHECKPOINTS, save_weights, train_classifier
 from training.data.augment import photographed, served_again
 from training.data.glyphs import character_data, digit_split, load_mnist, prepare
 from training.data.negatives import scribbles, side_by_side
 from training.glyph_metrics import probabilities
-from training.provenance import command_line, config_record
+from training.provenance import command_line, config_record, measured
 
 # the gate's threshold flags this share of real validation characters. At 0.1% the digit model's
 # "not sure" caught 85% of scribbles; at 0.2%, 91% (0.24% of MNIST test digits read right flagged)
@@ -176,24 +175,24 @@ def train(cfg: GateConfig, train_set: tuple, val_set: tuple) -> Path:
 
 
 def choose_threshold(out: Path, val_set: tuple[np.ndarray, np.ndarray]) -> dict:
-    """Set the threshold that flags ``FLAG_RATE`` of the validation characters; record what it does."""
+    """Set the threshold that flags ``FLAG_RATE`` of the validation characters; record what it does
+    (``metrics.validation``, with the command that measured it and when) and return that record."""
     gate = load_recognizer(out)
     p_chars, p_others = (probabilities(gate, x)[:, 1] for x in val_set)
     threshold = round(float(np.quantile(p_chars, FLAG_RATE)), 4)
-    meta = read_meta(out)
-    meta["threshold"] = threshold
-    meta["validation"] = {
+    validation = {
         "chosen_as": f"flags {FLAG_RATE:.1%} of the validation characters (MNIST and EMNIST validation "
         f"parts, and 2,000 MNIST validation digits as phone photos; {RENDER_AGAIN:.0%} of them "
         "sent through the glyph path again)",
         "characters_flagged": round(float((p_chars < threshold).mean()), 5),
         "others_flagged": round(float((p_others < threshold).mean()), 4),
         "samples": {"characters": len(p_chars), "others": len(p_others)},
-        "measured_on": utc_stamp(),
-        "command": command_line("training.train_glyph_gate"),
     }
+    # gate version 2 kept these figures in a top-level "validation" with "measured_on" and "command"
+    meta = {k: v for k, v in read_meta(out).items() if k != "validation"} | {"threshold": threshold}
+    meta = measured(meta, {"validation": validation}, command_line("training.train_glyph_gate"))
     write_meta(out, meta)
-    return meta["validation"]
+    return meta["metrics"]
 
 
 def main(argv=None) -> None:

@@ -44,19 +44,21 @@ def parse_args(argv=None) -> HogTraining:
     return HogTraining(**vars(p.parse_args(argv)))
 
 
+def train(cfg: HogTraining, x_train: np.ndarray, y_train: np.ndarray):
+    """(the HOG pipeline fitted on the training digits through the glyph preprocessing, seconds it took)."""
+    start = time.time()
+    pipeline = fit(prepare(x_train), y_train.astype(str), cfg.classifier, cfg.components, cfg.seed)
+    return pipeline, time.time() - start
+
+
 def test_accuracy(pipeline, x_test: np.ndarray, y_test: np.ndarray) -> float:
     """Accuracy on the official MNIST test split, through the glyph preprocessing."""
     pred = pipeline.predict(hog_features(prepare(x_test)))
     return float((pred == y_test.astype(str)).mean())
 
 
-def main(argv=None) -> None:
-    cfg = parse_args(argv)
-    x_train, y_train, x_test, y_test = load_mnist(cfg.data_dir)
-    start = time.time()
-    pipeline = fit(prepare(x_train), y_train.astype(str), cfg.classifier, cfg.components, cfg.seed)
-    seconds = time.time() - start
-    accuracy = test_accuracy(pipeline, x_test, y_test)
+def publish(cfg: HogTraining, pipeline, train_size: int, seconds: float, accuracy: float, test_size: int) -> None:
+    """The pipeline and its meta.json (``cfg`` whole, the fit's time, the MNIST test figure) in ``cfg.out``."""
     meta = {
         "name": "hog-digit",
         "version": "1",
@@ -64,14 +66,22 @@ def main(argv=None) -> None:
         "classifier": cfg.classifier,
         "training": {
             "config": config_record(cfg),
-            "data": f"MNIST train ({len(y_train):,})",
+            "data": f"MNIST train ({train_size:,})",
             "components": cfg.components,
             "seconds": round(seconds, 1),
         },
-        "metrics": {"mnist_test": {"accuracy": round(accuracy, 5), "samples": len(y_test)}},
+        "metrics": {"mnist_test": {"accuracy": round(accuracy, 5), "samples": test_size}},
     }
     save_hog(pipeline, cfg.out, stamped(meta, "training.train_hog", "glyph"))
     print(f"MNIST test accuracy {accuracy:.4f}; saved {cfg.out}")
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    x_train, y_train, x_test, y_test = load_mnist(cfg.data_dir)
+    pipeline, seconds = train(cfg, x_train, y_train)
+    accuracy = test_accuracy(pipeline, x_test, y_test)
+    publish(cfg, pipeline, len(y_train), seconds, accuracy, len(y_test))
 
 
 if __name__ == "__main__":

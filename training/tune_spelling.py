@@ -126,13 +126,8 @@ def choose(rows: list[dict]) -> dict:
     return min(fair, key=lambda r: r["val1"]["corrected_cer"])
 
 
-def main(argv=None) -> None:
-    cfg = parse_args(argv)
-    started = time.monotonic()
-    model = load_line_model(cfg.weights)
-    val, val_probs, names, name_probs = readings(cfg, model)
-    rows = sweep(cfg, model.charset, val, val_probs, names, name_probs)
-    best = choose(rows)
+def publish(cfg: SpellingTuning, best: dict, rows: list[dict], val: Lines, names: list[str], minutes: float) -> None:
+    """Print the ``best`` setting; with ``cfg.out``, write the table (``cfg`` whole, the command, every row)."""
     report = {
         "chosen": {"oov_log_count": best["oov_log_count"], "replace_margin": best["replace_margin"]},
         "grid": rows,
@@ -140,11 +135,21 @@ def main(argv=None) -> None:
         "names": len(names),
         "config": config_record(cfg),
         "command": command_line("training.tune_spelling"),
-        "minutes": round((time.monotonic() - started) / 60, 1),
+        "minutes": minutes,
     }
     print(json.dumps(report["chosen"]))
     if cfg.out:
         cfg.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    started = time.monotonic()
+    model = load_line_model(cfg.weights)
+    val, val_probs, names, name_probs = readings(cfg, model)
+    rows = sweep(cfg, model.charset, val, val_probs, names, name_probs)
+    best = choose(rows)
+    publish(cfg, best, rows, val, names, round((time.monotonic() - started) / 60, 1))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def crop_to_sheet(gray: np.ndarray) -> np.ndarray:
     be taken for light-on-dark writing. The sheet is a large, nearly solid bright region."""
     if np.median(_border(gray)) >= 0.5 or np.median(gray) < 0.5:
         return gray
-    bright = gray > _otsu(gray)
+    bright = gray > otsu(gray)
     labels, n = ndimage.label(bright)
     if n == 0:
         return gray
@@ -137,7 +137,7 @@ def _stretch(ink: np.ndarray, fallback_high: float) -> np.ndarray:
     """Ink fainter than half an Otsu threshold (at least ``MIN_CONTRAST``) is paper grain or light
     falloff and becomes 0; the 90th percentile of the rest becomes full ink (``fallback_high``
     when nothing is left)."""
-    low = max(0.5 * _otsu(ink), MIN_CONTRAST)
+    low = max(0.5 * otsu(ink), MIN_CONTRAST)
     high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else fallback_high
     return np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0)
 
@@ -159,7 +159,7 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     return _drop_specks(_stretch(ink, strong)), inverted
 
 
-def _otsu(values: np.ndarray) -> float:
+def otsu(values: np.ndarray) -> float:
     """Otsu's threshold of values in [0, 1]."""
     hist, edges = _histogram64(values)
     p = hist.astype(np.float64) / max(hist.sum(), 1)

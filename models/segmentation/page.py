@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from models.errors import BlankImage, TooManyPieces
 from models.preprocessing import EIGHT_NEIGHBOURS, MIN_CONTRAST, PAGE_PAPER, fit_glyph, paper_ink
-from models.preprocessing.ink import _otsu
+from models.preprocessing.ink import otsu
 
 PAGE_SIDE = 2000  # pages are read at this longer side: a glyph on an A4 page is then 40-80 px tall
 
@@ -95,7 +95,7 @@ def page_ink(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ink, _ = paper_ink(gray, PAGE_PAPER)
     if float(ink.max()) < MIN_CONTRAST:
         raise BlankImage("Nothing to read: the page has no ink.")
-    threshold = max(MIN_CONTRAST, 0.5 * _otsu(ink[ink > 0.05]) if np.any(ink > 0.05) else MIN_CONTRAST)
+    threshold = max(MIN_CONTRAST, 0.5 * otsu(ink[ink > 0.05]) if np.any(ink > 0.05) else MIN_CONTRAST)
     return ink > threshold, ink > 0.5 * threshold
 
 
