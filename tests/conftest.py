@@ -1,5 +1,5 @@
-"""Shared fixtures: the app and its client, real images, PostgreSQL, and the staged data when present
-(the helpers they and the tests use are in tests/helpers.py)."""
+"""Shared fixtures: the app and its client, real images, PostgreSQL, the fake Google, a tiny line model,
+and the staged data when present (the helpers they and the tests use are in tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tests.helpers import RESOURCES, make_app, png_bytes  # noqa: E402
+from tests.fake_google import start_fake_google  # noqa: E402
+from tests.helpers import RESOURCES, make_app, png_bytes, tiny_line_weights  # noqa: E402
+from tests.postgres import start_postgres  # noqa: E402
 
 ENGINES = ["sqlite", "postgresql"]  # the feedback store's engines; store tests run on both
 
@@ -21,8 +23,6 @@ ENGINES = ["sqlite", "postgresql"]  # the feedback store's engines; store tests 
 def postgres():
     """A PostgreSQL server the suite starts itself (tests/postgres.py); skipped with the reason
     where PostgreSQL is not installed, except under CI, where that is a failure."""
-    from tests.postgres import start_postgres
-
     try:
         server = start_postgres()
     except RuntimeError as exc:
@@ -47,6 +47,23 @@ def store_target(request, tmp_path) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("pg_url")
     return str(tmp_path / "feedback.sqlite3")
+
+
+@pytest.fixture
+def google():
+    """A fake Google (token endpoint and Sheets API) on 127.0.0.1 (tests/fake_google.py)."""
+    server = start_fake_google()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def line_weights(tmp_path_factory):
+    """A weights folder holding a tiny CRNN saved like the shipped line model: it exercises loading,
+    splitting, decoding and the API shape (it is untrained, so no test judges what it reads)."""
+    root = tmp_path_factory.mktemp("weights")
+    tiny_line_weights(root)
+    return root
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
 """Helpers shared by tests (conftest.py holds only fixtures): the test app, where the fixtures and the
-staged data are, real images and canvas drawings, free ports, real servers started as a user would,
-and reading the feedback database the way another process would."""
+staged data are, real images, canvas drawings and lines of handwriting, requests made the way a user
+makes them, free ports, real servers started as a user would, and reading the feedback database the
+way another process would."""
 
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import os
@@ -25,6 +27,9 @@ from PIL import Image, ImageDraw
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from app import create_app  # noqa: E402
+from feedback.store import is_database_url  # noqa: E402
+from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION  # noqa: E402
+from models.preprocessing.lines import _affine  # noqa: E402
 from models.registry import WEIGHTS_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +53,6 @@ def make_app(tmp_path: Path, **config):
 
 def app_on(tmp_path: Path, target: str, **config):
     """``make_app`` with its feedback store at ``target`` (a SQLite file or a postgresql:// URL)."""
-    from feedback.store import is_database_url
-
     where = {"DATABASE_URL": target} if is_database_url(target) else {"FEEDBACK_DB": target}
     return make_app(tmp_path, **where, **config)
 
@@ -82,9 +85,72 @@ def canvas_digit(strokes: list[list[tuple[float, float]]], width: int = 18, size
 
 SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
 ONE = [[(0.5, 0.15), (0.5, 0.85)]]
+SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))  # a drawn 7 as the canvas sends it
+
+
+def upload(client, data: bytes, task: str = "digit", name: str = "digit.png"):
+    """``POST /upload`` of ``data`` as the file ``name`` with ``task``."""
+    return client.post("/upload", data={"file": (io.BytesIO(data), name), "task": task})
+
+
+def give(client, correct: bool = True, label: str | None = None) -> dict:
+    """A drawn 7 answered through the API and feedback on it (``correct``, ``label``); the feedback's
+    acknowledgement (its ``feedback_id`` and ``prediction_id``, ...)."""
+    pid = client.post("/submit", json={"image": SEVEN_URL}).get_json()["prediction_id"]
+    ack = client.post("/feedback", json={"prediction_id": pid, "correct": correct, "label": label})
+    assert ack.status_code == 200
+    return ack.get_json()
+
+
+def handwriting(shear: float = 0.0, dark_on_light: bool = True) -> np.ndarray:
+    """A line of strokes (loops and verticals, like cursive), optionally slanted."""
+    img = Image.new("L", (900, 160), 255 if dark_on_light else 0)
+    draw = ImageDraw.Draw(img)
+    ink = 0 if dark_on_light else 255
+    for k in range(14):
+        x = 40 + 60 * k
+        draw.line([(x, 120), (x, 40)], fill=ink, width=6)
+        draw.ellipse((x + 8, 70, x + 44, 120), outline=ink, width=6)
+    gray = np.asarray(img, np.float32) / 255
+    if shear:
+        ink_map = 1 - gray if dark_on_light else gray
+        sheared = _affine(ink_map, shear=shear)
+        gray = 1 - sheared if dark_on_light else sheared
+    return np.clip(gray, 0, 1)
+
+
+def photographed_paragraph(names: list[str], skew: float = 1.5, gap: int = 10) -> bytes:
+    """Real test lines stacked into a paragraph (``gap`` pixels between their images; below zero,
+    tails of one line reach into the next) on grey, unevenly lit paper, slightly rotated, with
+    sensor noise, saved as a JPEG like a phone photo."""
+    lines = [Image.open(RESOURCES / "lines" / name).convert("L") for name in names]
+    width = max(im.width for im in lines) + 120
+    page = Image.new("L", (width, sum(im.height + gap for im in lines) + 120), 255)
+    y = 60
+    for im in lines:
+        page.paste(
+            Image.fromarray(np.minimum(np.asarray(page.crop((60, y, 60 + im.width, y + im.height))), im)), (60, y)
+        )
+        y += im.height + gap
+    page = page.rotate(skew, expand=True, fillcolor=255, resample=Image.Resampling.BILINEAR)
+    gray = np.asarray(page, np.float32) / 255
+    h, w = gray.shape
+    light = 0.9 - 0.25 * np.linspace(0, 1, w)[None, :] - 0.1 * np.linspace(0, 1, h)[:, None]
+    noisy = gray * light + np.random.default_rng(0).normal(0, 0.02, gray.shape)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(noisy * 255, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def write_idx(path: Path, arr: np.ndarray) -> None:
+    """Write ``arr`` (uint8) in the IDX format MNIST and EMNIST are distributed in, gzipped."""
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + arr.astype(np.uint8).tobytes())
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -123,7 +189,7 @@ def read_table(where, sql: str, args: tuple = ()) -> list[dict]:
     read on a connection of their own, as another process would see them: only what was committed."""
     target = where if isinstance(where, str) else store_target_of(where)
     if target.startswith(("postgresql://", "postgres://")):
-        import psycopg
+        import psycopg  # only for a PostgreSQL store: runs without one never load the driver
         from psycopg.rows import dict_row
 
         with psycopg.connect(target, row_factory=dict_row) as conn:
@@ -140,10 +206,9 @@ def tiny_line_weights(root: Path, charset: str = " abcdefghijklmnopqrstuvwxyz") 
     """``root/line``: a tiny untrained CRNN saved as the shipped line model is, with a meta.json in
     the older key vocabulary (``charset``, ``input_height``, ``line_preprocessing_version``) that
     the loader still reads. It exercises loading, splitting, decoding and the answer's shape."""
-    import keras
+    import keras  # TensorFlow: imported only when a test builds a model
 
     from models.architectures import build_crnn
-    from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION
 
     folder = root / "line"
     folder.mkdir(parents=True)
@@ -176,6 +241,8 @@ def retrain_argv(app, tmp_path: Path, replay: int, epochs: int, *extra: str) -> 
 
 
 JOB_TIMEOUT_S = 300  # a teach worker on a busy 2-core CI machine
+# small but real teach settings, so a teach takes seconds in the suite (the served default: training.teach)
+FAST_TEACH = {"variants": 40, "vae_epochs": 8, "writer_epochs": 2}
 
 
 def wait_for_job(client, url: str) -> dict:

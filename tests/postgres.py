@@ -13,11 +13,12 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.helpers import free_port
 
 SERVER_USER = "postgres"  # Debian's package makes it; "nobody" where it does not exist
 ROLE = "hwr"
@@ -30,13 +31,6 @@ def bindir() -> Path | None:
         return versions[0].parent
     found = shutil.which("pg_ctl")
     return Path(found).resolve().parent if found and shutil.which("initdb") else None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -55,7 +49,7 @@ class PostgresServer:
 
     def admin(self, sql: str) -> None:
         """Run one statement on the maintenance database (CREATE/DROP DATABASE need autocommit)."""
-        import psycopg
+        import psycopg  # only once a PostgreSQL server runs
 
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(sql)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+import typing
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
 
-from tests.helpers import ONE, SEVEN, canvas_digit, data_url, make_app, png_bytes
+from models.errors import clipped, quoted
+from models.reading.results import GlyphAnswer, LinesAnswer, PageAnswer
+from tests.helpers import ONE, RESOURCES, SEVEN, canvas_digit, data_url, make_app, png_bytes, upload
 
 SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
-
-
-def upload(client, data: bytes, name: str = "digit.png", task: str = "digit"):
-    return client.post("/upload", data={"file": (io.BytesIO(data), name), "task": task})
 
 
 def assert_error(resp, status: int, code: str):
@@ -56,7 +55,7 @@ def test_task_defaults_to_digit(client):
 
 def test_upload_reads_a_real_photographed_digit(client, photo_digits):
     path, label = next((p, lab) for p, lab in photo_digits if lab == "3")
-    body = upload(client, path.read_bytes(), path.name).get_json()
+    body = upload(client, path.read_bytes(), name=path.name).get_json()
     assert body["text"] == label
 
 
@@ -76,7 +75,7 @@ def test_empty_file(client):
 
 
 def test_not_an_image(client):
-    assert_error(upload(client, b"%PDF-1.4 not really an image", "notes.pdf"), 400, "not_an_image")
+    assert_error(upload(client, b"%PDF-1.4 not really an image", name="notes.pdf"), 400, "not_an_image")
 
 
 def test_truncated_image(client):
@@ -213,8 +212,6 @@ def test_errors_do_not_echo_huge_input(client):
 
 
 def test_quoted_values_are_cut():
-    from models.errors import clipped, quoted
-
     assert quoted("digit") == "'digit'" and clipped("abc") == "abc"
     assert quoted("x" * 100) == repr("x" * 40) + "… (100 characters)"
 
@@ -222,8 +219,6 @@ def test_quoted_values_are_cut():
 def _fits(value, shape, where: str = "answer") -> None:
     """``value`` has exactly the fields the TypedDict ``shape`` declares (every required one, no
     undeclared one), recursively through nested TypedDicts and lists of them."""
-    import typing
-
     if typing.is_typeddict(shape):
         assert isinstance(value, dict), where
         hints = typing.get_type_hints(shape)
@@ -246,9 +241,6 @@ def _fits(value, shape, where: str = "answer") -> None:
 
 
 def test_answers_have_the_fields_their_typed_records_declare(client):
-    from models.reading.results import GlyphAnswer, LinesAnswer, PageAnswer
-    from tests.helpers import RESOURCES
-
     digit = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"})
     _fits(digit.get_json(), GlyphAnswer)
     letter = client.post(

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import csv
 import io
+import json
 import math
 import os
 import re
+import sqlite3
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image, ImageDraw
+from werkzeug.serving import make_server
 
-from tests.helpers import RESOURCES, make_app, stop_workers, tiny_line_weights
+from models.decoding.ctc import error_rates
+from models.registry import WEIGHTS_DIR
+from tests.helpers import FAST_TEACH, RESOURCES, make_app, photographed_paragraph, stop_workers, tiny_line_weights
+from training.compose_pages import compose_sheet, glyph_sources
 
 CHROMIUM = Path(os.environ.get("HWR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -78,8 +87,6 @@ expect = sync_api.expect
 @pytest.fixture(scope="module")
 def served_app(tmp_path_factory):
     """The real app served on 127.0.0.1 with a free port, in a background thread: (url, app)."""
-    from werkzeug.serving import make_server
-
     app = make_app(tmp_path_factory.mktemp("page"))
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -141,8 +148,6 @@ SEVEN_LEG = [(0.75, 0.2), (0.42, 0.85)]
 
 def _png(draw, side: int = 200) -> bytes:
     """A white ``side``-pixel square PNG with ``draw(ImageDraw)`` applied."""
-    from PIL import Image, ImageDraw
-
     img = Image.new("RGB", (side, side), "white")
     draw(ImageDraw.Draw(img))
     buf = io.BytesIO()
@@ -164,8 +169,6 @@ def assert_in_view_and_uncovered(page, selector: str) -> None:
 
 
 def rows(app, sql: str) -> list:
-    import sqlite3
-
     conn = sqlite3.connect(app.config["FEEDBACK_DB"])
     try:
         return conn.execute(sql).fetchall()
@@ -384,8 +387,6 @@ def test_character_switch_reads_letters_and_explains_lookalikes(page):
 
 
 def test_yes_and_no_feedback_is_saved(page, served_app):
-    import sqlite3
-
     stroke(page, SEVEN_BAR + SEVEN_LEG[1:])
     assert wait_for_answer(page) == "7"
     expect(page.locator("#feedback")).to_be_visible()
@@ -436,8 +437,6 @@ def test_a_page_upload_shows_the_result_and_the_page_in_view(browser, base_url, 
 
 
 def test_a_page_upload_is_annotated_and_a_glyph_can_be_corrected(page, served_app):
-    import sqlite3
-
     pages = Path(__file__).resolve().parent / "resources" / "pages"
     page.check("#as-page")
     page.set_input_files("#file-input", str(pages / "page_04_table.jpg"))
@@ -593,10 +592,6 @@ def test_a_full_storage_drops_the_oldest_answers_and_keeps_the_new_one(browser, 
 
 
 def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
-    import numpy as np
-
-    from training.compose_pages import compose_sheet, glyph_sources
-
     sources = glyph_sources(RESOURCES / "mnist_test_first500.npz", RESOURCES / "photo_digits")
     sheet = tmp_path / "sheet.png"
     compose_sheet(sources, np.random.default_rng(4), per_row=6).save(sheet)
@@ -615,8 +610,6 @@ def test_a_handwriting_sheet_is_checked_on_the_page(page, tmp_path):
 @contextlib.contextmanager
 def served_page(browser, app, height: int = 900):
     """``app`` served on 127.0.0.1 (a free port) in a thread, and a browser page open on it."""
-    from werkzeug.serving import make_server
-
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -635,10 +628,8 @@ def served_page(browser, app, height: int = 900):
 @pytest.fixture(scope="module")
 def teach_page(browser, tmp_path_factory):
     """The page served with its profiles in a temporary folder and quick teach settings."""
-    from tests.test_personal import FAST
-
     folder = tmp_path_factory.mktemp("teach-app")
-    app = make_app(folder, PERSONAL_DIR=str(folder / "personal"), TEACH_OPTIONS=FAST, ADMIN_TOKEN=SHEET_TOKEN)
+    app = make_app(folder, PERSONAL_DIR=str(folder / "personal"), TEACH_OPTIONS=FAST_TEACH, ADMIN_TOKEN=SHEET_TOKEN)
     with served_page(browser, app, height=1600) as page:
         yield page, app
     stop_workers(folder / "personal")
@@ -675,10 +666,6 @@ def test_one_drawn_sample_teaches_a_profile_and_shows_every_step(teach_page, tmp
 
 
 def test_a_sheet_trains_in_a_worker_and_the_page_reports_its_figures(teach_page, tmp_path):
-    import numpy as np
-
-    from training.compose_pages import compose_sheet, glyph_sources
-
     page, app = teach_page
     sources = glyph_sources(RESOURCES / "mnist_test_first500.npz", RESOURCES / "photo_digits")
     sheet = tmp_path / "sheet.png"
@@ -697,8 +684,6 @@ def test_a_sheet_trains_in_a_worker_and_the_page_reports_its_figures(teach_page,
 @pytest.fixture(scope="module")
 def line_page(browser, tmp_path_factory):
     """The page served with a tiny line model beside the shipped ones (exercises the wide canvas)."""
-    from models.registry import WEIGHTS_DIR
-
     root = tmp_path_factory.mktemp("weights")
     for name in ("digit", "character"):
         (root / name).symlink_to(WEIGHTS_DIR / name)
@@ -764,10 +749,6 @@ def draw_strokes(page, strokes: list) -> None:
 def test_a_sentence_written_on_the_wide_canvas_is_read_by_the_shipped_model(page):
     """Real handwriting: the pen strokes of an IAM-OnDB writer-independent test line, drawn with the
     mouse on the line task's canvas, read by the shipped line model."""
-    import json
-
-    from models.decoding.ctc import error_rates
-
     sample = json.loads((RESOURCES / "lines" / "strokes.json").read_text())
     page.get_by_label("Line of text").check()
     draw_sample(page, sample)
@@ -787,8 +768,6 @@ def test_a_sentence_written_on_the_wide_canvas_is_read_by_the_shipped_model(page
 def test_alphabet_hint_and_spelling_switch(page):
     """The alphabet hint sits beside the task switch for characters and re-reads the drawing; the
     line task offers the spelling switch instead, and a line read without it says so."""
-    import json
-
     expect(page.locator("#alphabet-pick")).to_be_hidden()
     page.get_by_label("Character").check()
     expect(page.locator("#alphabet-pick")).to_be_visible()
@@ -905,9 +884,6 @@ def download_text(page, selector: str) -> tuple[str, str]:
 
 
 def test_copy_and_downloads_carry_the_text(browser, base_url):
-    import csv
-    import json
-
     context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
     try:
         page = context.new_page()
@@ -935,8 +911,6 @@ def test_copy_and_downloads_carry_the_text(browser, base_url):
 def test_a_paragraph_upload_has_a_box_and_feedback_per_line(browser, served_app, viewport):
     """Each line of a photographed paragraph gets its box on the picture, its text, confidence and
     own Yes / No; a correction of line 2 is stored for line 2's prediction."""
-    from tests.test_lines import photographed_paragraph
-
     names = ["b01-059z-01.png", "d09-612z-08.png", "n05-541z-06.png", "n09-202z-05.png"]
     phone = viewport["width"] < 500
     context = browser.new_context(

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from models.decoding.candidates import group_confidence, lookalikes, top_candidates
+from app import recognize_command
+from models.decoding.candidates import check_hint, group_confidence, lookalikes, restrict, top_candidates
+from models.errors import BadAlphabet
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
-from models.registry import WEIGHTS_DIR
-from tests.helpers import SHARED_DATA, canvas_digit, data_url, make_app, png_bytes
-from tests.test_training import write_idx
-from training.data.glyphs import CHARSET62, emnist_upright, load_emnist_byclass
+from models.registry import WEIGHTS_DIR, shared_registry
+from tests.helpers import RESOURCES, SHARED_DATA, canvas_digit, data_url, make_app, png_bytes, write_idx
+from training.data.glyphs import CHARSET62, emnist_upright, load_emnist_byclass, three_way_split
+from training.data.negatives import scribbles, side_by_side
 
 LABELS = list(CHARSET62)
 
@@ -119,31 +122,23 @@ CHAR_TESTS_NEED = pytest.mark.skipif(
 def heldout_emnist() -> tuple[np.ndarray, np.ndarray]:
     """3,000 characters from our EMNIST test part when the staged data is present, else the 300
     shipped ones (also from the test part): never used in training or model selection."""
-    from training.data.glyphs import three_way_split
-
     path = SHARED_DATA / "emnist" / "emnist_byclass_test_split.npz"
     if path.exists():
         d = np.load(path)
         test = three_way_split(d["y"], 0.05, 0.15, seed=1)["test"]
         pick = np.random.default_rng(0).choice(test, 3000, replace=False)
         return d["x"][pick], d["y"][pick]
-    from tests.helpers import RESOURCES
-
     d = np.load(RESOURCES / "emnist_heldout_300.npz")
     return d["x"], d["y"]
 
 
 @pytest.fixture(scope="module")
 def char_model():
-    from models.registry import shared_registry
-
     return shared_registry().get("character")
 
 
 @CHAR_TESTS_NEED
 def test_character_meta_records_the_honest_figures():
-    import json
-
     meta = json.loads((WEIGHTS_DIR / "character" / "meta.json").read_text())
     assert meta["labels"] == LABELS
     m = meta["metrics"]["emnist_test"]
@@ -169,8 +164,6 @@ def test_character_accuracy_on_heldout_emnist_through_the_upload_path(char_model
 
 @CHAR_TESTS_NEED
 def test_reads_real_photographed_characters(char_model):
-    from tests.helpers import RESOURCES
-
     files = sorted((RESOURCES / "photo_chars").glob("*.png"))
     glyphs = np.stack([glyph_from_bytes(f.read_bytes()).pixels for f in files])
     truth = [f.name.split("_")[1] for f in files]
@@ -198,11 +191,6 @@ def test_character_api_reads_a_drawn_letter_and_flags_lookalikes(client):
 
 @CHAR_TESTS_NEED
 def test_character_cli(runner, tmp_path):
-    import json
-
-    from app import recognize_command
-    from tests.helpers import RESOURCES
-
     photo = sorted((RESOURCES / "photo_chars").glob("CAP_A_*.png"))[0]
     result = runner.invoke(recognize_command, ["--task", "character", str(photo)])
     out = json.loads(result.output.strip())
@@ -211,8 +199,6 @@ def test_character_cli(runner, tmp_path):
 
 
 def test_scribble_is_not_a_confident_character(client):
-    from training.data.negatives import scribbles
-
     flagged = 0
     for g in scribbles(20, seed=11):
         img = png_bytes(255 - g.pixels)
@@ -224,9 +210,6 @@ def test_scribble_is_not_a_confident_character(client):
 
 
 def test_restrict_renormalises_over_the_hinted_classes():
-    from models.decoding.candidates import check_hint, restrict
-    from models.errors import BadAlphabet
-
     probs = np.full(62, 0.2 / 60)
     probs[LABELS.index("0")], probs[LABELS.index("O")] = 0.5, 0.3
     sub, labels = restrict(probs, LABELS, "letter")
@@ -243,8 +226,6 @@ def test_restrict_renormalises_over_the_hinted_classes():
 
 
 def photo_letters() -> list[tuple[bytes, str]]:
-    from tests.helpers import RESOURCES
-
     files = sorted(f for f in (RESOURCES / "photo_chars").glob("*.png") if not f.name.startswith("DIGIT"))
     return [(f.read_bytes(), f.name.split("_")[1]) for f in files]
 
@@ -293,11 +274,6 @@ def test_bad_alphabet_hints_are_400(client):
 
 @CHAR_TESTS_NEED
 def test_alphabet_hint_in_the_cli(runner):
-    import json
-
-    from app import recognize_command
-    from tests.helpers import RESOURCES
-
     photo = RESOURCES / "photo_chars"
     files = [str(f) for f in sorted(photo.glob("CAP_O_*.png")) + sorted(photo.glob("SMALL_l_*.png"))]
     result = runner.invoke(recognize_command, ["--task", "character", "--alphabet", "letter", *files])
@@ -319,8 +295,6 @@ GATE_NEEDED = pytest.mark.skipif(
 
 @GATE_NEEDED
 def test_scribbles_and_run_together_glyphs_are_not_sure(client, mnist_sample):
-    from training.data.negatives import scribbles, side_by_side
-
     x, _ = mnist_sample
     made = scribbles(40, seed=11) + side_by_side(x, 20, seed=11, gap=(-2, 2))  # seeds no training used
     for task in ("digit", "character"):
@@ -335,8 +309,6 @@ def test_scribbles_and_run_together_glyphs_are_not_sure(client, mnist_sample):
 
 @GATE_NEEDED
 def test_real_digits_read_right_are_rarely_not_sure(client, mnist_sample):
-    from tests.helpers import RESOURCES
-
     x, y = mnist_sample
     images = [(png_bytes(a), str(b)) for a, b in zip(x, y, strict=True)]
     images += [(f.read_bytes(), f.name.split("_")[1]) for f in sorted((RESOURCES / "photo_digits").glob("*.png"))]

@@ -3,12 +3,20 @@ search weighs it."""
 
 from __future__ import annotations
 
+import io
+import json
+
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from models.decoding.charlm import END, CharLM, LineLM, block_capitals, count_ngrams, load_charlm, load_line_lm
 from models.decoding.ctc import beam_search
+from models.loading import load_line_model
 from models.registry import WEIGHTS_DIR
+from tests.helpers import RESOURCES, SHARED_DATA
+from training.data.lines import render_as
+from training.evaluate_lines import evaluate
 
 TEXTS = ["the cat sat on the mat", "a cat and a hat", "the cat ran"]
 
@@ -88,11 +96,6 @@ def test_the_shipped_language_model_knows_english_and_the_line_charset():
 
 @pytest.mark.skipif(not (WEIGHTS_DIR / "line-lm" / "charlm.npz").exists(), reason="no language model installed")
 def test_line_answers_name_the_language_model_they_used(client):
-    import io
-    import json
-
-    from tests.helpers import RESOURCES
-
     name = next(iter(json.loads((RESOURCES / "lines" / "truth.json").read_text())))
     data = (RESOURCES / "lines" / name).read_bytes()
     beam = client.post("/upload", data={"file": (io.BytesIO(data), name), "task": "line"}).get_json()
@@ -102,10 +105,6 @@ def test_line_answers_name_the_language_model_they_used(client):
 
 
 def test_evaluation_reads_with_and_without_the_language_model():
-    from models.loading import load_line_model
-    from tests.helpers import SHARED_DATA
-    from training.evaluate_lines import evaluate
-
     if not (SHARED_DATA / "iam_ondb_lines").exists() or not (WEIGHTS_DIR / "line-lm" / "charlm.npz").exists():
         pytest.skip("needs ../shared/data and the shipped models")
     r = evaluate(SHARED_DATA, load_line_model(WEIGHTS_DIR / "line"), limit=12, lm=load_line_lm(WEIGHTS_DIR / "line-lm"))
@@ -115,10 +114,6 @@ def test_evaluation_reads_with_and_without_the_language_model():
 
 @pytest.mark.parametrize("ink_height,pen", [(30, 1.5), (110, 4.0), (200, 8.0)])
 def test_user_renderings_have_the_asked_size_and_pen(ink_height, pen):
-    from scipy import ndimage
-
-    from training.data.lines import render_as
-
     t = np.linspace(0, 2 * np.pi, 200)
     points = np.stack([t * 40, 50 + 50 * np.sin(t)], axis=1)  # one wave, 100 units tall
     ink = np.asarray(render_as(points, np.r_[np.zeros(199, bool), True], ink_height, pen)) < 128

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +55,6 @@ def test_unknown_task(runner, tmp_path):
 
 def test_a_busy_port_is_said_plainly_before_loading_models(tmp_path):
     """A busy port used to load the models for 12 s, log "serving on", then die with a raw OSError."""
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -7,16 +7,28 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import time
 from urllib.parse import urlsplit
 
 import numpy as np
+import psycopg
 import pytest
 from PIL import Image
 
 from feedback.export import read_zip
-from feedback.store import SCHEMA_VERSION, FeedbackStore, StoreError
+from feedback.store import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION, FeedbackStore, StoreError, _statements
 from models.preprocessing import glyph_from_bytes
-from tests.helpers import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes, read_table, store_target_of
+from tests.helpers import (
+    SEVEN,
+    app_on,
+    canvas_digit,
+    data_url,
+    give,
+    make_app,
+    png_bytes,
+    read_table,
+    store_target_of,
+)
 
 SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
 
@@ -149,8 +161,6 @@ def test_new_database_has_the_schema_version_and_a_newer_one_is_refused(tmp_path
 
 def test_a_newer_postgresql_schema_is_refused(pg_url):
     assert FeedbackStore(pg_url).schema_version() == SCHEMA_VERSION
-    import psycopg
-
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION + 1,))
     with pytest.raises(StoreError, match="schema version") as refused:
@@ -163,22 +173,15 @@ def test_old_predictions_without_feedback_are_pruned(store_target):
     args = ("digit", "7", 0.9, False, [], "digit", "1", "4", b"in", b"seen")
     kept, dropped = store.add_prediction(*args), store.add_prediction(*args)
     store.record_feedback(kept, True, "7")
-    import time
-
     assert store.prune_predictions(now=time.time() + 2 * 3600) == 1
     store.prediction(kept)
     with pytest.raises(LookupError):
         store.prediction(dropped)
 
 
-def give(client, correct: bool, label: str | None = None) -> str:
-    pid = predict(client)["prediction_id"]
-    client.post("/feedback", json={"prediction_id": pid, "correct": correct, "label": label})
-    return pid
-
-
 def test_export_csv_to_stdout(app, client, runner):
-    pids = [give(client, True), give(client, False, "1"), give(client, False)]
+    acks = [give(client, True), give(client, False, "1"), give(client, False)]
+    pids = [ack["prediction_id"] for ack in acks]
     result = runner.invoke(args=["feedback", "export", "--format", "csv"])
     assert result.exit_code == 0, result.output
     records = list(csv.DictReader(io.StringIO(result.stdout)))
@@ -191,7 +194,7 @@ def test_export_csv_to_stdout(app, client, runner):
 
 
 def test_export_zip_holds_images_and_labels(app, client, runner, tmp_path):
-    pids = [give(client, True), give(client, False, "1")]
+    pids = [ack["prediction_id"] for ack in (give(client, True), give(client, False, "1"))]
     out = tmp_path / "feedback.zip"
     result = runner.invoke(args=["feedback", "export", "--format", "zip", "--output", str(out)])
     assert result.exit_code == 0, result.output
@@ -222,8 +225,6 @@ def test_a_full_disk_costs_the_feedback_buttons_not_the_answer(tmp_path, monkeyp
 
 
 def test_a_version_1_database_is_migrated_in_place(tmp_path):
-    from feedback.store import MIGRATIONS, _statements
-
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
     for statement in _statements(MIGRATIONS[1]):
@@ -245,10 +246,6 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path):
 
 
 def test_a_postgresql_version_1_database_is_migrated_in_place(pg_url):
-    import psycopg
-
-    from feedback.store import POSTGRES_MIGRATIONS, _statements
-
     with psycopg.connect(pg_url, autocommit=True) as conn:
         for statement in _statements(POSTGRES_MIGRATIONS[1]):
             conn.execute(statement)

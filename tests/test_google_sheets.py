@@ -13,17 +13,8 @@ import time
 import pytest
 
 from feedback.google_sheets import HEADER, SyncError
-from tests.fake_google import Fault, start_fake_google
-from tests.helpers import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
-
-SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))
-
-
-@pytest.fixture
-def google():
-    server = start_fake_google()
-    yield server
-    server.stop()
+from tests.fake_google import Fault
+from tests.helpers import SEVEN_URL, app_on, give, make_app
 
 
 @pytest.fixture
@@ -41,13 +32,6 @@ def google_settings(tmp_path, google, **more) -> dict:
     key = tmp_path / "service-account.json"
     google.service_account(key)
     return {"GOOGLE_SERVICE_ACCOUNT_FILE": str(key), "GOOGLE_SHEETS_API_URL": google.url} | more
-
-
-def give(client, correct: bool = True, label: str | None = None) -> dict:
-    pid = client.post("/submit", json={"image": SEVEN_URL}).get_json()["prediction_id"]
-    resp = client.post("/feedback", json={"prediction_id": pid, "correct": correct, "label": label})
-    assert resp.status_code == 200
-    return resp.get_json()
 
 
 def sync(app) -> int:

@@ -4,6 +4,8 @@ personal HOG and CNN models from it, and read a page with them; training needs t
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,40 +36,82 @@ def sheet_app(tmp_path):
     stop_workers(tmp_path / "personal")
 
 
-def test_a_sheet_is_checked_trained_and_used_for_pages(sheet_app, sources):
-    client = sheet_app.test_client()
+@dataclass
+class Trained:
+    """A sheet of 7 digits a row checked, then trained into profile "alice" through the API."""
+
+    client: Any
+    checked: tuple[int, dict]  # the status and answer of /sheet/check
+    denied: Any  # the answer to /sheet/train without the token
+    queued: Any  # the answer to /sheet/train with it
+    job: dict  # the finished training job's state
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, sources):
+    """The sheet checked and trained once, for the tests that only read what it made."""
+    tmp = tmp_path_factory.mktemp("sheet")
+    app = make_app(tmp, PERSONAL_DIR=str(tmp / "personal"), ADMIN_TOKEN=TOKEN)
+    client = app.test_client()
     status, body = check(client, sheet_png(sources, per_row=7))
+    assert status == 200, body
+    denied = client.post("/sheet/train", json={"sheet_id": body["sheet_id"], "name": "alice"})
+    queued = client.post(
+        "/sheet/train",
+        json={"sheet_id": body["sheet_id"], "name": "alice"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert queued.status_code == 202, queued.get_json()
+    yield Trained(client, (status, body), denied, queued, wait_for_job(client, queued.get_json()["status_url"]))
+    stop_workers(tmp / "personal")
+
+
+def test_a_sheet_is_checked_row_by_row(trained):
+    status, body = trained.checked
     assert status == 200, body
     assert [r["label"] for r in body["rows"]] == list("0123456789")
     assert all(r["count"] == 7 for r in body["rows"]) and body["glyphs"] == 70
     assert body["annotated_png"].startswith("data:image/png")
 
-    denied = client.post("/sheet/train", json={"sheet_id": body["sheet_id"], "name": "alice"})
-    assert denied.status_code == 403
-    resp = client.post(
-        "/sheet/train",
-        json={"sheet_id": body["sheet_id"], "name": "alice"},
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
+
+def test_training_a_sheet_needs_the_token(trained):
+    assert trained.denied.status_code == 403
+
+
+def test_a_sheet_is_trained_in_a_worker_into_a_new_profile(trained):
+    resp = trained.queued
     assert resp.status_code == 202, resp.get_json()  # queued: the training runs in a worker process
     assert resp.get_json()["profile_token"]  # the sheet made profile "alice": one concept with taught profiles
-    job = wait_for_job(client, resp.get_json()["status_url"])
+    job = trained.job
     assert job["state"] == "done" and job["kind"] == "sheet", job.get("error")
-    acc = job["result"]["metrics"]["held_out_accuracy"]
+
+
+def test_the_personal_models_read_held_out_glyphs_of_the_sheet(trained):
+    acc = trained.job["result"]["metrics"]["held_out_accuracy"]
     assert acc["personal cnn"] >= 0.8 and acc["personal hog"] >= 0.6
+
+
+def test_the_sheet_profile_is_listed_with_its_engines(trained):
+    client = trained.client
     assert client.get("/sheet/models").get_json()[0]["name"] == "alice"
     listed = client.get("/personal/profiles").get_json()["profiles"]
     assert listed[0]["name"] == "alice" and listed[0]["sheet"]["engines"] == ["cnn", "hog"]
+
+
+def test_the_sheet_profile_reads_a_single_glyph(trained):
     glyph = png_bytes(canvas_digit([[(0.5, 0.15), (0.5, 0.85)]]))
-    single = client.post("/upload", data={"file": (io.BytesIO(glyph), "g.png"), "task": "digit", "profile": "alice"})
+    form = {"file": (io.BytesIO(glyph), "g.png"), "task": "digit", "profile": "alice"}
+    single = trained.client.post("/upload", data=form)
     assert single.status_code == 200, single.get_json()
     assert single.get_json()["model"]["name"] == "alice-cnn"
     assert single.get_json()["writer"]["label"] in ("yours", "standard", "other")
 
+
+def test_the_sheet_profile_reads_a_page_with_either_engine(trained, sources):
     page, truth = compose_page(sources, np.random.default_rng(5), "lines", 1200, 1300)
     for engine in ("cnn", "hog"):
         form = {"file": (io.BytesIO(png_bytes(page)), "p.png"), "task": "page", "engine": engine, "personal": "alice"}
-        result = client.post("/upload", data=form).get_json()
+        result = trained.client.post("/upload", data=form).get_json()
         assert result["model"]["name"] == f"alice-{engine}"
         right = sum(a == b for a, b in zip(result["text"], truth["text"], strict=False))
         assert right / len(truth["text"]) > 0.5  # reads, in reading order (exact figures: README)

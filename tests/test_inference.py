@@ -21,6 +21,7 @@ from models.loading import filter_windows, load_line_filter, load_line_model, lo
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
 from tests.helpers import RESOURCES, copied_weights, edit_meta, stop_workers
+from training import export_onnx, onnx_export
 
 ROOT = RESOURCES.parents[1]
 TOLERANCE = 1e-5  # the bound on |ONNX - Keras|
@@ -100,12 +101,10 @@ def test_a_folder_without_an_export_is_served_through_keras_with_the_same_answer
 
 
 def test_the_export_command_writes_the_file_and_its_record(tmp_path, mnist_sample):
-    from training.export_onnx import main
-
     dst = copied_weights(tmp_path)
     (dst / ONNX_FILE).unlink()
     edit_meta(dst, lambda meta: meta.pop("onnx"))
-    main([str(dst)])
+    export_onnx.main([str(dst)])
     record = json.loads((dst / "meta.json").read_text())["onnx"]
     assert record["file"] == ONNX_FILE and record["max_abs_diff"] <= TOLERANCE and record["opset"] >= 13
     served = load_recognizer(dst, "digit")
@@ -115,8 +114,6 @@ def test_the_export_command_writes_the_file_and_its_record(tmp_path, mnist_sampl
 
 def test_an_export_that_differs_from_keras_is_not_written(tmp_path, monkeypatch):
     import keras
-
-    from training import onnx_export
 
     monkeypatch.setattr(onnx_export, "TOLERANCE", 0.0)  # any float difference at all now fails
     model = keras.models.load_model(WEIGHTS_DIR / "line-filter" / KERAS_FILE, compile=False)

@@ -65,7 +65,7 @@ def test_the_web_layer_holds_no_sql():
 
 def test_only_libraries_are_imported_inside_training():
     """A training step (a module run with ``python -m``) imports no other step, and nothing else
-    imports a step: what two steps share lives in a library module (``lines_data``,
+    imports a step: what two steps share lives in a library module (``data.lines``,
     ``glyph_metrics``, ``teaching``, ...)."""
     modules = _modules()
     steps = {m for m, p in modules.items() if m.startswith("training.") and "__main__" in p.read_text(encoding="utf-8")}

@@ -16,13 +16,9 @@ from PIL import Image, ImageDraw
 
 from feedback.store import FeedbackStore, PredictionRow
 from models.preprocessing import STORE_LINE_HEIGHT, STORE_SIDE
-from tests.helpers import RESOURCES, ROOT, SEVEN, canvas_digit, data_url, make_app, png_bytes, read_table
+from tests.helpers import RESOURCES, ROOT, SEVEN, canvas_digit, data_url, make_app, png_bytes, read_table, upload
 
 SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
-
-
-def upload(client, data: bytes, task: str = "digit", **environ):
-    return client.post("/upload", data={"file": (io.BytesIO(data), "x.png"), "task": task}, environ_base=environ)
 
 
 def error_code(resp) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from app import recognize_command
 from models.segmentation.page import segment
 from tests.helpers import RESOURCES, png_bytes
 from training.evaluate_pages import score_page
@@ -185,8 +186,6 @@ def test_bad_alphabet_or_engine(client, fields, words):
 
 
 def test_cli_reads_a_page(runner):
-    from app import recognize_command
-
     result = runner.invoke(recognize_command, ["--task", "page", "--engine", "hog", str(PAGES / "page_02_lines.jpg")])
     assert result.exit_code == 0, result.output
     line = json.loads(result.output.strip().splitlines()[-1])
@@ -211,8 +210,6 @@ def test_segmentation_splits_two_touching_digits(mnist_sample):
 def test_a_page_of_letters_with_an_alphabet_hint(client):
     """Photographed letters on a page: with ``alphabet=letter`` (or ``upper``) every glyph is read
     among those classes only, and the answer says which alphabet it used."""
-    from tests.helpers import RESOURCES
-
     names = ["CAP_O", "CAP_I", "CAP_S", "CAP_Z", "CAP_E"]  # (CAP_B_98, a B with a gap, is read as two glyphs)
     crops = [Image.open(next((RESOURCES / "photo_chars").glob(f"{n}_*.png"))).convert("L") for n in names]
     crops = [c.resize((round(c.width * 90 / c.height), 90)) for c in crops]

@@ -15,10 +15,12 @@ from PIL import Image
 
 from models.preprocessing import decode, to_gray
 from models.profiles import WRITER_CLASSES
-from tests.helpers import canvas_digit, data_url, make_app, png_bytes, stop_workers, wait_for_job
+from models.reading.personal import writer_verdict
+from models.registry import Registry
+from tests.helpers import FAST_TEACH, canvas_digit, data_url, make_app, png_bytes, stop_workers, wait_for_job
+from training.teaching import train_vae, vae_samples
+from training.writer import MIN_YOURS_THRESHOLD, writer_threshold
 
-# small but real settings, so a teach takes seconds in the suite (the served default: training.teach)
-FAST = {"variants": 40, "vae_epochs": 8, "writer_epochs": 2}
 TWO = [[(0.3, 0.3), (0.45, 0.2), (0.62, 0.25), (0.65, 0.4), (0.5, 0.55), (0.3, 0.75), (0.7, 0.75)]]
 SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.42, 0.85)]]
 
@@ -29,13 +31,14 @@ def drawn(strokes) -> bytes:
 
 @pytest.fixture
 def teach_app(tmp_path):
-    app = make_app(tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), TEACH_OPTIONS=FAST, ADMIN_TOKEN="admin-secret")
+    app = make_app(
+        tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), TEACH_OPTIONS=FAST_TEACH, ADMIN_TOKEN="admin-secret"
+    )
     yield app
     stop_workers(tmp_path / "personal")
 
 
 def test_variants_are_many_distinct_readable_and_reproducible():
-    from models.registry import Registry
     from training.data.augment import one_sample_variants
 
     gray = to_gray(decode(drawn(TWO)))
@@ -57,7 +60,6 @@ def test_variants_are_many_distinct_readable_and_reproducible():
 
 def test_the_vae_loss_falls_and_it_samples_new_glyphs_reproducibly():
     from training.data.augment import one_sample_variants
-    from training.teaching import train_vae, vae_samples
 
     gray = to_gray(decode(drawn(SEVEN)))
     variants = one_sample_variants(gray, 48, seed=1)
@@ -83,7 +85,7 @@ class Taught:
 
 
 def teach_alice(tmp: Path) -> Taught:
-    app = make_app(tmp, PERSONAL_DIR=str(tmp / "personal"), TEACH_OPTIONS=FAST, ADMIN_TOKEN="admin-secret")
+    app = make_app(tmp, PERSONAL_DIR=str(tmp / "personal"), TEACH_OPTIONS=FAST_TEACH, ADMIN_TOKEN="admin-secret")
     client = app.test_client()
     resp = client.post(
         "/personal/teach", json={"image": data_url(drawn(TWO)), "task": "digit", "label": "2", "profile": "alice"}
@@ -126,7 +128,7 @@ def test_the_teach_job_reports_its_steps_and_its_record(taught):
     result = job["result"]
     assert result["labels"] == ["2"] and result["version"] == 1
     assert result["metrics"]["guard"]["samples"] == 2000
-    assert result["samples"]["variants"] == FAST["variants"] and result["samples"]["vae"] > 0
+    assert result["samples"]["variants"] == FAST_TEACH["variants"] and result["samples"]["vae"] > 0
 
 
 def test_the_teach_pictures_are_served_as_png_and_can_be_downloaded(taught):
@@ -216,7 +218,7 @@ def test_bad_teach_requests_get_clear_errors(teach_app):
 
 
 def test_a_teach_while_others_wait_is_refused_with_retry_after(tmp_path):
-    app = make_app(tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), TEACH_OPTIONS=FAST, TEACH_MAX_WAITING=0)
+    app = make_app(tmp_path, PERSONAL_DIR=str(tmp_path / "personal"), TEACH_OPTIONS=FAST_TEACH, TEACH_MAX_WAITING=0)
     client = app.test_client()
     try:
         first = client.post("/personal/teach", json={"image": data_url(drawn(TWO)), "label": "2", "profile": "carol"})
@@ -272,8 +274,6 @@ def test_a_full_server_refuses_new_profiles(tmp_path):
 
 
 def test_the_writer_verdict_uses_the_calibrated_yours_threshold():
-    from models.reading.personal import writer_verdict
-
     class Writer:
         labels = list(WRITER_CLASSES)
 
@@ -292,8 +292,6 @@ def test_the_writer_verdict_uses_the_calibrated_yours_threshold():
 
 
 def test_the_yours_threshold_has_a_floor():
-    from training.writer import MIN_YOURS_THRESHOLD, writer_threshold
-
     def nobody_is_yours(x, training=False):
         import tensorflow as tf
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 
 import numpy as np
 import pytest
@@ -10,10 +12,20 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from models import preprocessing as pp
-from models.errors import BlankImage, NotAnImage, TooManyPixels, TruncatedImage
+from models.errors import BlankImage, NotAnImage, PreprocessError, TooManyPixels, TruncatedImage
+from models.preprocessing.glyphs import _eroded
+from models.preprocessing.ink import (
+    EDGE_FRACTION,
+    EIGHT_NEIGHBOURS,
+    SPECK_FRACTION,
+    _drop_specks,
+    _flat_level,
+    _paper_level,
+)
 from models.preprocessing.lines import _shrink_for_search
 from models.registry import shared_registry
-from tests.helpers import ONE, SEVEN, canvas_digit, data_url, png_bytes
+from models.segmentation import page as segmentation
+from tests.helpers import ONE, RESOURCES, SEVEN, canvas_digit, data_url, png_bytes
 
 
 def predict(pixels: np.ndarray) -> str:
@@ -248,16 +260,11 @@ def test_large_photo_is_decoded_small():
 
 
 def _digest(a: np.ndarray) -> str:
-    import hashlib
-
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
 
 
 def _recipe_outputs(path) -> dict[str, str]:
     """What each ink and shrink recipe makes of one fixture image, as digests."""
-    from models.errors import PreprocessError
-    from models.segmentation import page as segmentation
-
     img = pp.decode(path.read_bytes(), side=2000)
     gray = pp.to_gray(img)
     out = {
@@ -282,10 +289,6 @@ def _recipe_outputs(path) -> dict[str, str]:
 def test_merged_ink_recipes_give_the_same_pixels_as_the_three_before():
     """``paper_ink`` (one paper-level estimator with glyph, line and page presets) and
     ``box_shrink`` replaced three copies of each; these digests were taken from the copies."""
-    import json
-
-    from tests.helpers import RESOURCES
-
     golden = json.loads((RESOURCES / "golden_ink.json").read_text())["outputs"]
     assert len(golden) > 100
     changed = {name: _recipe_outputs(RESOURCES / name) for name in golden}
@@ -320,8 +323,6 @@ def test_paper_level_shortcut_is_bit_identical_to_the_closing(window, smooth):
     """Plain paper skips the grey closing and box filter (``_flat_level``); where it does, the level
     is the same to the bit as the filters give, and where it does not (lit, grainy, a blob) the
     filters run."""
-    from models.preprocessing.ink import _flat_level, _paper_level
-
     took = {}
     for name, paper in _paper_inputs():
         closed = ndimage.grey_closing(paper, size=(window, window), mode="nearest")
@@ -336,8 +337,6 @@ def test_paper_level_shortcut_is_bit_identical_to_the_closing(window, smooth):
 
 def _reference_drop_specks(ink: np.ndarray) -> np.ndarray:
     """``_drop_specks`` as it was, labelling the whole image (the reference of the test below)."""
-    from models.preprocessing.ink import EDGE_FRACTION, EIGHT_NEIGHBOURS, SPECK_FRACTION
-
     labels, n = ndimage.label(ink > 0, structure=EIGHT_NEIGHBOURS)
     if n <= 1:
         return ink
@@ -352,9 +351,6 @@ def _reference_drop_specks(ink: np.ndarray) -> np.ndarray:
 def test_specks_and_stroke_width_match_the_whole_image_scipy_recipes():
     """``_drop_specks`` labels inside the ink's box and ``stroke_width`` erodes by slicing; on
     specks, strokes cut by every border and none, both give what the whole-image scipy calls gave."""
-    from models.preprocessing.glyphs import _eroded
-    from models.preprocessing.ink import _drop_specks
-
     rng = np.random.default_rng(3)
     for trial in range(60):
         h, w = rng.integers(8, 120, 2)

@@ -4,17 +4,25 @@ app serves it without a restart, and rollback brings the old one back. Admin rou
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import shutil
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from bench.feedback_loop import SEVEN, slanted_sevens
+from models import versions
 from models.registry import Registry
 from tests.helpers import canvas_digit, data_url, make_app, png_bytes, retrain_argv
 from training import retrain
+from training.retrain import feedback_glyphs, read_feedback
 
 TOKEN = "s3cret-admin-token"
 
@@ -34,51 +42,111 @@ def loop_app(tmp_path, monkeypatch):
     return make_app(tmp_path, MODELS_DIR=str(tmp_path / "models"), ADMIN_TOKEN=TOKEN)
 
 
-def test_feedback_retrain_promote_serve_and_roll_back(loop_app, tmp_path, mnist_sample, capsys):
-    client = loop_app.test_client()
-    before = [read(client, png) for png in writer_sevens(40, seed=1)]
-    fresh = writer_sevens(20, seed=7)  # more 7s by the same writer, never given as feedback
-    fresh_before = sum(read(client, png)["candidates"][0]["label"] == "7" for png in fresh)
-    assert sum(b["candidates"][0]["label"] == "7" for b in before) <= 16  # the shipped model misreads most of them
-    for b in before:
-        right = b["candidates"][0]["label"] == "7"
-        ack = client.post("/feedback", json={"prediction_id": b["prediction_id"], "correct": right, "label": "7"})
-        assert ack.status_code == 200
+@dataclass
+class Loop:
+    """One turn of the feedback loop through the app, with what each step answered: the writer's 7s
+    read by the shipped model and corrected, ``training.retrain`` run, new 7s read by the promoted
+    version, a rollback through the admin route and the retrained version brought back by the CLI."""
 
+    before: list[dict]  # the shipped model's answers to 40 of the writer's 7s
+    acks: list[int]  # the status of the feedback given on each of them
+    fresh_before: int  # how many of 20 more 7s (never given as feedback) the shipped model read as 7
+    printed: str  # what training.retrain printed
+    meta: dict  # the retrained version's meta.json
+    after: list[dict]  # the answers to those 20 fresh 7s once the retrained version was promoted
+    mnist: dict  # the answer to MNIST's first test digit after the promotion
+    rollback: Any  # the answer to the admin rollback, with the token
+    after_rollback: dict  # a 7 read after the rollback
+    after_cli: dict  # a 7 read after ``training.retrain --rollback --to 2``
+    listed: list[dict]  # GET /admin/models' digit versions at the end
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory, mnist_sample) -> Loop:
+    """The loop run once for the tests that read what its steps answered (none of them runs more)."""
+    tmp_path = tmp_path_factory.mktemp("loop")
     x, y = mnist_sample
-    np.savez(tmp_path / "replay.npz", x=x[:300], y=y[:300])
-    np.savez(tmp_path / "test.npz", x=x[300:], y=y[300:])
-    retrain.main(retrain_argv(loop_app, tmp_path, 300, 3, "--interpolate", "1"))
-    out = capsys.readouterr().out
-    assert "promoted: now served" in out, out
-    meta = json.loads((tmp_path / "models" / "digit" / "v2" / "meta.json").read_text())
-    record = meta["retraining"]
-    assert record["parent"] == "1" and record["promoted"] is True and meta["version"] == "2"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Registry, "CHECK_SECONDS", 0.0)  # notice a promotion on the next request
+        app = make_app(tmp_path, MODELS_DIR=str(tmp_path / "models"), ADMIN_TOKEN=TOKEN)
+        client = app.test_client()
+        before = [read(client, png) for png in writer_sevens(40, seed=1)]
+        fresh = writer_sevens(20, seed=7)  # more 7s by the same writer, never given as feedback
+        fresh_before = sum(read(client, png)["candidates"][0]["label"] == "7" for png in fresh)
+        acks = []
+        for b in before:
+            right = b["candidates"][0]["label"] == "7"
+            ack = client.post("/feedback", json={"prediction_id": b["prediction_id"], "correct": right, "label": "7"})
+            acks.append(ack.status_code)
+
+        np.savez(tmp_path / "replay.npz", x=x[:300], y=y[:300])
+        np.savez(tmp_path / "test.npz", x=x[300:], y=y[300:])
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            retrain.main(retrain_argv(app, tmp_path, 300, 3, "--interpolate", "1"))
+        meta = json.loads((tmp_path / "models" / "digit" / "v2" / "meta.json").read_text())
+        after = [read(client, png) for png in fresh]
+        mnist = read(client, png_bytes(x[0]))
+
+        rollback = client.post("/admin/models/digit/rollback", headers={"Authorization": f"Bearer {TOKEN}"})
+        after_rollback = read(client, writer_sevens(1, seed=9)[0])
+        retrain.main(["--task", "digit", "--models-dir", str(tmp_path / "models"), "--rollback", "--to", "2"])
+        after_cli = read(client, writer_sevens(1, seed=9)[0])
+        listed = client.get("/admin/models", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()["digit"]
+    return Loop(
+        before, acks, fresh_before, printed.getvalue(), meta, after, mnist, rollback, after_rollback, after_cli, listed
+    )
+
+
+def test_the_shipped_model_misreads_most_of_the_writers_sevens(loop):
+    assert sum(b["candidates"][0]["label"] == "7" for b in loop.before) <= 16
+
+
+def test_feedback_on_each_answer_is_saved(loop):
+    for status in loop.acks:
+        assert status == 200
+
+
+def test_retraining_promotes_a_better_candidate_as_the_next_version(loop):
+    assert "promoted: now served" in loop.printed, loop.printed
+    record = loop.meta["retraining"]
+    assert record["parent"] == "1" and record["promoted"] is True and loop.meta["version"] == "2"
+
+
+def test_the_promotion_is_judged_on_the_test_split_and_held_out_feedback(loop):
+    record = loop.meta["retraining"]
     test, held = record["metrics"]["test_split"], record["metrics"]["feedback_holdout"]
     assert test["candidate"] >= test["current"]  # MNIST test accuracy did not drop
     assert held["candidate"] >= 0.9 and held["current"] <= 0.8  # the hold-out split follows random ids
     assert record["data"]["feedback_train"] + record["data"]["feedback_holdout"] == 40
 
-    # the running app now serves version 2, which reads new 7s by the same writer
-    after = [read(client, png) for png in fresh]
-    assert {a["model"]["version"] for a in after} == {"2"}
-    fresh_after = sum(a["candidates"][0]["label"] == "7" for a in after)  # top answer (some "not sure")
-    assert fresh_after >= 14 and fresh_after >= fresh_before + 8, (fresh_before, fresh_after)
-    assert read(client, png_bytes(x[0]))["text"] == str(y[0])  # and still reads MNIST
 
-    # rolling back needs the token, then serves version 1 again
+def test_the_running_app_serves_the_promoted_version_without_a_restart(loop):
+    """It reads new 7s by the same writer."""
+    assert {a["model"]["version"] for a in loop.after} == {"2"}
+    fresh_after = sum(a["candidates"][0]["label"] == "7" for a in loop.after)  # top answer (some "not sure")
+    assert fresh_after >= 14 and fresh_after >= loop.fresh_before + 8, (loop.fresh_before, fresh_after)
+
+
+def test_the_promoted_version_still_reads_mnist(loop, mnist_sample):
+    assert loop.mnist["text"] == str(mnist_sample[1][0])
+
+
+def test_rolling_back_serves_the_shipped_version_again(loop):
+    assert loop.rollback.status_code == 200 and loop.rollback.get_json()["active"] == "shipped"
+    assert loop.after_rollback["model"]["version"] == "1"
+
+
+def test_the_command_line_brings_the_retrained_version_back(loop):
+    assert loop.after_cli["model"]["version"] == "2"
+    assert [(v["name"], v["active"]) for v in loop.listed] == [("shipped", False), ("v2", True)]
+
+
+def test_rolling_back_needs_the_right_token(loop_app):
+    """With a token configured, a rollback without it or with another one is refused."""
+    client = loop_app.test_client()
     assert client.post("/admin/models/digit/rollback").status_code == 403
     wrong = client.post("/admin/models/digit/rollback", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 403 and wrong.get_json()["error"]["code"] == "forbidden"
-    resp = client.post("/admin/models/digit/rollback", headers={"Authorization": f"Bearer {TOKEN}"})
-    assert resp.status_code == 200 and resp.get_json()["active"] == "shipped"
-    assert read(client, writer_sevens(1, seed=9)[0])["model"]["version"] == "1"
-
-    # and the command line can bring the retrained version back
-    retrain.main(["--task", "digit", "--models-dir", str(tmp_path / "models"), "--rollback", "--to", "2"])
-    assert read(client, writer_sevens(1, seed=9)[0])["model"]["version"] == "2"
-    listed = client.get("/admin/models", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()["digit"]
-    assert [(v["name"], v["active"]) for v in listed] == [("shipped", False), ("v2", True)]
 
 
 def test_a_candidate_that_is_not_better_is_kept_but_not_promoted(loop_app, tmp_path, mnist_sample, capsys):
@@ -130,11 +198,6 @@ def test_admin_routes_need_the_token(tmp_path):
 
 def test_swapping_versions_under_load_loses_no_request(loop_app, tmp_path):
     """Requests keep flowing while the served version flips back and forth: every one is answered."""
-    import shutil
-    import threading
-
-    from models import versions
-
     shipped = loop_app.extensions["registry"].weights_dir / "digit"
     v2 = tmp_path / "models" / "digit" / "v2"
     shutil.copytree(shipped, v2)
@@ -168,8 +231,6 @@ def test_swapping_versions_under_load_loses_no_request(loop_app, tmp_path):
 
 def test_retraining_reads_an_exported_zip(loop_app, tmp_path):
     """``--feedback feedback.zip`` (the export) gives retraining the same rows as the store."""
-    from training.retrain import feedback_glyphs, read_feedback
-
     client = loop_app.test_client()
     for png in writer_sevens(3, seed=2):
         body = read(client, png)

@@ -3,6 +3,7 @@ other headers on every answer, and state-changing requests from another site's p
 
 from __future__ import annotations
 
+from feedback.wiring import store
 from tests.helpers import SEVEN, canvas_digit, data_url, make_app, png_bytes
 
 SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))
@@ -25,8 +26,6 @@ def test_the_page_has_no_inline_script_or_style(client):
 
 
 def test_state_changes_from_another_sites_page_are_refused_before_any_work(app, client):
-    from feedback.wiring import store
-
     with app.app_context():
         before = store().counts()["predictions"]
     for origin in ("http://evil.example", "null", "http://localhost.evil.example", "not a url"):

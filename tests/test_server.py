@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -83,8 +85,6 @@ def test_the_app_reuses_freed_memory_for_numpy_temporaries():
     """``create_app`` sets glibc's malloc (web/allocator.py) so an array of a canvas's size is
     carved from memory kept from the last one, not from fresh pages: glibc's defaults page-faulted
     them in (about 600 faults for four arrays of 640 KB), tuned it takes none."""
-    import subprocess
-    import sys
 
     def faults(mode: str) -> float:
         run = [sys.executable, "-c", FAULTS_PER_ARRAY, mode]

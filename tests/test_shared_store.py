@@ -13,18 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from feedback.store import FeedbackStore, PredictionRow, StoreError
-from tests.fake_google import start_fake_google
-from tests.helpers import SEVEN, app_on, canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import app_on, give, make_app
 
-SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))
 ANSWER = PredictionRow("digit", "7", 0.9, False, [], "digit", "1", "4", b"in", b"seen")
-
-
-@pytest.fixture
-def google():
-    server = start_fake_google()
-    yield server
-    server.stop()
 
 
 def at_once(fn, args: list) -> list:
@@ -39,14 +30,6 @@ def at_once(fn, args: list) -> list:
         return list(pool.map(run, args))
 
 
-def give(client, correct: bool = True) -> int:
-    """One answer and its feedback through the API; the feedback id."""
-    pid = client.post("/submit", json={"image": SEVEN_URL}).get_json()["prediction_id"]
-    ack = client.post("/feedback", json={"prediction_id": pid, "correct": correct, "label": None if correct else "1"})
-    assert ack.status_code == 200
-    return ack.get_json()["feedback_id"]
-
-
 def test_two_instances_syncing_at_once_send_each_row_exactly_once(tmp_path, store_target, google):
     key = tmp_path / "service-account.json"
     google.service_account(key)
@@ -56,7 +39,9 @@ def test_two_instances_syncing_at_once_send_each_row_exactly_once(tmp_path, stor
     clients = [a.test_client() for a in apps]
     given: list[int] = []
     for round_ in range(4):
-        given += [give(clients[i % 2], correct=i % 3 != 0) for i in range(6)]
+        for i in range(6):
+            correct = i % 3 != 0
+            given.append(give(clients[i % 2], correct, None if correct else "1")["feedback_id"])
         sent = at_once(lambda app: app.extensions["feedback_sync"].sync_once(), apps)
         assert sum(sent) >= 6, (round_, sent)  # whoever held the lease sent this round's rows
     for app in apps:  # whatever a lost race left behind

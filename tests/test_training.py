@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import os
 import signal
@@ -16,17 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from models.loading import CURRENT, read_meta
+from tests.helpers import RESOURCES, ROOT, write_idx
 from training.data.glyphs import load_mnist, read_idx, split_indices
 from training.provenance import config_record, publish_meta
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def write_idx(path: Path, arr: np.ndarray) -> None:
-    """Write ``arr`` (uint8) in the IDX format MNIST and EMNIST are distributed in, gzipped."""
-    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + arr.astype(np.uint8).tobytes())
 
 
 def mnist_dir(root: Path, x: np.ndarray, y: np.ndarray) -> Path:
@@ -116,8 +107,6 @@ def test_training_writes_weights_with_meta_and_resumes_after_a_kill(tmp_path, mn
 
 def test_character_training_end_to_end_on_a_small_sample(tmp_path, mnist_sample):
     """train_characters on 300 EMNIST-format glyphs + MNIST: weights, meta, figures by case, "not sure"."""
-    from tests.helpers import RESOURCES
-
     x, y = mnist_sample
     data = mnist_dir(tmp_path / "data", x, y)
     (data / "emnist").mkdir()
@@ -152,7 +141,7 @@ def test_character_training_end_to_end_on_a_small_sample(tmp_path, mnist_sample)
 def test_outliers_are_trained_towards_a_uniform_answer(mnist_sample):
     """``with_outliers``: class ids stay sparse targets without outliers; with them every target is
     a probability row, the outliers' uniform, and the loss is categorical."""
-    from training.common import with_outliers
+    from training.common import with_outliers  # TensorFlow: imported only by the test that needs it
 
     x, y = mnist_sample
     data = {"x_train": x[:20], "y_train": y[:20], "y_val": y[20:30]}

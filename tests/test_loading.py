@@ -1,5 +1,6 @@
-"""The shipped digit model: its metadata, its accuracy through the served path, and the registry's
-refusal to serve weights that do not match the code."""
+"""Loading models (models/loading.py): the shipped digit model's metadata and its accuracy through the
+served path, the refusal to load weights that do not match the code, the model protocol every loaded
+model offers, and meta.json's one vocabulary."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import numpy as np
 import pytest
 
 from models.errors import WeightsError
-from models.loading import load_recognizer
+from models.loading import load_recognizer, read_meta, write_meta
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes
+from models.protocols import Model
 from models.registry import WEIGHTS_DIR, shared_registry
-from tests.helpers import SHARED_DATA, copied_weights, edit_meta, png_bytes
+from tests.helpers import RESOURCES, SHARED_DATA, copied_weights, edit_meta, png_bytes
+from training.data.glyphs import load_mnist
 
 DIGIT_DIR = WEIGHTS_DIR / "digit"
 
@@ -34,14 +37,10 @@ def test_meta_records_what_a_user_needs():
 
 def mnist_test_images() -> tuple[np.ndarray, np.ndarray]:
     """3,000 official test digits from the staged data when present, else the shipped 500."""
-    from training.data.glyphs import load_mnist
-
     if (SHARED_DATA / "mnist").exists():
         _, _, x, y = load_mnist(SHARED_DATA)
         idx = np.random.default_rng(0).choice(len(x), 3000, replace=False)
         return x[idx], y[idx]
-    from tests.helpers import RESOURCES
-
     d = np.load(RESOURCES / "mnist_test_first500.npz")
     return d["x"], d["y"]
 
@@ -81,8 +80,6 @@ def test_refuses_missing_weights(tmp_path):
 
 
 def test_every_loaded_model_offers_the_model_protocol():
-    from models.protocols import Model
-
     reg = shared_registry()
     models = [reg.get(t) for t in reg.tasks()] + [reg.hog("digit"), reg.glyph_gate()]
     models += [reg.line()] if reg.has_line() else []
@@ -90,8 +87,6 @@ def test_every_loaded_model_offers_the_model_protocol():
 
 
 def test_meta_json_has_one_vocabulary_and_reads_the_old_line_keys(tmp_path):
-    from models.loading import read_meta, write_meta
-
     old = {"name": "line", "version": "1", "charset": "ab ", "input_height": 48, "line_preprocessing_version": "2"}
     write_meta(tmp_path, old)
     meta = read_meta(tmp_path)
