@@ -156,27 +156,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app_py(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int, dict]:
-    """``python app.py`` (the README's first command) on a free port with its store in
-    ``tmp_path`` and ``env`` added; waits for ``/healthz`` and returns (process, port, its answer)."""
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def start_server(tmp_path: Path, command: list[str], seconds: float, **env: str) -> tuple[subprocess.Popen, int, dict]:
+    """``command`` (a server of this app) on a free port with its store in ``tmp_path`` and ``env``
+    added; waits up to ``seconds`` for ``/healthz`` and returns (process, port, its answer). Its
+    output goes to ``tmp_path/server.log``, shown when it does not start."""
     port = free_port()
     env = (
         os.environ
         | {"HWR_PORT": str(port), "TF_CPP_MIN_LOG_LEVEL": "3", "HWR_FEEDBACK_DB": str(tmp_path / "fb.db")}
         | env
     )
-    proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.time() + 180
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + seconds
     while True:
         try:
             return proc, port, json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5))
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset, or no answer yet (gunicorn listens before its workers load)
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                raise AssertionError(proc.stdout.read() if proc.stdout else "app.py did not start") from None
+                raise AssertionError(f"{command[-1]} did not start:\n{log.read_text()}") from None
             time.sleep(0.5)
+
+
+def start_app_py(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int, dict]:
+    """``python app.py`` (the README's first command), as ``start_server``."""
+    return start_server(tmp_path, [sys.executable, "app.py"], 180, **env)
+
+
+def start_gunicorn(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int, dict]:
+    """The README's production command (gunicorn with gunicorn.conf.py), its metrics in
+    ``tmp_path``, as ``start_server``."""
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")} | env
+    return start_server(tmp_path, [str(GUNICORN), "-c", "gunicorn.conf.py"], 300, **env)
 
 
 def store_target_of(app) -> str:

@@ -8,16 +8,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.helpers import SEVEN, canvas_digit, data_url, free_port, png_bytes
-
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).parent / "gunicorn"
+from tests.helpers import SEVEN, canvas_digit, data_url, png_bytes, start_gunicorn
 
 
 def workers(master: int) -> set[int]:
@@ -46,24 +42,9 @@ def submit(base: str) -> dict:
 
 
 def test_gunicorn_serves_reloads_and_stops(tmp_path):
-    port = free_port()
-    env = os.environ | {
-        "HWR_PORT": str(port),
-        "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "HWR_ADMIN_TOKEN": "tok",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
-    proc = subprocess.Popen(
-        [str(GUNICORN), "-c", "gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, port, health = start_gunicorn(tmp_path, HWR_ADMIN_TOKEN="tok")
     base = f"http://127.0.0.1:{port}"
     try:
-        health = wait_for(proc, lambda: json.load(urllib.request.urlopen(base + "/healthz", timeout=5)), "/healthz")
         assert health["status"] == "ok" and "digit" in health["loaded"]  # models loaded before serving
         answer = submit(base)
         assert answer["text"] == "7" and len(answer["prediction_id"]) == 32

@@ -4,21 +4,14 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import start_gunicorn
 from web.gunicorn_worker import is_health_check, peek
-
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
 @pytest.mark.parametrize(
@@ -49,26 +42,9 @@ def test_a_connection_that_sent_nothing_yet_is_not_sorted():
 def test_healthz_answers_while_every_request_thread_is_held(tmp_path):
     """One worker with one thread, held by a client that sends its body slowly: /healthz is still
     answered, then the held request is."""
-    port = free_port()
-    env = os.environ | {
-        "HWR_PORT": str(port),
-        "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "WEB_CONCURRENCY": "1",
-        "HWR_WORKER_THREADS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
-    proc = subprocess.Popen([str(GUNICORN), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    proc, port, _ = start_gunicorn(tmp_path, WEB_CONCURRENCY="1", HWR_WORKER_THREADS="1")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=5)
-                break
-            except OSError:
-                assert proc.poll() is None and time.time() < deadline, "gunicorn did not start"
-                time.sleep(0.3)
         body = json.dumps({"prediction_id": "nope", "correct": True}).encode()
         slow = socket.create_connection(("127.0.0.1", port))
         with slow:
