@@ -17,13 +17,10 @@ are encrypted) takes the usual pool, as every request did before.
 
 from __future__ import annotations
 
-import selectors
 import socket
-import time
 from concurrent import futures
-from functools import partial
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import _DEFER, ThreadWorker  # gunicorn is pinned (requirements.txt)
 
 HEALTH_PREFIXES = (b"GET /healthz", b"GET /readyz")  # cheap, and what balancers and orchestrators poll
 PEEK_BYTES = max(len(p) for p in HEALTH_PREFIXES) + 1  # and the byte after the path
@@ -69,12 +66,11 @@ class HealthLaneWorker(ThreadWorker):
         return None
 
     def wait_for_request(self, conn):
-        """Watch a quiet new connection on the poller (as gunicorn does with one that stayed quiet
-        in a thread), closed after ``keepalive`` seconds without a byte."""
-        conn.sock.setblocking(False)
-        conn.timeout = time.monotonic() + self.cfg.keepalive
-        self.pending_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
+        """Hand a quiet new connection to gunicorn's own deferral (``finish_request`` of a request
+        that saw no data: the poller watches it, and closes it after ``keepalive`` seconds)."""
+        quiet = futures.Future()
+        quiet.set_result(_DEFER)
+        self.finish_request(conn, quiet)
 
     def run(self):
         try:
