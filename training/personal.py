@@ -7,7 +7,6 @@ and both are measured on it against the shipped digit model.
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import uuid
@@ -19,13 +18,13 @@ import tensorflow as tf
 
 from models.handwriting_sheets import Sheet
 from models.hog import load_hog, save_hog
-from models.loading import load_recognizer
+from models.loading import load_recognizer, write_meta
 from models.profiles import WRITER_CLASSES, base_data, create_profile
 from models.registry import WEIGHTS_DIR
 from training.common import save_weights
 from training.data.augment import augment
 from training.hog_pipeline import fit
-from training.provenance import publish_meta, stamped
+from training.provenance import stamped
 from training.tuning import fine_tune
 from training.writer import halves, train_writer, writer_threshold
 
@@ -89,10 +88,10 @@ def _train(sheet: Sheet, name: str, out: Path, base_dir: Path, epochs: int, seed
         "samples": {"train": int((~held).sum()), "held_out": int(held.sum()), "augmented_copies": AUGMENTED_COPIES},
         "metrics": {"held_out_accuracy": held_out_accuracy(tmp, base, sheet.glyphs[held], y[held])},
     }
-    # stamped with "trained_on" (sheets trained before said "created"; nothing reads either)
-    written = json.loads(publish_meta(tmp, info, None).read_text(encoding="utf-8"))
+    info = stamped(info, None)  # "trained_on" (sheets trained before said "created"; nothing reads either)
+    write_meta(tmp, info)
     token = swap_in(tmp, out)
-    return written | ({"profile_token": token} if token else {})
+    return info | ({"profile_token": token} if token else {})
 
 
 def fit_engines(tmp: Path, name: str, base, base_dir: Path, x: np.ndarray, y: np.ndarray, epochs: int, seed: int):
