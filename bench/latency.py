@@ -71,7 +71,7 @@ def main() -> None:
     batch1 = pixels.reshape(1, 28, 28, 1)
     import keras
 
-    from models.inference import keras_forward
+    from models.loading import keras_forward
 
     keras_model = keras.models.load_model(model.path / "model.keras", compile=False)
     tf_forward = keras_forward(model.path, [None, 28, 28, 1], (1, 28, 28, 1))[0]

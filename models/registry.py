@@ -2,7 +2,7 @@
 
 A model is served only when its metadata matches this code (input shape, preprocessing version,
 number of labels, the sha256 of its ONNX export); otherwise loading fails with a message naming the
-command to run. Inference runs the ONNX export in ONNX Runtime (``models.inference``): thread-safe,
+command to run. Inference runs the ONNX export in ONNX Runtime (``models.loading.forward``): thread-safe,
 and no TensorFlow in a server that only serves.
 """
 
@@ -19,10 +19,10 @@ from typing import TypeVar
 from models import versions
 from models.decoding.charlm import TRAIN_COMMAND, load_line_lm
 from models.errors import WeightsError
-from models.hog import load_hog
-from models.inference import KERAS_FILE
 from models.loading import (
+    KERAS_FILE,
     Recognizer,
+    load_hog,
     load_line_filter,
     load_line_model,
     load_recognizer,

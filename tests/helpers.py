@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from app import create_app  # noqa: E402
 from feedback.store import is_database_url  # noqa: E402
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION  # noqa: E402
-from models.preprocessing.lines import _affine  # noqa: E402
+from models.preprocessing.line import _affine  # noqa: E402
 from models.registry import WEIGHTS_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,14 +16,20 @@ import pytest
 from PIL import Image
 
 from models.errors import WeightsError
-from models.inference import KERAS_FILE, ONNX_FILE, OnnxForward
-from models.loading import filter_windows, load_line_filter, load_line_model, load_recognizer
+from models.loading import (
+    KERAS_FILE,
+    ONNX_FILE,
+    OnnxForward,
+    filter_windows,
+    load_line_filter,
+    load_line_model,
+    load_recognizer,
+)
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
-from tests.helpers import RESOURCES, copied_weights, edit_meta, stop_workers
+from tests.helpers import RESOURCES, ROOT, copied_weights, edit_meta, stop_workers
 from training import export_onnx, onnx_export
 
-ROOT = RESOURCES.parents[1]
 TOLERANCE = 1e-5  # the bound on |ONNX - Keras|
 
 

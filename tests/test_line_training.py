@@ -13,8 +13,7 @@ import pytest
 from PIL import Image
 
 import training.data.lines
-from models.inference import OnnxForward
-from models.loading import load_line_model
+from models.loading import OnnxForward, load_line_model
 from models.preprocessing import LINE_HEIGHT, line_from_gray
 from tests.helpers import RESOURCES, SHARED_DATA, handwriting
 from training.data.lines import load_iam_offline, load_names_words, render

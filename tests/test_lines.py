@@ -1,4 +1,4 @@
-"""Reading handwritten lines: line preprocessing (models/preprocessing/lines.py), splitting a
+"""Reading handwritten lines: line preprocessing (models/preprocessing/line.py), splitting a
 paragraph into its lines (models/segmentation/lines.py), the line task through the API and the CLI
 with a tiny model, the shipped line model on real and photographed lines, and the handwriting filter
 that drops printed labels, rules and cut-off lines."""
@@ -27,7 +27,7 @@ from models.preprocessing import (
     line_ink,
     to_gray,
 )
-from models.preprocessing.lines import _affine
+from models.preprocessing.line import _affine
 from models.registry import WEIGHTS_DIR
 from models.segmentation.lines import split_lines
 from tests.helpers import RESOURCES, handwriting, make_app, photographed_paragraph

@@ -1,4 +1,4 @@
-"""Loading models (models/loading.py): the shipped digit model's metadata and its accuracy through the
+"""Loading models (models/loading/): the shipped digit model's metadata and its accuracy through the
 served path, the refusal to load weights that do not match the code, the model protocol every loaded
 model offers, and meta.json's one vocabulary."""
 

@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from models import preprocessing as pp
 from models.errors import BlankImage, NotAnImage, PreprocessError, TooManyPixels, TruncatedImage
-from models.preprocessing.glyphs import _eroded
+from models.preprocessing.glyph import _eroded
 from models.preprocessing.ink import (
     EDGE_FRACTION,
     EIGHT_NEIGHBOURS,
@@ -22,10 +22,10 @@ from models.preprocessing.ink import (
     _flat_level,
     _paper_level,
 )
-from models.preprocessing.lines import _shrink_for_search
+from models.preprocessing.line import _shrink_for_search
 from models.registry import shared_registry
 from models.segmentation import page as segmentation
-from tests.helpers import ONE, RESOURCES, SEVEN, canvas_digit, data_url, png_bytes
+from tests.helpers import ONE, RESOURCES, SEVEN, SEVEN_PNG, canvas_digit, data_url, png_bytes
 
 
 def predict(pixels: np.ndarray) -> str:
@@ -56,7 +56,7 @@ def photo_of(glyph_png: bytes, height: int = 420, seed: int = 0) -> bytes:
 
 
 def test_canvas_and_upload_paths_give_identical_arrays(client):
-    img = png_bytes(canvas_digit(SEVEN))
+    img = SEVEN_PNG
     via_url = pp.glyph_from_bytes(pp.decode_data_url(data_url(img))).pixels
     via_upload = pp.glyph_from_bytes(img).pixels
     assert np.array_equal(via_url, via_upload)
@@ -68,7 +68,7 @@ def test_canvas_and_upload_paths_give_identical_arrays(client):
 
 
 def test_output_is_mnist_shaped(mnist_sample):
-    pixels = pp.glyph_from_bytes(png_bytes(canvas_digit(SEVEN))).pixels
+    pixels = pp.glyph_from_bytes(SEVEN_PNG).pixels
     assert pixels.shape == (28, 28) and pixels.dtype == np.uint8
     ys, xs = np.nonzero(pixels)
     assert max(np.ptp(ys), np.ptp(xs)) + 1 <= 20  # longer side fitted into 20 px

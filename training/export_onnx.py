@@ -14,8 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.inference import KERAS_FILE
-from models.loading import read_meta, write_meta
+from models.loading import KERAS_FILE, read_meta, write_meta
 from models.registry import WEIGHTS_DIR
 from training.onnx_export import export_onnx
 

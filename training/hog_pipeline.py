@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.hog import hog_features
+from models.loading import hog_features
 
 
 def build_pipeline(classifier: str, components: int, seed: int):

@@ -1,6 +1,6 @@
 """Export a trained Keras model to ONNX beside its ``model.keras``, checked against Keras.
 
-The server runs the ONNX file in ONNX Runtime (``models.inference``) and never imports TensorFlow.
+The server runs the ONNX file in ONNX Runtime (``models.loading.forward``) and never imports TensorFlow.
 Every command that writes ``model.keras`` calls ``export_onnx`` on the same network before it
 writes ``meta.json``, and stores the returned record there as ``onnx``: the file's sha256 (the
 registry refuses a file that is not the one recorded), the opset, the library versions and the
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from models.inference import ONNX_FILE, OnnxForward
+from models.loading import ONNX_FILE, OnnxForward
 
 TOLERANCE = 1e-5  # largest |ONNX - Keras| allowed on any output of any probe
 PROBE_WIDTHS = (64, 257, 800)  # a line model is probed at several widths (its width is free)

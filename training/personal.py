@@ -17,8 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.handwriting_sheets import Sheet
-from models.hog import load_hog, save_hog
-from models.loading import load_recognizer, write_meta
+from models.loading import load_hog, load_recognizer, save_hog, write_meta
 from models.profiles import WRITER_CLASSES, base_data, create_profile
 from models.registry import WEIGHTS_DIR
 from training.common import save_weights

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.hog import hog_features, save_hog
+from models.loading import hog_features, save_hog
 from training.data.glyphs import load_mnist, prepare
 from training.hog_pipeline import fit
 from training.provenance import ROOT, config_record, stamped

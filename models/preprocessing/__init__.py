@@ -3,18 +3,18 @@
 Canvas, upload, CLI, training, evaluation and feedback all call these functions, so a model
 always sees input prepared exactly the way its training data was. The rooms:
 
-- ``images``: decoding within a pixel budget, shrinking, grayscale, the noise check, PNG and data
+- ``image``: decoding within a pixel budget, shrinking, grayscale, the noise check, PNG and data
   URLs;
 - ``ink``: polarity, the paper level (one estimator with glyph, line and page presets), thresholds,
   specks;
-- ``glyphs``: the glyph path (MNIST's recipe: crop, stroke width, 20 px box, 28x28, centre of mass),
+- ``glyph``: the glyph path (MNIST's recipe: crop, stroke width, 20 px box, 28x28, centre of mass),
   ``PREPROCESSING_VERSION``;
-- ``lines``: the line path (level, upright, trim, 48 px tall), ``LINE_PREPROCESSING_VERSION``.
+- ``line``: the line path (level, upright, trim, 48 px tall), ``LINE_PREPROCESSING_VERSION``.
 
 What callers use is importable from here too.
 """
 
-from models.preprocessing.glyphs import (
+from models.preprocessing.glyph import (
     GLYPH_BOX,
     GLYPH_SIZE,
     PREPROCESSING_VERSION,
@@ -29,7 +29,7 @@ from models.preprocessing.glyphs import (
     side_by_side_pieces,
     stroke_width,
 )
-from models.preprocessing.images import (
+from models.preprocessing.image import (
     DEFAULT_MAX_PIXELS,
     FORMATS,
     KEEP_PNG_BYTES,
@@ -72,7 +72,7 @@ from models.preprocessing.ink import (
     paper_ink,
     reduce,
 )
-from models.preprocessing.lines import (
+from models.preprocessing.line import (
     FILTER_WIDTH,
     LINE_HEIGHT,
     LINE_PAD,

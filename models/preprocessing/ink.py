@@ -11,7 +11,7 @@ from PIL import Image
 from scipy import ndimage
 
 from models.errors import BlankImage
-from models.preprocessing.images import MIN_CONTRAST, WORK_SIDE, box_shrink
+from models.preprocessing.image import MIN_CONTRAST, WORK_SIDE, box_shrink
 
 MIN_INK_PIXELS = 9  # fewer clearly inked pixels than this (a 3x3 dot) is no writing at all
 

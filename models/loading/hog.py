@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from models.errors import WeightsError
-from models.loading import check_meta, read_meta, write_meta
+from models.loading.meta import check_meta, read_meta, write_meta
 from models.preprocessing import GLYPH_SIZE
 
 HOG_PARAMS = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2), "block_norm": "L2-Hys"}

@@ -17,14 +17,17 @@ thread per call avoids oversubscribing them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from models.errors import WeightsError
+from models.loading.meta import check_shapes
 
 log = logging.getLogger(__name__)
 
@@ -88,3 +91,36 @@ def keras_forward(folder: Path, batch_shape: list, probe_shape: tuple) -> tuple[
         return compiled(np.asarray(batch, np.uint8)).numpy()
 
     return forward, list(model.input_shape[1:]), int(model.output_shape[-1])
+
+
+def check_export(meta: dict[str, Any], folder: Path) -> None:
+    """Refuse (``WeightsError``) a ``model.onnx`` that is not the file ``meta.json`` records (its
+    sha256, written by ``training.onnx_export``): an export left from another training run."""
+    folder = Path(folder)
+    command = f"{EXPORT_COMMAND} {folder}"
+    recorded = (meta.get("onnx") or {}).get("sha256")
+    if not recorded:
+        raise WeightsError(f"{folder.name}/{ONNX_FILE} is not recorded in its meta.json: run `{command}`.")
+    if hashlib.sha256((folder / ONNX_FILE).read_bytes()).hexdigest() != recorded:
+        raise WeightsError(f"{folder.name}/{ONNX_FILE} is not the export its meta.json records: run `{command}`.")
+
+
+def load_forward(
+    folder: Path, meta: dict[str, Any], expected: list, retrain: str, probe: tuple, want: int | None = None
+) -> Forward:
+    """The checked forward pass of a model folder: its ONNX export in ONNX Runtime, or (a folder
+    without one) its Keras model through TensorFlow. ``probe``: the shape of a first, blank batch
+    (run here, so no request pays for the first allocation); ``want``: see ``check_shapes``."""
+    folder = Path(folder)
+    if (folder / ONNX_FILE).exists():
+        check_export(meta, folder)
+        forward = OnnxForward(folder / ONNX_FILE)
+        got, outputs = forward.input_shape, forward.outputs
+    else:
+        log.warning(
+            "%s has no %s: served through TensorFlow (`%s %s` exports it)", folder, ONNX_FILE, EXPORT_COMMAND, folder
+        )
+        forward, got, outputs = keras_forward(folder, [None, *expected], probe)
+    check_shapes(meta, folder, got, outputs, expected, retrain, want)
+    forward(np.zeros(probe, np.uint8))
+    return forward

@@ -10,7 +10,7 @@ from PIL import Image
 from scipy import ndimage
 
 from models.errors import BlankImage
-from models.preprocessing.images import DEFAULT_MAX_PIXELS, decode, to_gray
+from models.preprocessing.image import DEFAULT_MAX_PIXELS, decode, to_gray
 from models.preprocessing.ink import crop_to_sheet, ink_bbox, ink_map, reduce
 
 # Bump whenever the output of any function below changes: weights record the version they were

@@ -8,7 +8,7 @@ from PIL import Image
 from scipy import ndimage
 
 from models.errors import BlankImage
-from models.preprocessing.images import MIN_CONTRAST, box_shrink
+from models.preprocessing.image import MIN_CONTRAST, box_shrink
 from models.preprocessing.ink import EIGHT_NEIGHBOURS, LINE_PAPER, _stretch, ink_bbox, paper_ink
 
 # Line models record this version, as glyph models record PREPROCESSING_VERSION; bump on any change.
