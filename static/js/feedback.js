@@ -2,7 +2,8 @@
  * sequence, or an entry of the history. Every control posts to /feedback, which commits the row
  * before it answers; the control says "saved" only after that answer. */
 
-import { element, errorMessage, postFeedback } from "./util.js";
+import { errorMessage, postFeedback } from "./api.js";
+import { element } from "./util.js";
 
 let made = 0; // numbers the controls that get no id prefix, so labels point at their own input
 

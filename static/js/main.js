@@ -1,15 +1,19 @@
 /* Handwriting recognition page: wires the drawing surface, the upload, the options and the result
- * area together. ES modules, no build step; the browser only collects ink and shows answers, every
- * bit of image preparation happens on the server. */
+ * area together, and owns what the page remembers between events (``state``). ES modules, no
+ * build step; the browser only collects ink and shows answers, every bit of image preparation
+ * happens on the server. Requests go through api.js. */
 
+import { errorMessage, readDrawing, readUpload } from "./api.js";
 import { shrinkTo, Surface } from "./canvas.js";
 import { render as renderHistory } from "./history.js";
 import { clearResult, focusResult, setStatus, showAnswer, showProgress } from "./results.js";
 import { initTeach, loadPersonal, profileField } from "./teach.js";
-import { $, errorMessage } from "./util.js";
+import { $ } from "./util.js";
 
 const LIVE_DELAY_MS = 150; // live reading waits this long after the last stroke ends
 const BUSY_DELAY_MS = 400; // a quick canvas answer shows no spinner, so it does not flicker
+const RETRIES = 3; // a busy server (503) or a rate limit (429) with a short Retry-After: ask again
+const RETRY_MAX_S = 10;
 const HINTS = {
   glyph: "Write one character, large and centred. Several side by side are read as a short sequence.",
   line: "Write a line of text, or several lines one under the other; the box grows a line when you reach the bottom.",
@@ -27,9 +31,18 @@ const alphabetSelect = $("alphabet-select");
 const correctSpelling = $("correct-spelling");
 
 const surface = new Surface($("canvas"), { onStroke: scheduleLive, onChange: updateButtons });
-let liveTimer = 0;
-let lastSource = null; // "canvas" or {file}: what a change of task or option reads again
-let pictureUrl = null; // object URL of the last upload, shown under its answer's boxes
+
+/** Everything the page remembers between events (the drawing itself lives in ``surface``). */
+const state = {
+  lastSource: null, // "canvas" or {file}: what a change of task or option reads again
+  pictureUrl: null, // object URL of the last upload, shown under its answer's boxes
+  liveTimer: 0, // the live reading waiting for the drawing to pause
+  seq: 0, // id of the latest reading request; older answers are dropped
+  inflight: null, // that request ({abort}) while it is on its way
+  busyTimer: 0, // shows the spinner when a canvas reading is not quick
+  retryTimer: null, // asks a busy server again after its Retry-After
+  dragDepth: 0, // dragenter minus dragleave over the drop zone
+};
 
 // ---------------------------------------------------------------- options
 
@@ -74,16 +87,12 @@ function applyTask() {
 
 // ---------------------------------------------------------------- requests
 
-let seq = 0; // id of the latest request; older answers are dropped
-let inflight = null; // its XMLHttpRequest
-let busyTimer = 0;
-
 function cancelRequest() {
-  seq += 1;
-  clearTimeout(retryTimer);
-  if (inflight) inflight.abort();
-  inflight = null;
-  clearTimeout(busyTimer);
+  state.seq += 1;
+  clearTimeout(state.retryTimer);
+  if (state.inflight) state.inflight.abort();
+  state.inflight = null;
+  clearTimeout(state.busyTimer);
   showProgress(null);
 }
 
@@ -93,74 +102,59 @@ function readingStep(task, upload) {
   return upload ? "Reading the image…" : "Reading the drawing…";
 }
 
-const RETRIES = 3; // a busy server (503) or a rate limit (429) with a short Retry-After: ask again
-const RETRY_MAX_S = 10;
-let retryTimer = null;
-
 /**
- * POST ``body`` to ``url`` (XMLHttpRequest: an upload reports its progress) and show the answer
- * with ``from``, the input it belongs to. Only the latest request's answer is shown. When the
- * server says it is busy and when to come back (``Retry-After``), the request is sent again then,
- * up to ``RETRIES`` times, unless a newer one replaced it.
+ * Make the reading request ``request(hooks)`` (api.js ``readDrawing`` or ``readUpload``) and show
+ * the answer with ``from``, the input it belongs to. Only the latest request's answer is shown.
+ * When the server says it is busy and when to come back (``Retry-After``), the request is sent
+ * again then, up to ``RETRIES`` times, unless a newer one replaced it.
  */
-function send(url, body, headers, from, task, tries = 0) {
+async function send(request, from, task, tries = 0) {
   cancelRequest();
-  const id = seq;
-  const xhr = new XMLHttpRequest();
-  inflight = xhr;
-  xhr.open("POST", url);
-  xhr.setRequestHeader("Accept", "application/json");
-  Object.entries(headers).forEach(([k, v]) => xhr.setRequestHeader(k, v));
+  const id = state.seq;
+  const latest = () => id === state.seq;
   const step = readingStep(task, from.upload);
+  let hooks = {};
   if (from.upload) {
     showProgress("Sending the image…");
-    xhr.upload.addEventListener("progress", (e) => {
-      if (id === seq && e.lengthComputable) showProgress(`Sending the image… ${Math.round((100 * e.loaded) / e.total)}%`);
-    });
-    xhr.upload.addEventListener("load", () => id === seq && showProgress(step));
+    hooks = {
+      onProgress: (loaded, total) => latest() && showProgress(`Sending the image… ${Math.round((100 * loaded) / total)}%`),
+      onSent: () => latest() && showProgress(step),
+    };
   } else {
-    busyTimer = setTimeout(() => id === seq && showProgress(step), BUSY_DELAY_MS);
+    state.busyTimer = setTimeout(() => latest() && showProgress(step), BUSY_DELAY_MS);
   }
-  xhr.addEventListener("load", async () => {
-    if (id !== seq) return;
-    let answer = null;
-    try {
-      answer = JSON.parse(xhr.responseText);
-    } catch (_) {
-      /* not JSON: the error text below says what happened */
-    }
-    if (from.thumbPromise) from.thumb = await from.thumbPromise;
-    if (id !== seq) return; // a newer request was made meanwhile: this answer is stale
-    inflight = null;
-    cancelRequestTimers();
-    const wait = Number(xhr.getResponseHeader("Retry-After"));
-    if ((xhr.status === 503 || xhr.status === 429) && wait > 0 && wait <= RETRY_MAX_S && tries < RETRIES) {
-      showProgress(`The server is busy; trying again in ${wait} s…`);
-      retryTimer = setTimeout(() => id === seq && send(url, body, headers, from, task, tries + 1), wait * 1000);
-      return;
-    }
-    const ok = xhr.status >= 200 && xhr.status < 300 && answer && !answer.error && typeof answer.text === "string";
-    if (ok) {
-      showAnswer(answer, from);
-    } else {
-      clearResult();
-      setStatus(errorMessage({ status: xhr.status }, answer, maxUploadMb), "error");
-    }
-    if (from.upload) focusResult();
-  });
-  xhr.addEventListener("error", () => {
-    if (id !== seq) return;
-    inflight = null;
-    cancelRequestTimers();
+  state.inflight = request(hooks);
+  const { response, body: answer } = await state.inflight.answer;
+  if (!latest()) return;
+  if (!response) {
+    endRequest();
     clearResult();
     setStatus("Could not reach the server. Check the connection and try again.", "error");
     if (from.upload) focusResult();
-  });
-  xhr.send(body);
+    return;
+  }
+  if (from.thumbPromise) from.thumb = await from.thumbPromise;
+  if (!latest()) return; // a newer request was made meanwhile: this answer is stale
+  endRequest();
+  const wait = response.retryAfter;
+  if ((response.status === 503 || response.status === 429) && wait > 0 && wait <= RETRY_MAX_S && tries < RETRIES) {
+    showProgress(`The server is busy; trying again in ${wait} s…`);
+    state.retryTimer = setTimeout(() => latest() && send(request, from, task, tries + 1), wait * 1000);
+    return;
+  }
+  if (response.ok && answer && !answer.error && typeof answer.text === "string") {
+    showAnswer(answer, from);
+  } else {
+    clearResult();
+    setStatus(errorMessage(response, answer, maxUploadMb), "error");
+  }
+  if (from.upload) focusResult();
 }
 
-function cancelRequestTimers() {
-  clearTimeout(busyTimer);
+/** The latest request has answered: it is no longer in flight, and its spinner goes. */
+function endRequest() {
+  state.inflight = null;
+  clearTimeout(state.busyTimer);
   showProgress(null);
 }
 
@@ -171,33 +165,33 @@ function updateButtons() {
 }
 
 function scheduleLive() {
-  lastSource = "canvas";
-  clearTimeout(liveTimer);
-  liveTimer = setTimeout(predictCanvas, LIVE_DELAY_MS);
+  state.lastSource = "canvas";
+  clearTimeout(state.liveTimer);
+  state.liveTimer = setTimeout(predictCanvas, LIVE_DELAY_MS);
 }
 
 function predictCanvas() {
-  clearTimeout(liveTimer);
+  clearTimeout(state.liveTimer);
   if (!surface.strokes.length) {
     cancelRequest();
     clearResult();
     setStatus("Draw something first.", "error");
     return;
   }
-  lastSource = "canvas";
+  state.lastSource = "canvas";
   const task = selectedTask();
   const image = surface.dataUrl();
   const from = { upload: false, thumb: surface.thumbnail(surface.wide ? 240 : 96), picture: image, taskLabel: taskLabel(task) };
-  const body = { image, task, ...(task === "line" ? {} : profileField()), ...alphabetField(), ...correctField() };
-  send("/submit", JSON.stringify(body), { "Content-Type": "application/json" }, from, task);
+  const fields = { image, task, ...(task === "line" ? {} : profileField()), ...alphabetField(), ...correctField() };
+  send((hooks) => readDrawing(fields, hooks), from, task);
 }
 
 // Forget the drawing's answer: cancel what is pending so a late reply cannot reappear.
 function forgetDrawing() {
-  clearTimeout(liveTimer);
-  if (lastSource === "canvas") {
+  clearTimeout(state.liveTimer);
+  if (state.lastSource === "canvas") {
     cancelRequest();
-    lastSource = null;
+    state.lastSource = null;
     clearResult();
     setStatus("");
   }
@@ -258,7 +252,7 @@ async function fileThumbnail(file) {
 
 function uploadFile(file) {
   if (!file) return;
-  clearTimeout(liveTimer);
+  clearTimeout(state.liveTimer);
   if (file.size > maxUploadBytes) {
     cancelRequest();
     clearResult();
@@ -267,31 +261,26 @@ function uploadFile(file) {
     focusResult();
     return;
   }
-  lastSource = { file };
-  if (pictureUrl) URL.revokeObjectURL(pictureUrl);
-  pictureUrl = URL.createObjectURL(file);
-  const form = new FormData();
-  form.append("file", file, file.name || "image");
+  state.lastSource = { file };
+  if (state.pictureUrl) URL.revokeObjectURL(state.pictureUrl);
+  state.pictureUrl = URL.createObjectURL(file);
   let task = selectedTask();
   let label = taskLabel(task);
+  let fields;
   if (asPage.checked && task !== "line") {
     const [kind, name, engine] = pageEngine.value.split(":"); // "cnn", "hog" or "personal:<name>:<engine>"
     // a page's alphabet names what it holds: digits, or characters (optionally only letters, capitals...)
     const alphabet = kind === "personal" ? "digit" : alphabetField().alphabet || task;
-    form.append("task", "page");
-    form.append("alphabet", alphabet);
-    form.append("engine", kind === "personal" ? engine : kind);
-    if (kind === "personal") form.append("profile", name);
-    else if (kind === "cnn") Object.entries(profileField()).forEach(([k, v]) => form.append(k, v));
+    fields = { task: "page", alphabet, engine: kind === "personal" ? engine : kind };
+    if (kind === "personal") fields.profile = name;
+    else if (kind === "cnn") Object.assign(fields, profileField());
     label = `Page of ${alphabet === "digit" ? "digits" : "characters"}`;
     task = "page";
   } else {
-    form.append("task", task);
-    const fields = { ...(task === "line" ? {} : profileField()), ...alphabetField(), ...correctField() };
-    Object.entries(fields).forEach(([k, v]) => form.append(k, v));
+    fields = { task, ...(task === "line" ? {} : profileField()), ...alphabetField(), ...correctField() };
   }
-  const from = { upload: true, name: file.name || "from the clipboard", picture: pictureUrl, taskLabel: label, thumbPromise: fileThumbnail(file) };
-  send("/upload", form, {}, from, task);
+  const from = { upload: true, name: file.name || "from the clipboard", picture: state.pictureUrl, taskLabel: label, thumbPromise: fileThumbnail(file) };
+  send((hooks) => readUpload(file, fields, hooks), from, task);
 }
 
 const fileInput = $("file-input");
@@ -301,12 +290,11 @@ fileInput.addEventListener("change", () => {
   fileInput.value = ""; // choosing the same file again still fires "change"
 });
 
-let dragDepth = 0;
 const hasFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types || []).includes("Files");
 dropZone.addEventListener("dragenter", (event) => {
   if (!hasFiles(event)) return;
   event.preventDefault();
-  dragDepth += 1;
+  state.dragDepth += 1;
   dropZone.classList.add("dragover");
 });
 dropZone.addEventListener("dragover", (event) => {
@@ -316,12 +304,12 @@ dropZone.addEventListener("dragover", (event) => {
   dropZone.classList.add("dragover");
 });
 dropZone.addEventListener("dragleave", () => {
-  dragDepth = Math.max(0, dragDepth - 1);
-  if (!dragDepth) dropZone.classList.remove("dragover");
+  state.dragDepth = Math.max(0, state.dragDepth - 1);
+  if (!state.dragDepth) dropZone.classList.remove("dragover");
 });
 dropZone.addEventListener("drop", (event) => {
   event.preventDefault();
-  dragDepth = 0;
+  state.dragDepth = 0;
   dropZone.classList.remove("dragover");
   const file = event.dataTransfer && event.dataTransfer.files[0];
   if (file) uploadFile(file);
@@ -344,17 +332,17 @@ document.addEventListener("paste", (event) => {
 // ---------------------------------------------------------------- changes of task and option
 
 function reread() {
-  if (lastSource && lastSource.file) uploadFile(lastSource.file);
+  if (state.lastSource && state.lastSource.file) uploadFile(state.lastSource.file);
   else if (surface.strokes.length) predictCanvas();
-  else if (lastSource === "canvas") forgetDrawing();
+  else if (state.lastSource === "canvas") forgetDrawing();
 }
 
 for (const radio of document.querySelectorAll('input[name="task"]')) {
   radio.addEventListener("change", () => {
     applyTask();
-    if (!(lastSource && lastSource.file) && !surface.strokes.length) {
+    if (!(state.lastSource && state.lastSource.file) && !surface.strokes.length) {
       clearResult(); // this shape holds no drawing yet (the other shape keeps its own)
-      lastSource = null;
+      state.lastSource = null;
     }
     reread();
   });

@@ -1,6 +1,8 @@
-/* Profiles: the profile and personal-engine menus, teaching one sample, and a whole sheet. */
+/* Profiles: the profile and personal-engine menus, teaching one sample, and a whole sheet. Its
+ * requests go through api.js. */
 
-import { $, errorMessage, percent, postJson } from "./util.js";
+import { checkSheet, deleteProfile, errorMessage, jobState, listPersonalModels, listProfiles, teachSample, trainSheet, tryAgainText } from "./api.js";
+import { $, percent } from "./util.js";
 
 const profileSelect = $("profile-select");
 const pageEngine = $("page-engine");
@@ -11,7 +13,7 @@ export function profileField() {
 }
 
 export async function loadProfiles() {
-  const { response, body } = await postJson("/personal/profiles", { headers: { Accept: "application/json" } });
+  const { response, body } = await listProfiles();
   if (!response || !response.ok || !body || !Array.isArray(body.profiles)) return;
   const chosen = profileSelect.value;
   profileSelect.querySelectorAll("option[value]:not([value=''])").forEach((o) => o.remove());
@@ -30,7 +32,7 @@ export async function loadProfiles() {
 
 export async function loadPersonal() {
   loadProfiles();
-  const { response, body } = await postJson("/sheet/models", { headers: { Accept: "application/json" } });
+  const { response, body } = await listPersonalModels();
   if (!response || !response.ok || !Array.isArray(body)) return;
   pageEngine.querySelectorAll("option[data-personal]").forEach((o) => o.remove());
   body.forEach((m) => {
@@ -57,10 +59,8 @@ function sheetMessage(message, kind) {
 $("sheet-check").addEventListener("click", async () => {
   const file = $("sheet-file").files[0];
   if (!file) return sheetMessage("Choose a photo or scan of your sheet first.", "error");
-  const form = new FormData();
-  form.append("file", file, file.name || "sheet");
   sheetMessage("Checking the sheet…");
-  const { response, body } = await postJson("/sheet/check", { method: "POST", body: form });
+  const { response, body } = await checkSheet(file);
   if (!response || !response.ok || !body || !body.sheet_id) {
     $("sheet-result").hidden = true;
     return sheetMessage(response ? errorMessage(response, body) : "Could not reach the server.", "error");
@@ -80,15 +80,10 @@ $("sheet-train").addEventListener("click", async () => {
   const name = $("sheet-name").value.trim();
   sheetMessage("Queued: your models train in the background…");
   $("sheet-train").disabled = true;
-  const { response, body } = await postJson("/sheet/train", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json", Authorization: `Bearer ${$("sheet-token").value}` },
-    body: JSON.stringify({ sheet_id: sheetId, name }),
-  });
+  const { response, body } = await trainSheet(sheetId, name, $("sheet-token").value);
   if (!response || response.status !== 202 || !body) {
     $("sheet-train").disabled = false;
-    const wait = response && response.status === 429 ? ` Try again in ${response.headers.get("Retry-After")} s.` : "";
-    return sheetMessage((response ? errorMessage(response, body) : "Could not reach the server.") + wait, "error");
+    return sheetMessage((response ? errorMessage(response, body) : "Could not reach the server.") + tryAgainText(response), "error");
   }
   if (body.profile_token) localStorage.setItem(tokenKey(name), body.profile_token);
   const job = await followJob(body.status_url, {
@@ -196,7 +191,7 @@ function showTeachProgress(state) {
  * ``say``ing what went wrong; ``show`` gets every state on the way. */
 async function followJob(url, { show = showTeachProgress, say = teachMessage } = {}) {
   for (;;) {
-    const { response, body } = await postJson(url, { headers: { Accept: "application/json" } });
+    const { response, body } = await jobState(url);
     if (!response || !response.ok || !body) {
       say(response ? errorMessage(response, body) : "Lost touch with the server.", "error");
       return null;
@@ -222,25 +217,14 @@ export function initTeach({ drawing, task }) {
     if (!/^[a-z0-9_-]{1,40}$/.test(name)) return teachMessage("Name the profile with lower-case letters, digits, - or _.", "error");
     if (!file && !image) return teachMessage("Draw the character in the box first, or choose a picture.", "error");
     const token = $("teach-token").value || localStorage.getItem(tokenKey(name)) || "";
-    const headers = { Accept: "application/json", ...(token ? { "X-Profile-Token": token } : {}) };
-    let options;
-    if (file) {
-      const form = new FormData();
-      form.append("file", file, file.name || "sample");
-      Object.entries({ task: task(), label, profile: name }).forEach(([k, v]) => form.append(k, v));
-      options = { method: "POST", headers, body: form };
-    } else {
-      const body = { image, task: task(), label, profile: name };
-      options = { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body) };
-    }
+    const sample = { file, image, task: task(), label, profile: name, token };
     $("teach-start").disabled = true;
     $("teach-results").hidden = true;
     teachMessage("");
-    const { response, body } = await postJson("/personal/teach", options);
+    const { response, body } = await teachSample(sample);
     if (!response || response.status !== 202 || !body) {
       $("teach-start").disabled = false;
-      const wait = response && response.status === 429 ? ` Try again in ${response.headers.get("Retry-After")} s.` : "";
-      return teachMessage((response ? errorMessage(response, body) : "Could not reach the server.") + wait, "error");
+      return teachMessage((response ? errorMessage(response, body) : "Could not reach the server.") + tryAgainText(response), "error");
     }
     if (body.profile_token) {
       localStorage.setItem(tokenKey(name), body.profile_token);
@@ -262,10 +246,7 @@ export function initTeach({ drawing, task }) {
     const name = $("teach-profile").value.trim();
     if (!name) return teachMessage("Type the name of the profile to delete.", "error");
     const token = $("teach-token").value || localStorage.getItem(tokenKey(name)) || "";
-    const { response, body } = await postJson(`/personal/profiles/${encodeURIComponent(name)}`, {
-      method: "DELETE",
-      headers: { Accept: "application/json", "X-Profile-Token": token },
-    });
+    const { response, body } = await deleteProfile(name, token);
     if (!response || !response.ok) return teachMessage(response ? errorMessage(response, body) : "Could not reach the server.", "error");
     localStorage.removeItem(tokenKey(name));
     $("teach-results").hidden = true;

@@ -1,5 +1,5 @@
-/* Small helpers every part of the page shares: element lookup, number formatting, JSON requests,
- * error texts, copying and downloading. */
+/* Small helpers every part of the page shares: element lookup, number formatting, copying and
+ * downloading. Requests to the server and their error texts live in api.js. */
 
 export const $ = (id) => document.getElementById(id);
 
@@ -17,33 +17,6 @@ export function quoteList(labels) {
 }
 
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-
-export function errorMessage(response, body, limitMb = "") {
-  const message = body && body.error && typeof body.error.message === "string" ? body.error.message : "";
-  if (message) return message;
-  if (response.status === 413) return `The upload is too large; the limit is ${limitMb} MB.`;
-  if (response.status >= 500) return "Something went wrong on the server; please try again.";
-  return `The request failed (HTTP ${response.status}); please try again.`;
-}
-
-/** fetch() as {response, body}; both null when the server cannot be reached. */
-export async function postJson(url, options) {
-  try {
-    const response = await fetch(url, options);
-    const body = await response.json().catch(() => null);
-    return { response, body };
-  } catch (_) {
-    return { response: null, body: null };
-  }
-}
-
-export function postFeedback(body) {
-  return postJson("/feedback", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(body),
-  });
-}
 
 /** Put ``text`` on the clipboard; false when the browser refuses (the caller offers selection). */
 export async function copyText(text) {
