@@ -25,11 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.canvas import SEVEN  # noqa: E402
 from models.registry import Registry  # noqa: E402
 from tests.helpers import canvas_digit, data_url, png_bytes  # noqa: E402
 from training import retrain  # noqa: E402
-
-SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]
 
 
 def slanted_sevens(n: int, seed: int, slant: float = -60.0) -> list[bytes]:

@@ -27,18 +27,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.canvas import SEVEN, drawing  # noqa: E402
 from models.preprocessing import decode_data_url, glyph_from_bytes, to_data_url  # noqa: E402
 from models.registry import shared_registry  # noqa: E402
 
 
 def canvas_png() -> str:
     """A 280x280 canvas drawing of a 7, as the page sends it."""
-    img = Image.new("RGB", (280, 280), "white")
-    ImageDraw.Draw(img).line([(70, 56), (210, 56), (126, 238)], fill="black", width=18, joint="curve")
-    return to_data_url(np.asarray(img.convert("L")))
+    return to_data_url(np.asarray(drawing(SEVEN, joint="curve").convert("L")))
 
 
 def timings(fn, runs: int, warmup: int = 10) -> np.ndarray:
@@ -57,60 +55,65 @@ def summary(ms: np.ndarray) -> dict:
     return {k: round(float(np.percentile(ms, q)), 3) for k, q in (("p50", 50), ("p90", 90), ("p99", 99))}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="digit", help="which glyph model to measure")
     p.add_argument("--runs", type=int, default=300, help="timed calls per measurement")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    args = p.parse_args()
+    return p.parse_args()
 
-    url = canvas_png()
-    data = decode_data_url(url)
-    model = shared_registry().get(args.task)
-    pixels = glyph_from_bytes(data).pixels
-    batch1 = pixels.reshape(1, 28, 28, 1)
+
+def tensorflow_forwards(model) -> tuple:
+    """The same network through TensorFlow: (the Keras model, its compiled ``tf.function`` forward)."""
     import keras
 
     from models.loading import keras_forward
 
     keras_model = keras.models.load_model(model.path / "model.keras", compile=False)
-    tf_forward = keras_forward(model.path, [None, 28, 28, 1], (1, 28, 28, 1))[0]
-    tmp = tempfile.TemporaryDirectory()
-    app = create_app(
-        {"TESTING": True, "FEEDBACK_DB": str(Path(tmp.name) / "bench.sqlite3"), "RATELIMIT_ENABLED": False}
-    )
-    client = app.test_client()
-    pid = client.post("/submit", json={"image": url, "task": args.task}).get_json()["prediction_id"]
+    return keras_model, keras_forward(model.path, [None, 28, 28, 1], (1, 28, 28, 1))[0]
+
+
+def feedback_sender(client, url: str, task: str):
+    """``POST /feedback`` on one stored answer, alternately right and corrected to 7."""
+    pid = client.post("/submit", json={"image": url, "task": task}).get_json()["prediction_id"]
     flip = iter(range(10**9))
 
     def feedback():
         n = next(flip)
         client.post("/feedback", json={"prediction_id": pid, "correct": n % 2 == 0, "label": None if n % 2 else "7"})
 
-    results = {
-        "preprocess": summary(timings(lambda: glyph_from_bytes(decode_data_url(url)), args.runs)),
-        "forward": summary(timings(lambda: model.probabilities(pixels), args.runs)),
-        "preprocess+forward": summary(
-            timings(lambda: model.probabilities(glyph_from_bytes(decode_data_url(url)).pixels), args.runs)
-        ),
-        "POST /submit": summary(
-            timings(lambda: client.post("/submit", json={"image": url, "task": args.task}), args.runs)
-        ),
-        "POST /feedback": summary(timings(feedback, args.runs)),
-        "tf.function forward": summary(timings(lambda: tf_forward(batch1), args.runs)),
-        "keras predict()": summary(timings(lambda: keras_model.predict(batch1, verbose=0), max(30, args.runs // 10))),
-    }
+    return feedback
+
+
+def latencies(url: str, model, pixels: np.ndarray, task: str, runs: int) -> dict:
+    """p50/p90/p99 of each measurement, by name."""
+    batch1 = pixels.reshape(1, 28, 28, 1)
+    keras_model, tf_forward = tensorflow_forwards(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app({"TESTING": True, "FEEDBACK_DB": str(Path(tmp) / "bench.sqlite3"), "RATELIMIT_ENABLED": False})
+        client = app.test_client()
+        feedback = feedback_sender(client, url, task)
+        return {
+            "preprocess": summary(timings(lambda: glyph_from_bytes(decode_data_url(url)), runs)),
+            "forward": summary(timings(lambda: model.probabilities(pixels), runs)),
+            "preprocess+forward": summary(
+                timings(lambda: model.probabilities(glyph_from_bytes(decode_data_url(url)).pixels), runs)
+            ),
+            "POST /submit": summary(timings(lambda: client.post("/submit", json={"image": url, "task": task}), runs)),
+            "POST /feedback": summary(timings(feedback, runs)),
+            "tf.function forward": summary(timings(lambda: tf_forward(batch1), runs)),
+            "keras predict()": summary(timings(lambda: keras_model.predict(batch1, verbose=0), max(30, runs // 10))),
+        }
+
+
+def throughput(model, pixels: np.ndarray) -> dict:
+    """Glyphs per second of the forward pass on batches of 256."""
     glyphs = np.repeat(pixels[None], 256, axis=0)
     batch_ms = timings(lambda: model.probabilities(glyphs), 30, warmup=3)
-    results["throughput"] = {"batch": 256, "glyphs_per_s": round(256 / (np.median(batch_ms) / 1000))}
-    results["predict_over_forward_p50"] = round(results["keras predict()"]["p50"] / results["forward"]["p50"], 1)
-    results["tf_function_over_forward_p50"] = round(
-        results["tf.function forward"]["p50"] / results["forward"]["p50"], 1
-    )
-    results["machine"] = {"cpus": os.cpu_count(), "task": args.task, "runs": args.runs}
-    if args.json:
-        print(json.dumps(results))
-        return
+    return {"batch": 256, "glyphs_per_s": round(256 / (np.median(batch_ms) / 1000))}
+
+
+def report(results: dict) -> None:
     print(f"{'measurement':<22}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}")
     for name, s in results.items():
         if isinstance(s, dict) and "p50" in s:
@@ -118,6 +121,23 @@ def main() -> None:
     print(f"forward pass throughput (batch 256): {results['throughput']['glyphs_per_s']:,} glyphs/s")
     print(f"tf.function / ONNX Runtime forward (p50): {results['tf_function_over_forward_p50']}x")
     print(f"keras predict() / ONNX Runtime forward (p50): {results['predict_over_forward_p50']}x")
+
+
+def main() -> None:
+    args = parse_args()
+    url = canvas_png()
+    model = shared_registry().get(args.task)
+    pixels = glyph_from_bytes(decode_data_url(url)).pixels
+    results = latencies(url, model, pixels, args.task, args.runs)
+    results["throughput"] = throughput(model, pixels)
+    forward = results["forward"]["p50"]
+    results["predict_over_forward_p50"] = round(results["keras predict()"]["p50"] / forward, 1)
+    results["tf_function_over_forward_p50"] = round(results["tf.function forward"]["p50"] / forward, 1)
+    results["machine"] = {"cpus": os.cpu_count(), "task": args.task, "runs": args.runs}
+    if args.json:
+        print(json.dumps(results))
+    else:
+        report(results)
 
 
 if __name__ == "__main__":

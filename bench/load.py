@@ -21,12 +21,9 @@ they take some of its CPU, so the figures are a lower bound of what the server a
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
-import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,9 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.canvas import SEVEN, drawing, png_url  # noqa: E402
+from bench.server import RAISED_LIMITS, Server, multipart, rss_mb, start_server  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,15 +56,6 @@ def parse_args() -> argparse.Namespace:
         "0 sends them back to back, which takes CPU from the task measured)",
     )
     return p.parse_args()
-
-
-def canvas_seven() -> str:
-    """A 280x280 canvas drawing of a 7 as the page sends it (a PNG data: URL)."""
-    img = Image.new("RGB", (280, 280), "white")
-    ImageDraw.Draw(img).line([(70, 56), (210, 56), (126, 238)], fill="black", width=18)
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 @dataclass
@@ -120,41 +111,16 @@ def client(
 LINE = ROOT / "tests" / "resources" / "lines" / "a02-086-06.png"  # one typical IAM-OnDB test line, 503x125
 
 
-def multipart(path: Path, fields: dict[str, str]) -> tuple[bytes, str]:
-    """A multipart/form-data body with ``path`` as ``file`` and ``fields``; (body, content type)."""
-    boundary = "hwr-bench-boundary"
-    field = 'Content-Disposition: form-data; name="{}"\r\n\r\n{}\r\n'
-    head = "".join(f"--{boundary}\r\n" + field.format(k, v) for k, v in fields.items())
-    head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-    head += "Content-Type: image/png\r\n\r\n"
-    body = head.encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
-def workers(master: int) -> list[int]:
-    """The gunicorn worker pids of ``master``."""
-    children = Path(f"/proc/{master}/task/{master}/children")
-    return [int(p) for p in children.read_text().split()] if children.exists() else []
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (``VmRSS``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def has_tensorflow(pid: int) -> bool:
     """Whether TensorFlow's library is mapped into the process."""
     return "tensorflow" in Path(f"/proc/{pid}/maps").read_text()
 
 
-def report_workers(master: int | None, when: str) -> None:
+def report_workers(server: Server | None, when: str) -> None:
     """Print each worker's memory and whether it holds TensorFlow (only for a server started here)."""
-    if master is None:
+    if server is None:
         return
-    for pid in workers(master):
+    for pid in server.workers():
         print(f"worker {pid} {when}: {rss_mb(pid):.0f} MB resident, TensorFlow loaded: {has_tensorflow(pid)}")
 
 
@@ -194,105 +160,92 @@ def summary(phase: Phase) -> tuple[float, float, float]:
     return len(lat) / phase.elapsed, float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen, str, int]:
-    """gunicorn with the repository's config on a free port; waits until /healthz answers."""
-    import socket
+def connect(url: str | None, tmp: Path) -> tuple[Server | None, str, int]:
+    """The server to drive: ``url``'s, or gunicorn started here (None, host, port when ``url``)."""
+    if url:
+        host, _, port = url.split("//", 1)[1].partition(":")
+        return None, host, int(port.rstrip("/") or 80)
+    t0 = time.time()
+    server = start_server("gunicorn", tmp, **RAISED_LIMITS)
+    print(f"gunicorn up in {time.time() - t0:.1f} s on port {server.port} ({os.cpu_count()} cores)")
+    return server, server.host, server.port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = os.environ | {
-        "HWR_PORT": str(port),
-        "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        # one address sends every request here: the per-client limits are raised (still
-        # checked on each request, so their cost is in the figures) instead of refusing
-        "HWR_RATELIMIT_RECOGNITION": "1000000 per minute",
-        "HWR_RATELIMIT_FEEDBACK": "1000000 per minute",
-    }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    proc = subprocess.Popen(
-        [str(gunicorn), "-c", "gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+
+def feedback_requests(pids: list[str]):
+    """A request maker: feedback on ``pids`` in turn, each given the labels 0-9 in turn (right for 7)."""
+    counter = iter(range(10**9))
+    lock = threading.Lock()
+
+    def feedback():
+        with lock:
+            i = next(counter)
+        label = "0123456789"[(i // len(pids)) % 10]
+        body = {"prediction_id": pids[i % len(pids)], "correct": label == "7", "label": label}
+        return "POST", "/feedback", json.dumps(body)
+
+    return feedback
+
+
+def warm_up(host: str, port: int, tasks: list[str]) -> dict:
+    """Every worker's first pass (20 /submit) before measuring, and 50 stored answers for the
+    feedback task; the request maker of each task."""
+    image = json.dumps({"image": png_url(drawing(SEVEN)), "task": "digit"})
+    submit = lambda: ("POST", "/submit", image)  # noqa: E731
+    client(host, port, Phase(20, time.perf_counter() + 120), submit)
+    pids = []
+    if "feedback" in tasks:
+        req = urllib.request.Request(
+            f"http://{host}:{port}/submit", image.encode(), {"Content-Type": "application/json"}
+        )
+        pids = [json.load(urllib.request.urlopen(req, timeout=60))["prediction_id"] for _ in range(50)]
+    line = multipart(LINE.read_bytes(), {"task": "line"}, LINE.name, "image/png")
+    return {"submit": submit, "feedback": feedback_requests(pids), "line": lambda: ("POST", "/upload", line)}
+
+
+def print_header(args) -> None:
+    print(f"each phase: at most {args.requests} requests and {args.seconds:.0f} s")
+    print("| clients | task | requests | req/s | p50 ms | p99 ms | p50 / healthz p50 | errors |")
+    print("|---|---|---|---|---|---|---|---|")
+
+
+def measure(host: str, port: int, clients: int, makers: dict, tasks: list[str], args) -> None:
+    """One concurrency level: /healthz alone, then each task with /healthz probed meanwhile; a row each."""
+    base, _ = run_phase(host, port, clients, healthz, args, probe=False)
+    rate, h50, h99 = summary(base)
+    print(
+        f"| {clients} | healthz alone | {len(base.latencies)} | {rate:.0f} | {h50:.2f} | {h99:.2f} | 1.0 "
+        f"| {base.errors} |"
     )
-    t0, deadline = time.time(), time.time() + 600
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit("gunicorn did not start") from None
-            time.sleep(0.3)
-    print(f"gunicorn up in {time.time() - t0:.1f} s on port {port} ({os.cpu_count()} cores)")
-    return proc, "127.0.0.1", port
+    for task in tasks:
+        phase, side = run_phase(host, port, clients, makers[task], args, probe=True)
+        rate, p50, p99 = summary(phase)
+        print(
+            f"| {clients} | {task} | {len(phase.latencies)} | {rate:.0f} | {p50:.2f} | {p99:.2f} "
+            f"| {p50 / h50:.1f} | {phase.errors} |"
+        )
+        _, s50, s99 = summary(side)
+        print(
+            f"| {clients} | healthz during {task} | {len(side.latencies)} | | {s50:.2f} | {s99:.2f} "
+            f"| {s50 / h50:.1f} | {side.errors} |"
+        )
 
 
 def main() -> None:
     args = parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    proc = None
     with tempfile.TemporaryDirectory() as tmp:
-        if args.url:
-            host, _, port = args.url.split("//", 1)[1].partition(":")
-            port = int(port.rstrip("/") or 80)
-        else:
-            proc, host, port = start_server(Path(tmp))
+        server, host, port = connect(args.url, Path(tmp))
         try:
-            image = json.dumps({"image": canvas_seven(), "task": "digit"})
-            submit = lambda: ("POST", "/submit", image)  # noqa: E731
-            warm_up = Phase(20, time.perf_counter() + 120)  # every worker's first pass, before measuring
-            client(host, port, warm_up, submit)
-            pids = []
-            if "feedback" in tasks:
-                req = urllib.request.Request(
-                    f"http://{host}:{port}/submit", image.encode(), {"Content-Type": "application/json"}
-                )
-                pids = [json.load(urllib.request.urlopen(req, timeout=60))["prediction_id"] for _ in range(50)]
-            counter = iter(range(10**9))
-            lock = threading.Lock()
-
-            def feedback():
-                with lock:
-                    i = next(counter)
-                label = "0123456789"[(i // len(pids)) % 10]
-                body = {"prediction_id": pids[i % len(pids)], "correct": label == "7", "label": label}
-                return "POST", "/feedback", json.dumps(body)
-
-            line = multipart(LINE, {"task": "line"})
-            report_workers(proc.pid if proc else None, "after the warm-up")
-            makers = {"submit": submit, "feedback": feedback, "line": lambda: ("POST", "/upload", line)}
-            print(f"each phase: at most {args.requests} requests and {args.seconds:.0f} s")
-            print("| clients | task | requests | req/s | p50 ms | p99 ms | p50 / healthz p50 | errors |")
-            print("|---|---|---|---|---|---|---|---|")
+            makers = warm_up(host, port, tasks)
+            report_workers(server, "after the warm-up")
+            print_header(args)
             for n in levels:
-                base, _ = run_phase(host, port, n, healthz, args, probe=False)
-                rate, h50, h99 = summary(base)
-                print(
-                    f"| {n} | healthz alone | {len(base.latencies)} | {rate:.0f} | {h50:.2f} | {h99:.2f} | 1.0 "
-                    f"| {base.errors} |"
-                )
-                for task in tasks:
-                    phase, side = run_phase(host, port, n, makers[task], args, probe=True)
-                    rate, p50, p99 = summary(phase)
-                    print(
-                        f"| {n} | {task} | {len(phase.latencies)} | {rate:.0f} | {p50:.2f} | {p99:.2f} "
-                        f"| {p50 / h50:.1f} | {phase.errors} |"
-                    )
-                    _, s50, s99 = summary(side)
-                    print(
-                        f"| {n} | healthz during {task} | {len(side.latencies)} | | {s50:.2f} | {s99:.2f} "
-                        f"| {s50 / h50:.1f} | {side.errors} |"
-                    )
-            report_workers(proc.pid if proc else None, "at the end")
+                measure(host, port, n, makers, tasks, args)
+            report_workers(server, "at the end")
         finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=120)
+            if server is not None:
+                server.stop()
 
 
 if __name__ == "__main__":

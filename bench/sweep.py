@@ -29,18 +29,19 @@ import json
 import os
 import random
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.server import HOST, RAISED_LIMITS, Server, multipart, start_server  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,59 +56,10 @@ def parse_args() -> argparse.Namespace:
 
 
 # ------------------------------------------------------------------ the server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def start_server(kind: str, tmp: Path, limits_raised: bool) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    env = os.environ | {
-        "HWR_PORT": str(port),
-        "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "HWR_PREDICTION_QUOTA_MB": "512",
-    }
-    if limits_raised:
-        env |= {"HWR_RATELIMIT_RECOGNITION": "1000000 per minute", "HWR_RATELIMIT_FEEDBACK": "1000000 per minute"}
-    cmd = (
-        [sys.executable, "app.py"]
-        if kind == "waitress"
-        else [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py"]
-    )
-    log = open(tmp / f"server-{port}.log", "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 600
-    while True:
-        try:
-            status, _, _ = request(port, "GET", "/readyz", timeout=5)
-            if status == 200:
-                return proc, port
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            raise SystemExit(f"the server did not start: see {log.name}")
-        time.sleep(0.5)
-
-
-def rss_mb(proc: subprocess.Popen) -> float:
-    """Resident memory of the server and its children (gunicorn workers), in MB."""
-    pids = [proc.pid]
-    try:
-        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        pids += [int(p) for p in out]
-    except OSError:
-        pass
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+def start(kind: str, tmp: Path, limits_raised: bool) -> Server:
+    """The server with a 512 MB store quota, waited for until /readyz answers 200."""
+    limits = RAISED_LIMITS if limits_raised else {}
+    return start_server(kind, tmp, ready="/readyz", HWR_PREDICTION_QUOTA_MB="512", **limits)
 
 
 def request(
@@ -122,17 +74,10 @@ def request(
         conn.close()
 
 
-def multipart(data: bytes, task: str, filename: str = "f.png") -> tuple[bytes, dict]:
-    boundary = "sweep" + str(random.random())[2:]
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="task"\r\n\r\n{task}\r\n'.encode(),
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode()
-        + data
-        + b"\r\n",
-        f"--{boundary}--\r\n".encode(),
-    ]
-    return b"".join(parts), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+def form(data: bytes, task: str, filename: str = "f.png") -> tuple[bytes, dict]:
+    """An upload of ``data`` for ``task``: (body, headers)."""
+    body, kind = multipart(data, {"task": task}, filename, boundary="sweep" + str(random.random())[2:])
+    return body, {"Content-Type": kind}
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **save) -> bytes:
@@ -194,16 +139,16 @@ def hand_made() -> list[tuple[str, str, bytes | None, dict]]:
         ("bad base64", "/submit", b'{"image": "data:image/png;base64,@@@@"}', j),
         ("text/plain", "/submit", b"hello", {"Content-Type": "text/plain"}),
         ("no body", "/submit", None, j),
-        ("noise page", "/upload", *multipart(noise, "page")),
-        ("noise line", "/upload", *multipart(noise, "line")),
-        ("huge rgba page", "/upload", *multipart(huge_png, "page")),
-        ("huge rgba digit", "/upload", *multipart(huge_png, "digit")),
-        ("bomb", "/upload", *multipart(bomb, "page")),
-        ("empty file", "/upload", *multipart(b"", "digit")),
-        ("empty filename", "/upload", *multipart(png, "digit", filename="")),
-        ("truncated png", "/upload", *multipart(png[: len(png) // 2], "digit")),
-        ("garbage", "/upload", *multipart(os.urandom(5000), "character")),
-        ("unknown task", "/upload", *multipart(png, "klingon")),
+        ("noise page", "/upload", *form(noise, "page")),
+        ("noise line", "/upload", *form(noise, "line")),
+        ("huge rgba page", "/upload", *form(huge_png, "page")),
+        ("huge rgba digit", "/upload", *form(huge_png, "digit")),
+        ("bomb", "/upload", *form(bomb, "page")),
+        ("empty file", "/upload", *form(b"", "digit")),
+        ("empty filename", "/upload", *form(png, "digit", filename="")),
+        ("truncated png", "/upload", *form(png[: len(png) // 2], "digit")),
+        ("garbage", "/upload", *form(os.urandom(5000), "character")),
+        ("unknown task", "/upload", *form(png, "klingon")),
         ("alphabet object", "/submit", json.dumps({"image": url, "task": "character", "alphabet": [1]}).encode(), j),
         ("decoder bogus", "/submit", json.dumps({"image": url, "task": "line", "decoder": "x" * 5000}).encode(), j),
         ("admin no token", "/admin/feedback/export", None, {}),
@@ -237,7 +182,7 @@ def hostile(port: int, mutations: int) -> dict:
     tasks = ["digit", "character", "page", "line"]
     for i in range(mutations):
         data, fmt = mutated(rng)
-        sent.append((f"mutated {fmt} {i}", "/upload", *multipart(data, tasks[i % 4])))
+        sent.append((f"mutated {fmt} {i}", "/upload", *form(data, tasks[i % 4])))
     for name, path, body, headers in sent:
         method = "GET" if path in ("/healthz", "/readyz", "/admin/feedback/export") else "POST"
         t = time.perf_counter()
@@ -270,52 +215,81 @@ def hostile(port: int, mutations: int) -> dict:
 
 
 # ------------------------------------------------------------------ phase 2: starvation
-def starvation(port: int, idle_count: int, heavy_clients: int, seconds: float, proc) -> dict:
-    half = b"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{"
-    idle = []
-    for _ in range(idle_count):
-        s = socket.create_connection((HOST, port), timeout=10)
-        s.sendall(half)
-        idle.append(s)
-    pages = [page_photo(seed=i) for i in range(3)]
-    stop = threading.Event()
-    heavy_status: dict[int, int] = {}
-    heavy_times: list[float] = []
-    lock = threading.Lock()
+HALF_A_REQUEST = b"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{"
 
-    def heavy(k: int):
-        while not stop.is_set():
-            body, headers = multipart(pages[k % len(pages)], "page", "page.jpg")
+
+def idle_connections(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections that send half a request and then nothing."""
+    idle = []
+    for _ in range(count):
+        s = socket.create_connection((HOST, port), timeout=10)
+        s.sendall(HALF_A_REQUEST)
+        idle.append(s)
+    return idle
+
+
+@dataclass
+class HeavyClients:
+    """Clients that post large page photos without pause (after a 503, they wait its Retry-After)."""
+
+    port: int
+    clients: int
+    pages: list[bytes] = field(default_factory=lambda: [page_photo(seed=i) for i in range(3)])
+    status: dict[int, int] = field(default_factory=dict)  # answers by HTTP status (0: no answer)
+    times: list[float] = field(default_factory=list)  # seconds of each 200
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.threads = [threading.Thread(target=self.post_pages, args=(k,)) for k in range(self.clients)]
+        for t in self.threads:
+            t.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        for t in self.threads:
+            t.join()
+
+    def post_pages(self, k: int) -> None:
+        while not self.done.is_set():
+            body, headers = form(self.pages[k % len(self.pages)], "page", "page.jpg")
             t = time.perf_counter()
             try:
-                status, head, _ = request(port, "POST", "/upload", body, headers, timeout=120)
+                status, head, _ = request(self.port, "POST", "/upload", body, headers, timeout=120)
             except OSError:
                 status, head = 0, {}
-            with lock:
-                heavy_status[status] = heavy_status.get(status, 0) + 1
+            with self.lock:
+                self.status[status] = self.status.get(status, 0) + 1
                 if status == 200:
-                    heavy_times.append(time.perf_counter() - t)
+                    self.times.append(time.perf_counter() - t)
             if status == 503:
                 time.sleep(float(head.get("Retry-After", 1)))
 
-    threads = [threading.Thread(target=heavy, args=(k,)) for k in range(heavy_clients)]
-    for t in threads:
-        t.start()
-    health, failures, peak = [], 0, rss_mb(proc)
+
+def probe_health(server: Server, seconds: float) -> tuple[list[float], int, float]:
+    """/healthz every 0.1 s for ``seconds``: its latencies (s), its failures, and the server's peak RSS (MB)."""
+    health, failures, peak = [], 0, server.rss_mb()
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         t = time.perf_counter()
         try:
-            status, _, _ = request(port, "GET", "/healthz", timeout=30)
+            status, _, _ = request(server.port, "GET", "/healthz", timeout=30)
             failures += status != 200
         except OSError:
             failures += 1
         health.append(time.perf_counter() - t)
-        peak = max(peak, rss_mb(proc))
+        peak = max(peak, server.rss_mb())
         time.sleep(0.1)
-    stop.set()
-    for t in threads:
-        t.join()
+    return health, failures, peak
+
+
+def starvation(server: Server, idle_count: int, heavy_clients: int, seconds: float) -> dict:
+    idle = idle_connections(server.port, idle_count)
+    heavy = HeavyClients(server.port, heavy_clients)
+    heavy.start()
+    health, failures, peak = probe_health(server, seconds)
+    heavy.stop()
     for s in idle:
         s.close()
     lat = np.array(health) * 1000
@@ -327,8 +301,8 @@ def starvation(port: int, idle_count: int, heavy_clients: int, seconds: float, p
         "healthz_p50_ms": round(float(np.percentile(lat, 50)), 1),
         "healthz_p99_ms": round(float(np.percentile(lat, 99)), 1),
         "healthz_max_ms": round(float(lat.max()), 1),
-        "heavy_status_counts": dict(sorted(heavy_status.items())),
-        "heavy_page_p50_s": round(float(np.median(heavy_times)), 2) if heavy_times else None,
+        "heavy_status_counts": dict(sorted(heavy.status.items())),
+        "heavy_page_p50_s": round(float(np.median(heavy.times)), 2) if heavy.times else None,
         "rss_peak_mb": round(peak),
     }
 
@@ -344,7 +318,7 @@ def disk(port: int, tmp: Path, seconds: float) -> dict:
     img = Image.fromarray(texture).convert("RGB")
     ImageDraw.Draw(img).line([(200, 160), (600, 160), (380, 640)], fill="black", width=40)
     data = encode(img, "PNG")
-    body, headers = multipart(data, "digit")
+    body, headers = form(data, "digit")
     time.sleep(1)
     before, answered, statuses = store_bytes(tmp), 0, {}
     end = time.perf_counter() + seconds
@@ -381,36 +355,39 @@ def rate_limits(port: int) -> dict:
     return {"submits": 130, "status_counts": statuses, "retry_after": retry_after}
 
 
+def under_load(server: Server, tmp: Path, args, summary: dict) -> None:
+    """Phases 1-3 and the memory readings, on a server with raised rate limits, into ``summary``."""
+    summary["rss_fresh_mb"] = round(server.rss_mb())
+    print("1. hostile inputs")
+    summary["hostile"] = hostile(server.port, args.mutations)
+    print(json.dumps(summary["hostile"]))
+    print(f"2. {args.idle} idle connections and {args.heavy} heavy page clients for {args.seconds:.0f} s")
+    summary["starvation"] = starvation(server, args.idle, args.heavy, args.seconds)
+    print(json.dumps(summary["starvation"]))
+    time.sleep(5)
+    summary["rss_after_heavy_mb"] = round(server.rss_mb())
+    print(f"3. disk: one client, the worst kept input, {args.seconds:.0f} s")
+    summary["disk"] = disk(server.port, tmp, args.seconds)
+    print(json.dumps(summary["disk"]))
+
+
 def main() -> None:
     args = parse_args()
     summary: dict = {"server": args.server, "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        proc, port = start_server(args.server, tmp, limits_raised=True)
+        server = start(args.server, tmp, limits_raised=True)
         try:
-            summary["rss_fresh_mb"] = round(rss_mb(proc))
-            print("1. hostile inputs")
-            summary["hostile"] = hostile(port, args.mutations)
-            print(json.dumps(summary["hostile"]))
-            print(f"2. {args.idle} idle connections and {args.heavy} heavy page clients for {args.seconds:.0f} s")
-            summary["starvation"] = starvation(port, args.idle, args.heavy, args.seconds, proc)
-            print(json.dumps(summary["starvation"]))
-            time.sleep(5)
-            summary["rss_after_heavy_mb"] = round(rss_mb(proc))
-            print(f"3. disk: one client, the worst kept input, {args.seconds:.0f} s")
-            summary["disk"] = disk(port, tmp, args.seconds)
-            print(json.dumps(summary["disk"]))
+            under_load(server, tmp, args, summary)
         finally:
-            proc.terminate()
-            proc.wait(timeout=120)
-        proc, port = start_server(args.server, tmp, limits_raised=False)
+            server.stop()
+        server = start(args.server, tmp, limits_raised=False)
         try:
             print("4. rate limits at their defaults")
-            summary["rate_limits"] = rate_limits(port)
+            summary["rate_limits"] = rate_limits(server.port)
             print(json.dumps(summary["rate_limits"]))
         finally:
-            proc.terminate()
-            proc.wait(timeout=120)
+            server.stop()
     print(json.dumps(summary, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")

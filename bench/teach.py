@@ -14,43 +14,27 @@ phase, requests per second, and the teach time. Traffic goes to 127.0.0.1 only, 
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.canvas import drawing, png_url  # noqa: E402
+from bench.server import RAISED_LIMITS, start_server  # noqa: E402
+
 MAX_REQUESTS_PER_CLIENT = 5000  # a hard bound on the load, whatever the phase's length
-
-
-def drawn(points: list[tuple[float, float]]) -> str:
-    """A canvas-like 280x280 drawing as a data: URL."""
-    img = Image.new("RGB", (280, 280), "white")
-    ImageDraw.Draw(img).line([(x * 280, y * 280) for x, y in points], fill="black", width=18, joint="curve")
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-TWO = drawn([(0.3, 0.3), (0.45, 0.2), (0.62, 0.25), (0.65, 0.4), (0.5, 0.55), (0.3, 0.75), (0.7, 0.75)])
-SEVEN = drawn([(0.25, 0.2), (0.75, 0.2), (0.42, 0.85)])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+TWO_STROKE = [(0.3, 0.3), (0.45, 0.2), (0.62, 0.25), (0.65, 0.4), (0.5, 0.55), (0.3, 0.75), (0.7, 0.75)]
+TWO = png_url(drawing(TWO_STROKE, joint="curve"))
+SEVEN = png_url(drawing([(0.25, 0.2), (0.75, 0.2), (0.42, 0.85)], joint="curve"))
 
 
 def call(url: str, body: dict | None = None) -> tuple[int, dict, float]:
@@ -106,76 +90,60 @@ def summary(times: dict) -> dict:
     return out
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=4, help="concurrent clients")
     p.add_argument("--seconds", type=float, default=20.0, help="length of the idle phase")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    args = p.parse_args()
+    return p.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="hwr-bench-teach-"))
-    port = free_port()
-    env = os.environ | {
-        "HWR_PORT": str(port),
-        "HWR_PERSONAL_DIR": str(tmp / "personal"),
-        "HWR_FEEDBACK_DB": str(tmp / "feedback.sqlite3"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
+
+def teach_under_load(base: str, clients: int) -> tuple[dict, dict, float]:
+    """Teach the drawn 2 to the profile "bench" and run the load until its job is done or failed:
+    (the load's times, the job's last state, seconds from the POST to the job's end)."""
+    status, job, _ = call(base + "/personal/teach", {"image": TWO, "task": "digit", "label": "2", "profile": "bench"})
+    assert status == 202, job
+    posted = time.monotonic()
+    state = {"state": "queued"}
+
+    def finished() -> bool:
+        return state["state"] in ("done", "failed")
+
+    def follow() -> None:
+        while not finished():
+            state.update(call(base + job["status_url"])[1])
+            time.sleep(0.25)
+
+    watcher = threading.Thread(target=follow)
+    watcher.start()
+    busy = load(base, clients, finished)
+    watcher.join()
+    return busy, state, round(time.monotonic() - posted, 1)
+
+
+def measure(base: str, clients: int, seconds: float) -> dict:
+    """A warm-up, the idle phase, the teaching phase, and a read with the taught profile."""
+    for _ in range(20):
+        call(base + "/submit", {"image": SEVEN, "task": "digit"})
+    end = time.monotonic() + seconds
+    idle = load(base, clients, lambda: time.monotonic() > end)
+    busy, state, teach_s = teach_under_load(base, clients)
+    answer = call(base + "/submit", {"image": TWO, "task": "digit", "profile": "bench"})[1]
+    return {
+        "idle": summary(idle),
+        "while_teaching": summary(busy),
+        "teach": {
+            "state": state["state"],
+            "seconds_post_to_done": teach_s,
+            "seconds_in_worker": state.get("result", {}).get("seconds"),
+            "timings": state.get("result", {}).get("timings"),
+        },
+        "answer_with_profile": {k: answer.get(k) for k in ("text", "model", "writer")},
+        "machine": {"cpus": os.cpu_count(), "clients": clients},
     }
-    server = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if call(base + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        for _ in range(20):  # warm up
-            call(base + "/submit", {"image": SEVEN, "task": "digit"})
-        end = time.monotonic() + args.seconds
-        idle = load(base, args.clients, lambda: time.monotonic() > end)
 
-        status, job, _ = call(
-            base + "/personal/teach", {"image": TWO, "task": "digit", "label": "2", "profile": "bench"}
-        )
-        assert status == 202, job
-        posted = time.monotonic()
-        state = {"state": "queued"}
 
-        def finished() -> bool:
-            return state["state"] in ("done", "failed")
-
-        def follow() -> None:
-            while not finished():
-                state.update(call(base + job["status_url"])[1])
-                time.sleep(0.25)
-
-        watcher = threading.Thread(target=follow)
-        watcher.start()
-        busy = load(base, args.clients, finished)
-        watcher.join()
-        teach_s = round(time.monotonic() - posted, 1)
-        answer = call(base + "/submit", {"image": TWO, "task": "digit", "profile": "bench"})[1]
-        result = {
-            "idle": summary(idle),
-            "while_teaching": summary(busy),
-            "teach": {
-                "state": state["state"],
-                "seconds_post_to_done": teach_s,
-                "seconds_in_worker": state.get("result", {}).get("seconds"),
-                "timings": state.get("result", {}).get("timings"),
-            },
-            "answer_with_profile": {k: answer.get(k) for k in ("text", "model", "writer")},
-            "machine": {"cpus": os.cpu_count(), "clients": args.clients},
-        }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    if args.json:
-        print(json.dumps(result))
-        return
+def report(result: dict) -> None:
     print(f"{'phase':<16}{'route':<10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'n':>7}")
     for phase in ("idle", "while_teaching"):
         for route in ("submit", "healthz"):
@@ -188,6 +156,20 @@ def main() -> None:
         )
     print(f"teach: {json.dumps(result['teach'])}")
     print(f"answer with the profile: {json.dumps(result['answer_with_profile'])}")
+
+
+def main() -> None:
+    args = parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="hwr-bench-teach-"))
+    server = start_server("waitress", tmp, HWR_PERSONAL_DIR=str(tmp / "personal"), **RAISED_LIMITS)
+    try:
+        result = measure(server.url, args.clients, args.seconds)
+    finally:
+        server.stop(30)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        report(result)
 
 
 if __name__ == "__main__":

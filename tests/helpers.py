@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,10 @@ def canvas_digit(strokes: list[list[tuple[float, float]]], width: int = 18, size
 
 SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
 ONE = [[(0.5, 0.15), (0.5, 0.85)]]
-SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))  # a drawn 7 as the canvas sends it
+SEVEN_PNG = png_bytes(canvas_digit(SEVEN))  # a drawn 7 as PNG bytes
+SEVEN_URL = data_url(SEVEN_PNG)  # a drawn 7 as the canvas sends it
+ONE_PNG = png_bytes(canvas_digit(ONE))  # a drawn 1 as PNG bytes
+ONE_URL = data_url(ONE_PNG)  # a drawn 1 as the canvas sends it
 
 
 def upload(client, data: bytes, task: str = "digit", name: str = "digit.png"):
@@ -181,6 +185,16 @@ def start_server(tmp_path: Path, command: list[str], seconds: float, **env: str)
                 proc.kill()
                 raise AssertionError(f"{command[-1]} did not start:\n{log.read_text()}") from None
             time.sleep(0.5)
+
+
+def post_json(url: str, body: dict, headers: dict | None = None, timeout: float = 60) -> tuple[int, Message, dict]:
+    """``POST`` of ``body`` as JSON to a real server: (status, headers, JSON answer), error answers too."""
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"} | (headers or {}))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.headers, json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, json.load(exc)
 
 
 def start_app_py(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int, dict]:

@@ -12,9 +12,18 @@ from PIL import Image
 
 from models.errors import clipped, quoted
 from models.reading.results import GlyphAnswer, LinesAnswer, PageAnswer
-from tests.helpers import ONE, RESOURCES, SEVEN, canvas_digit, data_url, make_app, png_bytes, upload
-
-SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
+from tests.helpers import (
+    ONE_PNG,
+    ONE_URL,
+    RESOURCES,
+    SEVEN_PNG,
+    SEVEN_URL,
+    canvas_digit,
+    data_url,
+    make_app,
+    png_bytes,
+    upload,
+)
 
 
 def assert_error(resp, status: int, code: str):
@@ -35,7 +44,7 @@ def test_page_is_served(client):
 
 
 def test_submit_answers_in_the_shared_shape(client):
-    resp = client.post("/submit", json={"image": data_url(SEVEN_PNG), "task": "digit"})
+    resp = client.post("/submit", json={"image": SEVEN_URL, "task": "digit"})
     assert resp.status_code == 200
     body = resp.get_json()
     assert set(body) >= {"task", "text", "confidence", "candidates", "input_28x28", "model"}
@@ -50,7 +59,7 @@ def test_submit_answers_in_the_shared_shape(client):
 
 
 def test_task_defaults_to_digit(client):
-    assert client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(ONE)))}).get_json()["text"] == "1"
+    assert client.post("/submit", json={"image": ONE_URL}).get_json()["text"] == "1"
 
 
 def test_upload_reads_a_real_photographed_digit(client, photo_digits):
@@ -65,7 +74,7 @@ def test_no_file(client):
 
 def test_a_file_without_a_name_is_still_read(client):
     """Real bytes under an empty file name were answered "No file"."""
-    image = png_bytes(canvas_digit(SEVEN))
+    image = SEVEN_PNG
     r = client.post("/upload", data={"file": (io.BytesIO(image), ""), "task": "digit"})
     assert r.status_code == 200 and r.get_json()["text"] == "7"
 
@@ -98,7 +107,7 @@ def test_decompression_bomb(client, bomb_png):
 
 def test_unknown_task(client):
     assert_error(upload(client, SEVEN_PNG, task="klingon"), 400, "unknown_task")
-    assert_error(client.post("/submit", json={"image": data_url(SEVEN_PNG), "task": "klingon"}), 400, "unknown_task")
+    assert_error(client.post("/submit", json={"image": SEVEN_URL, "task": "klingon"}), 400, "unknown_task")
 
 
 def test_blank_canvas(client):
@@ -109,8 +118,8 @@ def test_blank_canvas(client):
 
 
 def test_wrong_content_types(client):
-    assert_error(client.post("/submit", data={"image": data_url(SEVEN_PNG)}), 415, "unsupported_media_type")
-    assert_error(client.post("/upload", json={"file": data_url(SEVEN_PNG)}), 415, "unsupported_media_type")
+    assert_error(client.post("/submit", data={"image": SEVEN_URL}), 415, "unsupported_media_type")
+    assert_error(client.post("/upload", json={"file": SEVEN_URL}), 415, "unsupported_media_type")
 
 
 def test_malformed_json(client):
@@ -129,7 +138,7 @@ def test_an_unknown_route_or_method_answers_json(client, path, status, code):
 
 
 def test_concurrent_requests_get_consistent_answers(app):
-    payloads = [SEVEN_PNG, png_bytes(canvas_digit(ONE))] * 8
+    payloads = [SEVEN_PNG, ONE_PNG] * 8
 
     def post(data: bytes):
         with app.test_client() as c:
@@ -147,7 +156,7 @@ def test_missing_weights_answer_503_not_500(tmp_path, missing):
     (tmp_path / "digit" / "model.keras").write_bytes(b"not a model")
     (tmp_path / "digit" / "meta.json").write_text('{"preprocessing_version": "0", "labels": []}')
     client = make_app(tmp_path, **{missing: str(tmp_path)}).test_client()
-    resp = client.post("/submit", json={"image": data_url(SEVEN_PNG)})
+    resp = client.post("/submit", json={"image": SEVEN_URL})
     assert_error(resp, 503, "model_unavailable")
     message = resp.get_json()["error"]["message"]
     assert "training.train_digits" in message and str(tmp_path) not in message  # no server paths leak
@@ -170,7 +179,7 @@ def test_several_characters_drawn_side_by_side_are_read_as_a_sequence(app, clien
 
 
 def test_one_character_in_one_piece_is_not_a_sequence(client):
-    body = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(ONE)))}).get_json()
+    body = client.post("/submit", json={"image": ONE_URL}).get_json()
     assert "sequence" not in body and body["text"] == "1" and body["prediction_id"]
 
 
@@ -189,24 +198,24 @@ def test_a_lone_surrogate_as_prediction_id_is_a_400(client):
     """JSON may carry "\\ud800"; binding it in SQL raised UnicodeEncodeError: a 500."""
     r = client.post("/feedback", data='{"prediction_id": "\\ud800", "correct": true}', content_type="application/json")
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_feedback"
-    read = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN)))}).get_json()
+    read = client.post("/submit", json={"image": SEVEN_URL}).get_json()
     ok = client.post("/feedback", json={"prediction_id": read["prediction_id"], "correct": True})
     assert ok.status_code == 200  # a real id still goes through
 
 
 def test_errors_do_not_echo_huge_input(client):
     """A 100,000-character task name came back as a 100 KB error body, a 1 MB label as 1 MB."""
-    r = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "x" * 100_000})
+    r = client.post("/submit", json={"image": SEVEN_URL, "task": "x" * 100_000})
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "unknown_task" and len(r.data) < 1000
     assert "100,000 characters" in r.get_json()["error"]["message"]
-    read = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN)))}).get_json()
+    read = client.post("/submit", json={"image": SEVEN_URL}).get_json()
     r = client.post(
         "/feedback", json={"prediction_id": read["prediction_id"], "correct": False, "label": "é" * 1_000_000}
     )
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_label" and len(r.data) < 1000
     r = client.post(
         "/submit",
-        json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "alphabet": "y" * 50_000, "task": "character"},
+        json={"image": SEVEN_URL, "alphabet": "y" * 50_000, "task": "character"},
     )
     assert r.status_code in (400, 422) and len(r.data) < 1000
 
@@ -241,11 +250,9 @@ def _fits(value, shape, where: str = "answer") -> None:
 
 
 def test_answers_have_the_fields_their_typed_records_declare(client):
-    digit = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"})
+    digit = client.post("/submit", json={"image": SEVEN_URL, "task": "digit"})
     _fits(digit.get_json(), GlyphAnswer)
-    letter = client.post(
-        "/submit", json={"image": data_url(png_bytes(canvas_digit(ONE))), "task": "character", "alphabet": "upper"}
-    )
+    letter = client.post("/submit", json={"image": ONE_URL, "task": "character", "alphabet": "upper"})
     _fits(letter.get_json(), GlyphAnswer)
     page = (RESOURCES / "pages" / "page_02_lines.jpg").read_bytes()
     answer = client.post("/upload", data={"file": (io.BytesIO(page), "p.jpg"), "task": "page"}).get_json()

@@ -14,7 +14,7 @@ from models.decoding.candidates import check_hint, group_confidence, lookalikes,
 from models.errors import BadAlphabet
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from models.registry import WEIGHTS_DIR, shared_registry
-from tests.helpers import RESOURCES, SHARED_DATA, canvas_digit, data_url, make_app, png_bytes, write_idx
+from tests.helpers import ONE_URL, RESOURCES, SHARED_DATA, canvas_digit, data_url, make_app, png_bytes, write_idx
 from training.data.glyphs import CHARSET62, emnist_upright, load_emnist_byclass, three_way_split
 from training.data.negatives import scribbles, side_by_side
 
@@ -99,7 +99,7 @@ def test_several_characters_uploaded_get_not_sure(client, mnist_sample):
 
 
 def test_a_clear_digit_is_not_unsure(client):
-    body = client.post("/submit", json={"image": data_url(png_bytes(canvas_digit([[(0.5, 0.15), (0.5, 0.85)]])))})
+    body = client.post("/submit", json={"image": ONE_URL})
     body = body.get_json()
     assert body["unsure"] is False and body["text"] == "1" and "message" not in body
 
@@ -263,7 +263,7 @@ def test_a_case_or_digit_hint_reads_a_drawn_ring_within_its_alphabet(client, hin
 
 @CHAR_TESTS_NEED
 def test_bad_alphabet_hints_are_400(client):
-    image = data_url(png_bytes(canvas_digit([[(0.5, 0.15), (0.5, 0.85)]])))
+    image = ONE_URL
     for task, hint, words in (("character", "kanji", "Unknown alphabet"), ("digit", "letter", "none of the letter")):
         response = client.post("/submit", json={"image": image, "task": task, "alphabet": hint})
         assert response.status_code == 400, response.get_data(as_text=True)

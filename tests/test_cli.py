@@ -10,9 +10,7 @@ import sys
 from pathlib import Path
 
 from app import recognize_command
-from tests.helpers import ONE, SEVEN, canvas_digit, make_app, png_bytes
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ONE, ONE_PNG, ROOT, SEVEN_PNG, canvas_digit, make_app, png_bytes
 
 
 def lines(output: str) -> list[dict]:
@@ -20,7 +18,7 @@ def lines(output: str) -> list[dict]:
 
 
 def test_files_and_folders(runner, tmp_path):
-    (tmp_path / "seven.png").write_bytes(png_bytes(canvas_digit(SEVEN)))
+    (tmp_path / "seven.png").write_bytes(SEVEN_PNG)
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "one.jpg").write_bytes(png_bytes(canvas_digit(ONE), "JPEG"))
     (tmp_path / "sub" / "notes.txt").write_text("not an image, and not picked up from a folder")
@@ -35,7 +33,7 @@ def test_files_and_folders(runner, tmp_path):
 def test_bad_files_are_reported_and_fail_the_command(runner, tmp_path):
     (tmp_path / "blank.png").write_bytes(png_bytes(canvas_digit([])))
     (tmp_path / "notes.txt").write_text("hello")
-    (tmp_path / "seven.png").write_bytes(png_bytes(canvas_digit(SEVEN)))
+    (tmp_path / "seven.png").write_bytes(SEVEN_PNG)
     files = [str(tmp_path / n) for n in ("blank.png", "notes.txt", "seven.png")]
     result = runner.invoke(recognize_command, files)
     assert result.exit_code == 1
@@ -45,7 +43,7 @@ def test_bad_files_are_reported_and_fail_the_command(runner, tmp_path):
 
 
 def test_unknown_task(runner, tmp_path):
-    (tmp_path / "seven.png").write_bytes(png_bytes(canvas_digit(SEVEN)))
+    (tmp_path / "seven.png").write_bytes(SEVEN_PNG)
     result = runner.invoke(recognize_command, ["--task", "klingon", str(tmp_path / "seven.png")])
     assert result.exit_code == 1
     error = lines(result.output)[0]["error"]
@@ -64,9 +62,8 @@ def test_a_busy_port_is_said_plainly_before_loading_models(tmp_path):
             "HWR_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
             "TF_CPP_MIN_LOG_LEVEL": "3",
         }
-        root = Path(__file__).resolve().parent.parent
         proc = subprocess.run(
-            [sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
         )
     assert proc.returncode == 1
     assert f"Cannot serve on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
@@ -75,7 +72,7 @@ def test_a_busy_port_is_said_plainly_before_loading_models(tmp_path):
 
 def test_flask_command_line(tmp_path):
     """The documented command, in a real process."""
-    (tmp_path / "one.png").write_bytes(png_bytes(canvas_digit(ONE)))
+    (tmp_path / "one.png").write_bytes(ONE_PNG)
     env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "recognize", "--task", "digit", str(tmp_path / "one.png")],
@@ -92,6 +89,6 @@ def test_flask_command_line(tmp_path):
 
 def test_oversized_file_is_refused_without_reading_it(tmp_path):
     runner = make_app(tmp_path, MAX_UPLOAD_BYTES=1000).test_cli_runner()
-    (tmp_path / "big.png").write_bytes(png_bytes(canvas_digit(SEVEN)) + b"\0" * 2000)
+    (tmp_path / "big.png").write_bytes(SEVEN_PNG + b"\0" * 2000)
     result = runner.invoke(recognize_command, [str(tmp_path / "big.png")])
     assert result.exit_code == 1 and lines(result.output)[0]["error"]["code"] == "too_large"

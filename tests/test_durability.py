@@ -16,12 +16,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from feedback.store import FeedbackStore, PredictionRow, is_database_url
-from tests.helpers import SEVEN, canvas_digit, data_url, free_port, png_bytes, read_table
+from tests.helpers import ROOT, SEVEN_URL, free_port, read_table
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "durability-token"
 
 
@@ -64,7 +62,7 @@ def test_sigkill_of_one_of_two_instances_loses_no_acknowledged_feedback(store_ta
     try:
         for proc, port in zip(procs, ports, strict=True):
             wait_until_up(proc, port)
-        image = data_url(png_bytes(canvas_digit(SEVEN)))
+        image = SEVEN_URL
         pids = [post(bases[i % 2] + "/submit", {"image": image})["prediction_id"] for i in range(48)]
         acked: dict[str, tuple[int, str]] = {}  # prediction id -> (revision, label) last acknowledged
         after_kill = [0]  # acknowledgements the survivor gave once the other was dead

@@ -20,6 +20,8 @@ from feedback.store import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION, Feed
 from models.preprocessing import glyph_from_bytes
 from tests.helpers import (
     SEVEN,
+    SEVEN_PNG,
+    SEVEN_URL,
     app_on,
     canvas_digit,
     data_url,
@@ -29,8 +31,6 @@ from tests.helpers import (
     read_table,
     store_target_of,
 )
-
-SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
 
 
 def predict(client, data: bytes = SEVEN_PNG, task: str = "digit") -> dict:
@@ -220,7 +220,7 @@ def test_a_full_disk_costs_the_feedback_buttons_not_the_answer(tmp_path, monkeyp
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(store, "add_predictions", broken)  # every answer is stored through it
-    body = app.test_client().post("/submit", json={"image": data_url(SEVEN_PNG)}).get_json()
+    body = app.test_client().post("/submit", json={"image": SEVEN_URL}).get_json()
     assert body["text"] == "7" and body["prediction_id"] is None
 
 

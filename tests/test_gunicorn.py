@@ -4,7 +4,6 @@ cleanly on TERM."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.helpers import SEVEN, canvas_digit, data_url, png_bytes, start_gunicorn
+from tests.helpers import SEVEN_URL, post_json, start_gunicorn
 
 
 def workers(master: int) -> set[int]:
@@ -36,9 +35,7 @@ def wait_for(proc: subprocess.Popen, check, what: str, seconds: float = 300):
 
 
 def submit(base: str) -> dict:
-    body = json.dumps({"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"}).encode()
-    req = urllib.request.Request(base + "/submit", body, {"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(req, timeout=60))
+    return post_json(base + "/submit", {"image": SEVEN_URL, "task": "digit"})[2]
 
 
 def test_gunicorn_serves_reloads_and_stops(tmp_path):

@@ -16,9 +16,19 @@ from PIL import Image, ImageDraw
 
 from feedback.store import FeedbackStore, PredictionRow
 from models.preprocessing import STORE_LINE_HEIGHT, STORE_SIDE
-from tests.helpers import RESOURCES, ROOT, SEVEN, canvas_digit, data_url, make_app, png_bytes, read_table, upload
-
-SEVEN_PNG = png_bytes(canvas_digit(SEVEN))
+from tests.helpers import (
+    RESOURCES,
+    ROOT,
+    SEVEN,
+    SEVEN_PNG,
+    SEVEN_URL,
+    canvas_digit,
+    data_url,
+    make_app,
+    png_bytes,
+    read_table,
+    upload,
+)
 
 
 def error_code(resp) -> str:
@@ -103,7 +113,7 @@ def test_heavy_requests_past_the_slots_get_503_with_retry_after_and_glyphs_still
         assert error_code(upload(client, page, "line")) == "server_busy"
         big = png_bytes(Image.new("L", (2100, 2100), 255))  # over HEAVY_PIXELS whatever the task
         assert error_code(upload(client, big, "digit")) == "server_busy"
-        glyph = client.post("/submit", json={"image": data_url(SEVEN_PNG), "task": "digit"})
+        glyph = client.post("/submit", json={"image": SEVEN_URL, "task": "digit"})
         assert glyph.status_code == 200 and glyph.get_json()["text"] == "7"  # light work is not held up
         drawn_line = client.post("/submit", json={"image": data_url(page), "task": "line"})
         assert drawn_line.status_code == 200  # a line drawn on the canvas is light: its re-reads never queue
@@ -121,7 +131,7 @@ def test_rate_limits_answer_429_with_retry_after_per_client(tmp_path):
         tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_RECOGNITION="2 per minute", RATELIMIT_FEEDBACK="1 per minute"
     )
     client = app.test_client()
-    body = {"image": data_url(SEVEN_PNG), "task": "digit"}
+    body = {"image": SEVEN_URL, "task": "digit"}
     first = client.post("/submit", json=body)
     assert first.status_code == 200 and first.headers["X-RateLimit-Limit"] == "2"
     assert "Retry-After" not in first.headers  # only refusals say when to come back
@@ -141,7 +151,7 @@ def test_rate_limits_answer_429_with_retry_after_per_client(tmp_path):
 def test_behind_a_proxy_the_forwarded_client_is_counted(tmp_path):
     app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_RECOGNITION="1 per minute", PROXY_HOPS=1)
     client = app.test_client()
-    body = {"image": data_url(SEVEN_PNG), "task": "digit"}
+    body = {"image": SEVEN_URL, "task": "digit"}
 
     def post(client_ip):
         return client.post("/submit", json=body, headers={"X-Forwarded-For": client_ip})

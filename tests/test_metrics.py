@@ -12,12 +12,11 @@ import re
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.registry import WEIGHTS_DIR
-from tests.helpers import SEVEN, canvas_digit, data_url, make_app, png_bytes
+from tests.helpers import SEVEN_URL, make_app
 from web import logs
 
 TOKEN = "metrics-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))
 
 
 def scrape(client) -> dict[tuple[str, frozenset], float]:

@@ -4,7 +4,6 @@ not installed, except under CI, where that is a failure (scripts/test.sh install
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -12,12 +11,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from email.message import Message
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, SEVEN, canvas_digit, data_url, free_port, png_bytes, start_app_py
+from tests.helpers import ROOT, SEVEN_URL, free_port, post_json, start_app_py
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 
@@ -52,31 +50,22 @@ def start_nginx(binary: str, prefix: Path, listen: int, upstream: int) -> subpro
             time.sleep(0.2)
 
 
-def post(url: str, body: dict, headers: dict | None = None) -> tuple[int, Message, dict]:
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"} | (headers or {}))
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, resp.headers, json.load(resp)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, json.load(exc)
-
-
 def test_behind_nginx_clients_are_told_apart_and_slow_ones_wait_at_the_proxy(tmp_path, nginx_binary):
     app, app_port, _ = start_app_py(tmp_path, HWR_PROXY_HOPS="1", HWR_RATELIMIT_RECOGNITION="2 per minute")
     proxy_port = free_port()
     nginx = start_nginx(nginx_binary, tmp_path / "nginx", proxy_port, app_port)
     base = f"http://127.0.0.1:{proxy_port}"
-    body = {"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"}
+    body = {"image": SEVEN_URL, "task": "digit"}
     idle = []
     try:
-        status, headers, answer = post(base + "/submit", body)
+        status, headers, answer = post_json(base + "/submit", body)
         assert status == 200 and answer["text"] == "7"
         assert len(headers["X-Request-ID"]) == 32  # nginx's $request_id, passed on by the app
-        assert post(base + "/submit", body)[0] == 200
-        status, headers, refused = post(base + "/submit", body)
+        assert post_json(base + "/submit", body)[0] == 200
+        status, headers, refused = post_json(base + "/submit", body)
         assert status == 429 and refused["error"]["code"] == "rate_limited" and int(headers["Retry-After"]) >= 1
         # a client cannot claim another address: nginx appends the real one, the app believes one hop
-        assert post(base + "/submit", body, {"X-Forwarded-For": "198.51.100.7"})[0] == 429
+        assert post_json(base + "/submit", body, {"X-Forwarded-For": "198.51.100.7"})[0] == 429
         # 150 clients that send half a header hold nginx connections, not the app's: it still
         # answers, through the proxy and directly, and nginx drops them after client_header_timeout
         for _ in range(150):

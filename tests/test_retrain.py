@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.feedback_loop import SEVEN, slanted_sevens
+from bench.feedback_loop import slanted_sevens
 from models import versions
 from models.registry import Registry
-from tests.helpers import canvas_digit, data_url, make_app, png_bytes, retrain_argv
+from tests.helpers import SEVEN_PNG, data_url, make_app, png_bytes, retrain_argv
 from training import retrain
 from training.retrain import feedback_glyphs, read_feedback
 
@@ -180,7 +180,7 @@ def test_admin_routes_need_the_token(tmp_path):
     app = make_app(tmp_path, ADMIN_TOKEN=TOKEN)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     client = app.test_client()
-    body = read(client, png_bytes(canvas_digit([SEVEN])))
+    body = read(client, SEVEN_PNG)
     assert client.post("/feedback", json={"prediction_id": body["prediction_id"], "correct": True}).status_code == 200
     csv_resp = client.get("/admin/feedback/export?format=csv", headers=auth)
     assert csv_resp.status_code == 200 and body["prediction_id"] in csv_resp.get_data(as_text=True)
@@ -203,7 +203,7 @@ def test_swapping_versions_under_load_loses_no_request(loop_app, tmp_path):
     shutil.copytree(shipped, v2)
     meta = json.loads((v2 / "meta.json").read_text())
     (v2 / "meta.json").write_text(json.dumps(meta | {"version": "2"}))
-    image = png_bytes(canvas_digit([SEVEN]))
+    image = SEVEN_PNG
     answers, stop = [], threading.Event()
 
     def reader():

@@ -4,9 +4,7 @@ other headers on every answer, and state-changing requests from another site's p
 from __future__ import annotations
 
 from feedback.wiring import store
-from tests.helpers import SEVEN, canvas_digit, data_url, make_app, png_bytes
-
-SEVEN_URL = data_url(png_bytes(canvas_digit(SEVEN)))
+from tests.helpers import SEVEN_URL, make_app
 
 
 def test_every_answer_carries_the_security_headers(client):

@@ -8,12 +8,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-from tests.helpers import SEVEN, canvas_digit, data_url, png_bytes, start_app_py
-
-ROOT = Path(__file__).resolve().parent.parent
-
+from tests.helpers import ROOT, SEVEN_URL, post_json, start_app_py
 
 HALF_A_REQUEST = b"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{"
 
@@ -44,11 +40,8 @@ def test_python_app_py_serves_page_and_api(tmp_path):
         assert health["status"] == "ok" and "digit" in health["loaded"]  # models preloaded at start-up
         page = urllib.request.urlopen(base + "/", timeout=10).read().decode()
         assert "<canvas" in page
-        body = json.dumps({"image": data_url(png_bytes(canvas_digit(SEVEN))), "task": "digit"}).encode()
-        req = urllib.request.Request(base + "/submit", body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            answer = json.load(resp)
-            assert resp.headers["X-RateLimit-Limit"] == "120"  # rate limits are on by default
+        _, headers, answer = post_json(base + "/submit", {"image": SEVEN_URL, "task": "digit"}, timeout=30)
+        assert headers["X-RateLimit-Limit"] == "120"  # rate limits are on by default
         assert answer["text"] == "7"
         assert json.load(urllib.request.urlopen(base + "/readyz", timeout=5))["status"] == "ready"
         try:
