@@ -56,7 +56,7 @@ SETTINGS = dict(
     TEACH_NICE=10,  # teach workers run at this lower CPU priority: predictions come first
     MAX_PROFILES=500,  # profiles kept at most (about 2 MB each); a new one beyond this is refused
     ALLOWED_ORIGINS=[],  # other sites' pages allowed to post here (e.g. ["https://forms.example.org"])
-    TEACH_OPTIONS={},  # fields of training.teach.TeachConfig (variants, vae_epochs, ...), for tests
+    TEACH_OPTIONS={},  # fields of training.lib.one_sample.TeachConfig (variants, vae_epochs, ...), for tests
     **limits.DEFAULTS,  # heavy slots, rate limits, proxies: web/limits.py
 )
 

@@ -1,7 +1,7 @@
 """Page reading speed: ``python bench/pages.py [--runs 10]``.
 
 Composes an A4 scan at 300 dpi (2480 x 3508 pixels, JPEG) holding about 100 real handwritten digits
-(``training.compose_pages``), then times ``models.reading.page.read_page`` end to end: decoding (JPEG
+(``training.data.pages``), then times ``models.reading.page.read_page`` end to end: decoding (JPEG
 draft), segmentation, one batched forward pass for all glyphs, and the two output images. Prints
 p50/p90 seconds per page for each engine and the share spent in segmentation.
 """
@@ -24,7 +24,7 @@ from models.preprocessing import decode, to_gray  # noqa: E402
 from models.reading.page import read_page  # noqa: E402
 from models.registry import shared_registry  # noqa: E402
 from models.segmentation.page import PAGE_SIDE, segment  # noqa: E402
-from training.compose_pages import compose_page, glyph_sources  # noqa: E402
+from training.data.pages import compose_page, glyph_sources  # noqa: E402
 
 RESOURCES = Path(__file__).resolve().parent.parent / "tests" / "resources"
 

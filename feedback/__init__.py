@@ -7,8 +7,9 @@ follows in the background when configured; export (``feedback.export``) and retr
 
 - ``feedback.wiring``: ``init_app`` opens the store and the sync for a Flask app (flaskr's ``db.py``
   pattern); views call ``store()`` and ``syncer()`` and never open connections;
-- ``feedback.validation``: ``accept`` checks one ``POST /feedback`` body and commits it;
-- ``feedback.recording``: answers (readings) become prediction rows, one transaction per answer;
+- ``feedback.validation``: ``check_feedback`` checks one ``POST /feedback`` body (and writes nothing);
+- ``feedback.recording``: answers (readings) become prediction rows, one transaction per answer, and
+  ``record_feedback`` commits a checked ``POST /feedback`` body before it is acknowledged;
 - ``feedback.cli``: ``flask feedback status | sync | export``;
 - ``feedback.store``, ``feedback.export``, ``feedback.google_sheets``: the database, its export and
   the Google Sheets sink.

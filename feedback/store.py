@@ -31,9 +31,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
+from models.reading.results import Candidate
 from models.timestamps import utc_stamp
 
 SCHEMA_VERSION = 2
@@ -122,6 +123,14 @@ UNRATED = "id NOT IN (SELECT prediction_id FROM feedback)"  # predictions nobody
 IMAGE_BYTES = "length(input_png) + length(model_input_png)"  # what a prediction's two pictures take
 
 
+class StoreCounts(TypedDict):
+    """How many rows the store holds (``flask feedback status``, ``GET /healthz``)."""
+
+    predictions: int
+    feedback: int
+    pending_sync: int  # feedback rows whose latest revision has not reached the sheet
+
+
 class StoreError(RuntimeError):
     """The database cannot be used by this code (for example, made by a newer version)."""
 
@@ -138,7 +147,7 @@ class PredictionRow:
     predicted: str
     confidence: float
     unsure: bool
-    candidates: list[dict]  # [{"label", "probability"}], best first (empty for a line)
+    candidates: list[Candidate]  # best first (empty for a line)
     model_name: str
     model_version: str
     preprocessing_version: str
@@ -409,7 +418,7 @@ class FeedbackStore:
         predicted: str,
         confidence: float,
         unsure: bool,
-        candidates: list[dict],
+        candidates: list[Candidate],
         model_name: str,
         model_version: str,
         preprocessing_version: str,
@@ -562,16 +571,19 @@ class FeedbackStore:
 
     def pending_sync_count(self) -> int:
         """How many feedback rows wait for the sheet (one COUNT on the partial index: cheap per scrape)."""
-        return int(self._query(PENDING_SYNC_COUNT).fetchone()["n"])
+        return self._count(PENDING_SYNC_COUNT)
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> StoreCounts:
         """How many predictions, feedback rows and rows waiting for the sheet the store holds."""
-        queries = {
-            "predictions": "SELECT COUNT(*) AS n FROM predictions",
-            "feedback": "SELECT COUNT(*) AS n FROM feedback",
-            "pending_sync": PENDING_SYNC_COUNT,
+        return {
+            "predictions": self._count("SELECT COUNT(*) AS n FROM predictions"),
+            "feedback": self._count("SELECT COUNT(*) AS n FROM feedback"),
+            "pending_sync": self._count(PENDING_SYNC_COUNT),
         }
-        return {name: int(self._query(sql).fetchone()["n"]) for name, sql in queries.items()}
+
+    def _count(self, sql: str) -> int:
+        """The ``n`` of a ``SELECT COUNT(*) AS n`` query."""
+        return int(self._query(sql).fetchone()["n"])
 
     # -------------------------------------------------------------- cross-process lease
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:

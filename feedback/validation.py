@@ -1,13 +1,23 @@
-"""One ``POST /feedback`` body: checked against the answer it rates and the model's labels, then
-committed before it is acknowledged."""
+"""One ``POST /feedback`` body checked: its fields, the answer it rates, and the label against the
+model's labels. Nothing here writes: ``feedback.recording.record_feedback`` commits what passes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from feedback.store import UnknownPrediction
-from feedback.wiring import store, syncer
 from models.errors import BadFeedback, InvalidLabel, UnknownPredictionId, clipped
+
+
+@dataclass(frozen=True)
+class CheckedFeedback:
+    """A feedback body that passed every check: what the store records."""
+
+    prediction_id: str
+    correct: bool  # whether the answer was right
+    label: str | None  # the right label: the answer itself when it was right; None when not said
 
 
 def describe_labels(labels: list[str]) -> str:
@@ -34,30 +44,20 @@ def _is_text(value: str) -> bool:
     return True
 
 
-def accept(body: object, labels_of: Callable[[str], list[str]]) -> dict:
-    """Validate one ``POST /feedback`` body, commit it, and return the acknowledgement.
-
-    ``labels_of(task)`` gives the label set a correction is checked against.
-    """
+def check_feedback(
+    body: object, prediction_of: Callable[[str], Mapping[str, Any]], labels_of: Callable[[str], list[str]]
+) -> CheckedFeedback:
+    """Check one ``POST /feedback`` body against the answer it rates: ``prediction_of(id)`` gives
+    the stored answer (raising ``UnknownPrediction``), ``labels_of(task)`` the label set a
+    correction is checked against."""
     pid, correct, label = read_body(body)
     try:
-        prediction = store().prediction(pid)
+        prediction = prediction_of(pid)
     except UnknownPrediction:
         raise UnknownPredictionId(
             "That answer is not known here (it may have expired); read the image again."
         ) from None
-    label = checked_label(prediction, correct, label, labels_of)
-    feedback_id, revision = store().record_feedback(pid, correct, label)
-    if syncer():
-        syncer().notify()
-    return {
-        "status": "saved",
-        "feedback_id": feedback_id,
-        "prediction_id": pid,
-        "revision": revision,
-        "correct": correct,
-        "label": label,
-    }
+    return CheckedFeedback(pid, correct, checked_label(prediction, correct, label, labels_of))
 
 
 def read_body(body: object) -> tuple[str, bool, str | None]:
@@ -74,7 +74,9 @@ def read_body(body: object) -> tuple[str, bool, str | None]:
     return pid, correct, (label or "").strip() or None  # a line's inner spaces stay
 
 
-def checked_label(prediction: dict, correct: bool, label: str | None, labels_of: Callable[[str], list[str]]):
+def checked_label(
+    prediction: Mapping[str, Any], correct: bool, label: str | None, labels_of: Callable[[str], list[str]]
+) -> str | None:
     """The label to store: the answer itself when it was right, else the correction (or None),
     refused when the model could not have written it or it repeats the answer."""
     predicted, task = prediction["predicted"], prediction["task"]

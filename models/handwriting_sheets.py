@@ -16,17 +16,33 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
 from models.errors import ProfileError, SheetError
 from models.preprocessing import PAGE_MAX_PIXELS, read_gray
-from models.profiles import profile_dir
+from models.profiles import SheetModels, profile_dir, sheet_models
+from models.reading.results import Box
 from models.segmentation.page import PAGE_SIDE, segment
 
 DIGITS = "0123456789"
 MIN_PER_ROW = 5  # fewer samples of a digit than this teach a model nothing reliable
 SHEET_TTL_SECONDS = 24 * 3600  # a checked sheet waits this long to be trained on
+
+
+class SheetRow(TypedDict):
+    """What one row of a checked sheet holds (``POST /sheet/check`` answers them)."""
+
+    label: str  # the digit the row should hold
+    count: int  # glyphs found in it
+    read_as: NotRequired[str]  # the current model's majority answer, when a model checked the sheet
+
+
+class SheetBox(Box):
+    """One glyph of a sheet, in the working image's pixels, labelled by its row."""
+
+    label: str
 
 
 @dataclass
@@ -35,8 +51,8 @@ class Sheet:
 
     glyphs: np.ndarray
     labels: list[str]
-    rows: list[dict]  # {"label", "count", "read_as": the current model's majority answer}
-    boxes: list[dict]  # per glyph {"x", "y", "w", "h", "label"} in the working image
+    rows: list[SheetRow]
+    boxes: list[SheetBox]  # empty (and ``gray`` blank) for a sheet read back by ``load_sheet``
     gray: np.ndarray
 
 
@@ -62,7 +78,7 @@ def read_sheet(data: bytes, model=None, max_pixels: int = PAGE_MAX_PIXELS, min_p
         raise SheetError(f"Too few samples: {'; '.join(short)}. Write at least {min_per_row} of each digit.")
     glyphs = np.stack([g.pixels for g in page.glyphs])
     labels = [d for d, r in zip(DIGITS, rows, strict=True) for _ in r]
-    summary = []
+    summary: list[SheetRow] = []
     if model is not None:
         read = [model.labels[i] for i in model.probabilities(glyphs).argmax(1)]
         k = 0
@@ -78,7 +94,9 @@ def read_sheet(data: bytes, model=None, max_pixels: int = PAGE_MAX_PIXELS, min_p
             summary.append({"label": d, "count": len(r), "read_as": top})
     else:
         summary = [{"label": d, "count": len(r)} for d, r in zip(DIGITS, rows, strict=True)]
-    boxes = [{"x": g.x, "y": g.y, "w": g.w, "h": g.h, "label": d} for d, r in zip(DIGITS, rows, strict=True) for g in r]
+    boxes: list[SheetBox] = [
+        {"x": g.x, "y": g.y, "w": g.w, "h": g.h, "label": d} for d, r in zip(DIGITS, rows, strict=True) for g in r
+    ]
     return Sheet(glyphs, labels, summary, boxes, gray)
 
 
@@ -91,12 +109,17 @@ def personal_dir(root: Path, name: str) -> Path:
         raise SheetError(exc.message) from exc
 
 
-def list_personal(root: Path) -> list[dict]:
+class PersonalModel(SheetModels):
+    """A sheet-trained profile as ``GET /sheet/models`` lists it."""
+
+    name: str
+
+
+def list_personal(root: Path) -> list[PersonalModel]:
     """Every personal model with its engines and held-out accuracy."""
-    out = []
+    out: list[PersonalModel] = []
     for path in sorted(Path(root).glob("*/meta.json")):
-        meta = json.loads(path.read_text())
-        out.append({"name": path.parent.name, "engines": meta.get("engines", []), "metrics": meta.get("metrics", {})})
+        out.append({"name": path.parent.name, **sheet_models(json.loads(path.read_text()))})
     return out
 
 

@@ -7,7 +7,8 @@ A profile is a folder ``<PERSONAL_DIR>/<name>/`` holding
 - ``<task>/writer/``: the writer classifier, "yours" / "standard" / "other";
 - ``<task>/samples.npz``, ``<task>/samples/``, ``<task>/pictures/<ord(label)>/*.png``: the taught
   samples, their variants and VAE samples, and the figures of each teach (``training.teach``);
-- from a handwriting sheet (``models.handwriting_sheets``, ``training.personal``): ``meta.json``, ``cnn/``, ``hog/``.
+- from a handwriting sheet (``models.handwriting_sheets``, ``training.lib.sheet_profile``): ``meta.json``,
+  ``cnn/``, ``hog/``.
 
 Answers with a profile come from its adapted model and carry the writer verdict.
 """
@@ -17,17 +18,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import shutil
-import tempfile
 import threading
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
 from models.errors import ProfileError, UnknownProfile, quoted
+from models.files import write_json
 from models.preprocessing import decode, glyph_from_gray, to_gray
 from models.timestamps import utc_stamp
 
@@ -46,8 +47,36 @@ BASE_DATA_DIR = "personal-base"  # under the weights folder: replay and guard sa
 PROFILE_FILE = "profile.json"
 
 
-# the figures each teach draws into <task>/pictures/<ord(label)>/<name>.png (training.teach_pictures)
+# the figures each teach draws into <task>/pictures/<ord(label)>/<name>.png (training.lib.teach_pictures)
 PICTURES = ("variants", "vae_samples", "reconstruction", "latent_map", "feature_maps")
+
+
+class TaughtTask(TypedDict):
+    """What a profile was taught for one task (``GET /personal/profiles``)."""
+
+    labels: list[str]
+    version: int | None  # one more per teach of the task
+    promoted: bool | None  # whether the adapted model passed its guard and answers
+
+
+class SheetModels(TypedDict):
+    """The models trained from a profile's handwriting sheet (its ``meta.json``)."""
+
+    engines: list[str]  # "cnn", "hog"
+    metrics: dict[str, Any]  # held-out accuracy
+
+
+class ProfileSummary(TypedDict):
+    """One profile as ``list_profiles`` lists it."""
+
+    name: str
+    tasks: dict[str, TaughtTask]
+    sheet: NotRequired[SheetModels]
+
+
+def sheet_models(meta: dict[str, Any]) -> SheetModels:
+    """The engines and metrics of a sheet-trained profile's ``meta.json``."""
+    return {"engines": meta.get("engines", []), "metrics": meta.get("metrics", {})}
 
 
 def sample_glyph(data: bytes, max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -90,16 +119,6 @@ def read_profile(profile: Path) -> dict:
         return {}
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically (a reader sees the old file or the new one, never half of one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 _PROFILE_LOCK = threading.Lock()
 
 
@@ -117,7 +136,7 @@ def create_profile(root: Path, name: str) -> tuple[Path, str | None]:
             return folder, None
         token = secrets.token_urlsafe(24)
         created = utc_stamp()
-        _write_json(
+        write_json(
             folder / PROFILE_FILE,
             read_profile(folder) | {"name": name, "created": created, "token_sha256": _token_hash(token)},
         )
@@ -136,7 +155,7 @@ def write_profile(profile: Path, task: str, record: dict) -> None:
     with _PROFILE_LOCK:
         data = read_profile(profile)
         data.setdefault("tasks", {})[task] = {k: record[k] for k in keep if k in record}
-        _write_json(Path(profile) / PROFILE_FILE, data)
+        write_json(Path(profile) / PROFILE_FILE, data)
 
 
 def taught_tasks(profile: Path) -> dict[str, dict]:
@@ -145,11 +164,11 @@ def taught_tasks(profile: Path) -> dict[str, dict]:
     return {t: v for t, v in tasks.items() if (profile_task_dir(profile, t) / "model" / "model.keras").exists()}
 
 
-def list_profiles(root: Path) -> list[dict]:
+def list_profiles(root: Path) -> list[ProfileSummary]:
     """Every profile: its taught characters per task and its sheet-trained engines."""
     out = []
     for folder in sorted(p for p in Path(root).glob("*") if p.is_dir() and NAME.fullmatch(p.name)):
-        item: dict = {"name": folder.name, "tasks": {}}
+        item: ProfileSummary = {"name": folder.name, "tasks": {}}
         for task, info in taught_tasks(folder).items():
             item["tasks"][task] = {
                 "labels": info.get("labels", []),
@@ -158,8 +177,7 @@ def list_profiles(root: Path) -> list[dict]:
             }
         sheet = folder / "meta.json"
         if sheet.exists():
-            meta = json.loads(sheet.read_text())
-            item["sheet"] = {"engines": meta.get("engines", []), "metrics": meta.get("metrics", {})}
+            item["sheet"] = sheet_models(json.loads(sheet.read_text()))
         if item["tasks"] or "sheet" in item:
             out.append(item)
     return out
@@ -188,21 +206,3 @@ def base_data(task: str, weights_dir: Path) -> tuple[np.ndarray, np.ndarray, np.
         d = np.load(path)
         _BASE[path] = (d["replay_x"], d["replay_y"].astype(np.int64), d["guard_x"], d["guard_y"].astype(np.int64))
     return _BASE[path]
-
-
-def write_state(job: Path, state: dict) -> None:
-    """A teach job's state, for ``GET /personal/jobs/<id>`` (written atomically)."""
-    _write_json(Path(job) / "state.json", state)
-
-
-def failed_state(error: str) -> dict:
-    """The final state of a job that failed, saying why."""
-    return {"state": "failed", "step": "failed", "progress": 1.0, "eta_s": 0, "error": error}
-
-
-def read_state(job: Path) -> dict:
-    """A teach job's last written state (``queued`` when its worker has not written one yet)."""
-    try:
-        return json.loads((Path(job) / "state.json").read_text())
-    except (OSError, ValueError):
-        return {"state": "queued", "step": "queued", "progress": 0.0}

@@ -13,8 +13,20 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict
 
 SHIPPED = "shipped"  # what ACTIVE says when the shipped weights are served
+
+
+class ModelVersion(TypedDict):
+    """One version of a task's model, as ``list_versions`` lists it (``GET /admin/models``)."""
+
+    name: str  # the folder: ``SHIPPED`` or "v<N>"
+    version: str
+    parent: str | None  # the version it was retrained from; None for the shipped one
+    promoted: NotRequired[bool | None]  # a retrained version: whether it passed its checks
+    metrics: NotRequired[dict[str, Any] | None]  # a retrained version: its measurements
+    active: bool  # whether it is served
 
 
 def task_dir(versions_dir: Path, task: str) -> Path:
@@ -67,11 +79,13 @@ def new_version_dir(versions_dir: Path, task: str, shipped_version: str) -> tupl
     return str(number), out
 
 
-def list_versions(versions_dir: Path, shipped_dir: Path, task: str) -> list[dict]:
+def list_versions(versions_dir: Path, shipped_dir: Path, task: str) -> list[ModelVersion]:
     """Every version of ``task``, shipped first, with its parent, metrics and whether it is served."""
     active = active_name(versions_dir, task)
     meta = json.loads((shipped_dir / "meta.json").read_text())
-    out = [{"name": SHIPPED, "version": str(meta.get("version", "1")), "parent": None, "active": active == SHIPPED}]
+    out: list[ModelVersion] = [
+        {"name": SHIPPED, "version": str(meta.get("version", "1")), "parent": None, "active": active == SHIPPED}
+    ]
     folder = task_dir(versions_dir, task)
     for path in sorted(folder.glob("v*"), key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else 0):
         if (path / "meta.json").exists():

@@ -28,7 +28,7 @@ from werkzeug.serving import make_server
 from models.decoding.ctc import error_rates
 from models.registry import WEIGHTS_DIR
 from tests.helpers import FAST_TEACH, RESOURCES, make_app, photographed_paragraph, stop_workers, tiny_line_weights
-from training.compose_pages import compose_sheet, glyph_sources
+from training.data.pages import compose_sheet, glyph_sources
 
 CHROMIUM = Path(os.environ.get("HWR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.helpers import RESOURCES, canvas_digit, make_app, png_bytes, stop_workers, wait_for_job
-from training.compose_pages import compose_page, compose_sheet, glyph_sources
+from tests.helpers import ONE_PNG, RESOURCES, make_app, png_bytes, stop_workers, wait_for_job
+from training.data.pages import compose_page, compose_sheet, glyph_sources
 
 TOKEN = "sheet-token"
 
@@ -99,7 +99,7 @@ def test_the_sheet_profile_is_listed_with_its_engines(trained):
 
 
 def test_the_sheet_profile_reads_a_single_glyph(trained):
-    glyph = png_bytes(canvas_digit([[(0.5, 0.15), (0.5, 0.85)]]))
+    glyph = ONE_PNG
     form = {"file": (io.BytesIO(glyph), "g.png"), "task": "digit", "profile": "alice"}
     single = trained.client.post("/upload", data=form)
     assert single.status_code == 200, single.get_json()

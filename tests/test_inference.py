@@ -28,7 +28,8 @@ from models.loading import (
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
 from tests.helpers import RESOURCES, ROOT, copied_weights, edit_meta, stop_workers
-from training import export_onnx, onnx_export
+from training import export_onnx
+from training.lib import keras_to_onnx
 
 TOLERANCE = 1e-5  # the bound on |ONNX - Keras|
 
@@ -121,10 +122,10 @@ def test_the_export_command_writes_the_file_and_its_record(tmp_path, mnist_sampl
 def test_an_export_that_differs_from_keras_is_not_written(tmp_path, monkeypatch):
     import keras
 
-    monkeypatch.setattr(onnx_export, "TOLERANCE", 0.0)  # any float difference at all now fails
+    monkeypatch.setattr(keras_to_onnx, "TOLERANCE", 0.0)  # any float difference at all now fails
     model = keras.models.load_model(WEIGHTS_DIR / "line-filter" / KERAS_FILE, compile=False)
     with pytest.raises(ValueError, match="differs from Keras"):
-        onnx_export.export_onnx(model, tmp_path)
+        keras_to_onnx.export_onnx(model, tmp_path)
     assert not list(tmp_path.iterdir())
 
 
@@ -134,7 +135,7 @@ SERVE_EVERY_TASK = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     from app import create_app
-    from training.compose_pages import compose_sheet, glyph_sources
+    from training.data.pages import compose_sheet, glyph_sources
     settings = {"TESTING": True, "FEEDBACK_DB": sys.argv[1], "PERSONAL_DIR": sys.argv[2], "ADMIN_TOKEN": "t"}
     app = create_app(settings | {"FEEDBACK_SYNC_BACKGROUND": False})
     client, resources = app.test_client(), Path("tests/resources")

@@ -1,5 +1,6 @@
 """The house rules that hold for the code itself: no import cycle between the project's modules,
-counting imports made inside functions (which would only hide one), and no SQL in the web layer."""
+counting imports made inside functions (which would only hide one), no SQL in the web layer, and
+training/ holding its runnable steps at the top and its libraries in lib/ and data/."""
 
 from __future__ import annotations
 
@@ -66,9 +67,36 @@ def test_the_web_layer_holds_no_sql():
 def test_only_libraries_are_imported_inside_training():
     """A training step (a module run with ``python -m``) imports no other step, and nothing else
     imports a step: what two steps share lives in a library module (``data.lines``,
-    ``glyph_metrics``, ``teaching``, ...)."""
+    ``lib.glyph_metrics``, ``lib.one_sample``, ...)."""
     modules = _modules()
     steps = {m for m, p in modules.items() if m.startswith("training.") and "__main__" in p.read_text(encoding="utf-8")}
     assert {"training.train_lines", "training.evaluate", "training.teach"} <= steps
     importers = {m: _imports(p, modules) & steps for m, p in modules.items()}
     assert not {m: sorted(found) for m, found in importers.items() if found - {m}}
+
+
+def _is_step(path: Path) -> bool:
+    return 'if __name__ == "__main__":' in path.read_text(encoding="utf-8")
+
+
+def test_training_keeps_steps_at_the_top_and_libraries_below():
+    """Every module directly under training/ but ``__init__`` and ``provenance`` is a step (run as
+    ``python -m training.<step>``), so a name at the top means a command; the libraries
+    (``training.lib``, ``training.data``, ``training.provenance``) are no step and import none."""
+    modules = _modules()
+    top = {m: p for m, p in modules.items() if p.parent == ROOT / "training" and p.name != "__init__.py"}
+    not_steps = sorted(m for m, p in top.items() if m != "training.provenance" and not _is_step(p))
+    assert not not_steps, (
+        f"libraries at the top of training/ (move them into training/lib or training/data): {not_steps}"
+    )
+    steps = {m for m, p in top.items() if _is_step(p)}
+    assert {"training.train_lines", "training.evaluate", "training.teach", "training.export_onnx"} <= steps
+    libraries = {
+        m: p
+        for m, p in modules.items()
+        if m == "training.provenance" or m.startswith(("training.lib", "training.data"))
+    }
+    assert {"training.lib.loop", "training.data.pages"} <= set(libraries)
+    assert not [m for m, p in libraries.items() if _is_step(p)]
+    imported = {m: sorted(_imports(p, modules) & steps) for m, p in libraries.items()}
+    assert not {m: found for m, found in imported.items() if found}

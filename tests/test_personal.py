@@ -18,8 +18,8 @@ from models.profiles import WRITER_CLASSES
 from models.reading.personal import writer_verdict
 from models.registry import Registry
 from tests.helpers import FAST_TEACH, canvas_digit, data_url, make_app, png_bytes, stop_workers, wait_for_job
-from training.teaching import train_vae, vae_samples
-from training.writer import MIN_YOURS_THRESHOLD, writer_threshold
+from training.lib.one_sample import train_vae, vae_samples
+from training.lib.writer_classifier import MIN_YOURS_THRESHOLD, writer_threshold
 
 TWO = [[(0.3, 0.3), (0.45, 0.2), (0.62, 0.25), (0.65, 0.4), (0.5, 0.55), (0.3, 0.75), (0.7, 0.75)]]
 SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.42, 0.85)]]

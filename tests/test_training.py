@@ -141,7 +141,7 @@ def test_character_training_end_to_end_on_a_small_sample(tmp_path, mnist_sample)
 def test_outliers_are_trained_towards_a_uniform_answer(mnist_sample):
     """``with_outliers``: class ids stay sparse targets without outliers; with them every target is
     a probability row, the outliers' uniform, and the loss is categorical."""
-    from training.common import with_outliers  # TensorFlow: imported only by the test that needs it
+    from training.lib.loop import with_outliers  # TensorFlow: imported only by the test that needs it
 
     x, y = mnist_sample
     data = {"x_train": x[:20], "y_train": y[:20], "y_val": y[20:30]}

@@ -19,7 +19,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.glyph_metrics import EVALUATORS, evaluate_task
+from training.lib.glyph_metrics import EVALUATORS, evaluate_task
 from training.provenance import command_line, config_record
 
 

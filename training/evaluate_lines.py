@@ -33,7 +33,7 @@ from models.reading.lines import read_lines
 from models.registry import WEIGHTS_DIR
 from models.segmentation.lines import split_lines
 from training.data.lines import NAMES, Lines, load_iam_ondb, load_names_words, render, render_as, strips
-from training.provenance import command_line, measured
+from training.provenance import command_line, config_record, measured
 
 DECODED = ("greedy", "greedy+spelling", "beam", "beam+spelling", "beam+lm", "beam+lm+spelling")
 # (name, ink height px, pen px, photo, as drawn on the page's canvas): renderings a user produces
@@ -245,14 +245,15 @@ def evaluate_names(data_dir: Path, model: LineRecognizer, handwriting=None, lm: 
 
 @dataclass(frozen=True)
 class LinesEvaluation:
-    """What ``training.evaluate_lines`` measures with; the line model's meta.json keeps the figures."""
+    """What ``training.evaluate_lines`` measures with, built from its flags; its figures keep this
+    whole (``metrics.config`` in the line model's meta.json)."""
 
     data_dir: Path  # folder holding iam_ondb_lines/ (and names_words/ for the scanned names)
     weights: Path = WEIGHTS_DIR / "line"  # the line model folder
     lm: Path = WEIGHTS_DIR / "line-lm"  # the language model folder
     limit: int | None = None  # only the first N test lines (a quick look; nothing is written)
     renderings: int = 240  # test lines drawn in each user rendering (0: none)
-    write: bool = True  # record the figures in the line model's meta.json
+    write: bool = True  # record the figures in the line model's meta.json (--no-write: print only)
 
 
 def parse_args(argv=None) -> LinesEvaluation:
@@ -325,8 +326,10 @@ def report(figures: dict) -> None:
 
 
 def record(cfg: LinesEvaluation, figures: dict) -> None:
-    """The figures into the line model's meta.json (``metrics``), with the command that measured them."""
-    write_meta(cfg.weights, measured(read_meta(cfg.weights), figures, command_line("training.evaluate_lines")))
+    """The figures into the line model's meta.json (``metrics``), with the command that measured them
+    and ``cfg`` whole (``metrics.config``)."""
+    command = command_line("training.evaluate_lines")
+    write_meta(cfg.weights, measured(read_meta(cfg.weights), figures, command, config_record(cfg)))
 
 
 def main(argv=None) -> None:

@@ -39,9 +39,9 @@ from models.reading.glyph import recognize
 from models.reading.personal import writer_verdict
 from models.registry import WEIGHTS_DIR, Registry
 from training.data.glyphs import CHARSET62, chars62_split, load_chars62, load_mnist, prepare
+from training.lib.one_sample import TeachConfig, teach
+from training.lib.writer_classifier import WRITER_EPOCHS
 from training.provenance import ROOT, command_line, config_record
-from training.teaching import TeachConfig, teach
-from training.writer import WRITER_EPOCHS
 
 REPORT = ROOT / "models" / "weights" / "personal-base" / "evaluation.json"
 

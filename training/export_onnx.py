@@ -16,13 +16,13 @@ from pathlib import Path
 
 from models.loading import KERAS_FILE, read_meta, write_meta
 from models.registry import WEIGHTS_DIR
-from training.onnx_export import export_onnx
+from training.lib.keras_to_onnx import export_onnx
 
 
 @dataclass(frozen=True)
 class ExportConfig:
     """Which folders are exported. Not recorded: each folder's ``onnx`` record (written by
-    ``training.onnx_export``, as by every training step) says what was exported and how."""
+    ``training.lib.keras_to_onnx``, as by every training step) says what was exported and how."""
 
     folders: tuple[Path, ...] = ()  # model folders (empty: every Keras model in models/weights)
 

@@ -1,5 +1,5 @@
 """Where a training step runs from, how it was called, and the one writer of a trained model's
-``meta.json``: a library every step imports, which imports no step (so ``training/common.py`` and
+``meta.json``: a library every step imports, which imports no step (so ``training/lib/loop.py`` and
 ``training/evaluate.py`` no longer need each other).
 
 Every step that produces weights writes their ``meta.json`` through ``publish_meta``, which adds

@@ -39,8 +39,8 @@ from models.loading import load_recognizer, read_meta, write_meta
 from models.preprocessing import PREPROCESSING_VERSION, glyph_from_bytes, glyph_from_mnist
 from models.registry import TASK_WEIGHTS, WEIGHTS_DIR
 from training.data.glyphs import character_data, load_mnist, prepare
+from training.lib.fine_tuning import fine_tune, training_mix
 from training.provenance import ROOT, command_line, config_record
-from training.tuning import fine_tune, training_mix
 
 INSTANCE = ROOT / "instance"
 
@@ -260,7 +260,7 @@ def measure(current, candidate, fb: Feedback, test: tuple[np.ndarray, np.ndarray
 
 def retrain(cfg: RetrainConfig) -> dict:
     """Run steps 1-5 of the module docstring; returns the new version's retraining record."""
-    from training.common import save_weights  # TensorFlow: only a retraining pays for its import
+    from training.lib.loop import save_weights  # TensorFlow: only a retraining pays for its import
 
     current_dir = versions.active_dir(cfg.models_dir, cfg.shipped, cfg.task)
     current = load_recognizer(current_dir, cfg.task)

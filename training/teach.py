@@ -1,7 +1,7 @@
 """One job of the web app's queue: ``python -m training.teach --job DIR`` (``web.jobs`` starts
 it). The job folder holds ``request.json`` and ``sample.png``; progress and the result go to its
-``state.json``. A job teaches one sample (``training.teaching``) or, with ``"kind": "sheet"``,
-trains a profile from a checked handwriting sheet (``training.personal``).
+``state.json``. A job teaches one sample (``training.lib.one_sample``) or, with ``"kind": "sheet"``,
+trains a profile from a checked handwriting sheet (``training.lib.sheet_profile``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.handwriting_sheets import load_sheet
-from models.profiles import failed_state, write_state
-from training.teaching import TeachConfig, teach
+from models.job_state import done_state, failed_state, running_state, write_state
+from training.lib.one_sample import TeachConfig, teach
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def run_job(job: Path) -> int:
         except Exception as exc:  # the job reports every failure; the worker process then ends
             write_state(job, failed_state(f"{type(exc).__name__}: {exc}"))
             return 1
-        write_state(job, {"state": "done", "step": "done", "progress": 1.0, "eta_s": 0, "result": record})
+        write_state(job, done_state(record))
     return 0
 
 
@@ -57,7 +57,7 @@ def run_request(job: Path, request: dict, report) -> dict:
     """Do what the job asks: train a profile from a checked sheet (``kind`` ``"sheet"``) or teach
     it one sample; returns the record the job's state carries as its result."""
     if request.get("kind") == "sheet":
-        from training.personal import train_personal  # imports TensorFlow: after the job said "prepare"
+        from training.lib.sheet_profile import train_personal  # imports TensorFlow: after the job said "prepare"
 
         report("train", 0.05)
         sheet = load_sheet(Path(request["sheets_root"]), request["sheet_id"])
@@ -82,8 +82,7 @@ def progress_reporter(job: Path, estimate_s: float):
     def report(step: str, fraction: float) -> None:
         elapsed = time.monotonic() - started
         eta = elapsed / fraction - elapsed if fraction > 0.02 else estimate_s
-        state = {"state": "running", "step": step, "progress": round(fraction, 3), "eta_s": round(max(eta, 0.0), 1)}
-        write_state(job, state)
+        write_state(job, running_state(step, round(fraction, 3), round(max(eta, 0.0), 1)))
 
     return report
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.common import GlyphTraining, glyph_training_parser, publish, train_glyphs
 from training.data.glyphs import digit_split, load_mnist, prepare
 from training.data.negatives import outliers as make_outliers
+from training.lib.loop import GlyphTraining, glyph_training_parser, publish, train_glyphs
 
 LABELS = list("0123456789")
 

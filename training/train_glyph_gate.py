@@ -32,11 +32,11 @@ import numpy as np
 from models.architectures import build_glyph_cnn
 from models.loading import load_recognizer, read_meta, write_meta
 from models.registry import WEIGHTS_DIR
-from training.common import CHECKPOINTS, save_weights, train_classifier
 from training.data.augment import photographed, served_again
 from training.data.glyphs import character_data, digit_split, load_mnist, prepare
 from training.data.negatives import scribbles, side_by_side
-from training.glyph_metrics import probabilities
+from training.lib.glyph_metrics import probabilities
+from training.lib.loop import CHECKPOINTS, save_weights, train_classifier
 from training.provenance import command_line, config_record, measured
 
 # the gate's threshold flags this share of real validation characters. At 0.1% the digit model's

@@ -16,7 +16,7 @@ import numpy as np
 
 from models.loading import hog_features, save_hog
 from training.data.glyphs import load_mnist, prepare
-from training.hog_pipeline import fit
+from training.lib.hog_pipeline import fit
 from training.provenance import ROOT, config_record, stamped
 
 LABELS = list("0123456789")

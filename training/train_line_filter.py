@@ -38,9 +38,9 @@ from models.loading import filter_windows, load_line_model
 from models.preprocessing import line_from_gray
 from models.registry import WEIGHTS_DIR
 from models.segmentation.lines import split_lines
-from training.common import CHECKPOINTS
 from training.data.lines import NAMES_TRAIN, Lines, load_iam_ondb, load_names_words, render, strips, validation_lines
-from training.onnx_export import export_onnx
+from training.lib.keras_to_onnx import export_onnx
+from training.lib.loop import CHECKPOINTS
 from training.provenance import config_record, publish_meta
 
 KEEP_HANDWRITING = 0.995  # the threshold keeps this share of the validation handwriting

@@ -36,7 +36,6 @@ from models.architectures import build_crnn
 from models.decoding.ctc import error_rates, greedy
 from models.errors import PreprocessError
 from models.preprocessing import LINE_HEIGHT, line_from_gray
-from training.common import CHECKPOINTS
 from training.data.lines import (
     NAMES,
     Lines,
@@ -46,7 +45,8 @@ from training.data.lines import (
     strips,
     validation_lines,
 )
-from training.onnx_export import export_onnx
+from training.lib.keras_to_onnx import export_onnx
+from training.lib.loop import CHECKPOINTS
 from training.provenance import ROOT, config_record, publish_meta
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from feedback.recording import record_lines, record_page, record_prediction
-from feedback.validation import accept
+from feedback.recording import record_feedback, record_lines, record_page, record_prediction
 from feedback.wiring import store, syncer
 from models.errors import NoImage, UnsupportedMediaType
 from models.handwriting_sheets import list_personal, load_sheet, personal_dir, read_sheet, save_sheet
@@ -94,7 +93,7 @@ def upload():
 def give_feedback():
     if not request.is_json:
         raise UnsupportedMediaType('Send JSON: {"prediction_id": "...", "correct": false, "label": "7"}.')
-    return jsonify(accept(request.get_json(silent=True), labels_of))
+    return jsonify(record_feedback(request.get_json(silent=True), labels_of))
 
 
 @bp.post("/sheet/check")

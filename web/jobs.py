@@ -18,12 +18,24 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import NotRequired
 
-from models.profiles import failed_state, read_state, write_state
+from models.job_state import JobState, failed_state, queued_state, read_state, write_state
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_TTL_SECONDS = 24 * 3600  # a finished job's results (and its sample) are kept this long
 ESTIMATE_SECONDS = 45.0  # a teach on 2 cores, worker start included, before any has been measured here
+
+
+class JobStatus(JobState):
+    """``GET /personal/jobs/<id>``: the job's state, its id and what it was asked (``TeachQueue.request``)."""
+
+    job_id: str
+    kind: NotRequired[str]  # "sheet" for a sheet's training; absent for a teach
+    task: NotRequired[str]
+    label: NotRequired[str]
+    profile: NotRequired[str]
+    pictures: NotRequired[dict[str, dict[str, str]]]  # when done: label -> picture -> URL (``web.personal``)
 
 
 class QueueFull(Exception):
@@ -59,7 +71,7 @@ class TeachQueue:
         folder = self.dir / job_id
         return folder if (folder / "request.json").exists() else None
 
-    def state(self, job_id: str) -> dict | None:
+    def state(self, job_id: str) -> JobStatus | None:
         """The job's state (``None`` for an unknown id); a job whose worker died is marked failed."""
         folder = self._job(job_id)
         if folder is None:
@@ -82,7 +94,7 @@ class TeachQueue:
         req = json.loads((folder / "request.json").read_text()) if folder else {}
         return {k: req[k] for k in ("kind", "task", "label", "profile") if k in req}
 
-    def _pending(self) -> list[dict]:
+    def _pending(self) -> list[JobStatus]:
         """States of the jobs still queued or running, oldest first."""
         if not self.dir.exists():
             return []
@@ -129,7 +141,7 @@ class TeachQueue:
             folder.mkdir()
             (folder / "sample.png").write_bytes(sample_png)
             estimate = ESTIMATE_SECONDS * (len(pending) + 1)
-            write_state(folder, {"state": "queued", "step": "queued", "progress": 0.0, "eta_s": estimate})
+            write_state(folder, queued_state(estimate))
             (folder / "request.json").write_text(json.dumps(request | {"estimate_s": ESTIMATE_SECONDS}))
             self._start(folder)
             return job_id

@@ -42,8 +42,8 @@ from models.profiles import (
     token_matches,
 )
 from models.reading.glyph import GLYPH_TASKS, available_tasks
-from training.teaching import TeachConfig
-from training.teaching import teach as run_teach
+from training.lib.one_sample import TeachConfig
+from training.lib.one_sample import teach as run_teach
 from web import metrics
 from web.auth import is_admin
 from web.jobs import QueueFull, TeachQueue

@@ -8,6 +8,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
+from typing import TypedDict
 
 import numpy as np
 
@@ -86,7 +87,15 @@ def edit_distance(a: list | str, b: list | str) -> int:
     return prev[-1]
 
 
-def error_rates(references: list[str], hypotheses: list[str]) -> dict[str, float]:
+class ErrorRates(TypedDict):
+    """How far readings are from their references (what the line model's meta.json reports)."""
+
+    cer: float  # character error rate
+    wer: float  # word error rate
+    lines: int  # how many lines were compared
+
+
+def error_rates(references: list[str], hypotheses: list[str]) -> ErrorRates:
     """Character and word error rates the standard way: total edit operations over total reference
     length (characters, and words split on spaces)."""
     char_edits = sum(edit_distance(r, h) for r, h in zip(references, hypotheses, strict=True))

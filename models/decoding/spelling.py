@@ -16,6 +16,7 @@ from models.decoding.ctc import (
     best_path_frames,
     texts_log_likelihood,
 )
+from models.reading.results import Correction
 
 WORD = re.compile(r"[A-Za-z]+")
 
@@ -83,10 +84,12 @@ class Speller:
         """``text`` corrected (see ``correct``)."""
         return self.correct(text, probs, charset)[0]
 
-    def correct(self, text: str, probs: np.ndarray | None = None, charset: str | None = None) -> tuple[str, list[dict]]:
+    def correct(
+        self, text: str, probs: np.ndarray | None = None, charset: str | None = None
+    ) -> tuple[str, list[Correction]]:
         """Correct the words of a line; spaces, digits and punctuation stay as they are. Returns the
-        text and the changes, ``{"raw", "corrected", "word"}`` (``word``: which word of the line,
-        counted from 0), so a user can be offered the raw word back.
+        text and the changes, ``Correction``s ``{"raw", "corrected", "word"}`` (``word``: which word of
+        the line, counted from 0), so a user can be offered the raw word back.
 
         With the line's column probabilities (``text`` read from them greedily or by beam search), a
         misspelt word becomes the candidate the writing supports clearly better than the raw reading:
@@ -100,7 +103,7 @@ class Speller:
             if greedy_text != text:  # beam search read it differently: align its letters to the columns
                 frames = alignment(probs, text, charset)
         best = probs.argmax(axis=-1) if frames is not None else None
-        changes: list[dict] = []
+        changes: list[Correction] = []
         words = itertools.count()  # which word of the line ``fix`` is at
 
         def fix(m: re.Match) -> str:

@@ -2,7 +2,7 @@
 
 Every training command writes ``model.onnx`` next to ``model.keras`` and records it in
 ``meta.json`` (``onnx``: sha256, opset, the difference from Keras measured at export; see
-``training.onnx_export``). Serving runs that file in ONNX Runtime, so a server that only serves
+``training.lib.keras_to_onnx``). Serving runs that file in ONNX Runtime, so a server that only serves
 never imports TensorFlow: it starts in about a second and holds a fraction of the memory.
 
 A folder without ``model.onnx`` (a version retrained before exports existed) is still served,
@@ -95,7 +95,7 @@ def keras_forward(folder: Path, batch_shape: list, probe_shape: tuple) -> tuple[
 
 def check_export(meta: dict[str, Any], folder: Path) -> None:
     """Refuse (``WeightsError``) a ``model.onnx`` that is not the file ``meta.json`` records (its
-    sha256, written by ``training.onnx_export``): an export left from another training run."""
+    sha256, written by ``training.lib.keras_to_onnx``): an export left from another training run."""
     folder = Path(folder)
     command = f"{EXPORT_COMMAND} {folder}"
     recorded = (meta.get("onnx") or {}).get("sha256")

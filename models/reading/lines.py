@@ -34,7 +34,7 @@ from models.preprocessing import (
     read_gray,
     to_png,
 )
-from models.reading.results import LinesAnswer
+from models.reading.results import DroppedLine, LineRead, LinesAnswer, LineText
 from models.segmentation.lines import (
     split_lines,
 )
@@ -68,7 +68,9 @@ def read_lines(
     found = _found_lines(gray, ruled)
     verdicts, message = _kept_lines(found, gray.shape[0], handwriting)
     speller = (speller or Speller.english()) if correct else None
-    lines, crops, strips, dropped = [], [], [], []
+    lines: list[LineRead] = []
+    dropped: list[DroppedLine] = []
+    crops, strips = [], []
     for ((x, y, w, h), crop, strip), (reason, p_hand) in zip(found, verdicts, strict=True):
         seen = {"x": x, "y": y, "w": w, "h": h} | ({} if p_hand is None else {"handwriting": round(p_hand, 4)})
         if reason:
@@ -120,7 +122,9 @@ def _kept_lines(found: list, height: int, handwriting: HandwritingFilter | None)
     return verdicts, "Not sure this is handwriting: it looks printed, ruled or cut off at the edge."
 
 
-def _read_line(strip: np.ndarray, model: LineRecognizer, decoder: str, lm: LineLM | None, speller) -> dict:
+def _read_line(
+    strip: np.ndarray, model: LineRecognizer, decoder: str, lm: LineLM | None, speller: Speller | None
+) -> LineText:
     """One strip's reading: the decoded text, corrected by ``speller`` when given, as written."""
     probs = model.probabilities(strip)
     raw = decode_columns(probs, model.charset, decoder, lm)

@@ -5,6 +5,7 @@ input; the recognised text rendered in place on white)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +27,10 @@ from models.preprocessing import (
 )
 from models.protocols import GlyphModel
 from models.reading.glyph import Reading, gate_threshold, measured_unsure, one_character, recognize
-from models.reading.results import LinesAnswer, PageAnswer
+from models.reading.results import Box, LabelledBox, LinesAnswer, PageAnswer, PageGlyph, PageLine, SequenceAnswer
 from models.registry import Registry
 from models.segmentation.page import PAGE_SIDE, Page, segment
+from models.segmentation.page import PageGlyph as FoundGlyph  # a box and its 28x28; ``PageGlyph`` is its answer
 
 ALPHABETS = ("digit", "character")  # the page models
 
@@ -56,7 +58,7 @@ ENGINES = ("cnn", "hog")
 
 def engine_model(registry: Registry, alphabet: str, engine: str, personal=None) -> GlyphModel:
     """The classifier for ``alphabet`` and ``engine``: a ``Recognizer`` or a ``HogRecognizer``;
-    ``personal`` (a folder made by ``training.personal``) picks a personal digit model instead."""
+    ``personal`` (a folder made by ``training.lib.sheet_profile``) picks a personal digit model instead."""
     if alphabet not in ALPHABETS:
         raise BadPageRequest(f"Unknown alphabet {quoted(alphabet)}; choose digit or character.")
     if personal is not None:
@@ -89,13 +91,13 @@ def hog_alphabets(registry: Registry) -> list[str]:
 class PageReading:
     """A page's answer with, per glyph, what the feedback store keeps (as ``recognize.Reading``)."""
 
-    result: PageAnswer
+    result: PageAnswer | SequenceAnswer  # a page, or a drawing of several glyphs (``read_drawing``)
     glyph_inputs: list[bytes]  # each glyph's crop of the page, PNG
     glyph_pixels: list[bytes]  # the 28x28 the engine saw, PNG
     preprocessing_version: str = PREPROCESSING_VERSION
 
 
-def _crop_png(gray: np.ndarray, g) -> bytes:
+def _crop_png(gray: np.ndarray, g: FoundGlyph) -> bytes:
     """A glyph's neighbourhood on the page as PNG: reading it again gives the same glyph."""
     m = int(0.2 * max(g.w, g.h)) + 2
     y0, x0 = max(0, g.y - m), max(0, g.x - m)
@@ -147,7 +149,15 @@ def read_page(
     return PageReading(result, [_crop_png(gray, g) for g in glyphs], [to_png(g.pixels) for g in glyphs])
 
 
-def _doubted(registry: Registry, model: GlyphModel, hint: str, glyphs: list, probs, labels, threshold: float):
+def _doubted(
+    registry: Registry,
+    model: GlyphModel,
+    hint: str,
+    glyphs: list[FoundGlyph],
+    probs: np.ndarray,
+    labels: list[str],
+    threshold: float,
+) -> np.ndarray:
     """Which page glyphs are "not sure": below ``threshold`` with their look-alikes, or not one
     character at all by the glyph gate (a printed word, a smudge)."""
     low = np.array([group_confidence(p, labels) < threshold for p in probs], bool)
@@ -157,15 +167,19 @@ def _doubted(registry: Registry, model: GlyphModel, hint: str, glyphs: list, pro
     return low | (one_character(gate, np.stack([g.pixels for g in glyphs])) < gate_threshold(gate, model, hint))
 
 
-def _answer_rows(page: Page, probs: np.ndarray, labels: list[str], doubted: np.ndarray) -> tuple[list, list]:
+def _answer_rows(
+    page: Page, probs: np.ndarray, labels: list[str], doubted: np.ndarray
+) -> tuple[list[PageGlyph], list[PageLine]]:
     """(the answer's glyphs, its lines): each glyph with its box, line, candidates and doubt, in
     reading order; each line with its text and the box round its glyphs."""
-    out_glyphs, lines, k = [], [], 0
+    out_glyphs: list[PageGlyph] = []
+    lines: list[PageLine] = []
+    k = 0
     for r, row in enumerate(page.rows):
         text = ""
         for g in row:
             candidates = top_candidates(probs[k], labels, 5)
-            item = {
+            item: PageGlyph = {
                 "x": g.x,
                 "y": g.y,
                 "w": g.w,
@@ -218,7 +232,7 @@ def read_drawing(
     scale = drawing.width * DRAWING_PAPER / r["image"]["width"]  # the page path reads at most PAGE_SIDE pixels
     for g, seen in zip(r["glyphs"], reading.glyph_pixels, strict=True):
         g.update(drawing_box(g, scale, offset), input_28x28=png_data_url(seen))
-    result = {
+    result: SequenceAnswer = {
         "task": page_alphabet(alphabet)[0],
         "sequence": True,
         "alphabet": alphabet,
@@ -245,7 +259,7 @@ def on_paper(drawing: Image.Image) -> tuple[bytes, tuple[int, int]]:
     return buf.getvalue(), (dx, dy)
 
 
-def drawing_box(glyph: dict, scale: float, offset: tuple[int, int]) -> dict[str, int]:
+def drawing_box(glyph: Box, scale: float, offset: tuple[int, int]) -> Box:
     """A glyph's box on the page path's (scaled) paper, in the drawing's own pixels."""
     dx, dy = offset
     x0, y0 = round(glyph["x"] * scale) - dx, round(glyph["y"] * scale) - dy
@@ -293,7 +307,7 @@ def in_upload_pixels(result: PageAnswer | LinesAnswer, size: tuple[int, int]) ->
     read_w, read_h = result["image"]["width"], result["image"]["height"]
     sx, sy = size[0] / read_w, size[1] / read_h
 
-    def scaled(box: dict) -> dict:
+    def scaled(box: Box) -> Box:
         x0, y0 = round(box["x"] * sx), round(box["y"] * sy)
         x1, y1 = round((box["x"] + box["w"]) * sx), round((box["y"] + box["h"]) * sy)
         return box | {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
@@ -319,7 +333,7 @@ ANNOTATION_PALETTE = [round(i * 255 / (GRAYS - 1)) for i in range(GRAYS) for _ i
 UNSURE_INK, READ_INK = GRAYS, GRAYS + 1  # orange, blue
 
 
-def annotate(gray: np.ndarray, glyphs: list[dict]) -> Image.Image:
+def annotate(gray: np.ndarray, glyphs: Sequence[LabelledBox]) -> Image.Image:
     """The input with each glyph's box and label drawn (orange where the engine was unsure). A
     palette picture (254 grays and the two colours): an A4 page encodes as PNG in a third of the
     time of the RGB picture it was (53 against 164 ms) and is 17% smaller; the labels are drawn
@@ -335,7 +349,7 @@ def annotate(gray: np.ndarray, glyphs: list[dict]) -> Image.Image:
     return img
 
 
-def render(page: Page, glyphs: list[dict]) -> Image.Image:
+def render(page: Page, glyphs: Sequence[LabelledBox]) -> Image.Image:
     """The recognised text drawn in place of the handwriting, on white."""
     img = Image.new("L", page.size, 255)  # black on white: a gray picture is a third of the bytes of RGB
     draw = ImageDraw.Draw(img)

@@ -55,27 +55,31 @@ class GlyphAnswer(TypedDict):
     prediction_id: NotRequired[str | None]
 
 
-class PageGlyph(TypedDict):
+class Box(TypedDict):
+    """A rectangle in an answer's pixels (``image``): left, top, width, height."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+class LabelledBox(Box):
+    """A box with the text drawn at it (``models.reading.page.annotate`` and ``render``)."""
+
+    text: str
+    unsure: bool  # drawn in orange
+
+
+class PageGlyph(LabelledBox):
     """One mark on a page, in working-image pixels (``PageAnswer.image``)."""
 
-    x: int
-    y: int
-    w: int
-    h: int
     line: int
     space_before: bool
-    text: str
     confidence: float
     candidates: list[Candidate]
-    unsure: bool
+    input_28x28: NotRequired[str]  # a drawing's glyph (``SequenceAnswer``): data URL of what the model saw
     prediction_id: NotRequired[str | None]
-
-
-class Box(TypedDict):
-    x: int
-    y: int
-    w: int
-    h: int
 
 
 class PageLine(Box):
@@ -99,19 +103,43 @@ class PageAnswer(TypedDict):
     message: NotRequired[str]
 
 
+class SequenceAnswer(TypedDict):
+    """Several glyphs drawn side by side, read through the page path
+    (``models.reading.page.read_drawing``); the boxes are in the drawing's pixels."""
+
+    task: str  # the glyph task: "digit" or "character"
+    sequence: bool  # True
+    alphabet: str
+    text: str
+    confidence: float  # the least sure glyph's
+    unsure: bool  # any glyph is
+    glyphs: list[PageGlyph]  # each with its ``input_28x28``
+    candidates: list[Candidate]  # empty: a sequence has no alternatives as a whole
+    lookalikes: list[str]  # empty
+    image: ImageSize
+    model: ModelId
+
+
 class Correction(TypedDict):
+    """A word spelling correction changed (``models.decoding.spelling.Speller.correct``)."""
+
     raw: str
     corrected: str
     word: int  # index of the word in the line
 
 
-class LineRead(Box):
-    """One handwritten line of a line answer."""
+class LineText(TypedDict):
+    """What one line's strip reads as (``models.reading.lines._read_line``), before its box."""
 
     text: str  # corrected when correction is on
     raw_text: str
     corrections: list[Correction]
     confidence: float
+
+
+class LineRead(LineText, Box):
+    """One handwritten line of a line answer."""
+
     handwriting: NotRequired[float]  # p(handwriting) from the filter, when one is installed
     prediction_id: NotRequired[str | None]
 

@@ -3,6 +3,8 @@ profile (tall bands of touching lines cut at the line pitch), each stroke given 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -16,8 +18,15 @@ from models.segmentation.page import page_ink, remove_ruling
 MAX_LINES = 60  # a paragraph image with more text lines than this is refused rather than read slowly
 
 
-def split_lines(gray: np.ndarray, ruled: bool = True) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
-    """A paragraph image -> its text lines, top to bottom: ((x, y, w, h), grayscale crop).
+class FoundLine(NamedTuple):
+    """One text line of a paragraph image: where it is, and its own strokes on paper."""
+
+    box: tuple[int, int, int, int]  # (x, y, w, h) in the image's pixels (as levelled, when it was skewed)
+    crop: np.ndarray  # grayscale (1 = white), the line's box with a margin; other lines' strokes painted out
+
+
+def split_lines(gray: np.ndarray, ruled: bool = True) -> list[FoundLine]:
+    """A paragraph image -> its text lines, top to bottom.
 
     The ink is levelled first (a slightly skewed paragraph), then cut into bands where the row
     profile of the ink falls to almost nothing; gaps much thinner than a line (the dot of an i) do
@@ -63,16 +72,16 @@ def split_lines(gray: np.ndarray, ruled: bool = True) -> list[tuple[tuple[int, i
             near = ink[y0 : y0 + h, x0 : x0 + w]
             paper = float(np.median(crop[~ndimage.binary_dilation(near, iterations=2)])) if (~near).any() else 1.0
             crop[ndimage.binary_dilation(others, iterations=2) & ~mine[y0 : y0 + h, x0 : x0 + w]] = paper
-        out.append(((x0, y0, w, h), crop))
+        out.append(FoundLine((x0, y0, w, h), crop))
     return out
 
 
-def _crop(gray: np.ndarray, a: int, b: int, left: int, right: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """Rows a:b and columns left:right of the page with a margin of 15% of the height: (box, copy)."""
+def _crop(gray: np.ndarray, a: int, b: int, left: int, right: int) -> FoundLine:
+    """Rows a:b and columns left:right of the page with a margin of 15% of the height, copied."""
     pad = max(2, int(0.15 * (b - a)))
     y0, y1 = max(0, a - pad), min(gray.shape[0], b + pad)
     x0, x1 = max(0, left - pad), min(gray.shape[1], right + pad)
-    return (x0, y0, x1 - x0, y1 - y0), gray[y0:y1, x0:x1].copy()
+    return FoundLine((x0, y0, x1 - x0, y1 - y0), gray[y0:y1, x0:x1].copy())
 
 
 def _level(image: np.ndarray, angle: float) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The classical digit engine's scikit-learn pipeline (HOG features -> PCA -> calibrated SVM, or
-KNN), fitted by ``training.train_hog`` and by a handwriting sheet (``training.personal``)."""
+KNN), fitted by ``training.train_hog`` and by a handwriting sheet (``training.lib.sheet_profile``)."""
 
 from __future__ import annotations
 

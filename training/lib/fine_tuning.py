@@ -1,7 +1,7 @@
 """Training a served glyph model further on new examples without losing what it knew: the class
 balanced mix of replay and new data, and the fine-tune with weight-space ensembling. Retraining
-from feedback (``training.retrain``), a teach's head (``training.teaching``) and a handwriting sheet
-(``training.personal``) use them."""
+from feedback (``training.retrain``), a teach's head (``training.lib.one_sample``) and a
+handwriting sheet (``training.lib.sheet_profile``) use them."""
 
 from __future__ import annotations
 

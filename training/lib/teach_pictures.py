@@ -1,4 +1,4 @@
-"""The figures of a teach (``training.teach``), drawn with matplotlib's Agg backend as PNG files:
+"""The figures of a teach (``training.lib.one_sample``), drawn with matplotlib's Agg backend as PNG files:
 
 - ``variants.png``: the grid of augmented variants;
 - ``vae_samples.png``: the grid of glyphs the VAE generated around the sample;

@@ -10,16 +10,16 @@
    than the base model (by ``MAX_GUARD_DROP``) and the taught characters' check variants no worse;
 5. **writer**: a small CNN (``build_writer_cnn``) learns "yours" (the taught characters' variants
    and VAE samples) / "standard" (base data of the same characters) / "other" (other characters);
-6. **pictures**: PNG figures of every step (``training.teach_pictures``).
+6. **pictures**: PNG figures of every step (``training.lib.teach_pictures``).
 
 The profile's task folder is built aside and swapped in by renames, so a reader never sees a half
 written model. ``python -m training.teach --job DIR`` runs one job of the web app's queue
 (``web.jobs``); ``flask --app app personal teach`` runs one in the foreground;
 ``training.evaluate_personal`` measures what it gains on writers it never saw.
 
-TensorFlow (keras, the network builders, the augmentation, ``training.common``) is imported inside
-the functions that train, as in ``training.tuning`` and ``training.writer``: a teach worker says
-it started (step "prepare") before it pays the seconds that import takes.
+TensorFlow (keras, the network builders, the augmentation, ``training.lib.loop``) is imported inside
+the functions that train, as in ``training.lib.fine_tuning`` and ``training.lib.writer_classifier``:
+a teach worker says it started (step "prepare") before it pays the seconds that import takes.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ from models.profiles import (
 from models.protocols import GlyphModel
 from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
-from training import teach_pictures
-from training.tuning import training_mix
-from training.writer import WRITER_EPOCHS, halves, train_writer, writer_threshold
+from training.lib import teach_pictures
+from training.lib.fine_tuning import training_mix
+from training.lib.writer_classifier import WRITER_EPOCHS, halves, train_writer, writer_threshold
 
 VARIANTS = 120  # the original design's ~100 variants, plus a few to spare for the check set
 CHECK_VARIANTS = 40  # variants of another seed: the adapted model must read them no worse than the base
@@ -255,7 +255,7 @@ class TeachConfig:
     vae_epochs: int = VAE_EPOCHS  # passes of the VAE over the variants
     writer_epochs: int = WRITER_EPOCHS  # passes of the writer classifier over its three groups
     use_vae: bool = True  # False: augmentation only, no VAE samples (the evaluation's control arm)
-    pictures: bool = True  # PNG figures of every step (``training.teach_pictures``)
+    pictures: bool = True  # PNG figures of every step (``training.lib.teach_pictures``)
 
 
 @dataclass
@@ -369,7 +369,7 @@ def write_folder(
 ) -> None:
     """The task's new folder beside the current one: both models, every taught glyph set, the
     samples as PNG, and earlier teaches' pictures."""
-    from training.common import save_weights
+    from training.lib.loop import save_weights
 
     task = lesson.task
     meta = {k: v for k, v in lesson.base.meta.items() if k not in ("metrics", "training", "name", "version")}
@@ -395,7 +395,7 @@ def write_folder(
 
 
 def draw_pictures(folder: Path, lesson: Lesson, variants: np.ndarray, vae: Vae, model, seed: int) -> list:
-    """The figures of this teach (``training.teach_pictures``) in ``folder``."""
+    """The figures of this teach (``training.lib.teach_pictures``) in ``folder``."""
     label, ids = lesson.label, lesson.ids_of
     standard = lesson.replay_x[lesson.replay_y == ids[label]][:200]
     other_ids = np.flatnonzero(~np.isin(lesson.replay_y, list(ids.values())))

@@ -1,6 +1,6 @@
 """The writer classifier of a profile: does a glyph look like yours, like the standard data of the
-same character, or like another character? Trained by a teach (``training.teaching``) and by a
-handwriting sheet (``training.personal``)."""
+same character, or like another character? Trained by a teach (``training.lib.one_sample``) and by a
+handwriting sheet (``training.lib.sheet_profile``)."""
 
 from __future__ import annotations
 

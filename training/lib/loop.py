@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from models.architectures import BUILDERS
 from training.data.augment import augment
-from training.glyph_metrics import evaluate_task
-from training.onnx_export import export_onnx
+from training.lib.glyph_metrics import evaluate_task
+from training.lib.keras_to_onnx import export_onnx
 from training.provenance import ROOT, config_record, publish_meta
 
 CHECKPOINTS = ROOT / "training" / ".checkpoints"

@@ -20,12 +20,12 @@ from models.handwriting_sheets import Sheet
 from models.loading import load_hog, load_recognizer, save_hog, write_meta
 from models.profiles import WRITER_CLASSES, base_data, create_profile
 from models.registry import WEIGHTS_DIR
-from training.common import save_weights
 from training.data.augment import augment
-from training.hog_pipeline import fit
+from training.lib.fine_tuning import fine_tune
+from training.lib.hog_pipeline import fit
+from training.lib.loop import save_weights
+from training.lib.writer_classifier import halves, train_writer, writer_threshold
 from training.provenance import stamped
-from training.tuning import fine_tune
-from training.writer import halves, train_writer, writer_threshold
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
