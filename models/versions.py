@@ -10,10 +10,10 @@ change and swaps models between requests.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
+
+from models.files import write_atomically
 
 SHIPPED = "shipped"  # what ACTIVE says when the shipped weights are served
 
@@ -56,17 +56,7 @@ def set_active(versions_dir: Path, task: str, name: str) -> None:
     folder = task_dir(versions_dir, task)
     if name != SHIPPED and not (folder / name / "model.keras").exists():
         raise FileNotFoundError(f"There is no {task} model version {name!r} in {folder}.")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ACTIVE-", dir=folder)  # one temp file per writer
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(name + "\n")
-            f.flush()
-            os.fsync(f.fileno())  # on disk before it replaces the old pointer
-        os.replace(tmp, folder / "ACTIVE")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(folder / "ACTIVE", name + "\n", durable=True)  # on disk before it replaces the old pointer
 
 
 def new_version_dir(versions_dir: Path, task: str, shipped_version: str) -> tuple[str, Path]:

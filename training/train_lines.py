@@ -35,6 +35,7 @@ from PIL import Image
 from models.architectures import build_crnn
 from models.decoding.ctc import error_rates, greedy
 from models.errors import PreprocessError
+from models.files import write_json
 from models.preprocessing import LINE_HEIGHT, line_from_gray
 from training.data.lines import (
     NAMES,
@@ -352,7 +353,7 @@ def end_epoch(
         return best
     run.model.save(run.folder / "best.keras")
     best = {"cer": rates["cer"], "wer": rates["wer"], "epoch": epoch + 1}
-    (run.folder / "best.json").write_text(json.dumps(best))
+    write_json(run.folder / "best.json", best)
     return best
 
 
@@ -413,7 +414,7 @@ def try_average(model, forward, ckpt_dir: Path, count: int, best: dict, val: tup
         return best
     best = {"cer": rates["cer"], "wer": rates["wer"], "epoch": epochs[-1], "averaged_epochs": epochs}
     model.save(ckpt_dir / "best.keras")
-    (ckpt_dir / "best.json").write_text(json.dumps(best))
+    write_json(ckpt_dir / "best.json", best)
     return best
 
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import NotRequired
 
+from models.files import write_json
 from models.job_state import JobState, failed_state, queued_state, read_state, write_state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,7 +143,7 @@ class TeachQueue:
             (folder / "sample.png").write_bytes(sample_png)
             estimate = ESTIMATE_SECONDS * (len(pending) + 1)
             write_state(folder, queued_state(estimate))
-            (folder / "request.json").write_text(json.dumps(request | {"estimate_s": ESTIMATE_SECONDS}))
+            write_json(folder / "request.json", request | {"estimate_s": ESTIMATE_SECONDS})
             self._start(folder)
             return job_id
 

@@ -17,11 +17,11 @@ Older line models said ``charset`` (a string), ``line_preprocessing_version`` an
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from models.errors import WeightsError
+from models.files import write_json
 from models.preprocessing import LINE_PREPROCESSING_VERSION, PREPROCESSING_VERSION
 
 CURRENT = {"glyph": PREPROCESSING_VERSION, "line": LINE_PREPROCESSING_VERSION}  # what this code runs
@@ -93,9 +93,4 @@ def check_shapes(
 def write_meta(folder: Path, meta: dict[str, Any]) -> Path:
     """Write ``meta`` as ``folder/meta.json`` (created if needed) in one step: a reader, or a server
     watching the file's time stamp, never sees half of it."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path, tmp = folder / "meta.json", folder / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json(Path(folder) / "meta.json", meta)

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.architectures import BUILDERS
+from models.files import write_json
 from training.data.augment import augment
 from training.lib.glyph_metrics import evaluate_task
 from training.lib.keras_to_onnx import export_onnx
@@ -113,7 +114,7 @@ class KeepBest(keras.callbacks.Callback):
         best = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"val_accuracy": -1}
         if acc > best["val_accuracy"]:
             self.model.save(self.model_path)
-            self.state_path.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1}))
+            write_json(self.state_path, {"val_accuracy": acc, "epoch": epoch + 1})
 
 
 def resumable_callbacks(ckpt: Path, schedule) -> list:

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import PreprocessError, ProfileError
+from models.files import write_json
 from models.loading import load_recognizer
 from models.preprocessing import fit_glyph, to_png
 from models.profiles import (
@@ -453,7 +454,7 @@ def teach(
         "seconds": round(time.monotonic() - started, 1),
     }
     record |= teach_record(lesson, vae, mix, steps, drawn, config) | {"evaluation": held_out_writers(weights_dir, task)}
-    (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out / "record.json", record)
     swap_in(profile, current, out, owned)
     write_profile(profile, task, record)
     return record
