@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+import training.data.glyphs
 from app import recognize_command
 from models.decoding.candidates import check_hint, group_confidence, lookalikes, restrict, top_candidates
 from models.errors import BadAlphabet
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
 from models.registry import WEIGHTS_DIR, shared_registry
 from tests.helpers import ONE_URL, RESOURCES, SHARED_DATA, canvas_digit, data_url, make_app, png_bytes, write_idx
-from training.data.glyphs import CHARSET62, emnist_upright, load_emnist_byclass, three_way_split
+from training.data.glyphs import CHARSET62, character_data, emnist_upright, load_emnist_byclass, three_way_split
 from training.data.negatives import scribbles, side_by_side
 
 LABELS = list(CHARSET62)
@@ -319,3 +320,19 @@ def test_real_digits_read_right_are_rarely_not_sure(client, mnist_sample):
             right += 1
             unsure += body["unsure"]
     assert right >= 0.98 * len(images) and unsure <= 0.01 * right
+
+
+def test_every_seed_gets_the_one_character_split(tmp_path, monkeypatch):
+    """``--seed`` changes initialisation and shuffling, never which characters are held out: a
+    model trained with another seed must not learn from the test part others are measured on."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "emnist").mkdir()
+    y = np.repeat(np.arange(62, dtype=np.uint8), 20)
+    np.savez(
+        tmp_path / "emnist" / "emnist_byclass_test_split.npz", x=rng.integers(0, 255, (len(y), 28, 28), np.uint8), y=y
+    )
+    monkeypatch.setattr(training.data.glyphs, "prepare", lambda images: images)  # the split is what is checked
+    one, other = (character_data(tmp_path, seed, mnist_extra=0)["emnist"] for seed in (1, 7))
+    for part in ("x_train", "x_val", "x_test"):
+        assert np.array_equal(one[part], other[part])
+    assert len(one["x_test"]) == 62 * 3

@@ -121,7 +121,7 @@ def parse_args(argv=None) -> GateConfig:
 def load_data(cfg: GateConfig) -> Sources:
     x_mnist, y_mnist, _, _ = load_mnist(cfg.data_dir)
     keep, val = digit_split(y_mnist, 5000, cfg.seed)  # the digit model's split
-    sources = character_data(cfg.data_dir, cfg.seed, mnist_extra=0)  # the character model's split
+    sources = character_data(cfg.data_dir, mnist_extra=0)  # the character model's split
     return Sources(prepare(x_mnist), keep, val, sources["emnist"], sources.get("chars62"))
 
 
