@@ -250,7 +250,7 @@ def fit(cfg: FilterConfig, data: FilterData, vx: np.ndarray, vy: np.ndarray):
     """``build_line_filter`` trained with class weights, resumable from ``training/.checkpoints``."""
     import keras
 
-    from models.architectures import build_line_filter
+    from models.architectures import build_line_filter  # imports TensorFlow: only a training run pays for it
 
     keras.utils.set_random_seed(cfg.seed)
     model = build_line_filter()

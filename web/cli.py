@@ -110,7 +110,7 @@ sheet_cli = AppGroup("sheet", help="Personal handwriting sheets: train and list 
 @click.option("--name", required=True, help="name of the personal model (letters, digits, - or _)")
 def sheet_train_command(path: str, name: str) -> None:
     """Check a filled-in sheet and train the personal HOG and CNN models from it."""
-    from training.lib.sheet_profile import train_personal  # local: training loads TensorFlow's training parts
+    from training.lib.sheet_profile import train_personal  # imports TensorFlow: only this command pays
 
     config = current_app.config
     root = Path(config["PERSONAL_DIR"])

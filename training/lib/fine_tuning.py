@@ -50,7 +50,7 @@ def fine_tune(
     import keras
     import tensorflow as tf
 
-    from training.data.augment import augment
+    from training.data.augment import augment  # imports TensorFlow: only a training run pays for it
 
     keras.utils.set_random_seed(seed)
     model = keras.models.load_model(current_dir / "model.keras", compile=False)

@@ -123,7 +123,7 @@ def train_vae(
     import keras
     import tensorflow as tf
 
-    from models.architectures import build_vae
+    from models.architectures import build_vae  # imports TensorFlow: only a training run pays for it
 
     keras.utils.set_random_seed(seed)
     encoder, decoder = build_vae(latent)
@@ -370,7 +370,7 @@ def write_folder(
 ) -> None:
     """The task's new folder beside the current one: both models, every taught glyph set, the
     samples as PNG, and earlier teaches' pictures."""
-    from training.lib.loop import save_weights
+    from training.lib.loop import save_weights  # imports TensorFlow: only a training run pays for it
 
     task = lesson.task
     meta = {k: v for k, v in lesson.base.meta.items() if k not in ("metrics", "training", "name", "version")}
@@ -472,7 +472,7 @@ def new_lesson(
 ) -> tuple[Lesson, Vae]:
     """The sample as a glyph, its augmented variants (and check variants) and the VAE's samples,
     beside every set taught to the task before and the task's base data."""
-    from training.data.augment import one_sample_variants
+    from training.data.augment import one_sample_variants  # imports TensorFlow: only a training run pays for it
 
     base = load_recognizer(base_dir, task)
     if label not in base.labels:

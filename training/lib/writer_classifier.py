@@ -23,8 +23,8 @@ def train_writer(
     import keras
     import tensorflow as tf
 
-    from models.architectures import build_writer_cnn
-    from training.data.augment import augment
+    from models.architectures import build_writer_cnn  # imports TensorFlow: only a training run pays for it
+    from training.data.augment import augment  # imports TensorFlow: only a training run pays for it
 
     keras.utils.set_random_seed(seed)
     x = np.concatenate([yours, standard, other])
