@@ -24,7 +24,7 @@ from models.reading.glyph import offered_tasks
 from models.reading.page import hog_alphabets
 from models.registry import WEIGHTS_DIR, shared_registry
 from web import admin, allocator, api, errors, limits, logs, metrics, personal, security
-from web.cli import recognize_command, sheet_cli
+from web.cli import personal_cli, recognize_command, sheet_cli
 
 __all__ = ["create_app", "main", "recognize_command"]  # recognize_command: the CLI tests call it from here
 
@@ -84,7 +84,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     for extension in (logs, metrics, security, feedback_wiring, limits, errors):
         extension.init_app(app)
     register_routes(app)
-    for command in (recognize_command, sheet_cli, personal.cli, feedback_cli):
+    for command in (recognize_command, sheet_cli, personal_cli, feedback_cli):
         app.cli.add_command(command)
     return app
 

@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 
 from app import create_app  # noqa: E402
 from bench.canvas import SEVEN, drawing  # noqa: E402
+from models.loading import keras_forward  # noqa: E402
 from models.preprocessing import decode_data_url, glyph_from_bytes, to_data_url  # noqa: E402
 from models.registry import shared_registry  # noqa: E402
 
@@ -65,9 +66,9 @@ def parse_args() -> argparse.Namespace:
 
 def tensorflow_forwards(model) -> tuple:
     """The same network through TensorFlow: (the Keras model, its compiled ``tf.function`` forward)."""
+    # TensorFlow only for these comparison rows, imported once the served model has loaded without it (ONNX
+    # Runtime, as a server loads it); keras_forward imports it too
     import keras
-
-    from models.loading import keras_forward
 
     keras_model = keras.models.load_model(model.path / "model.keras", compile=False)
     return keras_model, keras_forward(model.path, [None, 28, 28, 1], (1, 28, 28, 1))[0]

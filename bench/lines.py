@@ -10,7 +10,6 @@ canvas sends them (840 x 240, 6 px pen). Prints p50/p90/p99 in milliseconds.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
@@ -22,14 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from models.decoding.charlm import load_line_lm  # noqa: E402
+from bench.canvas import PNG_LEVEL  # noqa: E402
 from models.decoding.ctc import (
     beam_search,  # noqa: E402
     decode_columns,
 )
 from models.decoding.spelling import Speller
-from models.loading import load_line_model
-from models.preprocessing import line_from_gray  # noqa: E402
+from models.loading import load_line_lm, load_line_model
+from models.preprocessing import line_from_gray, to_png  # noqa: E402
 from models.reading.lines import read_lines  # noqa: E402
 from models.registry import WEIGHTS_DIR  # noqa: E402
 from training.data.lines import load_iam_ondb, render  # noqa: E402
@@ -43,9 +42,7 @@ def canvas_png(points: np.ndarray, pen_up: np.ndarray, pen: int = 6) -> bytes:
     draw = ImageDraw.Draw(img)
     for stroke in np.split(p, np.flatnonzero(pen_up)[:-1] + 1):
         draw.line([tuple(q) for q in stroke] * (1 if len(stroke) > 1 else 2), fill=0, width=pen, joint="curve")
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
+    return to_png(img, compress_level=PNG_LEVEL)
 
 
 def main() -> None:
@@ -59,11 +56,7 @@ def main() -> None:
     speller = Speller.english()
     lines = load_iam_ondb(args.data_dir, "test_f")
     grays = [render(*lines.strokes[i]) for i in range(args.runs)]
-    pngs = []
-    for g in grays:
-        buf = io.BytesIO()
-        Image.fromarray((g * 255).astype(np.uint8)).save(buf, "PNG")
-        pngs.append(buf.getvalue())
+    pngs = [to_png((g * 255).astype(np.uint8), compress_level=PNG_LEVEL) for g in grays]
     canvases = [canvas_png(*lines.strokes[i]) for i in range(args.runs)]
     names = ("preprocess", "forward", "beam", "beam+lm", "spelling", "read_lines", "canvas")
     times: dict[str, list[float]] = {k: [] for k in names}

@@ -2,8 +2,9 @@
 
 ``start_server`` starts it as the README does (``python app.py``: waitress, models preloaded; or
 ``gunicorn -c gunicorn.conf.py``) on a free port of 127.0.0.1, its feedback store in a given folder,
-and waits until it answers. ``Server`` stops it and reads its memory (with its gunicorn workers);
-``multipart`` builds the file uploads sent to it.
+and waits until it answers. ``Server`` waits for it, stops it and reads its memory (with its
+gunicorn workers); ``multipart`` builds the file uploads sent to it. The tests start their real
+servers with ``spawn`` and ``Server.wait_ready`` too (``tests/helpers.py``).
 """
 
 from __future__ import annotations
@@ -58,17 +59,43 @@ def rss_mb(*pids: int) -> float:
     return kb / 1024
 
 
+class NotStarted(RuntimeError):
+    """A server that exited, or did not answer in time (it is killed): ``log`` holds its output."""
+
+    def __init__(self, message: str, log: str):
+        super().__init__(message)
+        self.log = log
+
+
 @dataclass
 class Server:
-    """A started server: its process and port."""
+    """A started server: its process, port and log file."""
 
     proc: subprocess.Popen
     port: int
+    log: Path
+    command: list[str]
     host: str = HOST
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def wait_ready(self, ready: str = "/healthz", seconds: float = 600) -> bytes:
+        """Wait until ``ready`` answers 200 and return its body; ``NotStarted`` (with the log) when
+        the server exits or has not answered within ``seconds``."""
+        deadline = time.time() + seconds
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + ready, timeout=5) as answer:
+                    return answer.read()
+            except OSError:  # refused, reset, an error status (not ready yet), or no answer yet (gunicorn
+                # listens before its workers load)
+                if self.proc.poll() is not None or time.time() > deadline:
+                    self.proc.kill()
+                    log = self.log.read_text()
+                    raise NotStarted(f"{self.command[-1]} did not start:\n{log}", log) from None
+                time.sleep(0.3)
 
     def workers(self) -> list[int]:
         """Its worker processes (gunicorn's; none for waitress)."""
@@ -83,10 +110,9 @@ class Server:
         self.proc.wait(timeout=seconds)
 
 
-def start_server(kind: str, tmp: Path, ready: str = "/healthz", seconds: float = 600, **env: str) -> Server:
-    """``kind`` (``waitress``: ``python app.py``, or ``gunicorn``) on a free port with its feedback
-    store in ``tmp`` and ``env`` added; waits until ``ready`` answers 200. Its output goes to
-    ``tmp/server-PORT.log``, shown when it exits or has not answered within ``seconds``."""
+def spawn(command: list[str], tmp: Path, **env: str) -> Server:
+    """``command`` (a server of this app) on a free port with its feedback store in ``tmp`` and
+    ``env`` added, not waited for. Its output goes to ``tmp/server-PORT.log``."""
     port = free_port()
     env = (
         os.environ
@@ -95,18 +121,19 @@ def start_server(kind: str, tmp: Path, ready: str = "/healthz", seconds: float =
     )
     log = tmp / f"server-{port}.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(COMMANDS[kind], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(proc, port)
-    deadline = time.time() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(server.url + ready, timeout=5):
-                return server
-        except OSError:  # refused, an error status (not ready yet), or no answer yet
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise SystemExit(f"{kind} did not start:\n{log.read_text()[-4000:]}") from None
-            time.sleep(0.3)
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Server(proc, port, log, command)
+
+
+def start_server(kind: str, tmp: Path, ready: str = "/healthz", seconds: float = 600, **env: str) -> Server:
+    """``kind`` (``waitress``: ``python app.py``, or ``gunicorn``) started by ``spawn``; waits until
+    ``ready`` answers 200. Its log is shown when it exits or has not answered within ``seconds``."""
+    server = spawn(COMMANDS[kind], tmp, **env)
+    try:
+        server.wait_ready(ready, seconds)
+    except NotStarted as exc:
+        raise SystemExit(f"{kind} did not start:\n{exc.log[-4000:]}") from None
+    return server
 
 
 def multipart(

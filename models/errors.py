@@ -2,8 +2,8 @@
 
 They all derive from ``ServiceError``: the web layer has one handler for them all
 (``web/errors.py``) and the CLI prints the same codes, so a new error is one class here. A module
-raises these by name (``from models.errors import ...``); the modules that first defined them still
-offer them under their old names.
+raises these by name (``from models.errors import ...``): this module is the only place they are
+defined or offered.
 """
 
 from __future__ import annotations
@@ -28,6 +28,16 @@ class ServiceError(Exception):
     def fields(self) -> dict[str, object]:
         """Fields the JSON error body carries besides ``code``, ``message`` and ``request_id``."""
         return {}
+
+
+class InternalError(ServiceError):
+    """A failure nobody foresaw: the answer says only that (the traceback goes to the log)."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str = "Something went wrong on our side; please try again."):
+        super().__init__(message)
 
 
 class InputError(ServiceError, ValueError):
@@ -94,6 +104,17 @@ class CrossOrigin(InputError):
 
     code = "cross_origin"
     status = 403
+
+
+class RateLimited(ServiceError):
+    """This client sent more than its limit (``limit``: Flask-Limiter's words for it, "2 per 1
+    minute"); Flask-Limiter adds ``Retry-After`` and ``X-RateLimit-*`` to the answer itself."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, limit: str):
+        super().__init__(f"Too many requests from your address (the limit is {limit}); try again shortly.")
 
 
 class CannotRollBack(InputError):

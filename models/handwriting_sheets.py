@@ -116,10 +116,13 @@ class PersonalModel(SheetModels):
 
 
 def list_personal(root: Path) -> list[PersonalModel]:
-    """Every personal model with its engines and held-out accuracy."""
+    """Every personal model with its engines and held-out accuracy (one whose ``meta.json`` cannot
+    be read is left out, and logged)."""
     out: list[PersonalModel] = []
     for path in sorted(Path(root).glob("*/meta.json")):
-        out.append({"name": path.parent.name, **sheet_models(json.loads(path.read_text()))})
+        models = sheet_models(path.parent)
+        if models is not None:
+            out.append({"name": path.parent.name, **models})
     return out
 
 

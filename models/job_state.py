@@ -8,11 +8,10 @@ and neither may import the other (``models`` never imports ``web``; a worker nev
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-from models.files import write_json
+from models.files import read_json, write_json
 
 STATE_FILE = "state.json"
 
@@ -56,6 +55,6 @@ def write_state(job: Path, state: JobState) -> None:
 def read_state(job: Path) -> JobState:
     """A teach job's last written state (``queued`` when its worker has not written one yet)."""
     try:
-        return json.loads((Path(job) / STATE_FILE).read_text())
+        return read_json(Path(job) / STATE_FILE)
     except (OSError, ValueError):
         return {"state": "queued", "step": "queued", "progress": 0.0}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+import logging
 import re
 import secrets
 import shutil
@@ -27,10 +27,13 @@ from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
-from models.errors import ProfileError, UnknownProfile, quoted
-from models.files import write_json
+from models.errors import ProfileError, UnknownProfile, WeightsError, quoted
+from models.files import read_json, write_json
+from models.loading import read_meta
 from models.preprocessing import decode, glyph_from_gray, to_gray
 from models.timestamps import utc_stamp
+
+log = logging.getLogger(__name__)
 
 NAME = re.compile(r"[a-z0-9_-]{1,40}")
 
@@ -74,8 +77,16 @@ class ProfileSummary(TypedDict):
     sheet: NotRequired[SheetModels]
 
 
-def sheet_models(meta: dict[str, Any]) -> SheetModels:
-    """The engines and metrics of a sheet-trained profile's ``meta.json``."""
+def sheet_models(profile: Path) -> SheetModels | None:
+    """The engines and metrics of a sheet-trained profile (its ``meta.json``); None when it has none,
+    or when that cannot be read (logged: one broken profile does not break a listing)."""
+    if not (Path(profile) / "meta.json").exists():
+        return None
+    try:
+        meta = read_meta(profile)
+    except WeightsError as exc:
+        log.warning("profile %s: its sheet models are left out: %s", Path(profile).name, exc)
+        return None
     return {"engines": meta.get("engines", []), "metrics": meta.get("metrics", {})}
 
 
@@ -114,7 +125,7 @@ def profile_task_dir(profile: Path, task: str) -> Path:
 def read_profile(profile: Path) -> dict:
     """The profile's ``profile.json`` (empty when it has none yet)."""
     try:
-        return json.loads((Path(profile) / PROFILE_FILE).read_text())
+        return read_json(Path(profile) / PROFILE_FILE)
     except (OSError, ValueError):
         return {}
 
@@ -175,9 +186,9 @@ def list_profiles(root: Path) -> list[ProfileSummary]:
                 "version": info.get("version"),
                 "promoted": info.get("promoted"),
             }
-        sheet = folder / "meta.json"
-        if sheet.exists():
-            item["sheet"] = sheet_models(json.loads(sheet.read_text()))
+        sheet = sheet_models(folder)
+        if sheet is not None:
+            item["sheet"] = sheet
         if item["tasks"] or "sheet" in item:
             out.append(item)
     return out

@@ -1,9 +1,9 @@
-"""Which models exist, loading shipped weights with their ``meta.json``, and caching them.
+"""Which models exist and which version of each is served, caching what ``models.loading`` loads.
 
-A model is served only when its metadata matches this code (input shape, preprocessing version,
-number of labels, the sha256 of its ONNX export); otherwise loading fails with a message naming the
-command to run. Inference runs the ONNX export in ONNX Runtime (``models.loading.forward``): thread-safe,
-and no TensorFlow in a server that only serves.
+Loading and checking a weights folder (its ``meta.json``, its export) is ``models.loading``'s work:
+a model whose metadata does not match this code is refused there, with a message naming the command
+to run. The registry loads each model once, keeps it, swaps in the version retraining made active
+(``models.versions``) and remembers a folder that failed, so a broken model is not reloaded per request.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from models import versions
-from models.decoding.charlm import TRAIN_COMMAND, load_line_lm
+from models.decoding.charlm import LineLM
 from models.errors import WeightsError
 from models.loading import (
     KERAS_FILE,
+    HogRecognizer,
     Recognizer,
     load_hog,
     load_line_filter,
+    load_line_lm,
     load_line_model,
     load_recognizer,
 )
@@ -36,11 +38,12 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 TASK_WEIGHTS = {"digit": "digit", "character": "character"}  # task -> weights folder
 
-Model = TypeVar("Model")
+Loaded = TypeVar("Loaded")  # whatever a loader returns: a model, or None when none is installed
 
 
 class Registry:
-    """Loads each task's model once per process, on first use, safely under concurrent requests.
+    """Keeps each task's model, loaded (``models.loading``) once per process on first use, safely
+    under concurrent requests.
 
     With a ``versions_dir`` it serves the version retraining made active (``models.versions``) and
     checks about once a second whether that changed: the new model is loaded while the old one
@@ -79,7 +82,7 @@ class Registry:
         with self._lock:
             return self._loading.setdefault(key, threading.Lock())
 
-    def _once(self, key: str, load: Callable[[], Model]) -> Model:
+    def _once(self, key: str, load: Callable[[], Loaded]) -> Loaded:
         """The model cached as ``key``, made by ``load()`` on first use under ``key``'s lock. A None
         (nothing installed) is cached as well; a ``load`` that raises caches nothing, so it runs again."""
         with self._loader_lock(key):
@@ -124,14 +127,14 @@ class Registry:
                 self._models[task] = fresh
             return fresh
 
-    def hog(self, alphabet: str):
+    def hog(self, alphabet: str) -> HogRecognizer:
         """The classical HOG engine for ``alphabet`` (``models/weights/hog-<alphabet>``), loaded once."""
         key = f"hog-{alphabet}"
         return self._once(key, lambda: load_hog(self.weights_dir / key))
 
     MAX_PERSONAL = 32  # personal models kept loaded; the least recently loaded goes first
 
-    def personal(self, folder: Path, engine: str):
+    def personal(self, folder: Path, engine: str) -> Recognizer | HogRecognizer:
         """A personal model in ``folder/engine``: a sheet's ``cnn`` or ``hog`` (``models.handwriting_sheets``) or a
         taught profile's ``model`` or ``writer`` (``models.reading.personal``), reloaded when retrained."""
         path = Path(folder) / engine
@@ -179,10 +182,10 @@ class Registry:
         is installed, loaded once."""
         return self._once("line-filter", lambda: load_line_filter(self.weights_dir / "line-filter"))
 
-    def line_lm(self):
+    def line_lm(self) -> LineLM | None:
         """The language model of the line decoder (``models/weights/line-lm``) or None when none is
         installed, loaded once."""
-        return self._once("line-lm", lambda: _checked_line_lm(self.weights_dir / "line-lm"))
+        return self._once("line-lm", lambda: load_line_lm(self.weights_dir / "line-lm"))
 
     def _installed(self, path: Path) -> bool:
         """Whether ``path`` exists, looked up again at most once a ``CHECK_SECONDS`` (as ``tasks``)."""
@@ -204,14 +207,6 @@ class Registry:
         """name -> version of the models loaded so far."""
         with self._lock:
             return {t: m.version for t, m in self._models.items() if m is not None}
-
-
-def _checked_line_lm(folder: Path):
-    """``load_line_lm``, its refusals of a broken file turned into ``WeightsError`` naming the command to run."""
-    try:
-        return load_line_lm(folder)
-    except (ValueError, KeyError) as exc:
-        raise WeightsError(f"The line language model does not load ({exc}): run `{TRAIN_COMMAND}`.") from exc
 
 
 _REGISTRIES: dict[tuple[Path, Path | None], Registry] = {}

@@ -9,11 +9,15 @@ change and swaps models between requests.
 
 from __future__ import annotations
 
-import json
+import logging
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
+from models.errors import WeightsError
 from models.files import write_atomically
+from models.loading import read_meta
+
+log = logging.getLogger(__name__)
 
 SHIPPED = "shipped"  # what ACTIVE says when the shipped weights are served
 
@@ -70,16 +74,22 @@ def new_version_dir(versions_dir: Path, task: str, shipped_version: str) -> tupl
 
 
 def list_versions(versions_dir: Path, shipped_dir: Path, task: str) -> list[ModelVersion]:
-    """Every version of ``task``, shipped first, with its parent, metrics and whether it is served."""
+    """Every version of ``task``, shipped first, with its parent, metrics and whether it is served;
+    a kept version whose ``meta.json`` cannot be read is left out (and logged). ``WeightsError``
+    when the shipped model's cannot."""
     active = active_name(versions_dir, task)
-    meta = json.loads((shipped_dir / "meta.json").read_text())
+    meta = read_meta(shipped_dir)
     out: list[ModelVersion] = [
         {"name": SHIPPED, "version": str(meta.get("version", "1")), "parent": None, "active": active == SHIPPED}
     ]
     folder = task_dir(versions_dir, task)
     for path in sorted(folder.glob("v*"), key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else 0):
         if (path / "meta.json").exists():
-            m = json.loads((path / "meta.json").read_text())
+            try:
+                m = read_meta(path)
+            except WeightsError as exc:
+                log.warning("%s model version %s left out of the list: %s", task, path.name, exc)
+                continue
             retrain = m.get("retraining", {})
             out.append(
                 {
@@ -97,8 +107,10 @@ def list_versions(versions_dir: Path, shipped_dir: Path, task: str) -> list[Mode
 def rollback(versions_dir: Path, shipped_dir: Path, task: str, to: str | None = None) -> str:
     """Serve ``to`` (a folder name or version number), or the active version's parent; returns it."""
     versions = list_versions(versions_dir, shipped_dir, task)
-    current = next(v for v in versions if v["active"])
+    current = next((v for v in versions if v["active"]), None)
     if to is None:
+        if current is None:
+            raise ValueError(f"The {task} model in use has no readable meta.json; name the version to roll back to.")
         if current["name"] == SHIPPED:
             raise ValueError(f"The {task} model in use is the shipped one; there is nothing to roll back to.")
         parent = current["parent"]

@@ -1,7 +1,7 @@
 """Helpers shared by tests (conftest.py holds only fixtures): the test app, where the fixtures and the
 staged data are, real images, canvas drawings and lines of handwriting, requests made the way a user
-makes them, free ports, real servers started as a user would, and reading the feedback database the
-way another process would."""
+makes them, real servers started as a user would (with ``bench.server``, which the benchmarks use
+too), and reading the feedback database the way another process would."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,9 +26,11 @@ from PIL import Image, ImageDraw
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from app import create_app  # noqa: E402
+from bench.canvas import image_bytes as png_bytes  # noqa: E402 (a PIL picture or uint8 array as file bytes)
+from bench.server import COMMANDS, spawn  # noqa: E402
 from feedback.store import is_database_url  # noqa: E402
 from models.preprocessing import LINE_HEIGHT, LINE_PREPROCESSING_VERSION  # noqa: E402
-from models.preprocessing.line import _affine  # noqa: E402
+from models.preprocessing.line import affine  # noqa: E402
 from models.registry import WEIGHTS_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,15 +56,6 @@ def app_on(tmp_path: Path, target: str, **config):
     """``make_app`` with its feedback store at ``target`` (a SQLite file or a postgresql:// URL)."""
     where = {"DATABASE_URL": target} if is_database_url(target) else {"FEEDBACK_DB": target}
     return make_app(tmp_path, **where, **config)
-
-
-def png_bytes(img: Image.Image | np.ndarray, fmt: str = "PNG", **save) -> bytes:
-    """Encode an image (PIL or uint8 array) to file bytes."""
-    if isinstance(img, np.ndarray):
-        img = Image.fromarray(img)
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **save)
-    return buf.getvalue()
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:
@@ -118,7 +109,7 @@ def handwriting(shear: float = 0.0, dark_on_light: bool = True) -> np.ndarray:
     gray = np.asarray(img, np.float32) / 255
     if shear:
         ink_map = 1 - gray if dark_on_light else gray
-        sheared = _affine(ink_map, shear=shear)
+        sheared = affine(ink_map, shear=shear)
         gray = 1 - sheared if dark_on_light else sheared
     return np.clip(gray, 0, 1)
 
@@ -141,9 +132,7 @@ def photographed_paragraph(names: list[str], skew: float = 1.5, gap: int = 10) -
     h, w = gray.shape
     light = 0.9 - 0.25 * np.linspace(0, 1, w)[None, :] - 0.1 * np.linspace(0, 1, h)[:, None]
     noisy = gray * light + np.random.default_rng(0).normal(0, 0.02, gray.shape)
-    buf = io.BytesIO()
-    Image.fromarray(np.clip(noisy * 255, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=85)
-    return buf.getvalue()
+    return png_bytes(np.clip(noisy * 255, 0, 255).astype(np.uint8), "JPEG", quality=85)
 
 
 def write_idx(path: Path, arr: np.ndarray) -> None:
@@ -153,60 +142,40 @@ def write_idx(path: Path, arr: np.ndarray) -> None:
         f.write(header + arr.astype(np.uint8).tobytes())
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
 def start_server(tmp_path: Path, command: list[str], seconds: float, **env: str) -> tuple[subprocess.Popen, int, dict]:
     """``command`` (a server of this app) on a free port with its store in ``tmp_path`` and ``env``
-    added; waits up to ``seconds`` for ``/healthz`` and returns (process, port, its answer). Its
-    output goes to ``tmp_path/server.log``, shown when it does not start."""
-    port = free_port()
-    env = (
-        os.environ
-        | {"HWR_PORT": str(port), "TF_CPP_MIN_LOG_LEVEL": "3", "HWR_FEEDBACK_DB": str(tmp_path / "fb.db")}
-        | env
-    )
-    log = tmp_path / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.time() + seconds
-    while True:
-        try:
-            return proc, port, json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5))
-        except OSError:  # refused, reset, or no answer yet (gunicorn listens before its workers load)
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise AssertionError(f"{command[-1]} did not start:\n{log.read_text()}") from None
-            time.sleep(0.5)
+    added (``bench.server.spawn``); waits up to ``seconds`` for ``/healthz`` and returns (process,
+    port, its answer). Its output goes to ``tmp_path/server-PORT.log``, shown when it does not start."""
+    server = spawn(command, tmp_path, **env)
+    return server.proc, server.port, json.loads(server.wait_ready("/healthz", seconds))
 
 
-def post_json(url: str, body: dict, headers: dict | None = None, timeout: float = 60) -> tuple[int, Message, dict]:
-    """``POST`` of ``body`` as JSON to a real server: (status, headers, JSON answer), error answers too."""
+def post_json(
+    url: str, body: dict, headers: dict | None = None, timeout: float = 60, raise_errors: bool = False
+) -> tuple[int, Message, dict]:
+    """``POST`` of ``body`` as JSON to a real server: (status, headers, JSON answer), error answers
+    too; ``raise_errors``: an error answer raises its ``urllib.error.HTTPError`` instead, whatever
+    its body (a burst that counts refusals)."""
     req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"} | (headers or {}))
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.headers, json.load(resp)
     except urllib.error.HTTPError as exc:
+        if raise_errors:
+            raise
         return exc.code, exc.headers, json.load(exc)
 
 
 def start_app_py(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int, dict]:
     """``python app.py`` (the README's first command), as ``start_server``."""
-    return start_server(tmp_path, [sys.executable, "app.py"], 180, **env)
+    return start_server(tmp_path, COMMANDS["waitress"], 180, **env)
 
 
 def start_gunicorn(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int, dict]:
     """The README's production command (gunicorn with gunicorn.conf.py), its metrics in
     ``tmp_path``, as ``start_server``."""
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")} | env
-    return start_server(tmp_path, [str(GUNICORN), "-c", "gunicorn.conf.py"], 300, **env)
+    return start_server(tmp_path, COMMANDS["gunicorn"], 300, **env)
 
 
 def store_target_of(app) -> str:

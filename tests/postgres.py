@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import free_port
+from bench.server import free_port
 
 SERVER_USER = "postgres"  # Debian's package makes it; "nobody" where it does not exist
 ROLE = "hwr"

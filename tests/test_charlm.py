@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from models.decoding.charlm import END, CharLM, LineLM, block_capitals, count_ngrams, load_charlm, load_line_lm
+from models.decoding.charlm import END, CharLM, LineLM, block_capitals, count_ngrams
 from models.decoding.ctc import beam_search
-from models.loading import load_line_model
+from models.loading import load_charlm, load_line_lm, load_line_model, save_charlm
 from models.registry import WEIGHTS_DIR
 from tests.helpers import RESOURCES, SHARED_DATA
 from training.data.lines import render_as
@@ -46,7 +46,7 @@ def test_weights_count_like_repeats():
 
 def test_the_file_keeps_every_estimate(tmp_path):
     lm = CharLM.from_counts(count_ngrams([(t, 1.0) for t in TEXTS], 5), 5, {"version": "1"}, discount=0.5)
-    lm.save(tmp_path)
+    save_charlm(lm, tmp_path)
     back = load_charlm(tmp_path)
     assert (back.order, back.vocab, back.discount, back.meta) == (lm.order, lm.vocab, lm.discount, lm.meta)
     for context in ["", "the ", "a c", "qq"]:

@@ -7,61 +7,42 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
+from bench.server import COMMANDS, RAISED_LIMITS, Server, spawn
 from feedback.store import FeedbackStore, PredictionRow, is_database_url
-from tests.helpers import ROOT, SEVEN_URL, free_port, read_table
+from tests.helpers import SEVEN_URL, post_json, read_table
 
 TOKEN = "durability-token"
 
 
-def start(target: str, port: int) -> subprocess.Popen:
-    """``python app.py`` on ``port`` with its feedback store at ``target`` (a file or a URL)."""
+def app_py(tmp_path: Path, target: str) -> Server:
+    """``python app.py`` with its feedback store at ``target`` (a file or a URL), not waited for."""
     store = {"DATABASE_URL": target} if is_database_url(target) else {"HWR_FEEDBACK_DB": target}
-    env = (
-        os.environ
-        | store
-        | {"HWR_PORT": str(port), "HWR_ADMIN_TOKEN": TOKEN, "HWR_THREADS": "8", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        # one client address sends the whole burst: the per-client limits (240 feedback a minute)
-        # would answer 429 on a fast machine, and this test is about durability, not limits
-        | {"HWR_RATELIMIT_FEEDBACK": "1000000 per minute", "HWR_RATELIMIT_RECOGNITION": "1000000 per minute"}
-    )
-    return subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-
-def wait_until_up(proc: subprocess.Popen, port: int) -> None:
-    deadline = time.time() + 240
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
-            return
-        except (urllib.error.URLError, ConnectionError):
-            assert proc.poll() is None and time.time() < deadline, "the server did not start"
-            time.sleep(0.3)
+    # one client address sends the whole burst: the per-client limits (240 feedback a minute)
+    # would answer 429 on a fast machine, and this test is about durability, not limits
+    env = store | {"HWR_ADMIN_TOKEN": TOKEN, "HWR_THREADS": "8"} | RAISED_LIMITS
+    return spawn(COMMANDS["waitress"], tmp_path, **env)
 
 
 def post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(req, timeout=30))
+    """The JSON answer; an error answer raises its ``urllib.error.HTTPError``."""
+    return post_json(url, body, timeout=30, raise_errors=True)[2]
 
 
-def test_sigkill_of_one_of_two_instances_loses_no_acknowledged_feedback(store_target):
-    ports = [free_port(), free_port()]
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
-    procs = [start(store_target, p) for p in ports]  # both start at once, on one new database
+def test_sigkill_of_one_of_two_instances_loses_no_acknowledged_feedback(store_target, tmp_path):
+    servers = [app_py(tmp_path, store_target) for _ in range(2)]  # both start at once, on one new database
+    bases = [server.url for server in servers]
+    procs = [server.proc for server in servers]
     try:
-        for proc, port in zip(procs, ports, strict=True):
-            wait_until_up(proc, port)
+        for server in servers:
+            server.wait_ready(seconds=240)
         image = SEVEN_URL
         pids = [post(bases[i % 2] + "/submit", {"image": image})["prediction_id"] for i in range(48)]
         acked: dict[str, tuple[int, str]] = {}  # prediction id -> (revision, label) last acknowledged

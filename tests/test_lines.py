@@ -27,7 +27,7 @@ from models.preprocessing import (
     line_ink,
     to_gray,
 )
-from models.preprocessing.line import _affine
+from models.preprocessing.line import affine
 from models.registry import WEIGHTS_DIR
 from models.segmentation.lines import split_lines
 from tests.helpers import RESOURCES, handwriting, make_app, photographed_paragraph
@@ -55,10 +55,10 @@ def test_slant_is_measured_and_removed():
 
 @pytest.mark.parametrize("angle", [-6.0, 0.0, 4.0])
 def test_skew_is_measured_and_undone(angle):
-    tilted = _affine(line_ink(handwriting()), angle_deg=angle)
+    tilted = affine(line_ink(handwriting()), angle_deg=angle)
     found = estimate_skew(tilted)
     assert found == pytest.approx(-angle, abs=1.0)  # the rotation that levels it again
-    rows = (_affine(tilted, angle_deg=found) > 0.3).any(axis=1).sum()
+    rows = (affine(tilted, angle_deg=found) > 0.3).any(axis=1).sum()
     assert rows <= (line_ink(handwriting()) > 0.3).any(axis=1).sum() + 12
 
 
@@ -269,3 +269,19 @@ def test_printed_text_alone_is_read_with_a_warning(client):
     page.save(buf, format="PNG")
     body = client.post("/upload", data={"file": (io.BytesIO(buf.getvalue()), "p.png"), "task": "line"}).get_json()
     assert len(body["lines"]) == 1 and "handwriting" in body["message"]
+
+
+def test_each_correction_says_where_it_stands_in_its_line(client):
+    """A corrected word's ``start`` and ``end`` point at it in the line's text, and putting the raw
+    words back there (what a click on the page does) gives the raw reading."""
+    placed = 0
+    for path in sorted((RESOURCES / "lines").glob("*.png"))[:5]:
+        body = client.post("/upload", data={"file": (io.BytesIO(path.read_bytes()), path.name), "task": "line"})
+        for line in body.get_json()["lines"]:
+            text = line["text"]
+            for change in reversed(line["corrections"]):
+                assert line["text"][change["start"] : change["end"]] == change["corrected"]
+                text = text[: change["start"]] + change["raw"] + text[change["end"] :]
+                placed += 1
+            assert text == line["raw_text"]
+    assert placed >= 1

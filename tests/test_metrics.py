@@ -91,7 +91,8 @@ def test_log_lines_are_json_with_the_request_id(tmp_path):
     (tmp_path / "digit" / "meta.json").write_text('{"preprocessing_version": "0", "labels": []}')
     app = make_app(tmp_path, WEIGHTS_DIR=str(tmp_path))
     stream = io.StringIO()
-    app.logger.addHandler(handler := logs.handler(stream))
+    handler = logs.handler(stream)
+    app.logger.addHandler(handler)
     try:
         resp = app.test_client().post("/submit", json={"image": SEVEN_URL}, headers={"X-Request-ID": "trace-1"})
     finally:

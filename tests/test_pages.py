@@ -234,3 +234,20 @@ def test_a_glyph_of_a_letter_page_can_be_corrected(client, mnist_sample):
     label = "Q" if glyph["text"] != "Q" else "R"
     ack = client.post("/feedback", json={"prediction_id": glyph["prediction_id"], "correct": False, "label": label})
     assert ack.status_code == 200 and ack.get_json()["label"] == label
+
+
+def test_each_page_line_carries_its_confidence_and_each_glyph_its_place(client, mnist_sample):
+    """A line's ``confidence`` is the mean of its glyphs' (the figure the page shows), and a glyph's
+    ``offset`` is where its text stands in its line's: a correction is put in there."""
+    _, body = upload_page(client, mnist_page(["12 3", "7 89"], mnist_sample), "p.png")
+    for r, line in enumerate(body["lines"]):
+        glyphs = [g for g in body["glyphs"] if g["line"] == r]
+        total = 0.0
+        for g in glyphs:
+            total += g["confidence"]
+            assert line["text"][g["offset"] : g["offset"] + len(g["text"])] == g["text"]
+        assert line["confidence"] == total / len(glyphs)
+    assert [g["offset"] for g in body["glyphs"]] == [0, 1, 3, 0, 2, 3]
+    third = body["glyphs"][2]
+    line = body["lines"][third["line"]]["text"]
+    assert line[: third["offset"]] + "5" + line[third["offset"] + 1 :] == "12 5"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, SEVEN_URL, free_port, post_json, start_app_py
+from bench.server import free_port
+from tests.helpers import ROOT, SEVEN_URL, post_json, start_app_py
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 

@@ -62,3 +62,21 @@ def test_names_are_kept_and_every_change_is_listed():
     assert changes == [{"raw": "quikc", "corrected": "quick", "word": 1}]
     assert looks_like_name("He met Norman.", 7, "Norman") and not looks_like_name("Norman met him.", 0, "Norman")
     assert looks_like_name("a TRIGUEL", 2, "TRIGUEL") and not looks_like_name("so. The", 4, "The")
+
+
+def test_an_answer_says_where_each_correction_stands_in_its_text():
+    """The answer's text is tidied after correction (spaces move); each change still points at its
+    word there, also after a correction that adds an apostrophe (one word read, two letter runs)."""
+    text, changes = Speller(["don't", "know", "then"]).answer("I dont knwo ,thne")
+    assert text == "I don't know, then"
+    assert [(c["raw"], c["word"]) for c in changes] == [("dont", 1), ("knwo", 2), ("thne", 3)]
+    assert [text[c["start"] : c["end"]] for c in changes] == ["don't", "know", "then"]
+    assert [c["start"] for c in changes] == [2, 8, 14]
+
+
+def test_correct_lists_its_changes_without_their_place():
+    text, changes = Speller.english().correct(" Vang lieng ,teh")
+    assert text == " Vang lien ,the" and changes == [
+        {"raw": "lieng", "corrected": "lien", "word": 1},
+        {"raw": "teh", "corrected": "the", "word": 2},
+    ]

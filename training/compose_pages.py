@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from models.files import write_atomically
 from training.data.pages import RULINGS, compose_page, glyph_sources
 from training.provenance import ROOT
 
@@ -60,8 +61,8 @@ def write_page(cfg: PagesConfig, name: str, img: Image.Image) -> int:
     return len(buf.getvalue())
 
 
-def main(argv=None) -> None:
-    cfg = parse_args(argv)
+def compose_all(cfg: PagesConfig) -> dict:
+    """Compose and save ``cfg.count`` pages (the rulings in turn); every page's truth, by file name."""
     rng = np.random.default_rng(cfg.seed)
     sources = glyph_sources(cfg.mnist_npz, cfg.photo_dir if cfg.photo_dir and cfg.photo_dir.exists() else None)
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,18 @@ def main(argv=None) -> None:
         size = write_page(cfg, name, img)
         truths[name] = truth
         print(f"{name}: {len(truth['glyphs'])} glyphs, {size // 1024} KB")
-    (cfg.out / "truth.json").write_text(json.dumps(truths, indent=1) + "\n")
+    return truths
+
+
+def write_truth(cfg: PagesConfig, truths: dict) -> None:
+    """``truth.json`` in ``cfg.out``, in one step. Indented by one space as the committed
+    tests/resources/pages/truth.json is (``models.files.write_json`` indents by two)."""
+    write_atomically(cfg.out / "truth.json", json.dumps(truths, indent=1) + "\n")
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    write_truth(cfg, compose_all(cfg))
 
 
 if __name__ == "__main__":

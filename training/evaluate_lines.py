@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.decoding.charlm import LineLM, load_line_lm
+from models.decoding.charlm import LineLM
 from models.decoding.ctc import beam_search, decode_columns, error_rates, greedy
 from models.decoding.spelling import Speller, tidy_text
 from models.errors import PreprocessError
-from models.loading import LineRecognizer, load_line_filter, load_line_model, read_meta, write_meta
+from models.loading import LineRecognizer, load_line_filter, load_line_lm, load_line_model, read_meta, write_meta
 from models.preprocessing import line_from_gray
 from models.reading.lines import read_lines
 from models.registry import WEIGHTS_DIR

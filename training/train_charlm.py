@@ -38,7 +38,7 @@ import numpy as np
 from models.decoding.charlm import CharLM, LineLM, count_ngrams
 from models.decoding.ctc import beam_search, decode_columns, error_rates
 from models.decoding.spelling import tidy_text
-from models.loading import load_line_model
+from models.loading import load_line_model, save_charlm
 from models.registry import WEIGHTS_DIR
 from training.data.lines import (
     Lines,
@@ -317,7 +317,7 @@ def publish(
         },
     }
     lm.meta = stamped(meta, "training.train_charlm")
-    lm.save(cfg.out)
+    save_charlm(lm, cfg.out)
     print(json.dumps({"chosen": lm.meta["decoder"], "plain_beam": tuning.plain, "with_lm": tuning.final}), flush=True)
 
 

@@ -29,9 +29,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from models.architectures import build_line_filter
 from models.decoding.ctc import beam_search, edit_distance
 from models.errors import PreprocessError
 from models.loading import filter_windows, load_line_model
@@ -248,10 +250,6 @@ def validation_groups(cfg: FilterConfig, line_model, vrng: np.random.Generator) 
 
 def fit(cfg: FilterConfig, data: FilterData, vx: np.ndarray, vy: np.ndarray):
     """``build_line_filter`` trained with class weights, resumable from ``training/.checkpoints``."""
-    import keras
-
-    from models.architectures import build_line_filter  # imports TensorFlow: only a training run pays for it
-
     keras.utils.set_random_seed(cfg.seed)
     model = build_line_filter()
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])

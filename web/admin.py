@@ -23,7 +23,7 @@ from models import versions
 from models.errors import BadRequest, CannotRollBack, SheetsNotConfigured, SyncFailed, UnknownTask
 from models.registry import TASK_WEIGHTS
 from web.auth import admin_required
-from web.reading import registry
+from web.model_choice import registry
 from web.requests import json_object
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -1,20 +1,22 @@
 """The page and the JSON API:
 
 - ``GET /``: the page; ``GET /healthz``: liveness, tasks, loaded models, the Sheets backlog
+- ``GET /readyz``: readiness, 200 or 503 (every offered model loaded, the store answers:
+  ``web/limits.py``)
 - ``POST /submit``: a canvas drawing (JSON ``{"image": "data:...", "task": ...}``)
 - ``POST /upload``: an image file (multipart ``file`` and ``task``)
 - ``POST /feedback``: yes/no on an answer, with the right label
 - ``POST /sheet/check``, ``POST /sheet/train`` (admin), ``GET /sheet/models``: handwriting sheets
 
-(``/readyz`` is in ``web/limits.py``, ``/metrics`` in ``web/metrics.py``, profiles in
-``web/personal.py``, ``/admin/...`` in ``web/admin.py``.)
+(``/metrics`` is in ``web/metrics.py``, profiles in ``web/personal.py``, ``/admin/...`` in
+``web/admin.py``.)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from feedback.recording import record_feedback, record_lines, record_page, record_prediction
 from feedback.wiring import store, syncer
@@ -25,14 +27,14 @@ from models.reading.glyph import available_tasks, offered_tasks
 from models.reading.page import PageReading, annotate, hog_alphabets
 from web import limits, metrics, personal
 from web.auth import admin_required
-from web.reading import check_size, labels_of, read, registry
+from web.model_choice import Options, check_size, labels_of, read, registry
 from web.requests import json_object, uploaded_file
 
 bp = Blueprint("api", __name__)
 TASK_LABELS = {"digit": "Digit", "character": "Character", "line": "Line of text"}
 
 
-def answer(data: bytes, task: str, options, canvas: bool = False):
+def answer(data: bytes, task: str, options: Options, canvas: bool = False) -> Response:
     """Recognise ``data`` as ``task``, keep the answer for feedback, and answer with JSON."""
     with limits.heavy(task, check_size(data), canvas):
         reading = read(data, task, options, canvas)
@@ -67,6 +69,12 @@ def healthz():
         sheets |= {"pending": store().counts()["pending_sync"], "last_error": sync.last_error}
     tasks = offered_tasks(registry())
     return jsonify({"status": "ok", "tasks": tasks, "loaded": registry().loaded(), "sheets": sheets})
+
+
+@bp.get("/readyz")
+def readyz():
+    readiness = limits.readiness()
+    return jsonify(readiness), 200 if readiness["status"] == "ready" else 503
 
 
 @bp.post("/submit")

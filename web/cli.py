@@ -1,6 +1,7 @@
 """The ``flask --app app`` commands of the app itself: ``recognize`` (image files to JSON lines,
-as the API answers) and ``sheet train|list`` (personal models from handwriting sheets). The
-feedback store's commands are in ``feedback/``, the profiles' in ``web/personal.py``.
+as the API answers), ``sheet train|list`` (personal models from handwriting sheets) and
+``personal teach|list|delete`` (profiles, as the ``/personal`` routes). The feedback store's
+commands are in ``feedback/``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from flask.cli import AppGroup, with_appcontext
 
 from models.decoding.candidates import ALPHABET_HINTS
 from models.decoding.ctc import DECODERS
-from models.errors import InputError, TooLarge, WeightsError
+from models.errors import InputError, ProfileError, TooLarge, WeightsError
 from models.handwriting_sheets import list_personal, personal_dir, read_sheet
+from models.profiles import create_profile, delete_profile, list_profiles
 from models.reading.glyph import GLYPH_TASKS
 from models.reading.page import ENGINES, PAGE_ALPHABETS
-from web.reading import read, registry
+from training.lib.one_sample import TeachConfig
+from training.lib.one_sample import teach as run_teach
+from web.model_choice import read, registry
+from web.personal import checked_sample, personal_root
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -131,3 +136,55 @@ def sheet_list_command() -> None:
     """List the personal models."""
     for item in list_personal(Path(current_app.config["PERSONAL_DIR"])):
         click.echo(json.dumps(item))
+
+
+personal_cli = AppGroup("personal", help="Profiles: teach one sample of your handwriting, list and delete profiles.")
+
+
+@personal_cli.command("teach")
+@click.option("--task", type=click.Choice(GLYPH_TASKS), default="digit", show_default=True, help="the model to adapt")
+@click.option("--label", required=True, help="the character the sample is")
+@click.option("--profile", "name", required=True, help="profile name ([a-z0-9_-], up to 40)")
+@click.argument("sample", type=click.Path(exists=True, dir_okay=False))
+def personal_teach_command(task: str, label: str, name: str, sample: str) -> None:
+    """Teach PROFILE one sample: progress on stderr, the job's result as one JSON object on stdout."""
+    try:
+        png = checked_sample(Path(sample).read_bytes(), task, label, name)
+    except InputError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    folder, token = create_profile(personal_root(), name)
+
+    def progress(step: str, fraction: float) -> None:
+        click.echo(f"[{fraction:4.0%}] {step}", err=True)
+
+    reg = registry()
+    record = run_teach(
+        png,
+        task,
+        label,
+        folder,
+        progress,
+        TeachConfig(**current_app.config["TEACH_OPTIONS"]),
+        base_dir=reg.source(task),
+        weights_dir=reg.weights_dir,
+    )
+    out = {"state": "done", "task": task, "label": label, "profile": name, "result": record}
+    click.echo(json.dumps(out | ({"profile_token": token} if token else {})))
+
+
+@personal_cli.command("list")
+def personal_list_command() -> None:
+    """List the profiles, one JSON object per line."""
+    for item in list_profiles(personal_root()):
+        click.echo(json.dumps(item))
+
+
+@personal_cli.command("delete")
+@click.argument("name")
+def personal_delete_command(name: str) -> None:
+    """Delete profile NAME and every file of it."""
+    try:
+        delete_profile(personal_root(), name)
+    except ProfileError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"deleted profile {name}")

@@ -3,8 +3,9 @@
 ``{"error": {"code": ..., "message": ..., "request_id": ...}}`` and any extra fields: the ``code``
 is stable for clients and counted in ``/metrics``; the ``request_id`` (also in the ``X-Request-ID``
 header) finds the request's log lines. Every ``ServiceError`` (``models/errors.py``) carries its own
-code, status, headers and fields, so one handler answers them all; the others here are Werkzeug's
-and Flask-Limiter's own exceptions and the unexpected ones (``internal_error``).
+code, status, headers and fields, so one handler answers them all: Flask-Limiter's refusal is
+answered as ``RateLimited``, Werkzeug's 413 as ``TooLarge`` and an unexpected exception as
+``InternalError`` (its traceback logged); Werkzeug's other HTTP errors keep their own names.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from flask import Flask, Response, current_app, jsonify
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from models.errors import ServiceError, TooLarge
+from models.errors import InternalError, RateLimited, ServiceError, TooLarge
 from web.logs import current_request_id
 from web.metrics import count_error
 
@@ -35,12 +36,12 @@ def service_error(exc: ServiceError) -> tuple[Response, int, dict[str, str]]:
 
 
 def init_app(app: Flask) -> None:
+    """Answer every error of ``app`` with the JSON error body."""
     app.register_error_handler(ServiceError, service_error)
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(exc: RateLimitExceeded):
-        message = f"Too many requests from your address (the limit is {exc.description}); try again shortly."
-        return error_response("rate_limited", message, 429)  # Flask-Limiter adds Retry-After and X-RateLimit-*
+        return service_error(RateLimited(exc.description))  # Flask-Limiter adds Retry-After and X-RateLimit-*
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
@@ -54,4 +55,4 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         app.logger.exception("unexpected error")
-        return error_response("internal_error", "Something went wrong on our side; please try again.", 500)
+        return service_error(InternalError())

@@ -15,16 +15,16 @@ server says when it is ready.
   store (``redis://...``, ``memcached://...``), which several workers or hosts then share. Behind a
   reverse proxy set ``PROXY_HOPS`` (how many proxies append to ``X-Forwarded-For``) so that the
   client, not the proxy, is counted.
-- **Readiness.** ``/readyz`` answers 200 when every model this server offers is loaded and the
-  feedback store answers a query, 503 ``not_ready`` (with what is missing) otherwise; it never loads
-  anything, so it answers in milliseconds. ``/healthz`` stays the liveness check.
+- **Readiness** (``readiness``, answered at ``/readyz`` by ``web/api.py``): ready when every model
+  this server offers is loaded and the feedback store answers a query, ``not_ready`` (with what is
+  missing, a 503) otherwise; it never loads anything, so it answers in milliseconds. ``/healthz``
+  stays the liveness check.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import io
 import math
 import os
 import statistics
@@ -34,14 +34,14 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from PIL import Image
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from feedback.wiring import store
 from models.errors import ServerBusy
+from models.preprocessing import image_size
 from models.reading.glyph import offered_tasks
 
 HEAVY_TASKS = ("page", "line")  # read at 2000 px, with many glyphs or a line model: always heavy
@@ -133,10 +133,10 @@ class HeavySlots:
 def decoded_pixels(data: bytes) -> int:
     """Width times height from the image's header (nothing decoded); 0 when it is not an image."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.size[0] * img.size[1]
+        width, height = image_size(data, turned=False)  # the EXIF turn changes no product
     except Exception:  # noqa: BLE001 - not an image: the recognition path says what is wrong with it
         return 0
+    return width * height
 
 
 def is_heavy(task: str, data: bytes, canvas: bool = False) -> bool:
@@ -180,7 +180,7 @@ def limit_routes(app: Flask, routes: dict[str, str]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Heavy slots, the rate limiter (one per app: its route limits are its own) and ``/readyz``."""
+    """Heavy slots and the rate limiter (one per app: its route limits are its own)."""
     if app.config["TUNE_MALLOC"]:
         tune_malloc()
     hops = int(app.config["PROXY_HOPS"])
@@ -196,17 +196,18 @@ def init_app(app: Flask) -> None:
 
     app.extensions["hwr_limiter"] = Limiter(key_func=_client_key, app=app, default_limits=[])
 
-    @app.get("/readyz")
-    def readyz():
-        reg = current_app.extensions["registry"]
-        loaded = reg.loaded()
-        missing = [t for t in offered_tasks(reg) if t != "page" and t not in loaded]  # a page uses a glyph model
-        store_ok = True
-        try:
-            store().ping()
-        except Exception:  # noqa: BLE001 - any failure of the store means not ready, with the reason logged
-            current_app.logger.exception("readiness: the feedback store does not answer")
-            store_ok = False
-        ready = not missing and store_ok
-        body = {"status": "ready" if ready else "not_ready", "models_missing": missing, "store": store_ok}
-        return jsonify(body), 200 if ready else 503
+
+def readiness() -> dict[str, object]:
+    """Whether this server is ready, without loading anything: ``{"status": "ready" | "not_ready",
+    "models_missing": [...], "store": bool}`` (every offered model loaded, the feedback store answers)."""
+    reg = current_app.extensions["registry"]
+    loaded = reg.loaded()
+    missing = [t for t in offered_tasks(reg) if t != "page" and t not in loaded]  # a page uses a glyph model
+    store_ok = True
+    try:
+        store().ping()
+    except Exception:  # noqa: BLE001 - any failure of the store means not ready, with the reason logged
+        current_app.logger.exception("readiness: the feedback store does not answer")
+        store_ok = False
+    ready = not missing and store_ok
+    return {"status": "ready" if ready else "not_ready", "models_missing": missing, "store": store_ok}

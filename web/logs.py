@@ -13,11 +13,12 @@ import json
 import logging
 import re
 import sys
-import time
 import uuid
 from typing import TextIO
 
 from flask import Flask, Response, g, has_request_context, request
+
+from models.timestamps import utc_stamp
 
 HEADER = "X-Request-ID"
 SANE_ID = re.compile(r"[A-Za-z0-9._:=+/@-]{1,64}")  # a uuid, nginx's $request_id, an AWS trace id; no spaces
@@ -55,13 +56,12 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, so a log shipper needs no pattern to split fields; times in UTC."""
-
-    converter = time.gmtime
+    """One JSON object per line, so a log shipper needs no pattern to split fields; times in UTC
+    (``utc_stamp``, with milliseconds)."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": utc_stamp(record.created, milliseconds=True),
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", NO_REQUEST),

@@ -1,4 +1,5 @@
-"""Teaching a profile your handwriting: the ``/personal`` routes and ``flask --app app personal``.
+"""Teaching a profile your handwriting: the ``/personal`` routes (``flask --app app personal`` is in
+``web/cli.py``).
 
 - ``POST /personal/teach``: one sample (JSON ``image`` data URL, or multipart ``file``) with its
   ``task``, ``label`` and ``profile``; answers ``202 {"job_id", "profile"}`` at once (plus the new
@@ -11,17 +12,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import click
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
-from flask.cli import AppGroup
 
 from models.errors import (
     InputError,
     InvalidLabel,
-    ProfileError,
     ProfileForbidden,
     TeachQueueFull,
     TooManyProfiles,
@@ -42,15 +39,12 @@ from models.profiles import (
     token_matches,
 )
 from models.reading.glyph import GLYPH_TASKS, available_tasks
-from training.lib.one_sample import TeachConfig
-from training.lib.one_sample import teach as run_teach
 from web import metrics
 from web.auth import is_admin
 from web.jobs import QueueFull, TeachQueue
 from web.requests import uploaded_file
 
 bp = Blueprint("personal", __name__, url_prefix="/personal")
-cli = AppGroup("personal", help="Profiles: teach one sample of your handwriting, list and delete profiles.")
 
 
 def personal_root() -> Path:
@@ -200,55 +194,3 @@ def picture(name: str, task: str, code: int, picture: str):
         download_name=f"{name}-{task}-{chr(code)}-{picture}.png",
         max_age=0,
     )
-
-
-# ------------------------------------------------------------------------------------------ CLI
-
-
-@cli.command("teach")
-@click.option("--task", type=click.Choice(GLYPH_TASKS), default="digit", show_default=True, help="the model to adapt")
-@click.option("--label", required=True, help="the character the sample is")
-@click.option("--profile", "name", required=True, help="profile name ([a-z0-9_-], up to 40)")
-@click.argument("sample", type=click.Path(exists=True, dir_okay=False))
-def teach_command(task: str, label: str, name: str, sample: str) -> None:
-    """Teach PROFILE one sample: progress on stderr, the job's result as one JSON object on stdout."""
-    try:
-        png = checked_sample(Path(sample).read_bytes(), task, label, name)
-    except InputError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
-    folder, token = create_profile(personal_root(), name)
-
-    def progress(step: str, fraction: float) -> None:
-        click.echo(f"[{fraction:4.0%}] {step}", err=True)
-
-    reg = _registry()
-    record = run_teach(
-        png,
-        task,
-        label,
-        folder,
-        progress,
-        TeachConfig(**current_app.config["TEACH_OPTIONS"]),
-        base_dir=reg.source(task),
-        weights_dir=reg.weights_dir,
-    )
-    out = {"state": "done", "task": task, "label": label, "profile": name, "result": record}
-    click.echo(json.dumps(out | ({"profile_token": token} if token else {})))
-
-
-@cli.command("list")
-def list_command() -> None:
-    """List the profiles, one JSON object per line."""
-    for item in list_profiles(personal_root()):
-        click.echo(json.dumps(item))
-
-
-@cli.command("delete")
-@click.argument("name")
-def delete_command(name: str) -> None:
-    """Delete profile NAME and every file of it."""
-    try:
-        delete_profile(personal_root(), name)
-    except ProfileError as exc:
-        raise click.ClickException(exc.message) from exc
-    click.echo(f"deleted profile {name}")

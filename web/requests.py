@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, request
 
 from models.errors import BadRequest, NoFile, UnsupportedMediaType
-from web.reading import check_size
+from web.model_choice import check_size
 
 
 def uploaded_file() -> bytes:

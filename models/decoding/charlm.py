@@ -8,29 +8,23 @@ line ends (``END``), so a beam's last word is scored too.
 
 The counts are built by ``training.train_charlm`` from text the line model may see (IAM-OnDB
 training transcriptions and the word-frequency list that ships with symspellpy) and stored as
-``charlm.npz`` with a ``meta.json`` that records the decoder weights chosen on validation lines.
+``charlm.npz`` with a ``meta.json`` that records the decoder weights chosen on validation lines:
+``models.loading.charlm`` writes and reads those files.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-
-from models.loading import write_meta
 
 BOUNDARY = "\n"  # the context before a line's first character; never a character of a line
 
 
 END = "\n"  # the "character" that ends a line (the same symbol: it never occurs inside a line)
-
-
-LM_FORMAT = "1"  # bump when the stored arrays change meaning
 
 
 CACHE_LIMIT = 200_000  # contexts whose distributions are kept; cleared when full
@@ -146,37 +140,6 @@ class CharLM:
         """The model seen through a recogniser's charset (its class order), for the beam search."""
         return CharsetLM(self, charset)
 
-    def save(self, folder: Path) -> None:
-        """``charlm.npz`` (contexts, their characters and weights) and ``meta.json``."""
-        folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            folder / "charlm.npz",
-            contexts=self.names,
-            sizes=np.diff(self.offsets),
-            chars=self.chars,
-            weights=self.weights,
-            vocab=np.array(self.vocab),
-            order=np.array(self.order),
-            discount=np.array(self.discount),
-            format=np.array(LM_FORMAT),
-        )
-        write_meta(folder, self.meta)
-
-
-def load_charlm(folder: Path) -> CharLM:
-    """A model saved by ``CharLM.save``; ValueError when the file is of another format."""
-    with np.load(folder / "charlm.npz", allow_pickle=False) as d:
-        if str(d["format"]) != LM_FORMAT:
-            raise ValueError(f"{folder / 'charlm.npz'} is format {d['format']}, this code reads {LM_FORMAT}")
-        names, sizes, chars, weights = d["contexts"], d["sizes"], d["chars"], d["weights"]
-        vocab, order, discount = str(d["vocab"]), int(d["order"]), float(d["discount"])
-    if len(names) > 1 and not bool(np.all(names[:-1] < names[1:])):
-        raise ValueError(f"{folder / 'charlm.npz'}: contexts are not sorted")
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    meta_path = folder / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return CharLM(order, vocab, names, offsets, chars.astype(np.uint8), weights.astype(np.float32), meta, discount)
-
 
 class CharsetLM:
     """A ``CharLM`` answering in a recogniser's class order: ``log_probs(prefix)[k]`` is
@@ -244,19 +207,3 @@ class LineLM:
         """``beam_search`` keyword arguments for one line, given its greedy reading."""
         alpha = self.capitals_alpha if block_capitals(greedy_text) else self.alpha
         return {"lm": self.view(charset), "alpha": alpha, "beta": self.beta if alpha else 0.0, "width": self.width}
-
-
-def load_line_lm(folder: Path) -> LineLM | None:
-    """The installed language model of the line decoder (``models/weights/line-lm``), or None when
-    there is none; ValueError when its files do not match this code."""
-    if not (folder / "charlm.npz").exists():
-        return None
-    lm = load_charlm(folder)
-    d = lm.meta.get("decoder", {})
-    missing = {"alpha", "beta", "width", "capitals_alpha"} - set(d)
-    if missing:
-        raise ValueError(f"{folder / 'meta.json'} lacks decoder settings {sorted(missing)}: run `{TRAIN_COMMAND}`")
-    return LineLM(lm, float(d["alpha"]), float(d["beta"]), int(d["width"]), float(d["capitals_alpha"]))
-
-
-TRAIN_COMMAND = "python -m training.train_charlm --data-dir ../shared/data"

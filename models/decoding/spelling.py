@@ -16,7 +16,7 @@ from models.decoding.ctc import (
     best_path_frames,
     texts_log_likelihood,
 )
-from models.reading.results import Correction
+from models.reading.results import Correction, WordChange
 
 WORD = re.compile(r"[A-Za-z]+")
 
@@ -86,9 +86,9 @@ class Speller:
 
     def correct(
         self, text: str, probs: np.ndarray | None = None, charset: str | None = None
-    ) -> tuple[str, list[Correction]]:
+    ) -> tuple[str, list[WordChange]]:
         """Correct the words of a line; spaces, digits and punctuation stay as they are. Returns the
-        text and the changes, ``Correction``s ``{"raw", "corrected", "word"}`` (``word``: which word of
+        text and the changes, ``WordChange``s ``{"raw", "corrected", "word"}`` (``word``: which word of
         the line, counted from 0), so a user can be offered the raw word back.
 
         With the line's column probabilities (``text`` read from them greedily or by beam search), a
@@ -97,6 +97,18 @@ class Speller:
         against the same for the raw word (see ``OOV_LOG_COUNT``, ``REPLACE_MARGIN``); names are kept
         unless the writing alone prefers the replacement. Without them, the most frequent nearest
         word, names excepted."""
+        fixed, changes = self._corrected(text, probs, charset)
+        return fixed, [{"raw": c["raw"], "corrected": c["corrected"], "word": c["word"]} for c in changes]
+
+    def answer(
+        self, text: str, probs: np.ndarray | None = None, charset: str | None = None
+    ) -> tuple[str, list[Correction]]:
+        """A line as its answer gives it: ``correct``ed and written as people write (``tidy_text``),
+        each change with ``start`` and ``end``, where it stands in that text."""
+        return _tidied(*self._corrected(text, probs, charset))
+
+    def _corrected(self, text: str, probs: np.ndarray | None, charset: str | None) -> tuple[str, list[Correction]]:
+        """``correct``, each change with where it stands in the corrected text."""
         frames = None
         if probs is not None and charset is not None:
             greedy_text, frames = best_path_frames(probs, charset)
@@ -105,8 +117,10 @@ class Speller:
         best = probs.argmax(axis=-1) if frames is not None else None
         changes: list[Correction] = []
         words = itertools.count()  # which word of the line ``fix`` is at
+        shift = 0  # how much longer the corrected text is than ``text`` before the word ``fix`` is at
 
         def fix(m: re.Match) -> str:
+            nonlocal shift
             token, index = m.group(0), next(words)
             name = self.keeps_names and looks_like_name(text, m.start(), token)
             if frames is None:
@@ -119,7 +133,9 @@ class Speller:
                 end = frames[j] if j < len(frames) else len(probs)
                 new = self._likeliest(token, probs[start:end], charset, name)
             if new != token:
-                changes.append({"raw": token, "corrected": new, "word": index})
+                start = m.start() + shift
+                changes.append({"raw": token, "corrected": new, "word": index, "start": start, "end": start + len(new)})
+                shift += len(new) - len(token)
             return new
 
         return WORD.sub(fix, text), changes
@@ -170,6 +186,19 @@ def tidy_text(text: str) -> str:
     text = _SPACE_BEFORE.sub(r"\1", text)
     text = _NO_SPACE_AFTER.sub(lambda m: (m.group(1) or m.group(2)) + " ", text)
     return re.sub(r" {2,}", " ", text).strip()
+
+
+def _tidied(text: str, changes: list[Correction]) -> tuple[str, list[Correction]]:
+    """``tidy_text`` of a corrected line, with its ``changes``' ``start`` and ``end`` moved to where
+    the corrections stand in the tidy text."""
+    tidy = tidy_text(text)
+    # tidying only removes and adds spaces: the n-th character that is no space stays the n-th
+    marks = [i for i, ch in enumerate(tidy) if not ch.isspace()]
+    moved: list[Correction] = []
+    for change in changes:
+        start = marks[sum(not ch.isspace() for ch in text[: change["start"]])]
+        moved.append(change | {"start": start, "end": start + change["end"] - change["start"]})
+    return tidy, moved
 
 
 def _same_case(word: str, like: str) -> str:

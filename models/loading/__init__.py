@@ -1,14 +1,16 @@
-"""Loading a model folder, in four rooms:
+"""Loading a model folder, in five rooms:
 
 - ``meta``: the one reader, check and writer of ``meta.json`` (one key vocabulary; old keys read);
 - ``forward``: the served forward pass, ``model.onnx`` in ONNX Runtime or (a folder without one)
   ``model.keras`` through TensorFlow, checked against what ``meta.json`` records;
 - ``recognizers``: the glyph CNN, the line CRNN and the handwriting filter, and their loaders;
-- ``hog``: the classical HOG + SVM engine, saved and loaded with its ``meta.json``.
+- ``hog``: the classical HOG + SVM engine, saved and loaded with its ``meta.json``;
+- ``charlm``: the line decoder's character language model, saved and loaded with its ``meta.json``.
 
 ``models.registry`` caches what they load. What callers use is importable from here too.
 """
 
+from models.loading.charlm import LM_FORMAT, load_charlm, load_line_lm, save_charlm
 from models.loading.forward import (
     EXPORT_COMMAND,
     KERAS_FILE,
@@ -37,6 +39,7 @@ __all__ = [
     "CURRENT",
     "EXPORT_COMMAND",
     "KERAS_FILE",
+    "LM_FORMAT",
     "ONNX_FILE",
     "TRAIN_COMMANDS",
     "Forward",
@@ -52,12 +55,15 @@ __all__ = [
     "hog_features",
     "inference_threads",
     "keras_forward",
+    "load_charlm",
     "load_forward",
     "load_hog",
+    "load_line_lm",
     "load_line_filter",
     "load_line_model",
     "load_recognizer",
     "read_meta",
+    "save_charlm",
     "save_hog",
     "upgrade",
     "write_meta",

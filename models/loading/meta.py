@@ -10,18 +10,21 @@ models) describes itself with the same keys:
   model was trained through, which must be the one this code runs;
 - ``input_shape``: ``[28, 28, 1]`` for a glyph CNN, ``[48, null, 1]`` for a line model (any width).
 
-Older line models said ``charset`` (a string), ``line_preprocessing_version`` and ``input_height``:
-``read_meta`` reads them as the keys above, so versions kept in an instance folder still load.
+A folder whose model reads no image (``line-lm``, the line decoder's language model) has no
+``preprocessing`` keys; its ``decoder`` holds the weights the beam search gives it.
+
+Older line models said ``charset`` (a string), ``line_preprocessing_version`` and ``input_height``,
+older glyph models only ``preprocessing_version``: ``read_meta`` reads them as the keys above, so
+versions kept in an instance folder still load.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from models.errors import WeightsError
-from models.files import write_json
+from models.files import read_json, write_json
 from models.preprocessing import LINE_PREPROCESSING_VERSION, PREPROCESSING_VERSION
 
 CURRENT = {"glyph": PREPROCESSING_VERSION, "line": LINE_PREPROCESSING_VERSION}  # what this code runs
@@ -37,7 +40,8 @@ def upgrade(meta: dict[str, Any]) -> dict[str, Any]:
         meta["labels"] = list(meta.pop("charset"))
     if "input_height" in meta:
         meta["input_shape"] = [meta.pop("input_height"), None, 1]
-    meta.setdefault("preprocessing", "glyph")
+    if "preprocessing_version" in meta:  # a version alone named the glyph path, the only one there was
+        meta.setdefault("preprocessing", "glyph")
     return meta
 
 
@@ -46,7 +50,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
     missing or not a JSON object."""
     path = Path(folder) / "meta.json"
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = read_json(path)
     except FileNotFoundError as exc:
         raise WeightsError(f"The {path.parent.name} model has no meta.json beside its weights.") from exc
     except (OSError, ValueError) as exc:

@@ -31,6 +31,7 @@ from models.preprocessing.glyph import (
 )
 from models.preprocessing.image import (
     DEFAULT_MAX_PIXELS,
+    EXIF_ORIENTATION,
     FORMATS,
     KEEP_PNG_BYTES,
     LIBTIFF_QUIET,
@@ -47,6 +48,7 @@ from models.preprocessing.image import (
     decode_data_url,
     edge_share,
     gray_png,
+    image_size,
     load_image,
     png_data_url,
     read_gray,

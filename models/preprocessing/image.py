@@ -1,6 +1,6 @@
 """Image files in and out: decoding within a pixel budget (formats, EXIF turn, truncated and
-hostile files), shrinking, grayscale, the noise check, and PNG / data-URL encoding of what is kept
-or shown."""
+hostile files), sizes from the header, shrinking, grayscale, the noise check, and PNG / data-URL
+encoding of what is kept or shown."""
 
 from __future__ import annotations
 
@@ -101,14 +101,15 @@ def decode_data_url(url: str) -> bytes:
     return data
 
 
-def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int = WORK_SIDE) -> Image.Image:
+def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int | None = WORK_SIDE) -> Image.Image:
     """Decode image bytes (PNG, JPEG, WebP, BMP, GIF, TIFF) with EXIF orientation applied.
 
     Refuses a non-image, a truncated file and an image that would decode to more than
     ``max_pixels`` pixels, the last before any pixel is decoded, so decoding never allocates more
     than the budget. JPEGs larger than ``draft`` are decoded at a reduced scale (the codec's own DCT
     scaling), which saves most of the time and memory of a phone photo: the budget counts the
-    pixels decoded, so a 48 MP photo read at a quarter of its side passes.
+    pixels decoded, so a 48 MP photo read at a quarter of its side passes. ``draft=None``: every
+    pixel, as the file holds it.
     """
     if not data:
         raise NotAnImage("The file is empty.")
@@ -124,7 +125,7 @@ def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int = W
     if w < 1 or h < 1:
         raise NotAnImage("The image has no pixels.")
     try:
-        if img.format in ("JPEG", "MPO") and max(w, h) > 2 * draft:
+        if draft is not None and img.format in ("JPEG", "MPO") and max(w, h) > 2 * draft:
             scale = draft / max(w, h)  # the codec keeps both sides at least this large
             img.draft("L" if img.mode == "L" else "RGB", (int(w * scale) + 1, int(h * scale) + 1))
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -140,6 +141,18 @@ def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int = W
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise TruncatedImage("The image file is truncated or corrupt.") from exc
     return img
+
+
+EXIF_ORIENTATION = 0x0112  # the EXIF tag saying how the picture is turned; 5 to 8 swap its sides
+
+
+def image_size(data: bytes, turned: bool = True) -> tuple[int, int]:
+    """(width, height) of an image file from its header, no pixel decoded; ``turned``: as it is
+    shown, after its EXIF orientation. Raises what Pillow raises for a file it cannot open."""
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size
+        orientation = img.getexif().get(EXIF_ORIENTATION, 1) if turned else 1
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def shrink(img: Image.Image, side: int = WORK_SIDE) -> Image.Image:
@@ -228,9 +241,7 @@ def gray_png(gray: np.ndarray, side: int | None = None, height: int | None = Non
     img = Image.fromarray(np.round(np.clip(gray, 0, 1) * 255.0).astype(np.uint8))
     h, w = gray.shape
     img = box_shrink(img, min(side / max(w, h) if side else 1.0, height / h if height else 1.0))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=6)  # kept for a day at least: smaller beats faster
-    return buf.getvalue()
+    return to_png(img, compress_level=6)  # kept for a day at least: smaller beats faster
 
 
 def source_png(data: bytes, gray: np.ndarray) -> bytes:
@@ -243,11 +254,13 @@ def source_png(data: bytes, gray: np.ndarray) -> bytes:
     return gray_png(gray, side=STORE_SIDE)
 
 
-def to_png(pixels: np.ndarray) -> bytes:
-    """Lossless PNG bytes of a uint8 array (the 28x28 the model saw, feedback images), with fast
-    compression: these are made on every request."""
+def to_png(picture: np.ndarray | Image.Image, compress_level: int = 1) -> bytes:
+    """Lossless PNG bytes of a uint8 array (the 28x28 the model saw, feedback images) or of a
+    picture; every PNG made is made here. Fast compression by default: most are made on every
+    request."""
+    img = picture if isinstance(picture, Image.Image) else Image.fromarray(np.asarray(picture, dtype=np.uint8))
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buf, format="PNG", compress_level=1)
+    img.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 
@@ -261,7 +274,5 @@ def png_data_url(picture: bytes | Image.Image) -> str:
     the fastest compression: these are for display, made on every answer. On an A4 page's
     annotated image, level 1 took 29 ms and 1,330 KB, level 3 50 ms and 1,290 KB)."""
     if isinstance(picture, Image.Image):
-        buf = io.BytesIO()
-        picture.save(buf, format="PNG", compress_level=1)
-        picture = buf.getvalue()
+        picture = to_png(picture)
     return "data:image/png;base64," + base64.b64encode(picture).decode("ascii")

@@ -72,7 +72,7 @@ def _shrink_for_search(ink: np.ndarray, height: int = 32) -> np.ndarray:
     return ink if scale >= 1 else np.asarray(box_shrink(Image.fromarray(ink, "F"), scale))
 
 
-def _affine(ink: np.ndarray, shear: float = 0.0, angle_deg: float = 0.0) -> np.ndarray:
+def affine(ink: np.ndarray, shear: float = 0.0, angle_deg: float = 0.0) -> np.ndarray:
     """Rotate by ``angle_deg`` and shear by ``shear`` (x += shear * (y - centre)), keeping all ink."""
     img = Image.fromarray(ink, "F")
     if angle_deg:
@@ -103,7 +103,7 @@ def _sharpness(positions: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def estimate_skew(ink: np.ndarray, height: int = 48) -> float:
-    """The rotation (degrees, as ``_affine`` takes it) that makes the row profile sharpest: text
+    """The rotation (degrees, as ``affine`` takes it) that makes the row profile sharpest: text
     lines lie level. Every angle from -10 to 10 degrees is tried, 1 degree apart, on a copy at
     most ``height`` pixels high."""
     small = _shrink_for_search(ink, height)
@@ -118,7 +118,7 @@ def estimate_skew(ink: np.ndarray, height: int = 48) -> float:
 
 
 def estimate_slant(ink: np.ndarray) -> float:
-    """The shear that uprights the writing (apply it with ``_affine(ink, shear=...)``): the one that
+    """The shear that uprights the writing (apply it with ``affine(ink, shear=...)``): the one that
     makes the column profile of the strokes sharpest, since upright strokes fill whole columns."""
     small = _shrink_for_search(ink, 32)
     ys, xs = np.nonzero(small > 0.3)
@@ -136,10 +136,10 @@ def line_from_gray(gray: np.ndarray) -> np.ndarray:
     ink = _crop_ink(line_ink(np.asarray(gray, dtype=np.float32)))
     angle = estimate_skew(ink)
     if angle:
-        ink = _crop_ink(_affine(ink, angle_deg=angle))
+        ink = _crop_ink(affine(ink, angle_deg=angle))
     shear = estimate_slant(ink)
     if shear:
-        ink = _crop_ink(_affine(ink, shear=shear))
+        ink = _crop_ink(affine(ink, shear=shear))
     target = LINE_HEIGHT - 2 * LINE_PAD
     scale = target / ink.shape[0]
     width = min(MAX_LINE_WIDTH, max(1, round(ink.shape[1] * scale)))

@@ -128,9 +128,9 @@ def _read_line(
     """One strip's reading: the decoded text, corrected by ``speller`` when given, as written."""
     probs = model.probabilities(strip)
     raw = decode_columns(probs, model.charset, decoder, lm)
-    text, changes = speller.correct(raw, probs, model.charset) if speller else (raw, [])
+    text, changes = speller.answer(raw, probs, model.charset) if speller else (tidy_text(raw), [])
     return {
-        "text": tidy_text(text),
+        "text": text,
         "raw_text": tidy_text(raw),
         "corrections": changes,
         "confidence": round(confidence(probs), 4),

@@ -4,7 +4,6 @@ input; the recognised text rendered in place on white)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from models.preprocessing import (
     PREPROCESSING_VERSION,
     decode,
     glyph_from_gray,
+    image_size,
+    load_image,
     png_data_url,
     read_gray,
     to_gray,
@@ -56,7 +57,7 @@ def page_alphabet(alphabet: str) -> tuple[str, str]:
 ENGINES = ("cnn", "hog")
 
 
-def engine_model(registry: Registry, alphabet: str, engine: str, personal=None) -> GlyphModel:
+def engine_model(registry: Registry, alphabet: str, engine: str, personal: Path | None = None) -> GlyphModel:
     """The classifier for ``alphabet`` and ``engine``: a ``Recognizer`` or a ``HogRecognizer``;
     ``personal`` (a folder made by ``training.lib.sheet_profile``) picks a personal digit model instead."""
     if alphabet not in ALPHABETS:
@@ -112,7 +113,7 @@ def read_page(
     engine: str = "cnn",
     max_pixels: int = PAGE_MAX_PIXELS,
     threshold: float | None = None,
-    personal=None,
+    personal: Path | None = None,
 ) -> PageReading:
     """Read every glyph on a page image; ``.result`` is the response shape of ``"task": "page"``.
     ``alphabet`` (``PAGE_ALPHABETS``) names the model and restricts its answers to a hint's classes."""
@@ -170,15 +171,18 @@ def _doubted(
 def _answer_rows(
     page: Page, probs: np.ndarray, labels: list[str], doubted: np.ndarray
 ) -> tuple[list[PageGlyph], list[PageLine]]:
-    """(the answer's glyphs, its lines): each glyph with its box, line, candidates and doubt, in
-    reading order; each line with its text and the box round its glyphs."""
+    """(the answer's glyphs, its lines): each glyph with its box, line, offset in the line's text,
+    candidates and doubt, in reading order; each line with its text, the box round its glyphs and
+    their mean confidence."""
     out_glyphs: list[PageGlyph] = []
     lines: list[PageLine] = []
     k = 0
     for r, row in enumerate(page.rows):
         text = ""
+        total = 0.0  # summed one by one, in reading order: the figure the page has always shown
         for g in row:
             candidates = top_candidates(probs[k], labels, 5)
+            text += " " if g.space_before else ""
             item: PageGlyph = {
                 "x": g.x,
                 "y": g.y,
@@ -186,17 +190,19 @@ def _answer_rows(
                 "h": g.h,
                 "line": r,
                 "space_before": g.space_before,
+                "offset": len(text),
                 "text": candidates[0]["label"],
                 "confidence": candidates[0]["probability"],
                 "candidates": candidates,
                 "unsure": bool(doubted[k]),
             }
             out_glyphs.append(item)
-            text += (" " if g.space_before else "") + item["text"]
+            text += item["text"]
+            total += item["confidence"]
             k += 1
         x0, y0 = min(g.x for g in row), min(g.y for g in row)
         x1, y1 = max(g.x + g.w for g in row), max(g.y + g.h for g in row)
-        lines.append({"text": text, "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0})
+        lines.append({"text": text, "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0, "confidence": total / len(row)})
     return out_glyphs, lines
 
 
@@ -209,7 +215,7 @@ def read_drawing(
     alphabet: str = "digit",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
-    personal=None,
+    personal: Path | None = None,
     pieces: int | None = None,
 ) -> PageReading | None:
     """A drawing whose ink stands in several pieces side by side ("12", "A7") read as a short
@@ -220,7 +226,7 @@ def read_drawing(
         pieces = glyph_from_gray(to_gray(decode(data, max_pixels))).pieces
     if pieces < 2:
         return None
-    drawing = Image.open(io.BytesIO(data)).convert("RGBA")
+    drawing = load_image(data, max_pixels, draft=None).convert("RGBA")  # full scale: boxes come in its pixels
     paper, offset = on_paper(drawing)
     try:
         reading = read_page(paper, registry, alphabet, "cnn", max_pixels, threshold, personal)
@@ -254,9 +260,7 @@ def on_paper(drawing: Image.Image) -> tuple[bytes, tuple[int, int]]:
     paper = Image.new("RGB", (drawing.width * DRAWING_PAPER, drawing.height * DRAWING_PAPER), "white")
     dx, dy = drawing.width * (DRAWING_PAPER - 1) // 2, drawing.height * (DRAWING_PAPER - 1) // 2
     paper.paste(drawing, (dx, dy), drawing)
-    buf = io.BytesIO()
-    paper.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue(), (dx, dy)
+    return to_png(paper), (dx, dy)
 
 
 def drawing_box(glyph: Box, scale: float, offset: tuple[int, int]) -> Box:
@@ -278,7 +282,7 @@ def read_canvas(
     hint: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
-    personal=None,
+    personal: Path | None = None,
 ) -> Reading | PageReading:
     """A canvas drawing: one glyph (``recognize``), or several side by side read as a short
     sequence (``read_drawing``, with ``alphabet`` a page's). The drawing goes through the glyph
@@ -293,11 +297,8 @@ def read_canvas(
 
 
 def upload_size(data: bytes) -> tuple[int, int]:
-    """(width, height) of an image file as it is shown, after its EXIF orientation (header only)."""
-    with Image.open(io.BytesIO(data)) as img:
-        width, height = img.size
-        orientation = img.getexif().get(0x0112, 1)
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    """(width, height) of an uploaded image as it is shown, after its EXIF orientation (header only)."""
+    return image_size(data)
 
 
 def in_upload_pixels(result: PageAnswer | LinesAnswer, size: tuple[int, int]) -> PageAnswer | LinesAnswer:

@@ -12,10 +12,12 @@ from models.profiles import (
     profile_task_dir,
     taught_tasks,
 )
+from models.protocols import GlyphModel
 from models.reading.results import WriterVerdict
+from models.registry import Registry
 
 
-def personal_models(registry, profile: Path, task: str):
+def personal_models(registry: Registry, profile: Path, task: str) -> tuple[GlyphModel, GlyphModel | None]:
     """(recogniser, writer classifier or None) of ``profile`` for ``task``: the taught model, or for
     digits a sheet-trained CNN; raises ``ProfileError`` when the profile has neither."""
     folder = profile_task_dir(profile, task)
@@ -35,7 +37,7 @@ def personal_models(registry, profile: Path, task: str):
     raise ProfileError(f"Profile {Path(profile).name!r} has no {task} model (it was taught: {taught}).")
 
 
-def writer_verdict(writer, pixels: np.ndarray) -> WriterVerdict:
+def writer_verdict(writer: GlyphModel | None, pixels: np.ndarray) -> WriterVerdict:
     """``{"label": "yours"|"standard"|"other", "probability": p}`` for one 28x28 glyph.
 
     "yours" when p("yours") reaches the threshold measured at teach time (``yours_threshold`` in

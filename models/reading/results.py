@@ -76,6 +76,7 @@ class PageGlyph(LabelledBox):
 
     line: int
     space_before: bool
+    offset: int  # where ``text`` starts in its line's ``PageLine.text``: a correction is spliced in there
     confidence: float
     candidates: list[Candidate]
     input_28x28: NotRequired[str]  # a drawing's glyph (``SequenceAnswer``): data URL of what the model saw
@@ -84,6 +85,7 @@ class PageGlyph(LabelledBox):
 
 class PageLine(Box):
     text: str
+    confidence: float  # the mean of its glyphs' ``confidence``, summed in reading order and not rounded
 
 
 class PageAnswer(TypedDict):
@@ -120,12 +122,19 @@ class SequenceAnswer(TypedDict):
     model: ModelId
 
 
-class Correction(TypedDict):
+class WordChange(TypedDict):
     """A word spelling correction changed (``models.decoding.spelling.Speller.correct``)."""
 
     raw: str
     corrected: str
     word: int  # index of the word in the line
+
+
+class Correction(WordChange):
+    """A change as a line answer lists it (``models.decoding.spelling.Speller.answer``)."""
+
+    start: int  # where ``corrected`` starts in the line's ``text`` (``LineText.text``)
+    end: int  # where it ends there (exclusive): ``text[start:end] == corrected``
 
 
 class LineText(TypedDict):

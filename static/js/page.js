@@ -102,9 +102,7 @@ export function showPage(data, from, { keep, setStatus }) {
     ...data.lines.map((line, r) => {
       const li = element("li", "line-item");
       const head = element("div", "line-head");
-      const of = data.glyphs.filter((g) => g.line === r);
-      const mean = of.reduce((s, g) => s + g.confidence, 0) / Math.max(1, of.length);
-      head.append(element("span", "line-number", String(r + 1)), element("span", "line-text", line.text), element("span", "line-confidence", `${percent(mean)} confident`));
+      head.append(element("span", "line-number", String(r + 1)), element("span", "line-text", line.text), element("span", "line-confidence", `${percent(line.confidence)} confident`));
       li.append(head);
       return li;
     }),
@@ -240,20 +238,13 @@ function pageSays(message, kind) {
   pageStatus.classList.toggle("error", kind === "error");
 }
 
-/** The page line text with glyph ``i``'s character replaced: the k-th glyph of a line is the k-th
- * character of its text that is not a space (the server's text, edited in place). */
+/** Glyph ``i`` now reads ``label``: its text is replaced where the answer says it stands in its
+ * line's text (``offset``; the server's text, edited in place). */
 function replaceGlyph(about, i, label) {
   const g = about.data.glyphs[i];
-  const k = about.data.glyphs.slice(0, i).filter((o) => o.line === g.line).length;
   const text = about.texts[g.line];
-  let seenChars = -1;
-  for (let at = 0; at < text.length; at++) {
-    if (text[at] !== " ") seenChars++;
-    if (seenChars === k) {
-      about.texts[g.line] = text.slice(0, at) + label + text.slice(at + 1);
-      break;
-    }
-  }
+  about.texts[g.line] = text.slice(0, g.offset) + label + text.slice(g.offset + g.text.length);
+  g.text = label;
   const row = lineList.children[g.line];
   if (row) row.querySelector(".line-text").textContent = about.texts[g.line];
 }
@@ -277,7 +268,6 @@ pageFix.addEventListener("submit", async (event) => {
     if (view.fixing === index) pageFixLabel.focus();
     return;
   }
-  glyph.text = label;
   replaceGlyph(about, index, label);
   markBox(index, "fixed", !correct);
   noteFeedback(about.key, glyph.prediction_id, { correct, label: correct ? null : label });

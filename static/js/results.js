@@ -229,16 +229,12 @@ function showLines(data, from) {
 }
 
 /** A line's text as nodes: each corrected word a button that swaps between the correction and
- * the raw reading (``corrections[].word`` counts the line's words from 0). */
+ * the raw reading (``corrections[].start`` and ``end``: where the server put it in the text). */
 function lineWords(line) {
-  const changes = new Map((line.corrections || []).map((c) => [c.word, c]));
   const nodes = [];
   let last = 0;
-  let n = 0;
-  for (const m of line.text.matchAll(/[A-Za-z]+/g)) {
-    const change = changes.get(n++);
-    if (!change) continue;
-    nodes.push(line.text.slice(last, m.index));
+  for (const change of line.corrections || []) {
+    nodes.push(line.text.slice(last, change.start));
     const button = element("button", "corrected-word", change.corrected);
     button.type = "button";
     button.title = `Read as “${change.raw}”; click to use that`;
@@ -249,7 +245,7 @@ function lineWords(line) {
       button.title = raw ? `Corrected to “${change.corrected}”; click to use that` : `Read as “${change.raw}”; click to use that`;
     });
     nodes.push(button);
-    last = m.index + m[0].length;
+    last = change.end;
   }
   nodes.push(line.text.slice(last));
   return nodes;

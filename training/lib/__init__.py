@@ -17,4 +17,5 @@ the data they learn from is ``training.data``.
   work of a ``training.teach`` job and of ``flask personal teach``;
 - ``teach_pictures``: the PNG figures of such a teach;
 - ``sheet_profile``: a profile from a whole handwriting sheet (personal HOG engine + fine-tuned CNN).
+- ``folders``: a model folder swapped in place of the served one by renames (a teach, a sheet).
 """

@@ -53,6 +53,7 @@ from models.registry import WEIGHTS_DIR
 from models.timestamps import utc_stamp
 from training.lib import teach_pictures
 from training.lib.fine_tuning import training_mix
+from training.lib.folders import swap_folder
 from training.lib.writer_classifier import WRITER_EPOCHS, halves, train_writer, writer_threshold
 
 VARIANTS = 120  # the original design's ~100 variants, plus a few to spare for the check set
@@ -413,11 +414,7 @@ def swap_in(profile: Path, current: Path, out: Path, owned: bool) -> None:
     if owned and not (profile / PROFILE_FILE).exists():
         shutil.rmtree(out, ignore_errors=True)
         raise ProfileError(f"Profile {profile.name!r} was deleted while it was being taught.")
-    old = current.parent / f".{current.name}.{uuid.uuid4().hex}.old"
-    if current.exists():
-        current.rename(old)
-    out.rename(current)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_folder(out, current)
 
 
 def teach(

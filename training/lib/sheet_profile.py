@@ -22,6 +22,7 @@ from models.profiles import WRITER_CLASSES, base_data, create_profile
 from models.registry import WEIGHTS_DIR
 from training.data.augment import augment
 from training.lib.fine_tuning import fine_tune
+from training.lib.folders import swap_folder
 from training.lib.hog_pipeline import fit
 from training.lib.loop import save_weights
 from training.lib.writer_classifier import halves, train_writer, writer_threshold
@@ -134,11 +135,7 @@ def swap_in(tmp: Path, out: Path) -> str | None:
     the profile holds is left alone. Returns the owner token when the profile was made now."""
     _, token = create_profile(out.parent, out.name)
     for part in ("cnn", "hog", "writer"):
-        old = out / f".{part}.{uuid.uuid4().hex}.old"
-        if (out / part).exists():
-            (out / part).rename(old)
-        (tmp / part).rename(out / part)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_folder(tmp / part, out / part)
     (tmp / "meta.json").replace(out / "meta.json")
     shutil.rmtree(tmp, ignore_errors=True)
     return token

@@ -1,5 +1,6 @@
-"""What the API routes and the ``flask recognize`` command share: which model reads a request, with
-the app's settings (pixel budgets, "not sure" thresholds, profiles, word list), and the reading.
+"""Which model reads a request, with the app's settings (pixel budgets, "not sure" thresholds,
+profiles, word list), and the reading: what the API routes and the ``flask recognize`` command share.
+The recognition itself is ``models/reading/``; this module only chooses and configures it.
 
 Every function needs an app context (a request, or the CLI's ``with_appcontext``).
 """
@@ -7,6 +8,7 @@ Every function needs an app context (a request, or the CLI's ``with_appcontext``
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 from flask import current_app
@@ -14,10 +16,21 @@ from flask import current_app
 from models.decoding.spelling import Speller
 from models.errors import NoLineModel, TooLarge, UnknownTask
 from models.profiles import existing_profile
-from models.reading.glyph import available_tasks, offered_tasks, recognize
-from models.reading.lines import read_lines
-from models.reading.page import PAGE_ALPHABETS, in_upload_pixels, page_alphabet, read_canvas, read_page, upload_size
+from models.reading.glyph import Reading, available_tasks, offered_tasks, recognize
+from models.reading.lines import LinesReading, read_lines
+from models.reading.page import (
+    PAGE_ALPHABETS,
+    PageReading,
+    in_upload_pixels,
+    page_alphabet,
+    read_canvas,
+    read_page,
+    upload_size,
+)
 from models.registry import Registry
+
+AnyReading = Reading | PageReading | LinesReading  # a glyph's, a page's or a drawing's, a line's
+Options = Mapping[str, object]  # a form, a JSON body or the CLI's flags: alphabet, engine, profile, decoder...
 
 
 def registry() -> Registry:
@@ -33,11 +46,12 @@ def check_size(data: bytes) -> bytes:
     return data
 
 
-def read(data: bytes, task: str, options, canvas: bool = False):
-    """Recognise ``data`` as ``task``: a ``Reading`` or, for ``"page"``, a ``PageReading``; a line
-    answer's and a page's boxes are in the pixels of ``data`` (``in_upload_pixels``).
-    ``options`` (form, JSON body or CLI flags) carries the ``alphabet`` hint (for a page: what it
-    holds, which also picks the model), a page's ``engine`` and the ``profile``;
+def read(data: bytes, task: str, options: Options, canvas: bool = False) -> AnyReading:
+    """Recognise ``data`` as ``task``: a ``Reading``, for ``"page"`` a ``PageReading``, for
+    ``"line"`` a ``LinesReading``; a line answer's and a page's boxes are in the pixels of ``data``
+    (``in_upload_pixels``). ``options`` (form, JSON body or CLI flags) carries the ``alphabet`` hint
+    (for a page: what it holds, which also picks the model), a page's ``engine``, the ``profile``
+    and a line's ``decoder`` and ``correct``;
     ``canvas`` says the image was drawn on the page (no ruled paper to look for; several characters
     side by side are read as a short sequence, a ``PageReading`` too)."""
     reading = _read_as_read(data, task, options, canvas)
@@ -46,7 +60,7 @@ def read(data: bytes, task: str, options, canvas: bool = False):
     return reading
 
 
-def _read_as_read(data: bytes, task: str, options, canvas: bool):
+def _read_as_read(data: bytes, task: str, options: Options, canvas: bool) -> AnyReading:
     """``read`` with boxes in the pixels of the page as read."""
     pixels = current_app.config["MAX_PAGE_PIXELS" if task in ("line", "page") else "MAX_IMAGE_PIXELS"]
     reg = registry()
