@@ -313,25 +313,38 @@ def promote(cfg: RetrainConfig, out: Path, trained_from: Path, record: dict) -> 
         versions.set_active(cfg.models_dir, cfg.task, out.name)
 
 
-def main(argv=None) -> None:
-    cfg, action = parse_args(argv)
-    if action.list:
-        for v in versions.list_versions(cfg.models_dir, cfg.shipped, cfg.task):
-            print(json.dumps(v))
-        return
-    if action.rollback:
-        try:
-            name = versions.rollback(cfg.models_dir, cfg.shipped, cfg.task, action.to)
-        except (ValueError, FileNotFoundError) as exc:
-            sys.exit(str(exc))
-        print(f"{cfg.task}: now serving {name}")
-        return
-    record = retrain(cfg)
+def list_kept(cfg: RetrainConfig) -> None:
+    """Print every kept version of the task, one JSON object a line."""
+    for v in versions.list_versions(cfg.models_dir, cfg.shipped, cfg.task):
+        print(json.dumps(v))
+
+
+def roll_back(cfg: RetrainConfig, to: str | None) -> None:
+    """Serve version ``to`` (default: the one before the served one) again."""
+    try:
+        name = versions.rollback(cfg.models_dir, cfg.shipped, cfg.task, to)
+    except (ValueError, FileNotFoundError) as exc:
+        sys.exit(str(exc))
+    print(f"{cfg.task}: now serving {name}")
+
+
+def report(record: dict) -> None:
+    """The candidate's figures beside the served model's, and the verdict."""
     t, f = record["metrics"]["test_split"], record["metrics"]["feedback_holdout"]
     print(f"test split ({t['samples']}): current {t['current']:.4f}, candidate {t['candidate']:.4f}")
     print(f"held-out feedback ({f['samples']}): current {f['current']:.4f}, candidate {f['candidate']:.4f}")
     verdict = "promoted: now served" if record["promoted"] else "kept, not promoted"
     print(f"version {record['version']} ({record['folder']}): {verdict}")
+
+
+def main(argv=None) -> None:
+    cfg, action = parse_args(argv)
+    if action.list:
+        list_kept(cfg)
+    elif action.rollback:
+        roll_back(cfg, action.to)
+    else:
+        report(retrain(cfg))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from PIL import Image
 from models.architectures import build_crnn
 from models.decoding.ctc import error_rates, greedy
 from models.errors import PreprocessError
-from models.files import write_json
+from models.files import read_json, write_json
 from models.preprocessing import LINE_HEIGHT, line_from_gray
 from training.data.lines import (
     NAMES,
@@ -363,15 +362,22 @@ def main(argv=None) -> None:
     data = assemble(cfg, rng)
     run = restore(cfg, data)
     step, forward = compiled(run)
+    best = train_epochs(cfg, data, run, step, forward, rng)
+    if cfg.average > 1:
+        best = try_average(run.model, forward, run.folder, cfg.average, best, data.val, data.charset)
+    publish(cfg, data.charset, run.folder, best, data.counts(cfg))
+
+
+def train_epochs(cfg: LinesConfig, data: LineData, run: Run, step, forward, rng: np.random.Generator) -> dict:
+    """The epochs left to this run (a resumed run goes on from its checkpoint), each validated;
+    the best epoch's figures (``best.json``, kept with the checkpoint)."""
     best_path = run.folder / "best.json"
-    best = json.loads(best_path.read_text()) if best_path.exists() else {"cer": 9.9}
+    best = read_json(best_path) if best_path.exists() else {"cer": 9.9}
     while int(run.epoch.numpy()) < cfg.epochs:
         start = time.time()
         losses = train_epoch(cfg, data, run, step, rng)
         best = end_epoch(cfg, data, run, forward, losses, time.time() - start, best)
-    if cfg.average > 1:
-        best = try_average(run.model, forward, run.folder, cfg.average, best, data.val, data.charset)
-    publish(cfg, data.charset, run.folder, best, data.counts(cfg))
+    return best
 
 
 def validate(forward, val: tuple[list[np.ndarray], list[str]], charset: str) -> dict[str, float]:
