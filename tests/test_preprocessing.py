@@ -21,6 +21,7 @@ from models.preprocessing.ink import (
     _drop_specks,
     _flat_level,
     _paper_level,
+    otsu,
 )
 from models.preprocessing.line import _shrink_for_search
 from models.registry import shared_registry
@@ -364,3 +365,54 @@ def test_specks_and_stroke_width_match_the_whole_image_scipy_recipes():
         assert np.array_equal(_drop_specks(ink), _reference_drop_specks(ink)), trial
         mask = ink > 0.5
         assert np.array_equal(_eroded(mask), ndimage.binary_erosion(mask)), trial
+
+
+def _reference_ink_map(gray: np.ndarray) -> np.ndarray:
+    """``ink_map`` over the whole picture, as it was before the glyph path kept only the window
+    that holds the ink (the reference of the test below)."""
+    inverted = pp.is_light_on_dark(gray)
+    paper = 1.0 - gray if inverted else gray
+    k = max(3, min(paper.shape) // 4)
+    background = np.maximum(_paper_level(paper, max(3, k), max(1, k // 2)), paper)
+    ink = np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
+    n = max(9, ink.size // 50_000)
+    marked = ink[ink > 0]
+    strong = float(np.partition(marked, -n)[-n]) if marked.size >= n else (0.0 if ink.size > n else float(ink.max()))
+    if strong < pp.MIN_CONTRAST:
+        raise BlankImage("no ink")
+    low = max(0.5 * otsu(ink), pp.MIN_CONTRAST)
+    high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else strong
+    return _reference_drop_specks(np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0))
+
+
+def test_glyph_path_in_the_ink_window_is_bit_identical_to_the_whole_picture():
+    """On plain paper the glyph path computes only the window round the darker pixels
+    (``paper_ink_window``); the ink map, the glyph, its ink box and its pieces are the same to the
+    bit as computed over the whole picture, with the ink anywhere (at a border or not), light on
+    dark, on grey paper, with a speck, and on lit paper (where the whole picture is computed)."""
+    rng = np.random.default_rng(5)
+    pictures = [paper for _, paper in _paper_inputs() if paper.shape[0] > 40]
+    for trial in range(24):
+        size, width = int(rng.integers(60, 400)), int(rng.integers(2, 30))
+        strokes = [[tuple(rng.uniform(-0.1, 1.1, 2)) for _ in range(3)] for _ in range(int(rng.integers(1, 3)))]
+        gray = np.asarray(canvas_digit(strokes, width=width, size=size).convert("L"), np.float32) / 255
+        if trial % 4 == 1:
+            gray = 1.0 - gray  # light on dark
+        elif trial % 4 == 2:
+            gray = gray.copy()
+            gray[rng.integers(0, size), rng.integers(0, size)] = 0.0  # a speck anywhere
+        pictures.append(gray)
+    for i, gray in enumerate(pictures):
+        gray = pp.crop_to_sheet(pp.reduce(gray))  # the working picture of the glyph path
+        try:
+            reference = _reference_ink_map(gray)
+        except BlankImage:  # no ink at all: the path says so too
+            with pytest.raises(BlankImage):
+                pp.ink_map(gray)
+            continue
+        ink, _ = pp.ink_map(gray)
+        assert ink.dtype == reference.dtype and np.array_equal(ink, reference), i
+        glyph, box = pp.glyph_from_gray(gray), pp.ink_bbox(reference)
+        assert glyph.ink_box == box, i
+        assert np.array_equal(glyph.pixels, pp.fit_glyph(reference, box)), i
+        assert glyph.pieces == pp.side_by_side_pieces(reference, box), i

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from models.errors import BlankImage
 from models.preprocessing.image import DEFAULT_MAX_PIXELS, decode, to_gray
-from models.preprocessing.ink import crop_to_sheet, ink_bbox, ink_map, reduce
+from models.preprocessing.ink import crop_to_sheet, ink_bbox, ink_window, placed, reduce
 
 # Bump whenever the output of any function below changes: weights record the version they were
 # trained with, and the registry refuses to serve weights made for another version.
@@ -136,14 +136,23 @@ def side_by_side_pieces(ink: np.ndarray, box: tuple[int, int, int, int] | None =
 def glyph_ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     """Grayscale array (1 = white) -> the cleaned ink map a glyph is cut from, and whether the
     picture was light on dark. The first half of ``glyph_from_gray``; ``fit_glyph`` is the second."""
-    return ink_map(crop_to_sheet(reduce(np.asarray(gray, dtype=np.float32))))
+    sheet = _sheet(gray)
+    ink, corner, inverted = ink_window(sheet)
+    return placed(ink, corner, sheet.shape), inverted
+
+
+def _sheet(gray: np.ndarray) -> np.ndarray:
+    """The working picture a glyph is looked for in: reduced, and cropped to the sheet in a photo."""
+    return crop_to_sheet(reduce(np.asarray(gray, dtype=np.float32)))
 
 
 def glyph_from_gray(gray: np.ndarray) -> Glyph:
-    """Grayscale array (1 = white) -> model-ready glyph. The path every glyph takes."""
-    ink, inverted = glyph_ink(gray)
+    """Grayscale array (1 = white) -> model-ready glyph. The path every glyph takes. The ink is
+    kept as the window that holds it (``ink_window``): every step after crops to the ink anyway."""
+    ink, (top, left), inverted = ink_window(_sheet(gray))
     box = ink_bbox(ink)
-    return Glyph(fit_glyph(ink, box), box, inverted, side_by_side_pieces(ink, box))
+    x, y, w, h = box
+    return Glyph(fit_glyph(ink, box), (x + left, y + top, w, h), inverted, side_by_side_pieces(ink, box))
 
 
 def glyph_from_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Glyph:

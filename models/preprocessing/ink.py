@@ -93,25 +93,63 @@ def paper_ink(gray: np.ndarray, preset: PaperPreset) -> tuple[np.ndarray, bool]:
     """Ink strength in [0, 1] relative to the local paper level (lighting divided out), before
     any threshold, and whether the picture was light on dark (then it is inverted first). The one
     recipe the glyph, line and page paths share; ``preset`` says how local "local" is."""
+    ink, corner, inverted = paper_ink_window(gray, preset)
+    return placed(ink, corner, gray.shape), inverted
+
+
+def paper_ink_window(gray: np.ndarray, preset: PaperPreset) -> tuple[np.ndarray, tuple[int, int], bool]:
+    """``paper_ink`` as the part of it that can hold ink, its top-left corner (y, x) in ``gray``,
+    and whether the picture was inverted: on plain paper (a canvas, a clean scan) the ink is 0
+    wherever the paper is at its level, so only the window round the darker pixels is computed,
+    with the same operations on the same values as on the whole picture."""
     inverted = is_light_on_dark(gray)
     paper = 1.0 - gray if inverted else gray
     h, w = paper.shape
     k = max(preset.min_window, min(h, w) // preset.window_divisor)
     s = preset.step
     small = paper[::s, ::s] if s > 1 else paper
-    background = _paper_level(small, max(3, k // s), max(preset.min_smooth, k // s // 2))
+    window, smooth = max(3, k // s), max(preset.min_smooth, k // s // 2)
+    level = _flat_level(small, window)
+    if level is not None and level >= 1e-3:
+        # the paper level is ``level`` everywhere; where the paper is no darker, the ink is exactly 0
+        rows, cols = (np.flatnonzero(axis) for axis in _darker_rows_cols(paper, level))
+        y0, x0 = (int(rows[0]), int(cols[0])) if rows.size else (0, 0)
+        y1, x1 = (int(rows[-1]) + 1, int(cols[-1]) + 1) if rows.size else (1, 1)
+        paper = paper[y0:y1, x0:x1]
+        background = np.maximum(np.full(paper.shape, level, paper.dtype), paper)
+        return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), (y0, x0), inverted
+    background = np.full(small.shape, level, small.dtype) if level is not None else _closed(small, window, smooth)
     if s > 1:
         background = np.kron(background, np.ones((s, s), np.float32))[:h, :w]
     background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
-    return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), inverted
+    return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), (0, 0), inverted
+
+
+def _darker_rows_cols(paper: np.ndarray, level: np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows and which columns of ``paper`` hold a pixel darker than ``level``."""
+    darker = paper < level
+    return darker.any(axis=1), darker.any(axis=0)
+
+
+def placed(part: np.ndarray, corner: tuple[int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """``part`` put at ``corner`` (y, x) of a float32 array of ``shape`` that is 0 elsewhere."""
+    if part.shape == tuple(shape):
+        return part
+    out = np.zeros(shape, np.float32)
+    y, x = corner
+    out[y : y + part.shape[0], x : x + part.shape[1]] = part
+    return out
 
 
 def _paper_level(paper: np.ndarray, window: int, smooth: int) -> np.ndarray:
     """The paper level under ``paper``: a grey closing ``window`` wide, then a box filter ``smooth``
     wide (both with the edge pixels repeated outwards)."""
     level = _flat_level(paper, window)
-    if level is not None:
-        return np.full(paper.shape, level, paper.dtype)
+    return np.full(paper.shape, level, paper.dtype) if level is not None else _closed(paper, window, smooth)
+
+
+def _closed(paper: np.ndarray, window: int, smooth: int) -> np.ndarray:
+    """The grey closing and box filter of ``_paper_level``, computed."""
     closed = ndimage.grey_closing(paper, size=(window, window), mode="nearest")
     return ndimage.uniform_filter(closed, size=smooth, mode="nearest")
 
@@ -133,11 +171,12 @@ def _flat_level(paper: np.ndarray, window: int) -> np.float32 | None:
     return top if has_top.all() else None
 
 
-def _stretch(ink: np.ndarray, fallback_high: float) -> np.ndarray:
+def _stretch(ink: np.ndarray, fallback_high: float, size: int | None = None) -> np.ndarray:
     """Ink fainter than half an Otsu threshold (at least ``MIN_CONTRAST``) is paper grain or light
     falloff and becomes 0; the 90th percentile of the rest becomes full ink (``fallback_high``
-    when nothing is left)."""
-    low = max(0.5 * otsu(ink), MIN_CONTRAST)
+    when nothing is left). ``size``: the pixels of the whole picture when ``ink`` is a window of
+    it (the rest is 0 and counts in the threshold)."""
+    low = max(0.5 * otsu(ink, size), MIN_CONTRAST)
     high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else fallback_high
     return np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0)
 
@@ -150,18 +189,25 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     result is treated as paper texture. Raises ``BlankImage`` when no mark is clearly darker than
     its surroundings.
     """
-    ink, inverted = paper_ink(gray, GLYPH_PAPER)
-    n = max(MIN_INK_PIXELS, ink.size // 50_000)
+    ink, corner, inverted = ink_window(gray)
+    return placed(ink, corner, gray.shape), inverted
+
+
+def ink_window(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bool]:
+    """``ink_map`` as a window of the picture that holds all of the ink, with its top-left corner
+    (y, x) in ``gray`` and whether the picture was inverted: what the glyph path crops from."""
+    ink, corner, inverted = paper_ink_window(gray, GLYPH_PAPER)
+    n = max(MIN_INK_PIXELS, gray.size // 50_000)
     marked = ink[ink > 0]  # the n-th largest value lies among these (selection on a sea of zeros is slow)
-    strong = float(np.partition(marked, -n)[-n]) if marked.size >= n else (0.0 if ink.size > n else float(ink.max()))
+    strong = float(np.partition(marked, -n)[-n]) if marked.size >= n else (0.0 if gray.size > n else float(ink.max()))
     if strong < MIN_CONTRAST:
         raise BlankImage("Nothing to read: the image has no ink.")
-    return _drop_specks(_stretch(ink, strong)), inverted
+    return _drop_specks(_stretch(ink, strong, gray.size), corner, gray.shape), corner, inverted
 
 
-def otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of values in [0, 1]."""
-    hist, edges = _histogram64(values)
+def otsu(values: np.ndarray, size: int | None = None) -> float:
+    """Otsu's threshold of values in [0, 1]; ``size``: as if ``values`` were that many, the rest 0."""
+    hist, edges = _histogram64(values, size)
     p = hist.astype(np.float64) / max(hist.sum(), 1)
     centers = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(p)
@@ -176,23 +222,26 @@ def otsu(values: np.ndarray) -> float:
 OTSU_BINS = 64
 
 
-def _histogram64(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _histogram64(values: np.ndarray, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``np.histogram(values, bins=64, range=(0, 1))``, bit for bit, in a fifth of the time: with
     64 bins (a power of two) ``value * 64`` is exact in floating point, so its floor is the bin
-    (1.0 in the last one) and numpy's edge corrections never apply."""
+    (1.0 in the last one) and numpy's edge corrections never apply. ``size``: as if ``values``
+    were that many, the rest 0."""
     v = np.asarray(values).ravel()
+    zeros_beside = 0 if size is None else size - v.size
     if v.size and not (v.min() >= 0.0 and v.max() <= 1.0):  # numpy leaves values out of range out
         v = v[(v >= 0.0) & (v <= 1.0)]
     marked = v[v > 0]  # an ink map is mostly 0: counted apart, they cost nothing to bin
     bins = np.minimum((marked * OTSU_BINS).astype(np.intp), OTSU_BINS - 1)
     hist = np.bincount(bins, minlength=OTSU_BINS)
-    hist[0] += v.size - marked.size
+    hist[0] += v.size - marked.size + zeros_beside
     return hist, np.linspace(0.0, 1.0, OTSU_BINS + 1)
 
 
-def _drop_specks(ink: np.ndarray) -> np.ndarray:
+def _drop_specks(ink: np.ndarray, corner: tuple[int, int] = (0, 0), shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Remove specks (components with a tiny share of the largest one's ink) and pieces of
-    neighbouring writing cut off at the image border (small components touching the edge)."""
+    neighbouring writing cut off at the image border (small components touching the edge).
+    ``corner`` and ``shape``: where ``ink`` lies in the whole picture when it is a window of it."""
     if not ink.any():
         return ink
     x, y, w, h = ink_bbox(ink)  # labelled inside the ink's box: the same labels, in less time
@@ -203,7 +252,9 @@ def _drop_specks(ink: np.ndarray) -> np.ndarray:
     ids = np.arange(1, n + 1)
     mass = ndimage.sum_labels(box, labels, index=ids)
     edge = np.zeros(n + 1, bool)
-    at_border = (y == 0, y + h == ink.shape[0], x == 0, x + w == ink.shape[1])  # the image's, not the box's
+    top, left = corner
+    height, width = shape or ink.shape
+    at_border = (top + y == 0, top + y + h == height, left + x == 0, left + x + w == width)  # the image's
     touching = [
         side for side, at in zip((labels[0], labels[-1], labels[:, 0], labels[:, -1]), at_border, strict=True) if at
     ]
