@@ -20,6 +20,7 @@ from models.preprocessing.ink import (
     SPECK_FRACTION,
     _drop_specks,
     _flat_level,
+    _median_below_half,
     _paper_level,
     otsu,
 )
@@ -416,3 +417,17 @@ def test_glyph_path_in_the_ink_window_is_bit_identical_to_the_whole_picture():
         assert glyph.ink_box == box, i
         assert np.array_equal(glyph.pixels, pp.fit_glyph(reference, box)), i
         assert glyph.pieces == pp.side_by_side_pieces(reference, box), i
+
+
+def test_median_below_half_is_numpys_median_test():
+    """``_median_below_half`` counts instead of sorting; it answers as ``np.median(v) < 0.5`` does,
+    the middle pair straddling one half (the only case counting cannot settle) included."""
+    rng = np.random.default_rng(11)
+    cases = [np.array([0.4, 0.6], np.float32), np.array([0.3, 0.6], np.float32), np.array([0.5], np.float32)]
+    cases += [np.array([0.2, 0.49, 0.5, 0.9], np.float32), np.array([0.0, 0.49, 0.51, 1.0], np.float32)]
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        values = rng.choice(np.float32([0.0, 0.25, 0.4, 0.49, 0.5, 0.51, 0.6, 1.0]), n)
+        cases.append(values.reshape(1, n) if n % 3 == 0 else values)
+    for values in cases:
+        assert _median_below_half(values) == bool(np.median(values) < 0.5), values
