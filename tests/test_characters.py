@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from app import recognize_command
 from models.decoding.candidates import check_hint, group_confidence, lookalikes, restrict, top_candidates
 from models.errors import BadAlphabet
 from models.preprocessing import glyph_from_bytes, side_by_side_pieces
+from models.reading.glyph import gate_threshold
 from models.registry import WEIGHTS_DIR, shared_registry
 from tests.helpers import ONE_URL, RESOURCES, SHARED_DATA, canvas_digit, data_url, make_app, png_bytes, write_idx
 from training.data.glyphs import CHARSET62, character_data, emnist_upright, load_emnist_byclass, three_way_split
@@ -320,6 +322,19 @@ def test_real_digits_read_right_are_rarely_not_sure(client, mnist_sample):
             right += 1
             unsure += body["unsure"]
     assert right >= 0.98 * len(images) and unsure <= 0.01 * right
+
+
+def test_gate_thresholds_measured_with_another_gate_are_not_used():
+    """A model's "not sure" figures name the glyph gate they were measured with; a gate retrained
+    since (another version) gives other probabilities, so its own threshold serves instead."""
+    gate = SimpleNamespace(name="glyph-gate", version="3", meta={"threshold": 0.7})
+    for version, alphabet, expected in (("3", "any", 0.4), ("3", "upper", 0.3), ("2", "any", 0.7), ("2", "upper", 0.7)):
+        measured = {"name": "glyph-gate", "version": version}
+        unsure = {"glyph_gate": measured | {"threshold": 0.4}}
+        unsure["by_alphabet"] = {"upper": {"glyph_gate": measured | {"threshold": 0.3}}}
+        model = SimpleNamespace(meta={"unsure": unsure})
+        assert gate_threshold(gate, model, alphabet) == expected, (version, alphabet)
+    assert gate_threshold(gate, SimpleNamespace(meta={})) == 0.7  # never measured with a gate
 
 
 def test_every_seed_gets_the_one_character_split(tmp_path, monkeypatch):

@@ -92,8 +92,11 @@ def doubt(
 
 def gate_threshold(gate: GlyphModel, model: GlyphModel, alphabet: str = "any") -> float:
     """The glyph gate's threshold measured with ``model`` (``unsure.glyph_gate`` in its meta.json,
-    for the alphabet hint when measured), else the gate's own."""
+    for the alphabet hint when measured) for this very gate (its name and version), else the gate's
+    own: a gate retrained since the model was measured gives other probabilities."""
     measured = measured_unsure(model, "glyph_gate", alphabet) or {}
+    if (measured.get("name"), measured.get("version")) != (gate.name, gate.version):
+        return float(gate.meta.get("threshold", 0.0))
     return float(measured.get("threshold", gate.meta.get("threshold", 0.0)))
 
 
