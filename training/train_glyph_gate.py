@@ -86,8 +86,8 @@ class GateConfig:
     characters: int = 40_000  # characters from each of MNIST and EMNIST
     photos: int = 12_000  # of them, also drawn as phone photos
     others: int = 40_000  # scribbles and run-together or side-by-side characters
-    epochs: int = 6  # training epochs
-    width: int = 24  # filters in the first block of the glyph_cnn
+    epochs: int = 10  # training epochs
+    width: int = 32  # filters in the first block of the glyph_cnn
     seed: int = 1  # random seed of the picks, the renderings and the training
     out: Path = WEIGHTS_DIR / "glyph-gate"  # the folder written (model.keras + meta.json)
     run_name: str = "glyph-gate"  # checkpoint folder name: a run of the same name resumes
