@@ -431,3 +431,70 @@ def test_median_below_half_is_numpys_median_test():
         cases.append(values.reshape(1, n) if n % 3 == 0 else values)
     for values in cases:
         assert _median_below_half(values) == bool(np.median(values) < 0.5), values
+
+
+def _reference_fit_glyph(ink: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """``fit_glyph`` as it was, padding every crop before the stroke width is set (the reference
+    of the test below)."""
+    x, y, w, h = box or pp.ink_bbox(ink)
+    crop = ink[y : y + h, x : x + w]
+    scale = 20 / max(w, h)
+    crop = pp.normalise_stroke(np.pad(crop, 2 + int(np.ceil(1.6 / scale))), scale)
+    x2, y2, w2, h2 = pp.ink_bbox(crop)
+    crop = crop[y2 : y2 + h2, x2 : x2 + w2]
+    scale = 20 / max(w2, h2)
+    size = (max(1, round(w2 * scale)), max(1, round(h2 * scale)))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS))
+    small = np.clip(small, 0.0, 1.0)
+    small = np.clip(small / max(float(small.max()), 0.5), 0.0, 1.0)
+    out = np.zeros((28, 28), np.float32)
+    top, left = (28 - size[1]) // 2, (28 - size[0]) // 2
+    out[top : top + size[1], left : left + size[0]] = small
+    cy, cx = ndimage.center_of_mass(out)
+    dy = int(np.clip(round(14 - cy), -top, 28 - size[1] - top))
+    dx = int(np.clip(round(14 - cx), -left, 28 - size[0] - left))
+    return np.round(np.roll(out, (dy, dx), axis=(0, 1)) * 255).astype(np.uint8)
+
+
+def _reference_pieces(ink: np.ndarray) -> int:
+    """``side_by_side_pieces`` as it was, a loop over the columns (the reference of the test below)."""
+    x, y, w, h = pp.ink_bbox(ink)
+    inked = ink[y : y + h, x : x + w] > 0
+    cols = inked.any(axis=0)
+    min_gap = max(3, int(round(0.08 * h)))
+    pieces, start, gap = [], None, 0
+    for i, filled in enumerate(np.append(cols, False)):
+        if filled:
+            start = i if start is None else start
+            gap = 0
+        elif start is not None:
+            gap += 1
+            if gap >= min_gap or i == len(cols):
+                pieces.append((start, i - gap + 1))
+                start, gap = None, 0
+    rows_of = [np.flatnonzero(inked[:, a:b].any(axis=1)) for a, b in pieces]
+    return max(1, sum(1 for r in rows_of if r.size and r[-1] - r[0] + 1 >= h / 3))
+
+
+def test_fit_glyph_and_pieces_match_the_recipes_they_replace():
+    """``fit_glyph`` pads a crop only when its stroke is thickened or thinned, and
+    ``side_by_side_pieces`` finds the gaps without a loop; hairlines, markers, strokes in range,
+    loose and exact boxes, and characters side by side give what the recipes before gave."""
+    rng = np.random.default_rng(13)
+    changed = 0
+    for trial in range(60):
+        size, width = int(rng.integers(40, 400)), int(rng.choice([1, 2, 4, 8, 16, 30, 60]))
+        strokes = [[tuple(rng.uniform(0.0, 1.0, 2)) for _ in range(3)] for _ in range(int(rng.integers(1, 4)))]
+        ink = 1.0 - np.asarray(canvas_digit(strokes, width=width, size=size).convert("L"), np.float32) / 255
+        if not ink.any():
+            continue
+        x, y, w, h = pp.ink_bbox(ink)
+        scale = 20 / max(w, h)
+        changed += pp.normalise_stroke(ink[y : y + h, x : x + w], scale) is not ink[y : y + h, x : x + w]
+        loose = (max(0, x - 3), max(0, y - 2), w + 4, h + 3) if trial % 3 == 0 else None
+        assert np.array_equal(pp.fit_glyph(ink, loose), _reference_fit_glyph(ink, loose)), trial
+        assert pp.side_by_side_pieces(ink) == _reference_pieces(ink), trial
+        gap = max(3, round(0.08 * h)) + trial % 3 - 1  # two of it side by side, about the smallest gap apart
+        pair = np.concatenate([ink, np.zeros((ink.shape[0], gap), np.float32), ink], axis=1)
+        assert pp.side_by_side_pieces(pair) == _reference_pieces(pair), trial
+    assert changed >= 10  # the padded path (thickened or thinned strokes) was taken too

@@ -60,15 +60,27 @@ def _eroded(mask: np.ndarray) -> np.ndarray:
 def normalise_stroke(ink: np.ndarray, scale: float) -> np.ndarray:
     """Thicken hairlines and thin marker strokes so that, after shrinking by ``scale``, the stroke
     width lands in ``STROKE_RANGE``: a model trained on MNIST pen strokes then reads both."""
+    change = _stroke_change(ink, scale)
+    return ink if change is None else _changed_stroke(ink, *change)
+
+
+def _stroke_change(ink: np.ndarray, scale: float) -> tuple[str, int] | None:
+    """What ``normalise_stroke`` does to ``ink``: ("dilation" or "erosion", passes), or None when
+    its stroke width is in range already. Zeros round ``ink`` change nothing here (``stroke_width``
+    counts pixels at the border as outline, as a zero beyond them would make them)."""
     width = stroke_width(ink) * scale
     lo, hi = STROKE_RANGE
     if width <= 0 or lo <= width <= hi:
-        return ink
+        return None
     target = lo if width < lo else hi
     steps = int(round(abs(target - width) / scale / 2))  # a 3x3 pass changes width by 2 px
-    if steps == 0:
-        return ink
-    op = ndimage.grey_dilation if width < lo else ndimage.grey_erosion
+    return None if steps == 0 else ("dilation" if width < lo else "erosion", steps)
+
+
+def _changed_stroke(ink: np.ndarray, kind: str, steps: int) -> np.ndarray:
+    """``steps`` 3x3 cross grey dilations or erosions of ``ink`` (erosion stops before it breaks the
+    glyph apart), at most 32."""
+    op = ndimage.grey_dilation if kind == "dilation" else ndimage.grey_erosion
     out = ink
     for _ in range(min(steps, 32)):
         changed = op(out, footprint=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
@@ -80,13 +92,19 @@ def normalise_stroke(ink: np.ndarray, scale: float) -> np.ndarray:
 
 def fit_glyph(ink: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Crop to the ink (``box``: its ``ink_bbox`` when the caller has it), fit the longer side into
-    20 px, pad to 28x28, centre by centre of mass."""
+    20 px, pad to 28x28, centre by centre of mass. The stroke is brought into range first
+    (``normalise_stroke``, with room round the crop to thicken into); a stroke in range already (a
+    canvas drawing) is not padded, which gives the same crop."""
     x, y, w, h = box or ink_bbox(ink)
     crop = ink[y : y + h, x : x + w]
     scale = GLYPH_BOX / max(w, h)
-    crop = normalise_stroke(np.pad(crop, 2 + int(np.ceil(STROKE_RANGE[0] / scale))), scale)  # room to thicken
-    x2, y2, w2, h2 = ink_bbox(crop)
-    crop = crop[y2 : y2 + h2, x2 : x2 + w2]
+    change = _stroke_change(crop, scale)
+    if change is not None:
+        crop = _changed_stroke(np.pad(crop, 2 + int(np.ceil(STROKE_RANGE[0] / scale))), *change)  # room to thicken
+    if change is not None or not _ink_on_every_edge(crop):
+        x2, y2, w2, h2 = ink_bbox(crop)
+        crop = crop[y2 : y2 + h2, x2 : x2 + w2]
+    h2, w2 = crop.shape
     scale = GLYPH_BOX / max(w2, h2)
     size = (max(1, round(w2 * scale)), max(1, round(h2 * scale)))
     small = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS))
@@ -105,6 +123,11 @@ def fit_glyph(ink: np.ndarray, box: tuple[int, int, int, int] | None = None) -> 
     return np.round(out * 255).astype(np.uint8)
 
 
+def _ink_on_every_edge(crop: np.ndarray) -> bool:
+    """Whether ``crop`` has ink in its first and last row and column (it is its own ink box)."""
+    return bool(crop[0].any() and crop[-1].any() and crop[:, 0].any() and crop[:, -1].any())
+
+
 def side_by_side_pieces(ink: np.ndarray, box: tuple[int, int, int, int] | None = None) -> int:
     """How many groups of ink stand side by side, separated by clear vertical gaps, each at least
     a third as tall as the whole: 1 for a character (the dot of an i sits above, not beside), 2 or
@@ -117,18 +140,15 @@ def side_by_side_pieces(ink: np.ndarray, box: tuple[int, int, int, int] | None =
     ``ink_bbox`` when the caller has it."""
     x, y, w, h = box or ink_bbox(ink)
     inked = ink[y : y + h, x : x + w] > 0
-    cols = inked.any(axis=0)
+    filled = np.flatnonzero(inked.any(axis=0))
+    if filled.size == 0:
+        return 1
     min_gap = max(MIN_GAP, int(round(0.08 * h)))
-    pieces, start, gap = [], None, 0
-    for i, filled in enumerate(np.append(cols, False)):
-        if filled:
-            start = i if start is None else start
-            gap = 0
-        elif start is not None:
-            gap += 1
-            if gap >= min_gap or i == len(cols):
-                pieces.append((start, i - gap + 1))
-                start, gap = None, 0
+    # a piece ends where at least min_gap empty columns follow its last inked one
+    ends = np.flatnonzero(np.diff(filled) - 1 >= min_gap)
+    starts = np.concatenate([[filled[0]], filled[ends + 1]])
+    stops = np.concatenate([filled[ends] + 1, [filled[-1] + 1]])
+    pieces = zip(starts.tolist(), stops.tolist(), strict=True)
     rows_of = [np.flatnonzero(inked[:, a:b].any(axis=1)) for a, b in pieces]
     return max(1, sum(1 for r in rows_of if r.size and r[-1] - r[0] + 1 >= h / 3))
 

@@ -187,7 +187,8 @@ def _stretch(ink: np.ndarray, fallback_high: float, size: int | None = None) -> 
     when nothing is left). ``size``: the pixels of the whole picture when ``ink`` is a window of
     it (the rest is 0 and counts in the threshold)."""
     low = max(0.5 * otsu(ink, size), MIN_CONTRAST)
-    high = float(np.percentile(ink[ink > low], 90)) if np.any(ink > low) else fallback_high
+    kept = ink[ink > low]
+    high = float(np.percentile(kept, 90)) if kept.size else fallback_high
     return np.clip((ink - low) / max(high - low, 1e-3), 0.0, 1.0)
 
 
