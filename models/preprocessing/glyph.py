@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from models.errors import BlankImage
 from models.preprocessing.image import DEFAULT_MAX_PIXELS, decode, to_gray
-from models.preprocessing.ink import crop_to_sheet, ink_bbox, ink_window, placed, reduce
+from models.preprocessing.ink import crop_to_sheet, ink_bbox, ink_map, ink_window, reduce
 
 # Bump whenever the output of any function below changes: weights record the version they were
 # trained with, and the registry refuses to serve weights made for another version.
@@ -156,9 +156,7 @@ def side_by_side_pieces(ink: np.ndarray, box: tuple[int, int, int, int] | None =
 def glyph_ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     """Grayscale array (1 = white) -> the cleaned ink map a glyph is cut from, and whether the
     picture was light on dark. The first half of ``glyph_from_gray``; ``fit_glyph`` is the second."""
-    sheet = _sheet(gray)
-    ink, corner, inverted = ink_window(sheet)
-    return placed(ink, corner, sheet.shape), inverted
+    return ink_map(_sheet(gray))
 
 
 def _sheet(gray: np.ndarray) -> np.ndarray:
