@@ -207,6 +207,26 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
+BUSY_SECONDS = 30  # how long a SQLite connection waits for another one's lock
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL`` (kept in the file once it has been written). While the file is
+    still new, another process that has begun writing it (two instances starting at once on one
+    new database: the first one migrating) holds a lock SQLite will not wait for here: the switch
+    fails at once with "database is locked" instead of waiting like other statements. So it is
+    tried again, for as long as any statement would wait."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class _SQLite:
     """The embedded engine: one file, a connection per thread, WAL and ``synchronous=FULL``."""
 
@@ -222,9 +242,9 @@ class _SQLite:
         self.location = str(self.path)
 
     def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")  # a commit is on disk before we acknowledge it
         conn.execute("PRAGMA foreign_keys=ON")
         return conn

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -273,3 +274,26 @@ def test_a_failed_commit_leaves_the_connection_usable(store_target):
             )
     pid = store.add_prediction("digit", "7", 0.9, False, [], "digit", "1", "4", b"in", b"seen")
     assert store.record_feedback(pid, True, "7")[1] == 1
+
+
+def test_a_new_sqlite_file_another_process_is_writing_switches_to_wal_when_it_is_free(tmp_path):
+    """Two instances starting at once on one new SQLite file: while the first holds its write lock
+    (the file still in rollback mode), SQLite refuses the second's switch to WAL at once instead of
+    waiting for the lock (this failed one of CI's runs: "database is locked"). The store waits for it."""
+    path = tmp_path / "feedback.sqlite3"
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    first.execute("CREATE TABLE early (x)")
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("INSERT INTO early VALUES (1)")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # what SQLite does by itself
+        sqlite3.connect(path, timeout=5, isolation_level=None).execute("PRAGMA journal_mode=WAL")
+    release = threading.Timer(0.5, lambda: first.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    store = FeedbackStore(path)
+    release.join()
+    assert time.monotonic() - started >= 0.4  # it waited for the first writer, then went on
+    assert store._query("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.counts()["predictions"] == 0
+    store.close()
+    first.close()
