@@ -128,7 +128,7 @@ def paper_ink_window(gray: np.ndarray, preset: PaperPreset) -> tuple[np.ndarray,
         paper = paper[y0:y1, x0:x1]
         background = np.maximum(np.full(paper.shape, level, paper.dtype), paper)
         return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), (y0, x0), inverted
-    background = np.full(small.shape, level, small.dtype) if level is not None else _closed(small, window, smooth)
+    background = _paper_level(small, window, smooth)  # tries the shortcut again: cheap beside the closing
     if s > 1:
         background = np.kron(background, np.ones((s, s), np.float32))[:h, :w]
     background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
@@ -155,11 +155,8 @@ def _paper_level(paper: np.ndarray, window: int, smooth: int) -> np.ndarray:
     """The paper level under ``paper``: a grey closing ``window`` wide, then a box filter ``smooth``
     wide (both with the edge pixels repeated outwards)."""
     level = _flat_level(paper, window)
-    return np.full(paper.shape, level, paper.dtype) if level is not None else _closed(paper, window, smooth)
-
-
-def _closed(paper: np.ndarray, window: int, smooth: int) -> np.ndarray:
-    """The grey closing and box filter of ``_paper_level``, computed."""
+    if level is not None:
+        return np.full(paper.shape, level, paper.dtype)
     closed = ndimage.grey_closing(paper, size=(window, window), mode="nearest")
     return ndimage.uniform_filter(closed, size=smooth, mode="nearest")
 
