@@ -15,6 +15,7 @@ from flask import current_app
 
 from models.decoding.spelling import Speller
 from models.errors import NoLineModel, TooLarge, UnknownTask
+from models.preprocessing import image_size
 from models.profiles import existing_profile
 from models.reading.glyph import Reading, available_tasks, offered_tasks, recognize
 from models.reading.lines import LinesReading, read_lines
@@ -25,7 +26,6 @@ from models.reading.page import (
     page_alphabet,
     read_canvas,
     read_page,
-    upload_size,
 )
 from models.registry import Registry
 
@@ -56,7 +56,7 @@ def read(data: bytes, task: str, options: Options, canvas: bool = False) -> AnyR
     side by side are read as a short sequence, a ``PageReading`` too)."""
     reading = _read_as_read(data, task, options, canvas)
     if task in ("line", "page"):
-        return dataclasses.replace(reading, result=in_upload_pixels(reading.result, upload_size(data)))
+        return dataclasses.replace(reading, result=in_upload_pixels(reading.result, image_size(data)))
     return reading
 
 

@@ -19,7 +19,6 @@ from models.preprocessing import (
     PREPROCESSING_VERSION,
     decode,
     glyph_from_gray,
-    image_size,
     load_image,
     png_data_url,
     read_gray,
@@ -294,11 +293,6 @@ def read_canvas(
         if sequence is not None:
             return sequence
     return recognize(data, task, registry, max_pixels, threshold, personal, hint, prepared=(gray, glyph))
-
-
-def upload_size(data: bytes) -> tuple[int, int]:
-    """(width, height) of an uploaded image as it is shown, after its EXIF orientation (header only)."""
-    return image_size(data)
 
 
 def in_upload_pixels(result: PageAnswer | LinesAnswer, size: tuple[int, int]) -> PageAnswer | LinesAnswer:
