@@ -73,8 +73,7 @@ def load_line_lm(folder: Path) -> LineLM | None:
     d = lm.meta.get("decoder", {})
     missing = DECODER_SETTINGS - set(d)
     if missing:
-        reason = f"{folder / 'meta.json'} lacks decoder settings {sorted(missing)}: run `{TRAIN_COMMAND}`"
-        raise _refused(reason)
+        raise _refused(f"{folder / 'meta.json'} lacks decoder settings {sorted(missing)}")
     return LineLM(lm, float(d["alpha"]), float(d["beta"]), int(d["width"]), float(d["capitals_alpha"]))
 
 
