@@ -148,6 +148,35 @@ def test_rate_limits_answer_429_with_retry_after_per_client(tmp_path):
         assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code in (200, 503)
 
 
+def test_rate_counts_start_no_thread_per_request_and_quiet_clients_are_dropped(tmp_path, monkeypatch):
+    from web.limits import SweptMemoryStorage
+
+    app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_RECOGNITION="2 per second")
+    client = app.test_client()
+    body = {"image": SEVEN_URL, "task": "digit"}
+    storage = app.extensions["hwr_limiter"].storage
+    assert isinstance(storage, SweptMemoryStorage)  # the default RATELIMIT_STORAGE_URI
+    started = []
+
+    class CountedTimer(threading.Timer):
+        def start(self):
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(threading, "Timer", CountedTimer)
+    for i in range(4):  # further apart than limits' memory:// timer (10 ms): it would start a thread for each
+        assert client.post("/submit", json=body, environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code == 200
+        time.sleep(0.03)
+    assert started == []
+    assert client.post("/submit", json=body, environ_base={"REMOTE_ADDR": "10.0.0.0"}).status_code == 200
+    assert client.post("/submit", json=body, environ_base={"REMOTE_ADDR": "10.0.0.0"}).status_code == 429
+    assert len(storage.storage) == 4
+    time.sleep(SweptMemoryStorage.SWEEP_SECONDS + 0.1)  # every window has ended: the next hit sweeps
+    assert client.post("/submit", json=body, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 200
+    assert list(storage.storage) == [k for k in storage.storage if "10.0.0.9" in k] and len(storage.storage) == 1
+    assert started == []
+
+
 def test_behind_a_proxy_the_forwarded_client_is_counted(tmp_path):
     app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_RECOGNITION="1 per minute", PROXY_HOPS=1)
     client = app.test_client()
