@@ -467,17 +467,21 @@ class FeedbackStore:
         return ids
 
     def _tidy_after(self, rows: int, stored: int) -> None:
-        """Every 200 rows, and whenever a fiftieth of the quota was written, prune and keep the quota
-        (one thread at a time; another that finds it busy goes on)."""
+        """Every 200 rows, prune (an indexed delete); whenever a fiftieth of the quota was written,
+        keep the quota (a sum over the table). One thread at a time; another that finds it busy
+        goes on."""
         self._writes += rows
         self._written += stored
+        due_prune = self._writes >= 200
         due_quota = self.quota_bytes is not None and self._written >= max(self.quota_bytes // 50, 1)
-        if (self._writes < 200 and not due_quota) or not self._tidy_lock.acquire(blocking=False):
+        if not (due_prune or due_quota) or not self._tidy_lock.acquire(blocking=False):
             return
         try:
-            self._writes = self._written = 0
-            self.prune_predictions()
-            if self.quota_bytes is not None:
+            if due_prune:
+                self._writes = 0
+                self.prune_predictions()
+            if due_quota:
+                self._written = 0
                 self.enforce_quota()
         finally:
             self._tidy_lock.release()
@@ -532,28 +536,35 @@ class FeedbackStore:
         row = self._query(f"SELECT COALESCE(SUM({IMAGE_BYTES}), 0) AS size FROM predictions WHERE {UNRATED}").fetchone()
         return int(row["size"])
 
-    def enforce_quota(self) -> int:
+    def enforce_quota(self, batch: int = 500) -> int:
         """Delete the oldest unrated predictions until their images fit ``quota_bytes``; how many.
-        Rated predictions (training data) are never evicted."""
+        Rated predictions (training data) are never evicted. Under the quota this is one sum in the
+        database; over it, only the oldest rows are read (by ``created_at``'s index), ``batch`` at a
+        time, until the excess is covered."""
         if self.quota_bytes is None:
             return 0
-        rows = self._query(
-            f"SELECT id, {IMAGE_BYTES} AS size FROM predictions WHERE {UNRATED} ORDER BY created_at DESC, id DESC"
-        ).fetchall()
-        kept, evict = 0, []
-        for r in rows:
-            kept += int(r["size"])
-            if kept > self.quota_bytes:
+        excess = self.unrated_bytes() - self.quota_bytes
+        evicted = 0
+        while excess > 0:
+            rows = self._query(
+                f"SELECT id, {IMAGE_BYTES} AS size FROM predictions WHERE {UNRATED} ORDER BY created_at, id LIMIT ?",
+                (batch,),
+            ).fetchall()
+            evict = []
+            for r in rows:
+                if excess <= 0:
+                    break
                 evict.append(r["id"])
-        for start in range(0, len(evict), 500):
-            batch = evict[start : start + 500]
+                excess -= int(r["size"])
+            if not evict:
+                break
             with self.transaction() as conn:  # a prediction rated meanwhile stays
-                self._run(
+                evicted += self._run(
                     conn,
-                    f"DELETE FROM predictions WHERE id IN ({','.join('?' * len(batch))}) AND {UNRATED}",
-                    batch,
-                )
-        return len(evict)
+                    f"DELETE FROM predictions WHERE id IN ({','.join('?' * len(evict))}) AND {UNRATED}",
+                    evict,
+                ).rowcount
+        return evicted
 
     # -------------------------------------------------------------- reading feedback
     _ROWS = """SELECT f.id, f.prediction_id, p.task, p.predicted, p.confidence, f.correct, f.label,

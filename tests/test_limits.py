@@ -238,6 +238,21 @@ def test_the_quota_evicts_the_oldest_unrated_inputs_and_keeps_rated_ones(store_t
     store.close()
 
 
+def test_pruning_runs_every_200_rows_and_the_quota_sum_only_per_fiftieth_of_it(tmp_path, monkeypatch):
+    store = FeedbackStore(tmp_path / "f.sqlite3", quota_bytes=1_000_000)  # checked per 20,000 bytes written
+    calls = []
+    monkeypatch.setattr(store, "prune_predictions", lambda: calls.append("prune"))
+    monkeypatch.setattr(store, "enforce_quota", lambda: calls.append("quota"))
+    row = PredictionRow("digit", "7", 0.9, False, [], "m", "1", "4", b"i" * 40, b"s" * 10)
+    store.add_predictions([row] * 399)  # 19,950 bytes: one prune, no sum over the table yet
+    assert calls == ["prune"]
+    store.add_predictions([row])  # the 20,000th byte
+    assert calls == ["prune", "quota"]
+    store.add_predictions([row] * 200)
+    assert calls == ["prune", "quota", "prune"]
+    store.close()
+
+
 def test_kept_inputs_are_downscaled(app, client):
     photo = Image.new("L", (1600, 1200), 235)
     ImageDraw.Draw(photo).line([(500, 300), (1100, 300), (750, 1000)], fill=30, width=60)
