@@ -5,8 +5,11 @@ takes its first request. ``python app.py`` (waitress, one process) stays the emb
 
 Why these numbers (measured on this repository's 2-core machine, README "Production server"):
 - one worker process per core: preprocessing and decoding are Python and numpy, so a process per
-  core is what gets past the GIL; a few threads per worker keep the cores busy while a request
-  waits on a database commit or the network;
+  core is what gets past the GIL; two threads per worker keep the core busy while a request
+  waits on a database commit or the network. More threads only add contenders for the GIL: at 16
+  clients 4 threads gave no more requests/s on SQLite or PostgreSQL, and a health check waited
+  for the GIL behind them (``/healthz`` p99 19-30 ms with 4 threads, 22-24 ms with 3, 12-16 ms
+  with 2);
 - the models load in each worker after the fork (``preload_app = False``), so ``kill -HUP``
   reloads code and models too (a preloaded app is not reloaded). The models run in ONNX Runtime,
   not TensorFlow, so a worker starts in a few seconds and holds about 370 MB. (While the server
@@ -24,7 +27,7 @@ wsgi_app = "app:create_app({'PRELOAD_MODELS': True})"  # load every model before
 bind = [f"{os.environ.get('HWR_HOST', '127.0.0.1')}:{os.environ.get('HWR_PORT', '5000')}"]
 workers = int(os.environ.get("WEB_CONCURRENCY", CORES))  # gunicorn's usual variable for the count
 worker_class = "web.gunicorn_worker.HealthLaneWorker"  # gthread, with health checks in a lane of their own
-threads = int(os.environ.get("HWR_WORKER_THREADS", "4"))  # per worker: overlap commits and network
+threads = int(os.environ.get("HWR_WORKER_THREADS", "2"))  # per worker: overlap commits and network
 preload_app = False  # HUP reloads code and models (see above)
 timeout = 120  # a worker silent this long is restarted; generous, since start-up loads the models
 graceful_timeout = 30  # on HUP or TERM, what a worker may take to finish its requests
