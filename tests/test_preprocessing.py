@@ -498,3 +498,23 @@ def test_fit_glyph_and_pieces_match_the_recipes_they_replace():
         pair = np.concatenate([ink, np.zeros((ink.shape[0], gap), np.float32), ink], axis=1)
         assert pp.side_by_side_pieces(pair) == _reference_pieces(pair), trial
     assert changed >= 10  # the padded path (thickened or thinned strokes) was taken too
+
+
+def test_small_gray_arrays_are_written_as_valid_png_with_the_same_pixels():
+    """``to_png`` writes small gray arrays itself (``_small_gray_png``); Pillow reads them back
+    exactly and finds every chunk's CRC right, at every size up to the limit and past it."""
+    import io as _io
+
+    from models.preprocessing.image import SMALL_PNG_PIXELS, to_png
+
+    rng = np.random.default_rng(5)
+    for shape in [(1, 1), (28, 28), (64, 64), (3, 200), (1, SMALL_PNG_PIXELS), (65, 64)]:
+        pixels = rng.integers(0, 256, shape).astype(np.uint8)
+        for level in (1, 6):
+            data = to_png(pixels, compress_level=level)
+            Image.open(_io.BytesIO(data)).verify()  # signature, chunk order and CRCs
+            back = Image.open(_io.BytesIO(data))
+            assert back.mode == "L" and np.array_equal(np.asarray(back), pixels), shape
+    glyph = np.zeros((28, 28), np.float64)
+    glyph[5:20, 10:14] = 255.0
+    assert np.array_equal(np.asarray(Image.open(_io.BytesIO(to_png(glyph)))), glyph.astype(np.uint8))

@@ -9,7 +9,9 @@ import binascii
 import ctypes
 import io
 import re
+import struct
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -258,10 +260,42 @@ def to_png(picture: np.ndarray | Image.Image, compress_level: int = 1) -> bytes:
     """Lossless PNG bytes of a uint8 array (the 28x28 the model saw, feedback images) or of a
     picture; every PNG made is made here. Fast compression by default: most are made on every
     request."""
-    img = picture if isinstance(picture, Image.Image) else Image.fromarray(np.asarray(picture, dtype=np.uint8))
+    if not isinstance(picture, Image.Image):
+        pixels = np.asarray(picture, dtype=np.uint8)
+        if pixels.ndim == 2 and 0 < pixels.size <= SMALL_PNG_PIXELS:
+            return _small_gray_png(pixels, compress_level)
+        picture = Image.fromarray(pixels)
     buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=compress_level)
+    picture.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
+
+
+SMALL_PNG_PIXELS = 64 * 64  # up to this size a gray array is written by ``_small_gray_png``
+
+
+def _small_gray_png(pixels: np.ndarray, compress_level: int) -> bytes:
+    """A small 8-bit gray array as PNG, written directly (signature, IHDR, one IDAT of unfiltered
+    rows, IEND; the PNG specification's chunks with their CRCs). Pillow's encoder gives the same
+    pixels but took 0.16 ms per answer in a request for the 28x28 glyph, three times this, most
+    of it in its Python plumbing; row filters gain nothing at this size (87 bytes for a drawn 7,
+    Pillow's 96). Pillow still writes every picture and every larger array."""
+    h, w = pixels.shape
+    rows = np.zeros((h, w + 1), np.uint8)  # each row starts with its filter type, 0: none
+    rows[:, 1:] = pixels
+    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit gray, deflate, no interlace
+    return b"".join(
+        (
+            PNG_SIGNATURE,
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", zlib.compress(rows.tobytes(), compress_level)),
+            _chunk(b"IEND", b""),
+        )
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def to_data_url(pixels: np.ndarray) -> str:
