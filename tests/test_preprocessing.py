@@ -518,3 +518,16 @@ def test_small_gray_arrays_are_written_as_valid_png_with_the_same_pixels():
     glyph = np.zeros((28, 28), np.float64)
     glyph[5:20, 10:14] = 255.0
     assert np.array_equal(np.asarray(Image.open(_io.BytesIO(to_png(glyph)))), glyph.astype(np.uint8))
+
+
+def test_a_png_size_is_read_from_its_header_as_pillow_reads_it():
+    import io as _io
+
+    from models.preprocessing.image import image_size
+
+    for w, h in [(1, 1), (280, 280), (503, 125), (4000, 3)]:
+        buf = _io.BytesIO()
+        Image.new("RGBA" if w % 2 else "L", (w, h), 255).save(buf, format="PNG")
+        assert image_size(buf.getvalue(), turned=False) == image_size(buf.getvalue()) == (w, h)
+    with pytest.raises(OSError):  # not a PNG Pillow can open: what Pillow raises, as before
+        image_size(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8, turned=False)
