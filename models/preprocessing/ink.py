@@ -215,9 +215,9 @@ def ink_window(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bool]:
 
 def otsu(values: np.ndarray, size: int | None = None) -> float:
     """Otsu's threshold of values in [0, 1]; ``size``: as if ``values`` were that many, the rest 0."""
-    hist, edges = _histogram64(values, size)
+    hist, _ = _histogram64(values, size)
     p = hist.astype(np.float64) / max(hist.sum(), 1)
-    centers = (edges[:-1] + edges[1:]) / 2
+    centers = _OTSU_CENTERS
     w0 = np.cumsum(p)
     m0 = np.cumsum(p * centers)
     mt = m0[-1]
@@ -228,6 +228,12 @@ def otsu(values: np.ndarray, size: int | None = None) -> float:
 
 
 OTSU_BINS = 64
+
+
+_OTSU_EDGES = np.linspace(0.0, 1.0, OTSU_BINS + 1)  # np.histogram's edges for 64 bins over [0, 1], made once
+_OTSU_EDGES.setflags(write=False)
+_OTSU_CENTERS = (_OTSU_EDGES[:-1] + _OTSU_EDGES[1:]) / 2
+_OTSU_CENTERS.setflags(write=False)
 
 
 def _histogram64(values: np.ndarray, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +249,7 @@ def _histogram64(values: np.ndarray, size: int | None = None) -> tuple[np.ndarra
     bins = np.minimum((marked * OTSU_BINS).astype(np.intp), OTSU_BINS - 1)
     hist = np.bincount(bins, minlength=OTSU_BINS)
     hist[0] += v.size - marked.size + zeros_beside
-    return hist, np.linspace(0.0, 1.0, OTSU_BINS + 1)
+    return hist, _OTSU_EDGES
 
 
 def _drop_specks(ink: np.ndarray, corner: tuple[int, int] = (0, 0), shape: tuple[int, ...] | None = None) -> np.ndarray:
