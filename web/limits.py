@@ -185,10 +185,12 @@ class SweptMemoryStorage(MemoryStorage):
     """limits' ``memory://`` storage without a thread per request. ``MemoryStorage`` drops expired
     counts in a ``threading.Timer`` of 10 ms that it starts on a hit whenever none is running: under
     steady traffic that is a new thread for nearly every request, which cost 0.7 ms of CPU per
-    ``/submit`` on the production server (an eighth of the request; README "Speed"). Here the hit's
-    own thread drops them, at most once every ``SWEEP_SECONDS``. Counting is unchanged: a count is
-    checked for expiry whenever it is read (``MemoryStorage.get``), and the sweep only bounds how
-    many counts of clients gone quiet are held."""
+    ``/submit`` on the production server (an eighth of the request; README "Production server").
+    Here the hit's own thread drops them, at most once every ``SWEEP_SECONDS``. Counting is
+    unchanged: a count is checked for expiry whenever it is read (``MemoryStorage.get``), and the
+    sweep only bounds how many counts of clients gone quiet are held. ``limits`` is pinned
+    (requirements.txt): this replaces its private ``__schedule_expiry``, and a test fails if that
+    stops taking effect."""
 
     STORAGE_SCHEME = ["swept-memory"]  # limits registers the scheme with the class
     SWEEP_SECONDS = 1.0
