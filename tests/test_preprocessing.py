@@ -161,6 +161,24 @@ def test_transparent_canvas_strokes_read_like_white_canvas():
     assert np.array_equal(pp.glyph_from_bytes(png_bytes(rgba)).pixels, pp.glyph_from_bytes(png_bytes(on_white)).pixels)
 
 
+def test_an_opaque_rgba_canvas_reads_as_its_gray_and_any_transparency_is_still_flattened():
+    """A browser's canvas PNG is RGBA with every pixel opaque: ``to_gray`` skips the flattening,
+    which would change nothing, and gives the flattening recipe's values bit for bit."""
+    from models.preprocessing.image import to_gray
+
+    def flattened(img):  # the recipe for pictures with transparency
+        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+        gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        return gray * alpha + (1.0 - alpha)
+
+    canvas = canvas_digit(SEVEN).convert("RGBA")
+    assert to_gray(canvas).tobytes() == flattened(canvas).tobytes()
+    assert to_gray(canvas).tobytes() == to_gray(canvas.convert("L")).tobytes()
+    holed = canvas.copy()
+    holed.putpixel((3, 3), (0, 0, 0, 0))  # one transparent pixel: on white, not black
+    assert to_gray(holed).tobytes() == flattened(holed).tobytes() and to_gray(holed)[3, 3] == 1.0
+
+
 def test_exif_orientation_is_applied():
     upright = canvas_digit(SEVEN).convert("L")
     stored = upright.transpose(Image.Transpose.ROTATE_90)  # camera stored it sideways
