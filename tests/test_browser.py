@@ -345,8 +345,13 @@ def test_on_a_phone_the_answer_and_its_feedback_show_right_under_the_canvas(brow
     try:
         page = context.new_page()
         page.goto(base_url + "/")
-        stroke(page, ONE)
+        with page.expect_request(lambda r: r.url.endswith("/submit")) as sent:
+            stroke(page, ONE)
         assert wait_for_answer(page) == "1"
+        # the canvas holds 2x the pixels on this screen; the drawing is sent at its own 280x280
+        assert page.evaluate("document.querySelector('#canvas').width") == 560
+        image = sent.value.post_data_json["image"]
+        assert Image.open(io.BytesIO(base64.b64decode(image.split(",", 1)[1]))).size == (280, 280)
         assert page.evaluate("window.scrollY") == 0
         for selector in ("#canvas", "#result-text", "#source", "#feedback-yes", "#feedback-no"):
             assert_in_view_and_uncovered(page, selector)
