@@ -38,5 +38,7 @@ def image_bytes(img: Image.Image | np.ndarray, fmt: str = "PNG", **save) -> byte
 
 
 def png_url(img: Image.Image) -> str:
-    """``img`` as a PNG data: URL, as the page sends the canvas."""
-    return png_data_url(to_png(img, compress_level=PNG_LEVEL))
+    """``img`` as a PNG data: URL, as the page sends the canvas: an opaque RGBA PNG, which is what
+    Chromium's ``canvas.toDataURL("image/png")`` makes of the page's white canvas (until 2026-12-07
+    the benchmarks sent RGB or 8-bit gray PNGs, which decode and flatten faster than a browser's)."""
+    return png_data_url(to_png(img.convert("RGBA"), compress_level=PNG_LEVEL))

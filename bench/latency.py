@@ -29,15 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from app import create_app  # noqa: E402
-from bench.canvas import SEVEN, drawing  # noqa: E402
+from bench.canvas import SEVEN, drawing, png_url  # noqa: E402
 from models.loading import keras_forward  # noqa: E402
-from models.preprocessing import decode_data_url, glyph_from_bytes, to_data_url  # noqa: E402
+from models.preprocessing import decode_data_url, glyph_from_bytes  # noqa: E402
 from models.registry import shared_registry  # noqa: E402
 
 
 def canvas_png() -> str:
-    """A 280x280 canvas drawing of a 7, as the page sends it."""
-    return to_data_url(np.asarray(drawing(SEVEN, joint="curve").convert("L")))
+    """A 280x280 canvas drawing of a 7, as the page sends it (``png_url``: an opaque RGBA PNG)."""
+    return png_url(drawing(SEVEN, joint="curve"))
 
 
 def timings(fn, runs: int, warmup: int = 10) -> np.ndarray:

@@ -35,14 +35,15 @@ from training.data.lines import load_iam_ondb, render  # noqa: E402
 
 
 def canvas_png(points: np.ndarray, pen_up: np.ndarray, pen: int = 6) -> bytes:
-    """A line written across the 840 x 240 canvas of the line task, as the page sends it."""
+    """A line written across the 840 x 240 canvas of the line task, as the page sends it (an opaque
+    RGBA PNG, as Chromium makes it)."""
     p = points.astype(np.float32)
     p = p * min(800 / max(float(p[:, 0].max()), 1.0), 170 / max(float(p[:, 1].max()), 1.0)) + (20, 35)
     img = Image.new("L", (840, 240), 255)
     draw = ImageDraw.Draw(img)
     for stroke in np.split(p, np.flatnonzero(pen_up)[:-1] + 1):
         draw.line([tuple(q) for q in stroke] * (1 if len(stroke) > 1 else 2), fill=0, width=pen, joint="curve")
-    return to_png(img, compress_level=PNG_LEVEL)
+    return to_png(img.convert("RGBA"), compress_level=PNG_LEVEL)  # opaque RGBA, as a browser's canvas PNG
 
 
 def main() -> None:
