@@ -13,9 +13,8 @@ server says when it is ready.
   (``RATELIMIT_RECOGNITION``) and for feedback (``RATELIMIT_FEEDBACK``); ``429 rate_limited`` with
   ``Retry-After``. The counts live in this process (``swept-memory://``, ``SweptMemoryStorage``)
   unless ``RATELIMIT_STORAGE_URI`` names a shared store (``redis://...``, ``memcached://...``),
-  which several workers or hosts then share. Behind a
-  reverse proxy set ``PROXY_HOPS`` (how many proxies append to ``X-Forwarded-For``) so that the
-  client, not the proxy, is counted.
+  which several workers or hosts then share. Behind a reverse proxy set ``PROXY_HOPS`` (how many
+  proxies append to ``X-Forwarded-For``) so that the client, not the proxy, is counted.
 - **Readiness** (``readiness``, answered at ``/readyz`` by ``web/api.py``): ready when every model
   this server offers is loaded and the feedback store answers a query, ``not_ready`` (with what is
   missing, a 503) otherwise; it never loads anything, so it answers in milliseconds. ``/healthz``

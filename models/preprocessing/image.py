@@ -199,10 +199,10 @@ def to_gray(img: Image.Image) -> np.ndarray:
         alpha = (arr != img.info["transparency"]).astype(np.float32)
     elif img.mode in ("LA", "RGBA"):
         opacity = img.getchannel("A")
-        if opacity.getextrema() == (255, 255):  # opaque, as a browser's canvas PNG: flattening changes nothing
-            return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-        alpha = np.asarray(opacity, dtype=np.float32) / 255.0
         gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        if opacity.getextrema() == (255, 255):  # opaque, as a browser's canvas PNG: flattening changes nothing
+            return gray
+        alpha = np.asarray(opacity, dtype=np.float32) / 255.0
     else:
         return np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.float32) / 255.0
     on_white = gray * alpha + (1.0 - alpha)
