@@ -137,8 +137,8 @@ def remove_ruling(ink: np.ndarray, faint: np.ndarray | None = None) -> np.ndarra
     zone = ndimage.maximum_filter((horizontal | vertical).astype(np.uint8), size=5).astype(bool)  # its halo
     labels, n = ndimage.label(out, structure=EIGHT_NEIGHBOURS)
     if n:
-        ids = np.arange(1, n + 1)
-        inside = ndimage.sum_labels(zone, labels, ids) / np.maximum(ndimage.sum_labels(out, labels, ids), 1)
+        on = labels[out]  # each ink pixel's piece (counting only these: 3 ms, not 110 ms on an A4 page)
+        inside = _areas(on[zone[out]], n) / np.maximum(_areas(on, n), 1)
         boxes = ndimage.find_objects(labels)
         # no thicker than the line itself: a pen stroke lying along a line is thicker than the line's halo
         small = np.array([min(b[0].stop - b[0].start, b[1].stop - b[1].start) <= thick - 2 for b in boxes])
@@ -153,9 +153,15 @@ def _rough_glyph_height(ink: np.ndarray) -> float:
     if n == 0:
         return 0.0
     heights = np.array([s[0].stop - s[0].start for s in ndimage.find_objects(labels)])
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    area = _areas(labels[ink], n)
     keep = (area >= 20) & (heights < 0.5 * ink.shape[0])
     return float(np.median(heights[keep])) if keep.any() else 0.0
+
+
+def _areas(pieces: np.ndarray, n: int) -> np.ndarray:
+    """Pixels per piece 1..n, given the piece label of each pixel to count (the ink pixels only:
+    a page is 95% paper, and counting its zeros too took most of the time)."""
+    return np.bincount(pieces, minlength=n + 1)[1:]
 
 
 def _run_thickness(mask: np.ndarray, axis: int) -> float:
@@ -174,7 +180,7 @@ def _components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         raise BlankImage("Nothing to read: the page has no ink.")
     slices = ndimage.find_objects(labels)
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    area = _areas(labels[ink], n)
     rows = [[s[1].start, s[0].start, s[1].stop, s[0].stop, a] for s, a in zip(slices, area, strict=True)]
     boxes = np.array(rows, np.int64)
     return labels, boxes
