@@ -5,6 +5,7 @@ engines, the two downloadable images, per-glyph feedback, and bad pages."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 
@@ -251,3 +252,44 @@ def test_each_page_line_carries_its_confidence_and_each_glyph_its_place(client, 
     third = body["glyphs"][2]
     line = body["lines"][third["line"]]["text"]
     assert line[: third["offset"]] + "5" + line[third["offset"] + 1 :] == "12 5"
+
+
+def test_ruling_filters_near_the_lines_match_the_whole_picture_recipes():
+    """``_open_1d`` (only rows or columns long enough) and ``_near_lines`` (only bands round the
+    lines) give what the filters give run over the whole picture, lines at the borders included."""
+    from scipy import ndimage
+
+    from models.segmentation import page as seg
+
+    rng = np.random.default_rng(5)
+    for trial in range(12):
+        h, w = rng.integers(40, 160, size=2)
+        mask = rng.random((h, w)) < 0.15  # writing-like specks
+        for _ in range(3):  # ruling, a line at the border in some trials
+            r = int(rng.choice([0, h - 1, rng.integers(0, h)]))
+            c = int(rng.choice([0, w - 1, rng.integers(0, w)]))
+            mask[r, int(rng.integers(0, w // 3)) : w - int(rng.integers(0, w // 3))] = True
+            mask[int(rng.integers(0, h // 3)) : h, c] = True
+        length = int(rng.integers(8, 30))
+        mask[h // 2, 3 : 3 + length] = True  # a run exactly as long as the line, alone in its row
+        mask[h // 2, 3 + length :] = False
+        mask[h // 2, :3] = False
+        for axis in (0, 1):
+            m = mask.astype(np.uint8)
+            eroded = ndimage.minimum_filter1d(m, length, axis=axis, mode="constant", cval=0)
+            whole = ndimage.maximum_filter1d(eroded, length, axis=axis, mode="constant", cval=0).astype(bool)
+            assert np.array_equal(seg._open_1d(mask, length, axis), whole), (trial, axis)
+        lines = seg._open_1d(mask, length, 1)
+        rows_on = lines.any(axis=1)
+        grown = seg._near_lines(lambda m: seg._dilate(m, 3), lines, rows_on, 0, 1, 2)
+        assert np.array_equal(grown, ndimage.maximum_filter(lines.astype(np.uint8), size=3).astype(bool))
+        thick = int(rng.integers(2, 9))
+        across = functools.partial(seg._close_rect, size=(thick, 3))
+        closed = seg._near_lines(across, mask, grown.any(axis=1), 0, 0, thick + 1)
+        assert np.array_equal(closed & grown, seg._close_rect(mask, (thick, 3)) & grown), trial
+        cols = seg._open_1d(mask, length, 0)
+        across = functools.partial(seg._close_rect, size=(3, thick))
+        closed = seg._near_lines(across, mask, cols.any(axis=0), 1, 0, thick + 1)
+        assert np.array_equal(closed & cols, seg._close_rect(mask, (3, thick)) & cols), trial
+        halo = seg._near_lines(lambda m: seg._dilate(m, 5), cols, cols.any(axis=0), 1, 2, 3)
+        assert np.array_equal(halo, ndimage.maximum_filter(cols.astype(np.uint8), size=5).astype(bool))

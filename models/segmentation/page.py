@@ -100,10 +100,20 @@ def page_ink(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _open_1d(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
-    """Binary opening with a straight line of ``length`` along ``axis`` (running min/max: fast)."""
-    m = mask.astype(np.uint8)
-    eroded = ndimage.minimum_filter1d(m, length, axis=axis, mode="constant", cval=0)
-    return ndimage.maximum_filter1d(eroded, length, axis=axis, mode="constant", cval=0).astype(bool)
+    """Binary opening with a straight line of ``length`` along ``axis`` (running min/max: fast).
+    Each row (``axis=1``) or column (``axis=0``) is opened on its own, so only those holding at
+    least ``length`` pixels are filtered: the others cannot hold such a run."""
+    lines = np.flatnonzero(np.count_nonzero(mask, axis=axis) >= length)
+    opened = np.zeros(mask.shape, bool)
+    if lines.size:
+        m = np.take(mask, lines, axis=1 - axis).astype(np.uint8)
+        eroded = ndimage.minimum_filter1d(m, length, axis=axis, mode="constant", cval=0)
+        runs = ndimage.maximum_filter1d(eroded, length, axis=axis, mode="constant", cval=0).astype(bool)
+        if axis == 1:
+            opened[lines] = runs
+        else:
+            opened[:, lines] = runs
+    return opened
 
 
 def _close_rect(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -111,6 +121,35 @@ def _close_rect(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     m = mask.astype(np.uint8)
     grown = ndimage.maximum_filter(m, size=size, mode="constant", cval=0)
     return ndimage.minimum_filter(grown, size=size, mode="constant", cval=1).astype(bool)
+
+
+def _dilate(mask: np.ndarray, size: int) -> np.ndarray:
+    """Binary dilation with a ``size`` square (``ndimage.maximum_filter``, zero outside)."""
+    return ndimage.maximum_filter(mask.astype(np.uint8), size=size, mode="constant", cval=0).astype(bool)
+
+
+def _near_lines(op, image: np.ndarray, lines: np.ndarray, axis: int, spread: int, reach: int) -> np.ndarray:
+    """``op(image)`` computed only on the bands of rows (``axis=0``) or columns (``axis=1``) within
+    ``spread`` of the ``True`` entries of ``lines``, and ``False`` elsewhere, where the caller knows
+    it is (or does not use it). ``op`` is a filter whose output at a pixel depends on the pixels at
+    most ``reach`` rows (columns) away: each band is filtered with that margin around it, so every
+    pixel of it comes out as on the whole picture. Ruling is a few thin lines: the bands are a
+    small part of a page, and filtering only them saved about 60 ms per A4 page."""
+    out = np.zeros(image.shape, bool)
+    at = np.flatnonzero(lines)
+    if at.size == 0:
+        return out
+    n = image.shape[axis]
+    cut = np.flatnonzero(np.diff(at) > 2 * (spread + reach))  # bands whose margins meet are one band
+    for first, last in zip(at[np.r_[0, cut + 1]], at[np.r_[cut, at.size - 1]], strict=True):
+        a, b = max(0, int(first) - spread), min(n, int(last) + 1 + spread)
+        lo, hi = max(0, a - reach), min(n, b + reach)
+        band = op(image[lo:hi] if axis == 0 else image[:, lo:hi])
+        if axis == 0:
+            out[a:b] = band[a - lo : b - lo]
+        else:
+            out[:, a:b] = band[:, a - lo : b - lo]
+    return out
 
 
 def remove_ruling(ink: np.ndarray, faint: np.ndarray | None = None) -> np.ndarray:
@@ -123,18 +162,23 @@ def remove_ruling(ink: np.ndarray, faint: np.ndarray | None = None) -> np.ndarra
     vertical = _open_1d(faint, int(max(25, h * RULE_FRACTION, tall)), axis=0)
     if not (horizontal.any() or vertical.any()):
         return ink
-    grow = lambda m: ndimage.maximum_filter(m.astype(np.uint8), size=3).astype(bool)  # noqa: E731 (soft edges)
-    horizontal, vertical = grow(horizontal), grow(vertical)
+    # soft edges: each line grown by a pixel; the filters below run only near the lines
+    rows_on, cols_on = horizontal.any(axis=1), vertical.any(axis=0)
+    horizontal = _near_lines(lambda m: _dilate(m, 3), horizontal, rows_on, 0, 1, 2)
+    vertical = _near_lines(lambda m: _dilate(m, 3), vertical, cols_on, 1, 1, 2)
+    rows_on, cols_on = horizontal.any(axis=1), vertical.any(axis=0)
     rest = ink & ~(horizontal | vertical)
     # a stroke crossing a line is cut there: bridge it across the line (a horizontal line is
     # bridged vertically, a vertical one horizontally, a few pixels wide for slanted strokes), and
     # only inside the removed line, so neighbouring glyphs are never joined
     thick = int(max(_run_thickness(horizontal, axis=0), _run_thickness(vertical, axis=1))) + 2
-    across_h = _close_rect(rest, (thick, 3)) & horizontal
-    across_v = _close_rect(rest, (3, thick)) & vertical & ~horizontal
+    across_h = _near_lines(lambda m: _close_rect(m, (thick, 3)), rest, rows_on, 0, 0, thick + 1) & horizontal
+    across_v = _near_lines(lambda m: _close_rect(m, (3, thick)), rest, cols_on, 1, 0, thick + 1)
+    across_v &= vertical & ~horizontal
     out = rest | across_h | across_v
     # what is left of a line where writing crossed it: small pieces lying mostly on the line
-    zone = ndimage.maximum_filter((horizontal | vertical).astype(np.uint8), size=5).astype(bool)  # its halo
+    halo = lambda m: _dilate(m, 5)  # noqa: E731
+    zone = _near_lines(halo, horizontal, rows_on, 0, 2, 3) | _near_lines(halo, vertical, cols_on, 1, 2, 3)
     labels, n = ndimage.label(out, structure=EIGHT_NEIGHBOURS)
     if n:
         on = labels[out]  # each ink pixel's piece (counting only these: 3 ms, not 110 ms on an A4 page)
