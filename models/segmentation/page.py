@@ -152,16 +152,25 @@ def _near_lines(op, image: np.ndarray, lines: np.ndarray, axis: int, spread: int
     return out
 
 
+Pieces = tuple[np.ndarray, np.ndarray, np.ndarray]  # labels, boxes (x0, y0, x1, y1, area), their label ids
+
+
 def remove_ruling(ink: np.ndarray, faint: np.ndarray | None = None) -> np.ndarray:
     """Remove long straight horizontal and vertical runs (ruling, table lines), found in ``faint``
     (default: ``ink``), then bridge the strokes that crossed them."""
+    return _without_ruling(ink, faint)[0]
+
+
+def _without_ruling(ink: np.ndarray, faint: np.ndarray | None = None) -> tuple[np.ndarray, Pieces | None]:
+    """``remove_ruling``, with the pieces of what is left when it had to label them (ruling was
+    found): the page then need not label them again (as ``_components``)."""
     h, w = ink.shape
     faint = ink if faint is None else faint
     tall = 2.5 * _rough_glyph_height(ink)  # no stroke of writing is a straight run this long
     horizontal = _open_1d(faint, int(max(25, w * RULE_FRACTION, tall)), axis=1)
     vertical = _open_1d(faint, int(max(25, h * RULE_FRACTION, tall)), axis=0)
     if not (horizontal.any() or vertical.any()):
-        return ink
+        return ink, None
     # soft edges: each line grown by a pixel; the filters below run only near the lines
     rows_on, cols_on = horizontal.any(axis=1), vertical.any(axis=0)
     horizontal = _near_lines(lambda m: _dilate(m, 3), horizontal, rows_on, 0, 1, 2)
@@ -180,15 +189,20 @@ def remove_ruling(ink: np.ndarray, faint: np.ndarray | None = None) -> np.ndarra
     halo = lambda m: _dilate(m, 5)  # noqa: E731
     zone = _near_lines(halo, horizontal, rows_on, 0, 2, 3) | _near_lines(halo, vertical, cols_on, 1, 2, 3)
     labels, n = ndimage.label(out, structure=EIGHT_NEIGHBOURS)
-    if n:
-        on = labels[out]  # each ink pixel's piece (counting only these: 3 ms, not 110 ms on an A4 page)
-        inside = _areas(on[zone[out]], n) / np.maximum(_areas(on, n), 1)
-        boxes = ndimage.find_objects(labels)
-        # no thicker than the line itself: a pen stroke lying along a line is thicker than the line's halo
-        small = np.array([min(b[0].stop - b[0].start, b[1].stop - b[1].start) <= thick - 2 for b in boxes])
-        drop = np.concatenate([[False], (inside >= 0.8) & small])
-        out &= ~drop[labels]
-    return out
+    if not n:
+        return out, None
+    on = labels[out]  # each ink pixel's piece (counting only these: 3 ms, not 110 ms on an A4 page)
+    area = _areas(on, n)
+    inside = _areas(on[zone[out]], n) / np.maximum(area, 1)
+    slices = ndimage.find_objects(labels)
+    # no thicker than the line itself: a pen stroke lying along a line is thicker than the line's halo
+    small = np.array([min(b[0].stop - b[0].start, b[1].stop - b[1].start) <= thick - 2 for b in slices])
+    drop = (inside >= 0.8) & small
+    out &= ~np.concatenate([[False], drop])[labels]
+    # the pieces left keep their labels: a dropped piece's pixels are off in ``out`` and its label
+    # is in no glyph, so ``segment`` finds the same pieces as labelling ``out`` again would
+    kept = np.flatnonzero(~drop)
+    return out, (labels, _boxes([slices[i] for i in kept], area[kept]), kept + 1)
 
 
 def _rough_glyph_height(ink: np.ndarray) -> float:
@@ -218,16 +232,16 @@ def _run_thickness(mask: np.ndarray, axis: int) -> float:
     return float(np.median(edges[1::2] - edges[::2]))
 
 
-def _components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels of the 8-connected ink pieces and their boxes (x0, y0, x1, y1, area) per label."""
+def _components(ink: np.ndarray) -> Pieces:
+    """The 8-connected ink pieces: labels, boxes (x0, y0, x1, y1, area) and label ids."""
     labels, n = ndimage.label(ink, structure=EIGHT_NEIGHBOURS)
-    if n == 0:
-        raise BlankImage("Nothing to read: the page has no ink.")
-    slices = ndimage.find_objects(labels)
-    area = _areas(labels[ink], n)
+    return labels, _boxes(ndimage.find_objects(labels), _areas(labels[ink], n)), np.arange(1, n + 1)
+
+
+def _boxes(slices: list[tuple[slice, slice]], area: np.ndarray) -> np.ndarray:
+    """Boxes (x0, y0, x1, y1, area) of pieces from their ``find_objects`` slices and areas."""
     rows = [[s[1].start, s[0].start, s[1].stop, s[0].stop, a] for s, a in zip(slices, area, strict=True)]
-    boxes = np.array(rows, np.int64)
-    return labels, boxes
+    return np.array(rows, np.int64).reshape(-1, 5)
 
 
 def _typical_height(boxes: np.ndarray) -> float:
@@ -357,12 +371,14 @@ def _mark_spaces(row: list[PageGlyph], height: float) -> None:
 def segment(gray: np.ndarray) -> Page:
     """Grayscale page (1 = white, at most ``PAGE_SIDE``) -> rows of glyphs in reading order."""
     gray = np.asarray(gray, np.float32)
-    ink = remove_ruling(*page_ink(gray))
-    labels, boxes = _components(ink)
+    ink, found = _without_ruling(*page_ink(gray))
+    labels, boxes, ids = found or _components(ink)
+    if len(boxes) == 0:
+        raise BlankImage("Nothing to read: the page has no ink.")
     keep = boxes[:, 4] >= max(4, ink.size // 400_000)  # single pixels of grain
     if keep.sum() > MAX_PIECES:
         raise TooManyPieces(f"The page has {int(keep.sum()):,} specks of ink; this looks like noise, not writing.")
-    ids = np.flatnonzero(keep) + 1
+    ids = ids[keep]
     boxes = boxes[keep]
     if len(boxes) == 0:
         raise BlankImage("Nothing to read: the page has no ink.")
