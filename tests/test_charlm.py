@@ -38,6 +38,26 @@ def test_seen_text_is_likelier_than_unseen():
     assert lm.distribution("the c")[at] > 0.5  # "the c" is always followed by "a" here
 
 
+def test_caches_stay_bounded_and_give_what_is_computed_afresh(monkeypatch):
+    """The distributions and beam weights kept are bounded (least recently used dropped), and a
+    kept one is what computing it again gives, after many more contexts than the bound."""
+    import models.decoding.charlm as charlm
+
+    monkeypatch.setattr(charlm, "CACHE_SIZE", 20)
+    texts = [(t, 1.0) for t in TEXTS + ["quick brown foxes jump over lazy dogs", "pack my box with five dozen jugs"]]
+    lm = CharLM.from_counts(count_ngrams(texts, 4), 4)
+    view = lm.for_charset("abcdefghijklmnopqrstuvwxyz .")
+    rng = np.random.default_rng(3)
+    contexts = ["".join(rng.choice(list("abcdeot h"), size=int(rng.integers(0, 6)))) for _ in range(400)]
+    first = [view.weights(c, 0.6, 1.0).copy() for c in contexts]
+    assert lm._dist.cache_info().currsize <= 20 and view._weights.cache_info().currsize <= 20
+    fresh = CharLM.from_counts(count_ngrams(texts, 4), 4).for_charset("abcdefghijklmnopqrstuvwxyz .")
+    for c, w in zip(contexts, first, strict=True):
+        again = fresh.weights(c, 0.6, 1.0)
+        assert np.array_equal(w, again) and np.array_equal(view.weights(c, 0.6, 1.0), again)
+        assert np.array_equal(lm.distribution(c), lm._mixed(((charlm.BOUNDARY * 3) + c)[-3:]))
+
+
 def test_weights_count_like_repeats():
     once = CharLM.from_counts(count_ngrams([("abc", 2.0)], 3), 3)
     twice = CharLM.from_counts(count_ngrams([("abc", 1.0), ("abc", 1.0)], 3), 3)
