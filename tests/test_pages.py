@@ -293,3 +293,21 @@ def test_ruling_filters_near_the_lines_match_the_whole_picture_recipes():
         assert np.array_equal(closed & cols, seg._close_rect(mask, (3, thick)) & cols), trial
         halo = seg._near_lines(lambda m: seg._dilate(m, 5), cols, cols.any(axis=0), 1, 2, 3)
         assert np.array_equal(halo, ndimage.maximum_filter(cols.astype(np.uint8), size=5).astype(bool))
+
+
+def test_label_fonts_are_loaded_once_per_size_and_thread():
+    """The annotated and rendered pictures' fonts are kept per size, per thread (a FreeType face
+    is not shared between threads), and the kept sizes are bounded."""
+    import threading
+
+    from models.reading import page as reading
+
+    assert reading._font(20.4) is reading._font(20) is not reading._font(21)
+    other = []
+    worker = threading.Thread(target=lambda: other.append(reading._font(20)))
+    worker.start()
+    worker.join()
+    assert other[0] is not reading._font(20)
+    for size in range(8, 300):
+        reading._font(size)
+    assert len(reading._FONTS.by_size) <= 64

@@ -130,7 +130,7 @@ def paper_ink_window(gray: np.ndarray, preset: PaperPreset) -> tuple[np.ndarray,
         return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), (y0, x0), inverted
     background = _paper_level(small, window, smooth)  # tries the shortcut again: cheap beside the closing
     if s > 1:
-        background = np.kron(background, np.ones((s, s), np.float32))[:h, :w]
+        background = np.repeat(np.repeat(background, s, axis=0), s, axis=1)[:h, :w]  # each value s x s
     background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
     return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), (0, 0), inverted
 
