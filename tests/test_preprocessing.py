@@ -538,6 +538,39 @@ def test_small_gray_arrays_are_written_as_valid_png_with_the_same_pixels():
     assert np.array_equal(np.asarray(Image.open(_io.BytesIO(to_png(glyph)))), glyph.astype(np.uint8))
 
 
+def test_a_turned_png_size_is_read_from_its_header_only_without_metadata():
+    """``image_size`` of a PNG as shown reads the header when no chunk can hold an orientation, and
+    otherwise asks Pillow (which decodes the picture to find it): the same size either way."""
+    import io as _io
+
+    from PIL import PngImagePlugin
+
+    from models.preprocessing import image as img_mod
+
+    def pillow_size(data: bytes) -> tuple[int, int]:  # the recipe the header read stands in for
+        with Image.open(_io.BytesIO(data)) as im:
+            w, h = im.size
+            turn = im.getexif().get(img_mod.EXIF_ORIENTATION, 1)
+        return (h, w) if turn in (5, 6, 7, 8) else (w, h)
+
+    turned = Image.Exif()
+    turned[img_mod.EXIF_ORIENTATION] = 6
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "a note")
+    cases = {"plain": {}, "exif": {"exif": turned.tobytes()}, "text": {"pnginfo": text}}
+    for name, extra in cases.items():
+        buf = _io.BytesIO()
+        Image.new("L", (503, 125), 255).save(buf, format="PNG", **extra)
+        data = buf.getvalue()
+        assert img_mod._png_without_metadata(data) == (name == "plain"), name
+        assert img_mod.image_size(data) == pillow_size(data), name
+    buf = _io.BytesIO()
+    Image.new("L", (50, 20), 255).save(buf, format="PNG", exif=turned.tobytes())
+    assert img_mod.image_size(buf.getvalue()) == (20, 50)  # shown turned
+    cut = buf.getvalue()[:40]  # cut short: not read from the header, Pillow says what is wrong
+    assert not img_mod._png_without_metadata(cut)
+
+
 def test_a_png_size_is_read_from_its_header_as_pillow_reads_it():
     import io as _io
 

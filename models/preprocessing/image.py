@@ -152,15 +152,35 @@ def image_size(data: bytes, turned: bool = True) -> tuple[int, int]:
     """(width, height) of an image file from its header, no pixel decoded; ``turned``: as it is
     shown, after its EXIF orientation. Raises what Pillow raises for a file it cannot open.
     A PNG's size unturned is read from its IHDR chunk directly (what Pillow reads; opening it
-    took 0.09 ms of each canvas answer)."""
-    if not turned and data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+    took 0.09 ms of each canvas answer), and turned too when no chunk can hold an orientation
+    (Pillow decoded the whole picture looking for one: 0.47 ms of a typical line upload)."""
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
-        if width and height:
+        if width and height and (not turned or _png_without_metadata(data)):
             return width, height
     with Image.open(io.BytesIO(data)) as img:
         width, height = img.size
         orientation = img.getexif().get(EXIF_ORIENTATION, 1) if turned else 1
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+# the PNG chunks where Pillow finds an EXIF orientation: eXIf, or a text chunk ("Raw profile type
+# exif", or XMP's tiff:Orientation)
+_PNG_METADATA = frozenset((b"eXIf", b"tEXt", b"zTXt", b"iTXt"))
+
+
+def _png_without_metadata(data: bytes) -> bool:
+    """Whether a PNG's chunks, walked up to IEND by their lengths, include none that could hold an
+    orientation (False too for a file cut short: Pillow then says what is wrong)."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind in _PNG_METADATA:
+            return False
+        if kind == b"IEND":
+            return True
+        pos += 12 + length
+    return False
 
 
 def shrink(img: Image.Image, side: int = WORK_SIDE) -> Image.Image:
