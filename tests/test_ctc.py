@@ -37,3 +37,61 @@ def test_error_rates_are_edits_over_reference_length():
     rates = error_rates(["the cat sat", "on the mat"], ["the bat sat", "on mat"])
     assert rates["cer"] == pytest.approx((1 + 4) / (11 + 10))
     assert rates["wer"] == pytest.approx((1 + 1) / (3 + 3))
+
+
+def _reference_alignment(probs: np.ndarray, text: str, charset: str) -> list[int] | None:
+    """``alignment`` as first written: a new array per move and step (the recipe the in-place
+    version must match)."""
+    blank = len(charset)
+    if not text or any(c not in charset for c in text):
+        return None
+    ext = np.full(2 * len(text) + 1, blank)
+    ext[1::2] = [charset.index(c) for c in text]
+    n, steps = len(ext), probs.shape[0]
+    skip = np.zeros(n, bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    logp = np.log(np.maximum(probs[:, ext], 1e-30))
+    score = np.full(n, -np.inf)
+    score[0], score[1] = logp[0, 0], logp[0, 1]
+    back = np.zeros((steps, n), np.int8)
+    for t in range(1, steps):
+        stay, step, jump = score, np.full(n, -np.inf), np.full(n, -np.inf)
+        step[1:] = score[:-1]
+        jump[2:] = np.where(skip[2:], score[:-2], -np.inf)
+        moves = np.stack([stay, step, jump])
+        back[t] = moves.argmax(axis=0)
+        score = moves.max(axis=0) + logp[t]
+    state = n - 1 if score[n - 1] >= score[n - 2] else n - 2
+    if not np.isfinite(score[state]):
+        return None
+    starts = [0] * len(text)
+    for t in range(steps - 1, 0, -1):
+        move = int(back[t, state])
+        if move and state % 2 == 1:
+            starts[state // 2] = t
+        state -= move
+    if state % 2 == 1:
+        starts[state // 2] = 0
+    return starts
+
+
+def test_alignment_finds_each_character_as_the_reference_viterbi_does():
+    """On random columns (some exactly tied, some with characters impossible), texts with doubled
+    letters, texts too long for the columns and the empty text, ``alignment`` gives what the
+    plain recipe gives."""
+    from models.decoding.ctc import alignment
+
+    charset = "abc l"
+    rng = np.random.default_rng(11)
+    found = 0
+    for trial in range(300):
+        steps = int(rng.integers(1, 30))
+        probs = rng.dirichlet(np.full(len(charset) + 1, 0.3), size=steps)
+        if trial % 3 == 0:
+            probs = np.round(probs, 1)  # ties and zeros
+        text = "".join(rng.choice(list(charset), size=int(rng.integers(0, 14))))
+        got = alignment(probs, text, charset)
+        assert got == _reference_alignment(probs, text, charset), trial
+        found += got is not None
+    assert found > 100
+    assert alignment(ctc_probs("hh_e_ll_l_oo", " ehlo"), "hello", " ehlo") == [0, 3, 5, 8, 10]
