@@ -95,3 +95,67 @@ def test_alignment_finds_each_character_as_the_reference_viterbi_does():
         found += got is not None
     assert found > 100
     assert alignment(ctc_probs("hh_e_ll_l_oo", " ehlo"), "hello", " ehlo") == [0, 3, 5, 8, 10]
+
+
+def _reference_beam_search(probs, charset, width=10, prune=3e-3, lm=None, alpha=0.0, beta=0.0) -> str:
+    """``beam_search`` as first written: each column's classes found on its own, the weights
+    fancy-indexed (the recipe the faster loop must match)."""
+    import heapq
+    import math
+    from collections import defaultdict
+
+    blank = len(charset)
+    use_lm = lm is not None and alpha != 0.0
+    beams = {"": (1.0, 0.0)}
+    for t in range(probs.shape[0]):
+        p = probs[t]
+        candidates = np.flatnonzero(p >= prune)
+        if len(candidates) == 1 and candidates[0] == blank:
+            norm = sum(b + c for b, c in beams.values()) or 1.0
+            beams = {prefix: ((b + c) / norm, 0.0) for prefix, (b, c) in beams.items()}
+            continue
+        nxt = defaultdict(lambda: [0.0, 0.0])
+        chars = [k for k in candidates.tolist() if k != blank]
+        column = p[chars].tolist()
+        letters = [charset[k] for k in chars]
+        p_blank = float(p[blank])
+        for prefix, (pb, pc) in beams.items():
+            total = pb + pc
+            nxt[prefix][0] += total * p_blank
+            lm_weights = lm.weights(prefix, alpha, beta)[chars].tolist() if use_lm else None
+            last = prefix[-1] if prefix else None
+            for j, ch in enumerate(letters):
+                w = column[j] * lm_weights[j] if lm_weights else column[j]
+                if ch == last:
+                    nxt[prefix][1] += pc * column[j]
+                    nxt[prefix + ch][1] += pb * w
+                else:
+                    nxt[prefix + ch][1] += total * w
+        top = heapq.nlargest(width, nxt.items(), key=lambda item: item[1][0] + item[1][1])
+        norm = sum(b + c for _, (b, c) in top) or 1.0
+        beams = {prefix: (b / norm, c / norm) for prefix, (b, c) in top}
+    if use_lm:
+        return max(beams.items(), key=lambda item: (item[1][0] + item[1][1]) * math.exp(alpha * lm.log_end(item[0])))[0]
+    return max(beams.items(), key=lambda item: item[1][0] + item[1][1])[0]
+
+
+def test_beam_search_reads_as_the_reference_recipe_with_and_without_a_language_model():
+    """On random columns (peaked ones, where most offer only the blank, and flat ones offering many
+    classes), with and without a small language model, the beam search gives what the plain recipe
+    gives."""
+    from models.decoding.charlm import CharLM, count_ngrams
+
+    charset = "abc lt"
+    texts = [("the cat", 1.0), ("a bat", 1.0), ("tall cats", 1.0), ("cab", 0.5)]
+    lm = CharLM.from_counts(count_ngrams(texts, 4), 4).for_charset(charset)
+    rng = np.random.default_rng(8)
+    blank_only = 0
+    for trial in range(120):
+        steps = int(rng.integers(1, 40))
+        concentration = 0.05 if trial % 2 else 0.6
+        probs = rng.dirichlet(np.full(len(charset) + 1, concentration), size=steps)
+        probs[rng.random(steps) < 0.4] = np.eye(len(charset) + 1)[len(charset)] * 0.999 + 0.001 / len(charset)
+        blank_only += int(((probs >= 3e-3).sum(axis=1) == 1).sum())
+        for kwargs in ({}, {"lm": lm, "alpha": 0.6, "beta": 1.0, "width": 16}, {"width": 3, "prune": 0.05}):
+            assert beam_search(probs, charset, **kwargs) == _reference_beam_search(probs, charset, **kwargs), trial
+    assert blank_only > 100

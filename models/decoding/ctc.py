@@ -44,27 +44,34 @@ def beam_search(
     blank = len(charset)
     use_lm = lm is not None and alpha != 0.0
     beams: dict[str, tuple[float, float]] = {"": (1.0, 0.0)}  # prefix -> (ends in blank, ends in char)
+    # which classes each column offers, found for all columns at once: most columns offer only the blank
+    kept = probs >= prune
+    only_blank = kept[:, blank] & (np.count_nonzero(kept, axis=1) == 1)
+    kept[:, blank] = False
+    columns, classes = np.nonzero(kept)
+    bounds = np.searchsorted(columns, np.arange(probs.shape[0] + 1)).tolist()
+    classes = classes.tolist()
     for t in range(probs.shape[0]):
-        p = probs[t]
-        candidates = np.flatnonzero(p >= prune)
-        if len(candidates) == 1 and candidates[0] == blank:  # most columns: only the blank is possible
+        if only_blank[t]:
             norm = sum(b + c for b, c in beams.values()) or 1.0
             beams = {prefix: ((b + c) / norm, 0.0) for prefix, (b, c) in beams.items()}
             continue
+        p = probs[t]
         nxt: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-        chars = [k for k in candidates.tolist() if k != blank]
+        chars = classes[bounds[t] : bounds[t + 1]]
         column = p[chars].tolist()  # Python floats: numpy scalars make this loop several times slower
         letters = [charset[k] for k in chars]
         p_blank = float(p[blank])
         for prefix, (pb, pc) in beams.items():
             total = pb + pc
-            nxt[prefix][0] += total * p_blank  # a blank keeps the prefix
-            lm_weights = lm.weights(prefix, alpha, beta)[chars].tolist() if use_lm else None
+            entry = nxt[prefix]
+            entry[0] += total * p_blank  # a blank keeps the prefix
             last = prefix[-1] if prefix else None
-            for j, ch in enumerate(letters):
-                w = column[j] * lm_weights[j] if lm_weights else column[j]
+            weights = lm.weights(prefix, alpha, beta) if use_lm else None
+            for k, ch, q in zip(chars, letters, column, strict=True):
+                w = q * weights.item(k) if use_lm else q
                 if ch == last:
-                    nxt[prefix][1] += pc * column[j]  # the same character continues without a blank
+                    entry[1] += pc * q  # the same character continues without a blank
                     nxt[prefix + ch][1] += pb * w  # a new one after a blank
                 else:
                     nxt[prefix + ch][1] += total * w
