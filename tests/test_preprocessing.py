@@ -582,3 +582,27 @@ def test_a_png_size_is_read_from_its_header_as_pillow_reads_it():
         assert image_size(buf.getvalue(), turned=False) == image_size(buf.getvalue()) == (w, h)
     with pytest.raises(OSError):  # not a PNG Pillow can open: what Pillow raises, as before
         image_size(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8, turned=False)
+
+
+def test_edge_share_by_bands_is_the_whole_picture_share():
+    """``edge_share`` counts in bands of rows (small temporaries); the share is the whole-picture
+    recipe's, to the bit, for pictures of one band, many bands, a last band of one row, and bands
+    of one row each."""
+    from models.preprocessing.image import EDGE_CHUNK, edge_share
+
+    def whole(gray: np.ndarray) -> float:
+        if gray.shape[0] < 2 or gray.shape[1] < 2:
+            return 0.0
+        across = np.count_nonzero(np.abs(np.diff(gray, axis=1)) > 0.25) / (gray.shape[0] * (gray.shape[1] - 1))
+        down = np.count_nonzero(np.abs(np.diff(gray, axis=0)) > 0.25) / ((gray.shape[0] - 1) * gray.shape[1])
+        return (across + down) / 2
+
+    rng = np.random.default_rng(4)
+    w = 1409
+    shapes = [(1, 5), (5, 1), (2, 2), (280, 280), (2 * (EDGE_CHUNK // w) + 1, w), (700, 1414), (9, EDGE_CHUNK + 3)]
+    for shape in shapes:
+        for speckle in (False, True):
+            gray = rng.random(shape).astype(np.float32)
+            if speckle:
+                gray = np.where(gray > 0.9, 0.2, 0.9).astype(np.float32)
+            assert edge_share(gray) == whole(gray), shape
