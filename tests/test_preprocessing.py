@@ -606,3 +606,37 @@ def test_edge_share_by_bands_is_the_whole_picture_share():
             if speckle:
                 gray = np.where(gray > 0.9, 0.2, 0.9).astype(np.float32)
             assert edge_share(gray) == whole(gray), shape
+
+
+def test_page_paper_level_is_divided_out_in_place_as_by_the_plain_recipe():
+    """On a page (``PAGE_PAPER``, estimated at a quarter size), the ink is computed in the
+    upsampled paper level's own array; it is the plain recipe's, to the bit, for float32 and
+    float64 pictures, sides that are and are not multiples of the step, and either polarity."""
+    from models.preprocessing import ink as ink_mod
+
+    def plain(gray: np.ndarray) -> np.ndarray:
+        preset = ink_mod.PAGE_PAPER
+        inverted = ink_mod.is_light_on_dark(gray)
+        paper = 1.0 - gray if inverted else gray
+        h, w = paper.shape
+        k = max(preset.min_window, min(h, w) // preset.window_divisor)
+        s = preset.step
+        window, smooth = max(3, k // s), max(preset.min_smooth, k // s // 2)
+        background = ink_mod._paper_level(paper[::s, ::s], window, smooth)
+        background = np.kron(background, np.ones((s, s), background.dtype))[:h, :w]
+        background = np.maximum(background, paper)
+        return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
+
+    rng = np.random.default_rng(9)
+    cases = [(400, 283, np.float32, False), (401, 300, np.float64, False), (240, 323, np.float32, True)]
+    for h, w, dtype, dark in cases:
+        yy, xx = np.mgrid[0:h, 0:w]
+        gray = (0.9 - 0.3 * xx / w - 0.1 * yy / h + 0.02 * rng.standard_normal((h, w))).astype(dtype)
+        gray[h // 3 : h // 3 + 6, 20 : w - 20] = 0.15  # a stroke
+        gray[1::4, 2::4] += 0.08  # paper brighter than the quarter-size estimate saw (off its grid)
+        gray = np.clip(gray, 0, 1)
+        if dark:
+            gray = 1.0 - gray
+        ink, corner, _ = ink_mod.paper_ink_window(gray, ink_mod.PAGE_PAPER)
+        assert corner == (0, 0) and ink.dtype == plain(gray).dtype
+        assert np.array_equal(ink, plain(gray)), (h, w, dtype)

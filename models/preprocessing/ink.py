@@ -131,6 +131,13 @@ def paper_ink_window(gray: np.ndarray, preset: PaperPreset) -> tuple[np.ndarray,
     background = _paper_level(small, window, smooth)  # tries the shortcut again: cheap beside the closing
     if s > 1:
         background = np.repeat(np.repeat(background, s, axis=0), s, axis=1)[:h, :w]  # each value s x s
+    if s > 1 and background.dtype == paper.dtype:
+        # a fresh array: the same steps as below, in it (a page makes no more whole-page temporaries)
+        np.maximum(background, paper, out=background)  # the local paper is never darker than a pixel on it
+        np.maximum(background, 1e-3, out=background)
+        ink = np.divide(paper, background, out=background)
+        np.subtract(1.0, ink, out=ink)
+        return np.clip(ink, 0.0, 1.0, out=ink), (0, 0), inverted
     background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
     return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), (0, 0), inverted
 

@@ -95,7 +95,8 @@ def page_ink(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ink, _ = paper_ink(gray, PAGE_PAPER)
     if float(ink.max()) < MIN_CONTRAST:
         raise BlankImage("Nothing to read: the page has no ink.")
-    threshold = max(MIN_CONTRAST, 0.5 * otsu(ink[ink > 0.05]) if np.any(ink > 0.05) else MIN_CONTRAST)
+    marked = ink[ink > 0.05]
+    threshold = max(MIN_CONTRAST, 0.5 * otsu(marked) if marked.size else MIN_CONTRAST)
     return ink > threshold, ink > 0.5 * threshold
 
 
