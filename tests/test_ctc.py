@@ -3,6 +3,8 @@ the character and word error rates."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -40,39 +42,37 @@ def test_error_rates_are_edits_over_reference_length():
 
 
 def _reference_alignment(probs: np.ndarray, text: str, charset: str) -> list[int] | None:
-    """``alignment`` as first written: a new array per move and step (the recipe the in-place
-    version must match)."""
+    """``alignment`` the slow, plain way: Viterbi with a Python loop over every state and column
+    (the first of equal moves kept: stay, step, skip a blank), then the whole path, then where it
+    first stands on each character."""
     blank = len(charset)
     if not text or any(c not in charset for c in text):
         return None
-    ext = np.full(2 * len(text) + 1, blank)
-    ext[1::2] = [charset.index(c) for c in text]
-    n, steps = len(ext), probs.shape[0]
-    skip = np.zeros(n, bool)
-    skip[3::2] = ext[3::2] != ext[1:-2:2]
-    logp = np.log(np.maximum(probs[:, ext], 1e-30))
-    score = np.full(n, -np.inf)
-    score[0], score[1] = logp[0, 0], logp[0, 1]
-    back = np.zeros((steps, n), np.int8)
-    for t in range(1, steps):
-        stay, step, jump = score, np.full(n, -np.inf), np.full(n, -np.inf)
-        step[1:] = score[:-1]
-        jump[2:] = np.where(skip[2:], score[:-2], -np.inf)
-        moves = np.stack([stay, step, jump])
-        back[t] = moves.argmax(axis=0)
-        score = moves.max(axis=0) + logp[t]
-    state = n - 1 if score[n - 1] >= score[n - 2] else n - 2
-    if not np.isfinite(score[state]):
+    states = [blank]
+    for c in text:
+        states += [charset.index(c), blank]
+    logp = np.log(np.maximum(probs[:, states], 1e-30)).tolist()
+    score = [-math.inf] * len(states)
+    score[0], score[1] = logp[0][0], logp[0][1]
+    came = []
+    for t in range(1, len(logp)):
+        moves, new = [], []
+        for s, label in enumerate(states):
+            skip_ok = s >= 2 and label != blank and label != states[s - 2]
+            options = [score[s], score[s - 1] if s >= 1 else -math.inf, score[s - 2] if skip_ok else -math.inf]
+            best = max(range(3), key=options.__getitem__)
+            moves.append(best)
+            new.append(options[best] + logp[t][s])
+        came.append(moves)
+        score = new
+    at = len(states) - 1 if score[-1] >= score[-2] else len(states) - 2
+    if not math.isfinite(score[at]):
         return None
-    starts = [0] * len(text)
-    for t in range(steps - 1, 0, -1):
-        move = int(back[t, state])
-        if move and state % 2 == 1:
-            starts[state // 2] = t
-        state -= move
-    if state % 2 == 1:
-        starts[state // 2] = 0
-    return starts
+    path = [at]
+    for moves in reversed(came):
+        path.append(path[-1] - moves[path[-1]])
+    path.reverse()
+    return [path.index(2 * k + 1) for k in range(len(text))]
 
 
 def test_alignment_finds_each_character_as_the_reference_viterbi_does():
