@@ -33,7 +33,7 @@ def _cache_size() -> int:
     """Distributions (of contexts shorter than the model's) kept per model, and beam weights per
     charset view, the least recently used dropped first (``HWR_LM_CACHE``, default 50,000). Each is
     80 floats, about 0.8 KB with its key. Measured over 1,500 IAM-OnDB lines in one process: the
-    former cache of 200,000 of each, cleared when full, grew it by 184 MB at 5.1-6.4 ms of beam
+    former cache of 200,000 of each, cleared when full, grew it by 184 MB at 5.1-6.7 ms of beam
     search per line once warm; 100,000: 129 MB, 5.1-6.5 ms; 50,000: 75 MB, 6.4-6.8 ms."""
     try:
         return max(0, int(os.environ.get("HWR_LM_CACHE", "50000")))
