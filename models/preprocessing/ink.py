@@ -126,20 +126,26 @@ def paper_ink_window(gray: np.ndarray, preset: PaperPreset) -> tuple[np.ndarray,
         y0, x0 = (int(rows[0]), int(cols[0])) if rows.size else (0, 0)
         y1, x1 = (int(rows[-1]) + 1, int(cols[-1]) + 1) if rows.size else (1, 1)
         paper = paper[y0:y1, x0:x1]
-        background = np.maximum(np.full(paper.shape, level, paper.dtype), paper)
-        return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), (y0, x0), inverted
+        return _ink_against(paper, np.full(paper.shape, level, paper.dtype)), (y0, x0), inverted
     background = _paper_level(small, window, smooth)  # tries the shortcut again: cheap beside the closing
     if s > 1:
         background = np.repeat(np.repeat(background, s, axis=0), s, axis=1)[:h, :w]  # each value s x s
-    if s > 1 and background.dtype == paper.dtype:
-        # a fresh array: the same steps as below, in it (a page makes no more whole-page temporaries)
-        np.maximum(background, paper, out=background)  # the local paper is never darker than a pixel on it
-        np.maximum(background, 1e-3, out=background)
-        ink = np.divide(paper, background, out=background)
-        np.subtract(1.0, ink, out=ink)
-        return np.clip(ink, 0.0, 1.0, out=ink), (0, 0), inverted
-    background = np.maximum(background, paper)  # the local paper is never darker than a pixel on it
-    return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0), (0, 0), inverted
+    return _ink_against(paper, background), (0, 0), inverted
+
+
+def _ink_against(paper: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Ink in [0, 1], ``1 - paper / level``: the local paper level is never darker than a pixel on
+    it, nor below 1e-3. ``background`` is a fresh array, and when it has the picture's float dtype
+    the steps run in it (a page makes no whole-page temporaries); otherwise the same steps make
+    new arrays."""
+    if background.dtype != paper.dtype or background.dtype.kind != "f":
+        background = np.maximum(background, paper)
+        return np.clip(1.0 - paper / np.maximum(background, 1e-3), 0.0, 1.0)
+    np.maximum(background, paper, out=background)
+    np.maximum(background, 1e-3, out=background)
+    ink = np.divide(paper, background, out=background)
+    np.subtract(1.0, ink, out=ink)
+    return np.clip(ink, 0.0, 1.0, out=ink)
 
 
 def _darker_rows_cols(paper: np.ndarray, level: np.float32) -> tuple[np.ndarray, np.ndarray]:

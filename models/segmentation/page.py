@@ -374,8 +374,6 @@ def segment(gray: np.ndarray) -> Page:
     gray = np.asarray(gray, np.float32)
     ink, found = _without_ruling(*page_ink(gray))
     labels, boxes, ids = found or _components(ink)
-    if len(boxes) == 0:
-        raise BlankImage("Nothing to read: the page has no ink.")
     keep = boxes[:, 4] >= max(4, ink.size // 400_000)  # single pixels of grain
     if keep.sum() > MAX_PIECES:
         raise TooManyPieces(f"The page has {int(keep.sum()):,} specks of ink; this looks like noise, not writing.")
